@@ -1,0 +1,62 @@
+/**
+ * The seam between the router and the systems that carry rooms' traffic. Every
+ * backend kind (native, pusher, ably, websocket, shadow) implements {@link Backend};
+ * backends see channels, never sockets, rooms or the mapping.
+ */
+
+/** A message on its way from a client (or the publish API) to a channel. */
+export interface Publication {
+  readonly channel: string;
+  readonly event: string;
+  readonly args: readonly unknown[];
+  /** A socket id the delivery must leave out (except-sender broadcasts). */
+  readonly except?: string;
+}
+
+/** A message a backend hands back for the members of a channel on this node. */
+export interface Delivery {
+  readonly channel: string;
+  readonly event: string;
+  readonly args: readonly unknown[];
+  readonly except?: string;
+}
+
+/** Where a backend sends what it receives. Handed over once, at start. */
+export interface DeliverySink {
+  deliver(delivery: Delivery): void;
+}
+
+export interface BackendHealth {
+  readonly isReady: boolean;
+  /** A short human reason when not ready. */
+  readonly reason?: string;
+}
+
+/** What a backend kind can do beyond publish and subscribe. */
+export interface BackendCapabilities {
+  readonly presence: boolean;
+  readonly history: boolean;
+  readonly clientEvents: boolean;
+}
+
+/**
+ * A configured backend instance.
+ *
+ * - Delivery is at-most-once, in publish order per channel.
+ * - `publish` resolves when the backend has accepted the message (not when members
+ *   received it) and rejects with a coded error otherwise; it never drops silently.
+ * - `subscribe`/`unsubscribe` are idempotent; the caller reference-counts them so
+ *   that a node holds one subscription per channel while it has local members.
+ * - A backend delivers only channels it is subscribed to.
+ */
+export interface Backend {
+  readonly name: string;
+  readonly kind: string;
+  readonly capabilities: BackendCapabilities;
+  start(sink: DeliverySink): Promise<void>;
+  subscribe(channel: string): Promise<void>;
+  unsubscribe(channel: string): Promise<void>;
+  publish(publication: Publication): Promise<void>;
+  health(): BackendHealth;
+  close(): Promise<void>;
+}

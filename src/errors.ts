@@ -1,0 +1,135 @@
+/**
+ * The one catalogue of Switchyard's coded errors.
+ *
+ * Every code says what happened and what the client or operator sees because of
+ * it (its wire consequence). docs/errors.md documents each code; a unit test keeps
+ * the two in step. Codes are never reused once retired.
+ */
+
+/** Where an error surfaces. */
+export type ErrorSurface =
+  /** HTTP response to an Engine.IO request: `status` and body `{code, message}`. */
+  | "http"
+  /** The Engine.IO session is closed. */
+  | "session"
+  /** A Socket.IO CONNECT_ERROR packet to the client. */
+  | "connect"
+  /** The ack of the client's event carries `{ ok: false, error: { code, message } }`. */
+  | "ack"
+  /** A diagnostic printed for a configuration file. */
+  | "config"
+  /** A rejected promise in the process (server-side API). */
+  | "api";
+
+export interface ErrorSpec {
+  readonly message: string;
+  readonly surface: ErrorSurface;
+  /** HTTP status for `http` errors. */
+  readonly status?: number;
+  /** Engine.IO handshake error number (0–5) for `http` errors of the Engine.IO table. */
+  readonly eioCode?: number;
+}
+
+/**
+ * The catalogue. Message templates use `%s` slots filled in order by
+ * {@link SwitchyardError}'s arguments.
+ */
+export const ERRORS = {
+  // Engine.IO handshake and request errors: the wire table socket.io clients know.
+  SWY_EIO_TRANSPORT_UNKNOWN: { message: "Transport unknown", surface: "http", status: 400, eioCode: 0 },
+  SWY_EIO_SESSION_UNKNOWN: { message: "Session ID unknown", surface: "http", status: 400, eioCode: 1 },
+  SWY_EIO_BAD_HANDSHAKE_METHOD: {
+    message: "Bad handshake method",
+    surface: "http",
+    status: 400,
+    eioCode: 2,
+  },
+  SWY_EIO_BAD_REQUEST: { message: "Bad request", surface: "http", status: 400, eioCode: 3 },
+  SWY_EIO_FORBIDDEN: { message: "Forbidden", surface: "http", status: 403, eioCode: 4 },
+  SWY_EIO_UNSUPPORTED_PROTOCOL: {
+    message: "Unsupported protocol version",
+    surface: "http",
+    status: 400,
+    eioCode: 5,
+  },
+  SWY_EIO_PAYLOAD_TOO_LARGE: {
+    message: "Payload exceeds maxHttpBufferSize (%s bytes)",
+    surface: "http",
+    status: 413,
+  },
+  SWY_HTTP_NOT_FOUND: { message: "Not found", surface: "http", status: 404 },
+
+  // Session-level failures: the Engine.IO session is closed.
+  SWY_SESSION_PARSE_ERROR: { message: "Malformed packet: %s", surface: "session" },
+  SWY_SESSION_PING_TIMEOUT: { message: "No pong within pingTimeout", surface: "session" },
+  SWY_SESSION_CONNECT_TIMEOUT: {
+    message: "No Socket.IO CONNECT within connectTimeout",
+    surface: "session",
+  },
+  SWY_SESSION_SLOW_CONSUMER: {
+    message: "Queued bytes exceeded maxQueuedBytes (%s)",
+    surface: "session",
+  },
+  SWY_SESSION_TOO_MANY_ATTACHMENTS: {
+    message: "Too many binary attachments (limit %s)",
+    surface: "session",
+  },
+  SWY_SESSION_CONCURRENT_POLL: {
+    message: "A second %s request arrived while one was pending",
+    surface: "session",
+  },
+
+  // Socket.IO namespace connection refusals: CONNECT_ERROR with {message, data}.
+  SWY_NAMESPACE_INVALID: { message: "Invalid namespace", surface: "connect" },
+
+  // Event rules: the client's ack gets {ok:false, error:{code, message}}.
+  SWY_EVENT_UNKNOWN: { message: "No rule handles event '%s'", surface: "ack" },
+  SWY_ROOM_INVALID: { message: "Room must be a non-empty string of at most %s characters", surface: "ack" },
+  SWY_ROOM_NOT_ALLOWED: { message: "Room '%s' is not allowed by this rule", surface: "ack" },
+  SWY_ROOM_NOT_MEMBER: { message: "Not a member of room '%s'", surface: "ack" },
+  SWY_PUBLISH_FAILED: { message: "Publish to room '%s' failed: %s", surface: "ack" },
+
+  // Server-side API.
+  SWY_ACK_TIMEOUT: { message: "No ack for '%s' within %s ms", surface: "api" },
+  SWY_SOCKET_DISCONNECTED: { message: "Socket disconnected before the ack", surface: "api" },
+
+  // Configuration diagnostics: `file:line:col CODE message`.
+  SWY_CFG_READ: { message: "Cannot read %s: %s", surface: "config" },
+  SWY_CFG_YAML: { message: "%s", surface: "config" },
+  SWY_CFG_ENV: { message: "Environment variable %s is not set", surface: "config" },
+  SWY_CFG_ENV_SYNTAX: { message: "Malformed environment reference %s", surface: "config" },
+  SWY_CFG_UNKNOWN_KEY: { message: "Unknown key '%s'", surface: "config" },
+  SWY_CFG_REQUIRED: { message: "Missing required key '%s'", surface: "config" },
+  SWY_CFG_TYPE: { message: "%s", surface: "config" },
+  SWY_CFG_VALUE: { message: "%s", surface: "config" },
+  SWY_CFG_TEMPLATE: { message: "%s", surface: "config" },
+  SWY_CFG_PATTERN: { message: "%s", surface: "config" },
+  SWY_CFG_RESERVED_EVENT: { message: "Event name '%s' is reserved by Socket.IO", surface: "config" },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+function format(template: string, args: readonly (string | number)[]): string {
+  let i = 0;
+  return template.replace(/%s/g, () => String(args[i++] ?? ""));
+}
+
+/** An error of the catalogue. `code` is stable; `message` is for people. */
+export class SwitchyardError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, args: readonly (string | number)[] = [], options?: { cause?: unknown }) {
+    super(format(ERRORS[code].message, args), options);
+    this.name = "SwitchyardError";
+    this.code = code;
+  }
+
+  get spec(): ErrorSpec {
+    return ERRORS[this.code];
+  }
+
+  /** The shape an ack error or an HTTP body carries. */
+  toJSON(): { code: ErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}

@@ -1,0 +1,83 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import { SwitchyardError } from "./errors.js";
+import type { EngineServer } from "./ingress/engine/server.js";
+import { metrics } from "./metrics.js";
+
+/** An Engine.IO server served under a path prefix (with trailing slash). */
+export interface Mount {
+  readonly path: string;
+  readonly engine: EngineServer;
+}
+
+/** What `/readyz` reports: ready, or why not. */
+export type ReadinessProbe = () => { isReady: boolean; checks: Record<string, string> };
+
+/**
+ * The HTTP server on Switchyard's one port: Engine.IO mounts, `/healthz`,
+ * `/readyz` and `/metrics`. Anything else is 404 with a coded body.
+ */
+export function createHttpHost(mounts: readonly Mount[], readiness: ReadinessProbe): Server {
+  const find = (url: string | undefined): EngineServer | undefined => {
+    const path = pathOf(url);
+    for (const mount of mounts) {
+      if (path === mount.path || `${path}/` === mount.path) return mount.engine;
+    }
+    return undefined;
+  };
+
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const engine = find(req.url);
+    if (engine !== undefined) {
+      engine.handleRequest(req, res);
+      return;
+    }
+    const path = pathOf(req.url);
+    if (req.method === "GET" && path === "/healthz") {
+      json(res, 200, { status: "ok" });
+    } else if (req.method === "GET" && path === "/readyz") {
+      const { isReady, checks } = readiness();
+      json(res, isReady ? 200 : 503, { status: isReady ? "ready" : "not ready", checks });
+    } else if (req.method === "GET" && path === "/metrics") {
+      metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { "Content-Type": metrics.registry.contentType }).end(text);
+        },
+        () => json(res, 500, { code: "SWY_INTERNAL", message: "metrics unavailable" }),
+      );
+    } else {
+      const error = new SwitchyardError("SWY_HTTP_NOT_FOUND");
+      json(res, 404, error.toJSON());
+    }
+  });
+
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on("error", () => socket.destroy());
+    const engine = find(req.url);
+    if (engine === undefined) {
+      socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      return;
+    }
+    engine.handleUpgrade(req, socket, head);
+  });
+  // Polling clients keep connections alive across long GETs; Node's default
+  // keep-alive timeout (5 s) would otherwise cut idle sockets between polls.
+  server.keepAliveTimeout = 65_000;
+  return server;
+}
+
+function pathOf(url: string | undefined): string {
+  if (url === undefined) return "/";
+  const query = url.indexOf("?");
+  return query === -1 ? url : url.slice(0, query);
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res
+    .writeHead(status, {
+      "Content-Type": "application/json",
+      "Content-Length": String(Buffer.byteLength(text)),
+    })
+    .end(text);
+}

@@ -1,0 +1,47 @@
+/** Cross-origin settings for every HTTP request of the engine, preflight included. */
+export interface CorsOptions {
+  /** Allowed origins; `"*"` allows any. */
+  readonly origin: "*" | readonly string[];
+  readonly credentials: boolean;
+  readonly methods: readonly string[];
+  readonly allowedHeaders: readonly string[];
+  /** Seconds a preflight answer may be cached. */
+  readonly maxAge: number;
+}
+
+/** The sticky-session cookie set on the handshake response. */
+export interface CookieOptions {
+  readonly name: string;
+  readonly path: string;
+  readonly httpOnly: boolean;
+  readonly sameSite: "Strict" | "Lax" | "None";
+}
+
+/** Engine.IO server options. Every field is required: defaults live in the mapping schema. */
+export interface EngineOptions {
+  /** The request path, with leading and trailing slash, e.g. `/socket.io/`. */
+  readonly path: string;
+  readonly transports: readonly ("polling" | "websocket")[];
+  /** ms between server pings. */
+  readonly pingInterval: number;
+  /** ms the client has to answer a ping. */
+  readonly pingTimeout: number;
+  /** ms a WebSocket upgrade may take from probe to `5`. */
+  readonly upgradeTimeout: number;
+  /** Largest polling body / WebSocket message in bytes, announced as `maxPayload`. */
+  readonly maxHttpBufferSize: number;
+  /** Bytes queued for one session before it is closed as a slow consumer. */
+  readonly maxQueuedBytes: number;
+  readonly cors: CorsOptions | false;
+  readonly cookie: CookieOptions | false;
+}
+
+/** Why a session closed. The first six are the reasons engine.io reports too. */
+export type CloseReason =
+  | "transport close"
+  | "transport error"
+  | "ping timeout"
+  | "parse error"
+  | "forced close"
+  | "server shutting down"
+  | "slow consumer";

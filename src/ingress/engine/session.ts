@@ -1,0 +1,273 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import type { WebSocket } from "ws";
+import type { CloseReason, EngineOptions } from "./options.js";
+import { CLOSE, NOOP, Outbound, PING } from "./outbound.js";
+import { decodeText, type Packet, PacketType } from "./parser.js";
+import { type PollingOwner, PollingTransport } from "./transports/polling.js";
+import { type WebSocketOwner, WebSocketTransport } from "./transports/websocket.js";
+
+/** What the layer above (Socket.IO) receives from one session. */
+export interface SessionListener {
+  onMessage(data: string | Buffer): void;
+  onClose(reason: CloseReason): void;
+}
+
+/** The server's side of a session: told once when the session is gone. */
+export interface SessionHost {
+  readonly options: EngineOptions;
+  onSessionClosed(session: Session, reason: CloseReason): void;
+}
+
+const PROBE = "probe";
+const PROBE_PONG = new Outbound({ type: PacketType.PONG, data: PROBE });
+
+/**
+ * One Engine.IO v4 connection, whatever its transport: the heartbeat, the upgrade
+ * from polling to WebSocket, and the packets in both directions.
+ *
+ * Outgoing packets are delivered at most once and in order; a session whose
+ * transport queues more than `maxQueuedBytes` is closed as a slow consumer.
+ */
+export class Session implements PollingOwner, WebSocketOwner {
+  readonly id: string;
+  /** Engine.IO protocol revision the client speaks. */
+  readonly protocol = 4;
+  /** The layer above; set right after the handshake. */
+  listener: SessionListener | undefined;
+  readonly #host: SessionHost;
+  #transport: PollingTransport | WebSocketTransport;
+  /** A WebSocket between `2probe` and `5`. */
+  #probe: WebSocketTransport | undefined;
+  #upgradeTimer: NodeJS.Timeout | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #isClosed = false;
+
+  constructor(id: string, host: SessionHost, transport: "polling" | { ws: WebSocket; socket: Duplex }) {
+    this.id = id;
+    this.#host = host;
+    this.#transport =
+      transport === "polling"
+        ? new PollingTransport(this, host.options.maxHttpBufferSize)
+        : new WebSocketTransport(transport.ws, transport.socket, this);
+  }
+
+  get transportName(): "polling" | "websocket" {
+    return this.#transport.name;
+  }
+
+  get isClosed(): boolean {
+    return this.#isClosed;
+  }
+
+  /** Closed while polling, with packets kept for the client's next GET. */
+  get isLingering(): boolean {
+    const transport = this.#transport;
+    return transport instanceof PollingTransport && transport.isLingering;
+  }
+
+  get isUpgrading(): boolean {
+    return this.#probe !== undefined;
+  }
+
+  /** Sends the open packet and starts the heartbeat. */
+  open(): void {
+    const { pingInterval, pingTimeout, maxHttpBufferSize } = this.#host.options;
+    const upgrades = this.#transport.name === "polling" && this.#canUpgrade() ? ["websocket"] : [];
+    const handshake = JSON.stringify({
+      sid: this.id,
+      upgrades,
+      pingInterval,
+      pingTimeout,
+      maxPayload: maxHttpBufferSize,
+    });
+    this.#transport.send(new Outbound({ type: PacketType.OPEN, data: handshake }));
+    this.#schedulePing();
+  }
+
+  /** Queues a packet. Dropped silently once the session is closed (at-most-once). */
+  send(out: Outbound): void {
+    if (this.#isClosed) return;
+    this.#transport.send(out);
+    if (this.#transport.queuedBytes > this.#host.options.maxQueuedBytes) {
+      this.close("slow consumer");
+    }
+  }
+
+  /**
+   * Closes the session. On a graceful close (`forced close`, `server shutting down`)
+   * packets already queued still go out first; on errors and for slow consumers
+   * they are dropped.
+   */
+  close(reason: CloseReason): void {
+    if (this.#isClosed) return;
+    const isGraceful = reason === "forced close" || reason === "server shutting down";
+    const transport = this.#transport;
+    if (transport instanceof WebSocketTransport) {
+      // A peer that stopped reading or answering gets no closing handshake.
+      if (reason === "slow consumer" || reason === "ping timeout") transport.terminate();
+      else transport.close();
+    } else {
+      transport.close(CLOSE, isGraceful);
+    }
+    this.#finish(reason);
+  }
+
+  // --- HTTP long-polling -------------------------------------------------------
+
+  onPollingRequest(req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): void {
+    const transport = this.#transport;
+    if (!(transport instanceof PollingTransport)) return;
+    if (this.#isClosed) {
+      transport.onGet(res, headers);
+      return;
+    }
+    if (req.method === "GET") {
+      if (this.#probe !== undefined) {
+        // Tells the client to stop polling while the WebSocket probe completes.
+        transport.onGet(res, headers);
+        transport.answerPendingGet(NOOP);
+      } else {
+        transport.onGet(res, headers);
+      }
+    } else {
+      transport.onPost(req, res, headers);
+    }
+  }
+
+  onPackets(packets: readonly Packet[]): void {
+    for (const packet of packets) {
+      if (this.#isClosed) return;
+      this.#onPacket(packet);
+    }
+  }
+
+  onPollingError(reason: "transport close" | "transport error" | "parse error"): void {
+    this.close(reason);
+  }
+
+  // --- WebSocket ---------------------------------------------------------------
+
+  /** A WebSocket arrived for this sid: the start of an upgrade. */
+  onUpgradeRequest(ws: WebSocket, socket: Duplex): void {
+    if (this.#isClosed || this.#probe !== undefined || this.#transport.name !== "polling") {
+      ws.close();
+      return;
+    }
+    this.#probe = new WebSocketTransport(ws, socket, this);
+    this.#upgradeTimer = setTimeout(() => this.#abandonProbe(), this.#host.options.upgradeTimeout);
+  }
+
+  onFrame(transport: WebSocketTransport, data: string | Buffer): void {
+    if (transport === this.#probe) {
+      this.#onProbeFrame(transport, data);
+      return;
+    }
+    if (typeof data !== "string") {
+      this.#onPacket({ type: PacketType.MESSAGE, data });
+      return;
+    }
+    const packet = decodeText(data);
+    if (packet === undefined) {
+      this.close("parse error");
+      return;
+    }
+    this.#onPacket(packet);
+  }
+
+  onTransportClose(transport: WebSocketTransport, reason: "transport close" | "transport error"): void {
+    if (transport === this.#probe) {
+      this.#abandonProbe();
+      return;
+    }
+    if (this.#isClosed) return;
+    this.#finish(reason);
+  }
+
+  #onProbeFrame(probe: WebSocketTransport, data: string | Buffer): void {
+    if (data === `${PacketType.PING}${PROBE}`) {
+      probe.send(PROBE_PONG);
+      const polling = this.#transport as PollingTransport;
+      polling.answerPendingGet(NOOP);
+      return;
+    }
+    if (data === String(PacketType.UPGRADE)) {
+      this.#completeUpgrade(probe);
+      return;
+    }
+    this.#abandonProbe();
+  }
+
+  #completeUpgrade(probe: WebSocketTransport): void {
+    clearTimeout(this.#upgradeTimer);
+    this.#probe = undefined;
+    const polling = this.#transport as PollingTransport;
+    const queued = polling.drain();
+    polling.close(NOOP, false);
+    this.#transport = probe;
+    for (const out of queued) probe.send(out);
+  }
+
+  #abandonProbe(): void {
+    clearTimeout(this.#upgradeTimer);
+    const probe = this.#probe;
+    this.#probe = undefined;
+    probe?.terminate();
+  }
+
+  #canUpgrade(): boolean {
+    return this.#host.options.transports.includes("websocket");
+  }
+
+  // --- Packets and heartbeat ------------------------------------------------------
+
+  #onPacket(packet: Packet): void {
+    switch (packet.type) {
+      case PacketType.MESSAGE:
+        this.listener?.onMessage(packet.data ?? "");
+        return;
+      case PacketType.PONG:
+        this.#schedulePing();
+        return;
+      case PacketType.CLOSE:
+        this.#closeByClient();
+        return;
+      case PacketType.NOOP:
+        return;
+      default:
+        // OPEN, UPGRADE outside a probe, or a client ping: the v4 client never pings.
+        this.close("parse error");
+    }
+  }
+
+  #closeByClient(): void {
+    const transport = this.#transport;
+    if (transport instanceof WebSocketTransport) transport.close();
+    // A GET racing the client's close (sent on another connection) still gets a
+    // clean noop rather than an unknown-sid error.
+    else transport.close(NOOP, true);
+    this.#finish("transport close");
+  }
+
+  #schedulePing(): void {
+    clearTimeout(this.#heartbeat);
+    this.#heartbeat = setTimeout(this.#ping, this.#host.options.pingInterval);
+  }
+
+  readonly #ping = (): void => {
+    this.send(PING);
+    this.#heartbeat = setTimeout(this.#onPingTimeout, this.#host.options.pingTimeout);
+  };
+
+  readonly #onPingTimeout = (): void => {
+    this.close("ping timeout");
+  };
+
+  #finish(reason: CloseReason): void {
+    this.#isClosed = true;
+    clearTimeout(this.#heartbeat);
+    this.#abandonProbe();
+    this.#host.onSessionClosed(this, reason);
+    this.listener?.onClose(reason);
+  }
+}

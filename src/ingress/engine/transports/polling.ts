@@ -1,0 +1,213 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { SwitchyardError } from "../../../errors.js";
+import { type Flushable, flushQueue } from "../flush-queue.js";
+import type { Outbound } from "../outbound.js";
+import { decodePayload, type Packet, SEPARATOR } from "../parser.js";
+
+/** What a polling transport reports to the session that owns it. */
+export interface PollingOwner {
+  /** Packets of a POST body, in order. */
+  onPackets(packets: readonly Packet[]): void;
+  /** The transport failed (overlapping requests, aborted GET, undecodable body). */
+  onPollingError(reason: "transport close" | "transport error" | "parse error"): void;
+}
+
+/** Headers every polling response carries, CORS and cookie aside. */
+const TEXT_HEADERS = {
+  "Content-Type": "text/plain; charset=UTF-8",
+  "Cache-Control": "no-store",
+} as const;
+
+/**
+ * HTTP long-polling: the client keeps one GET open to receive and sends with POST.
+ * At most one GET and one POST are in flight per session; an overlapping request
+ * is a protocol error that closes the session.
+ */
+export class PollingTransport implements Flushable {
+  readonly name = "polling";
+  isFlushScheduled = false;
+  readonly #owner: PollingOwner;
+  readonly #maxBufferSize: number;
+  #queue: Outbound[] = [];
+  #queuedBytes = 0;
+  #pendingGet: ServerResponse | undefined;
+  #isPostActive = false;
+  #isClosed = false;
+
+  constructor(owner: PollingOwner, maxBufferSize: number) {
+    this.#owner = owner;
+    this.#maxBufferSize = maxBufferSize;
+  }
+
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  get hasPendingGet(): boolean {
+    return this.#pendingGet !== undefined;
+  }
+
+  /** Queues a packet for the current or next GET. */
+  send(out: Outbound): void {
+    this.#queue.push(out);
+    this.#queuedBytes += out.pollingRecord().length;
+    if (this.#pendingGet !== undefined) flushQueue.schedule(this);
+  }
+
+  /** Takes the queued packets away (to resend them on the WebSocket after an upgrade). */
+  drain(): Outbound[] {
+    const queue = this.#queue;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    return queue;
+  }
+
+  flush(): void {
+    const res = this.#pendingGet;
+    if (res === undefined || this.#queue.length === 0) return;
+    this.#pendingGet = undefined;
+    const body = this.drain()
+      .map((out) => out.pollingRecord())
+      .join(SEPARATOR);
+    respond(res, 200, TEXT_HEADERS, body);
+  }
+
+  /** Answers the pending GET, if any, with exactly this packet. */
+  answerPendingGet(out: Outbound): void {
+    const res = this.#pendingGet;
+    if (res === undefined) return;
+    this.#pendingGet = undefined;
+    respond(res, 200, TEXT_HEADERS, out.pollingRecord());
+  }
+
+  /** Handles a GET: answers at once when packets are queued, otherwise holds it. */
+  onGet(res: ServerResponse, headers: Record<string, string>): void {
+    if (this.#pendingGet !== undefined) {
+      rejectOverlap(res, headers);
+      this.#owner.onPollingError("transport error");
+      return;
+    }
+    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+    this.#pendingGet = res;
+    res.on("close", () => {
+      // A GET that ends before we answered it was aborted by the client.
+      if (this.#pendingGet === res) {
+        this.#pendingGet = undefined;
+        if (!this.#isClosed) this.#owner.onPollingError("transport close");
+      }
+    });
+    if (this.#queue.length > 0) this.flush();
+  }
+
+  /** Handles a POST: reads the body within the size limit and hands its packets over. */
+  onPost(req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): void {
+    if (this.#isPostActive) {
+      rejectOverlap(res, headers);
+      this.#owner.onPollingError("transport error");
+      return;
+    }
+    if (req.headers["content-type"] === "application/octet-stream") {
+      // Engine.IO v4 payloads are text only; binary travels base64-encoded.
+      sendError(res, headers, new SwitchyardError("SWY_EIO_BAD_REQUEST"));
+      return;
+    }
+    const declared = Number(req.headers["content-length"]);
+    if (declared > this.#maxBufferSize) {
+      sendError(
+        res,
+        headers,
+        new SwitchyardError("SWY_EIO_PAYLOAD_TOO_LARGE", [this.#maxBufferSize]),
+        true,
+      );
+      return;
+    }
+    this.#isPostActive = true;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > this.#maxBufferSize) {
+        req.off("data", onData);
+        req.off("end", onEnd);
+        this.#isPostActive = false;
+        sendError(
+          res,
+          headers,
+          new SwitchyardError("SWY_EIO_PAYLOAD_TOO_LARGE", [this.#maxBufferSize]),
+          true,
+        );
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      this.#isPostActive = false;
+      const packets = decodePayload(Buffer.concat(chunks, size).toString());
+      if (packets === undefined) {
+        sendError(res, headers, new SwitchyardError("SWY_EIO_BAD_REQUEST"));
+        this.#owner.onPollingError("parse error");
+        return;
+      }
+      respond(res, 200, { ...headers, "Content-Type": "text/html; charset=UTF-8" }, "ok");
+      this.#owner.onPackets(packets);
+    };
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", () => {
+      this.#isPostActive = false;
+    });
+  }
+
+  /**
+   * Stops the transport: `final` goes out on the pending GET. With `linger`, what is
+   * queued (and `final`) waits for the next GET when none is pending, so a graceful
+   * close still reaches the client: see {@link isLingering}. Without it, the queue
+   * is dropped.
+   */
+  close(final: Outbound, linger: boolean): void {
+    this.#isClosed = true;
+    if (!linger && this.#pendingGet === undefined) {
+      this.drain();
+      return;
+    }
+    this.#queue.push(final);
+    this.flush();
+  }
+
+  /** Closed, with packets still waiting for the client's next GET. */
+  get isLingering(): boolean {
+    return this.#isClosed && this.#queue.length > 0;
+  }
+}
+
+function rejectOverlap(res: ServerResponse, headers: Record<string, string>): void {
+  sendError(res, headers, new SwitchyardError("SWY_EIO_BAD_REQUEST"));
+}
+
+/** Answers an Engine.IO request error: the status and `{code, message}` of the catalogue. */
+export function sendError(
+  res: ServerResponse,
+  headers: Record<string, string>,
+  error: SwitchyardError,
+  closeConnection = false,
+): void {
+  const spec = error.spec;
+  const body = JSON.stringify({ code: spec.eioCode ?? error.code, message: error.message });
+  if (closeConnection) res.shouldKeepAlive = false;
+  respond(res, spec.status ?? 400, { ...headers, "Content-Type": "application/json" }, body);
+}
+
+/**
+ * Writes a whole response with its Content-Length: without one Node falls back to
+ * chunked encoding, which some HTTP clients will not keep alive.
+ */
+function respond(
+  res: ServerResponse,
+  status: number,
+  headers: Record<string, string>,
+  body: string,
+): void {
+  res
+    .writeHead(status, { ...headers, "Content-Length": String(Buffer.byteLength(body)) })
+    .end(body);
+}

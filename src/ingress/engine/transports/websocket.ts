@@ -1,0 +1,96 @@
+import type { Duplex } from "node:stream";
+import type { WebSocket } from "ws";
+import { type Flushable, flushQueue } from "../flush-queue.js";
+import type { Outbound } from "../outbound.js";
+
+/** What a WebSocket transport reports to the session that owns it. */
+export interface WebSocketOwner {
+  onFrame(transport: WebSocketTransport, data: string | Buffer): void;
+  onTransportClose(transport: WebSocketTransport, reason: "transport close" | "transport error"): void;
+}
+
+/**
+ * The WebSocket transport: one Engine.IO packet per frame.
+ *
+ * Outgoing frames are written to the raw TCP socket ourselves rather than through
+ * `ws.send`, so that a broadcast frames its bytes once for every recipient and
+ * every frame queued during one event-loop turn leaves in a single write (see
+ * {@link flushQueue}). `ws` still parses incoming frames and handles control frames
+ * and the closing handshake.
+ */
+export class WebSocketTransport implements Flushable {
+  readonly name = "websocket";
+  isFlushScheduled = false;
+  readonly #ws: WebSocket;
+  readonly #socket: Duplex;
+  readonly #owner: WebSocketOwner;
+  #chunks: Buffer[] = [];
+  #bytes = 0;
+  #isClosed = false;
+
+  constructor(ws: WebSocket, socket: Duplex, owner: WebSocketOwner) {
+    this.#ws = ws;
+    this.#socket = socket;
+    this.#owner = owner;
+    ws.on("message", (data: Buffer, isBinary: boolean) => {
+      if (this.#isClosed) return;
+      this.#owner.onFrame(this, isBinary ? data : data.toString());
+    });
+    ws.on("close", () => this.#onClose("transport close"));
+    ws.on("error", () => this.#onClose("transport error"));
+  }
+
+  get isClosed(): boolean {
+    return this.#isClosed;
+  }
+
+  /** Bytes accepted but not yet handed to the kernel. */
+  get queuedBytes(): number {
+    return this.#bytes + this.#socket.writableLength;
+  }
+
+  /** Queues a packet; it leaves at the end of this event-loop turn. */
+  send(out: Outbound): void {
+    if (this.#isClosed) return;
+    const frame = out.wsFrame();
+    this.#chunks.push(frame);
+    this.#bytes += frame.length;
+    flushQueue.schedule(this);
+  }
+
+  flush(): void {
+    if (this.#isClosed || this.#bytes === 0) return;
+    const chunks = this.#chunks;
+    const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#bytes);
+    this.#chunks = [];
+    this.#bytes = 0;
+    this.#socket.write(data);
+  }
+
+  /** Sends what is queued, then closes with the closing handshake. */
+  close(code = 1000): void {
+    if (this.#isClosed) return;
+    this.flush();
+    this.#isClosed = true;
+    this.#ws.close(code);
+  }
+
+  /** Drops the connection at once, without flushing (for slow consumers and shutdown). */
+  terminate(): void {
+    if (this.#isClosed) return;
+    this.#isClosed = true;
+    this.#chunks = [];
+    this.#bytes = 0;
+    this.#ws.terminate();
+  }
+
+  #onClose(reason: "transport close" | "transport error"): void {
+    if (this.#isClosed) {
+      return;
+    }
+    this.#isClosed = true;
+    this.#chunks = [];
+    this.#bytes = 0;
+    this.#owner.onTransportClose(this, reason);
+  }
+}

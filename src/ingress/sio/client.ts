@@ -1,0 +1,191 @@
+import { randomBytes } from "node:crypto";
+import { metrics } from "../../metrics.js";
+import type { CloseReason } from "../engine/options.js";
+import type { Session, SessionListener } from "../engine/session.js";
+import { Outbound } from "../engine/outbound.js";
+import {
+  decodeText,
+  encode,
+  type PartialPacket,
+  reconstruct,
+  SioDecodeError,
+  type SioPacket,
+  SioType,
+} from "./parser.js";
+import type { SioServer } from "./server.js";
+import { type AckCallback, Socket } from "./socket.js";
+
+/**
+ * One Engine.IO session seen from Socket.IO: decodes packets (reassembling binary
+ * attachments), multiplexes namespaces, and closes the session on any packet the
+ * protocol forbids.
+ */
+export class Client implements SessionListener {
+  readonly session: Session;
+  /** The peer's address, for logs and forwarded context. */
+  readonly address: string;
+  readonly #server: SioServer;
+  readonly #sockets = new Map<string, Socket>();
+  #partial: PartialPacket | undefined;
+  #buffers: Buffer[] = [];
+  #connectTimer: NodeJS.Timeout | undefined;
+
+  constructor(server: SioServer, session: Session, address: string) {
+    this.#server = server;
+    this.session = session;
+    this.address = address;
+    this.#connectTimer = setTimeout(() => {
+      if (this.#sockets.size === 0) session.close("forced close");
+    }, server.options.connectTimeout);
+  }
+
+  onMessage(data: string | Buffer): void {
+    try {
+      if (typeof data === "string") this.#onText(data);
+      else this.#onBinary(data);
+    } catch (error) {
+      if (!(error instanceof SioDecodeError)) throw error;
+      metrics.errors.inc({ code: "SWY_SESSION_PARSE_ERROR" });
+      this.session.close("parse error");
+    }
+  }
+
+  onClose(reason: CloseReason): void {
+    clearTimeout(this.#connectTimer);
+    for (const socket of [...this.#sockets.values()]) socket.onClose(reason);
+  }
+
+  /** @internal */
+  onSocketClosed(socket: Socket): void {
+    if (this.#sockets.get(socket.nsp.name) === socket) this.#sockets.delete(socket.nsp.name);
+  }
+
+  #onText(text: string): void {
+    if (this.#partial !== undefined) throw new SioDecodeError("text while attachments were expected");
+    metrics.packetsIn.inc();
+    metrics.bytesIn.inc(text.length);
+    const packet = decodeText(text, this.#server.options.maxAttachments);
+    if (packet.attachments > 0) {
+      this.#partial = packet;
+      this.#buffers = [];
+      return;
+    }
+    this.#onPacket(packet);
+  }
+
+  #onBinary(buffer: Buffer): void {
+    const partial = this.#partial;
+    if (partial === undefined) throw new SioDecodeError("binary data without a binary packet");
+    metrics.bytesIn.inc(buffer.length);
+    this.#buffers.push(buffer);
+    if (this.#buffers.length < partial.attachments) return;
+    const buffers = this.#buffers;
+    this.#partial = undefined;
+    this.#buffers = [];
+    this.#onPacket(reconstruct(partial, buffers));
+  }
+
+  #onPacket(packet: SioPacket): void {
+    if (packet.type === SioType.CONNECT) {
+      this.#connect(packet.nsp, (packet.data as Record<string, unknown> | undefined) ?? {});
+      return;
+    }
+    const socket = this.#sockets.get(packet.nsp);
+    if (socket === undefined || !socket.isConnected) {
+      throw new SioDecodeError(`packet for namespace ${packet.nsp}, which is not connected`);
+    }
+    switch (packet.type) {
+      case SioType.EVENT:
+      case SioType.BINARY_EVENT: {
+        const [event, ...args] = packet.data as [string | number, ...unknown[]];
+        const ack = packet.id === undefined ? undefined : this.#ackFor(socket, packet.id);
+        this.#server.handler.onEvent(socket, String(event), args, ack);
+        return;
+      }
+      case SioType.ACK:
+      case SioType.BINARY_ACK:
+        socket.onAck(packet.id!, packet.data as unknown[]);
+        return;
+      case SioType.DISCONNECT:
+        socket.onClose("client namespace disconnect");
+        return;
+      default:
+        throw new SioDecodeError("a client may not send CONNECT_ERROR");
+    }
+  }
+
+  #ackFor(socket: Socket, id: number): AckCallback {
+    let isSent = false;
+    return (...args: unknown[]) => {
+      if (isSent || !socket.isConnected) return;
+      isSent = true;
+      socket.sendPacket({ type: SioType.ACK, nsp: socket.nsp.name, id, data: args });
+    };
+  }
+
+  #connect(name: string, auth: Record<string, unknown>): void {
+    if (this.#sockets.has(name)) throw new SioDecodeError(`second CONNECT to ${name}`);
+    const nsp = this.#server.namespace(name);
+    if (nsp === undefined) {
+      metrics.errors.inc({ code: "SWY_NAMESPACE_INVALID" });
+      this.#sendConnectError(name, { message: "Invalid namespace" });
+      return;
+    }
+    const socket = new Socket(randomBytes(15).toString("base64url"), nsp, this, auth);
+    this.#sockets.set(name, socket);
+    const accept = (): void => {
+      if (this.session.isClosed || this.#sockets.get(name) !== socket) return;
+      clearTimeout(this.#connectTimer);
+      socket.onConnected();
+      nsp.onSocketConnected(socket);
+      socket.sendPacket({ type: SioType.CONNECT, nsp: name, data: { sid: socket.id } });
+      this.#server.handler.onConnected?.(socket);
+    };
+    const refuse = (error: unknown): void => {
+      if (this.#sockets.get(name) === socket) this.#sockets.delete(name);
+      if (this.session.isClosed) return;
+      const refusal =
+        error instanceof ConnectRefusal
+          ? error
+          : new ConnectRefusal("Internal error while connecting", { code: "SWY_INTERNAL" });
+      metrics.errors.inc({ code: refusal.code ?? "SWY_CONNECT_REFUSED" });
+      this.#sendConnectError(name, refusal.toPayload());
+    };
+    try {
+      const pending = this.#server.handler.onConnect(socket, auth);
+      if (pending === undefined) accept();
+      else pending.then(accept, refuse);
+    } catch (error) {
+      refuse(error);
+    }
+  }
+
+  #sendConnectError(nsp: string, payload: unknown): void {
+    const [text] = encode({ type: SioType.CONNECT_ERROR, nsp, data: payload });
+    this.session.send(Outbound.message(text));
+  }
+}
+
+/**
+ * Thrown (or rejected) by a connect handler to refuse a namespace connection. The
+ * client receives CONNECT_ERROR `{ message, data }`.
+ */
+export class ConnectRefusal extends Error {
+  override readonly name = "ConnectRefusal";
+  readonly data: unknown;
+
+  constructor(message: string, data?: unknown) {
+    super(message);
+    this.data = data;
+  }
+
+  /** The `code` in `data`, when it has one. */
+  get code(): string | undefined {
+    const code = (this.data as { code?: unknown } | undefined)?.code;
+    return typeof code === "string" ? code : undefined;
+  }
+
+  toPayload(): { message: string; data?: unknown } {
+    return this.data === undefined ? { message: this.message } : { message: this.message, data: this.data };
+  }
+}

@@ -1,0 +1,132 @@
+import { metrics } from "../../metrics.js";
+import { Outbound } from "../engine/outbound.js";
+import { encode, SioType } from "./parser.js";
+import type { DisconnectReason, Socket } from "./socket.js";
+
+/** Told when a room gains its first local member or loses its last. */
+export interface RoomObserver {
+  onRoomCreated(nsp: string, room: string): void;
+  onRoomDeleted(nsp: string, room: string): void;
+}
+
+/** Who receives a broadcast. */
+export interface BroadcastTarget {
+  /** Rooms whose members receive it; empty means every socket of the namespace. */
+  readonly rooms: readonly string[];
+  /** Socket ids left out (the sender, for except-sender broadcasts). */
+  readonly except?: string;
+}
+
+/** Called for every socket that leaves the namespace. */
+export type DisconnectListener = (socket: Socket, reason: DisconnectReason) => void;
+
+/**
+ * One namespace's sockets and its local room registry: room → members and, on each
+ * socket, socket → rooms.
+ */
+export class Namespace {
+  readonly name: string;
+  readonly sockets = new Map<string, Socket>();
+  readonly #rooms = new Map<string, Set<Socket>>();
+  readonly #observer: RoomObserver | undefined;
+  readonly #onDisconnect: DisconnectListener;
+
+  constructor(name: string, onDisconnect: DisconnectListener, observer?: RoomObserver) {
+    this.name = name;
+    this.#onDisconnect = onDisconnect;
+    this.#observer = observer;
+  }
+
+  /** Number of rooms with at least one member. */
+  get roomCount(): number {
+    return this.#rooms.size;
+  }
+
+  /** The members of a room (do not mutate). */
+  members(room: string): ReadonlySet<Socket> | undefined {
+    return this.#rooms.get(room);
+  }
+
+  roomNames(): IterableIterator<string> {
+    return this.#rooms.keys();
+  }
+
+  /**
+   * Sends an event to every targeted socket. The packet is encoded once and the
+   * same bytes go to every recipient. Returns the number of recipients.
+   */
+  broadcast(target: BroadcastTarget, event: string, args: readonly unknown[]): number {
+    const [text, ...attachments] = encode({ type: SioType.EVENT, nsp: this.name, data: [event, ...args] });
+    const packets = [Outbound.message(text), ...attachments.map((b) => Outbound.message(b))];
+    const recipients = this.#deliver(target, packets);
+    metrics.packetsOut.inc(recipients);
+    metrics.bytesOut.inc(recipients * text.length);
+    return recipients;
+  }
+
+  #deliver(target: BroadcastTarget, packets: readonly Outbound[]): number {
+    const { rooms, except } = target;
+    let count = 0;
+    const send = (socket: Socket): void => {
+      if (socket.id === except) return;
+      const session = socket.client.session;
+      for (const packet of packets) session.send(packet);
+      count++;
+    };
+    if (rooms.length === 0) {
+      for (const socket of this.sockets.values()) send(socket);
+    } else if (rooms.length === 1) {
+      const members = this.#rooms.get(rooms[0]!);
+      if (members !== undefined) for (const socket of members) send(socket);
+    } else {
+      // A socket in several of the target rooms still receives the packet once.
+      const seen = new Set<Socket>();
+      for (const room of rooms) {
+        const members = this.#rooms.get(room);
+        if (members === undefined) continue;
+        for (const socket of members) {
+          if (seen.has(socket)) continue;
+          seen.add(socket);
+          send(socket);
+        }
+      }
+    }
+    return count;
+  }
+
+  /** @internal */
+  addToRoom(socket: Socket, room: string): void {
+    let members = this.#rooms.get(room);
+    if (members === undefined) {
+      members = new Set();
+      this.#rooms.set(room, members);
+      metrics.rooms.inc({ namespace: this.name });
+      this.#observer?.onRoomCreated(this.name, room);
+    }
+    members.add(socket);
+  }
+
+  /** @internal */
+  removeFromRoom(socket: Socket, room: string): void {
+    const members = this.#rooms.get(room);
+    if (members === undefined || !members.delete(socket)) return;
+    if (members.size === 0) {
+      this.#rooms.delete(room);
+      metrics.rooms.dec({ namespace: this.name });
+      this.#observer?.onRoomDeleted(this.name, room);
+    }
+  }
+
+  /** @internal */
+  onSocketConnected(socket: Socket): void {
+    this.sockets.set(socket.id, socket);
+    metrics.sockets.inc({ namespace: this.name });
+  }
+
+  /** @internal */
+  onSocketClosed(socket: Socket, reason: DisconnectReason): void {
+    if (!this.sockets.delete(socket.id)) return;
+    metrics.sockets.dec({ namespace: this.name });
+    this.#onDisconnect(socket, reason);
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * Socket.IO v5 packet codec, binary attachments included. Pure: no sockets, no
+ * timers, no configuration.
+ *
+ * @see https://github.com/socketio/socket.io/blob/main/docs/socket.io-protocol/v5-current.md
+ */
+
+export const SioType = {
+  CONNECT: 0,
+  DISCONNECT: 1,
+  EVENT: 2,
+  ACK: 3,
+  CONNECT_ERROR: 4,
+  BINARY_EVENT: 5,
+  BINARY_ACK: 6,
+} as const;
+export type SioType = (typeof SioType)[keyof typeof SioType];
+
+export interface SioPacket {
+  readonly type: SioType;
+  /** `/` or `/name`. */
+  readonly nsp: string;
+  readonly data?: unknown;
+  readonly id?: number;
+}
+
+/** Event names a client may not use: the Socket.IO client and server reserve them. */
+export const RESERVED_EVENTS: ReadonlySet<string> = new Set([
+  "connect",
+  "connect_error",
+  "disconnect",
+  "disconnecting",
+  "newListener",
+  "removeListener",
+]);
+
+// --- Encoding ---------------------------------------------------------------------
+
+/**
+ * Encodes a packet: the text part, then one Buffer per binary attachment. Packets
+ * holding Buffers become BINARY_EVENT / BINARY_ACK with placeholders.
+ */
+export function encode(packet: SioPacket): [string, ...Buffer[]] {
+  const attachments: Buffer[] = [];
+  let { type } = packet;
+  let data = packet.data;
+  if ((type === SioType.EVENT || type === SioType.ACK) && hasBinary(data)) {
+    data = deconstruct(data, attachments);
+    type = type === SioType.EVENT ? SioType.BINARY_EVENT : SioType.BINARY_ACK;
+  }
+  let text = String(type);
+  if (type === SioType.BINARY_EVENT || type === SioType.BINARY_ACK) text += `${attachments.length}-`;
+  if (packet.nsp !== "/") text += `${packet.nsp},`;
+  if (packet.id !== undefined) text += packet.id;
+  if (data !== undefined) text += JSON.stringify(data);
+  return [text, ...attachments];
+}
+
+/** Whether a value holds binary data anywhere (Buffer, ArrayBuffer or a typed array). */
+export function hasBinary(value: unknown, depth = 0): boolean {
+  if (value === null || typeof value !== "object" || depth > 64) return false;
+  if (isBinary(value)) return true;
+  if (Array.isArray(value)) {
+    for (const item of value) if (hasBinary(item, depth + 1)) return true;
+    return false;
+  }
+  if (typeof (value as { toJSON?: unknown }).toJSON === "function") return false;
+  for (const key in value) {
+    if (hasBinary((value as Record<string, unknown>)[key], depth + 1)) return true;
+  }
+  return false;
+}
+
+function isBinary(value: object): boolean {
+  return Buffer.isBuffer(value) || value instanceof ArrayBuffer || ArrayBuffer.isView(value);
+}
+
+function toBuffer(value: object): Buffer {
+  if (Buffer.isBuffer(value)) return value;
+  if (value instanceof ArrayBuffer) return Buffer.from(value);
+  const view = value as ArrayBufferView;
+  return Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+}
+
+function deconstruct(value: unknown, attachments: Buffer[]): unknown {
+  if (value === null || typeof value !== "object") return value;
+  if (isBinary(value)) {
+    attachments.push(toBuffer(value));
+    return { _placeholder: true, num: attachments.length - 1 };
+  }
+  if (Array.isArray(value)) return value.map((item) => deconstruct(item, attachments));
+  if (typeof (value as { toJSON?: unknown }).toJSON === "function") return value;
+  const out: Record<string, unknown> = {};
+  for (const key in value) out[key] = deconstruct((value as Record<string, unknown>)[key], attachments);
+  return out;
+}
+
+// --- Decoding ---------------------------------------------------------------------
+
+/** Why a packet was refused; the session is closed with `parse error`. */
+export class SioDecodeError extends Error {
+  override readonly name = "SioDecodeError";
+}
+
+/** A decoded text part; BINARY_* packets still wait for `attachments` buffers. */
+export interface PartialPacket extends SioPacket {
+  readonly attachments: number;
+}
+
+const DIGIT_0 = 48;
+const DIGIT_9 = 57;
+
+function isDigit(code: number): boolean {
+  return code >= DIGIT_0 && code <= DIGIT_9;
+}
+
+/**
+ * Decodes the text part of a packet and checks it the way socket.io's parser does.
+ * Throws {@link SioDecodeError} when the packet is malformed.
+ */
+export function decodeText(text: string, maxAttachments: number): PartialPacket {
+  let i = 0;
+  const type = text.charCodeAt(0) - DIGIT_0;
+  if (!(type >= SioType.CONNECT && type <= SioType.BINARY_ACK) || text.length === 0) {
+    throw new SioDecodeError("unknown packet type");
+  }
+  let attachments = 0;
+  if (type === SioType.BINARY_EVENT || type === SioType.BINARY_ACK) {
+    const dash = text.indexOf("-", 1);
+    const count = dash === -1 ? "" : text.slice(1, dash);
+    if (count.length === 0 || !/^\d+$/.test(count)) throw new SioDecodeError("illegal attachments");
+    attachments = Number(count);
+    if (attachments > maxAttachments) throw new SioDecodeError("too many attachments");
+    i = dash;
+  }
+  let nsp = "/";
+  if (text.charCodeAt(i + 1) === 47 /* / */) {
+    const comma = text.indexOf(",", i + 1);
+    const end = comma === -1 ? text.length : comma;
+    nsp = text.slice(i + 1, end);
+    i = end;
+  }
+  let id: number | undefined;
+  let start = i + 1;
+  while (start < text.length && isDigit(text.charCodeAt(start))) start++;
+  if (start > i + 1) {
+    id = Number(text.slice(i + 1, start));
+    if (!Number.isSafeInteger(id)) throw new SioDecodeError("invalid ack id");
+  }
+  let data: unknown;
+  if (start < text.length) {
+    try {
+      data = JSON.parse(text.slice(start));
+    } catch {
+      throw new SioDecodeError("invalid payload");
+    }
+  }
+  const packet: PartialPacket = { type: type as SioType, nsp, data, id, attachments };
+  if (!isPayloadValid(packet)) throw new SioDecodeError("invalid payload");
+  return packet;
+}
+
+function isPayloadValid(packet: SioPacket): boolean {
+  const { data } = packet;
+  switch (packet.type) {
+    case SioType.CONNECT:
+      return data === undefined || isObject(data);
+    case SioType.DISCONNECT:
+      return data === undefined;
+    case SioType.CONNECT_ERROR:
+      return typeof data === "string" || isObject(data);
+    case SioType.EVENT:
+    case SioType.BINARY_EVENT:
+      return (
+        Array.isArray(data) &&
+        data.length > 0 &&
+        (typeof data[0] === "number" || (typeof data[0] === "string" && !RESERVED_EVENTS.has(data[0])))
+      );
+    case SioType.ACK:
+    case SioType.BINARY_ACK:
+      return Array.isArray(data) && packet.id !== undefined;
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+/** Puts the attachments back in place of their placeholders. */
+export function reconstruct(packet: PartialPacket, buffers: readonly Buffer[]): SioPacket {
+  const data = replacePlaceholders(packet.data, buffers);
+  return { type: packet.type, nsp: packet.nsp, data, id: packet.id };
+}
+
+function replacePlaceholders(value: unknown, buffers: readonly Buffer[]): unknown {
+  if (value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) return value.map((item) => replacePlaceholders(item, buffers));
+  const record = value as Record<string, unknown>;
+  if (record._placeholder === true) {
+    const num = record.num;
+    if (typeof num !== "number" || !Number.isInteger(num) || num < 0 || num >= buffers.length) {
+      throw new SioDecodeError("illegal attachment index");
+    }
+    return buffers[num];
+  }
+  for (const key of Object.keys(record)) record[key] = replacePlaceholders(record[key], buffers);
+  return record;
+}

@@ -1,0 +1,72 @@
+import type { IncomingMessage } from "node:http";
+import type { EngineOptions } from "../engine/options.js";
+import { EngineServer } from "../engine/server.js";
+import type { Session } from "../engine/session.js";
+import { Client } from "./client.js";
+import { Namespace, type RoomObserver } from "./namespace.js";
+import type { AckCallback, DisconnectReason, Socket } from "./socket.js";
+
+/**
+ * What the ingress asks of the layer above it (the router, or the conformance
+ * handler). The ingress knows nothing of rooms' backends or of the mapping.
+ */
+export interface SocketHandler {
+  /**
+   * A client asks to connect to a namespace. Return (or resolve) to accept; throw
+   * (or reject with) a `ConnectRefusal` to answer CONNECT_ERROR `{message, data}`.
+   */
+  onConnect(socket: Socket, auth: Readonly<Record<string, unknown>>): undefined | Promise<void>;
+  /** The CONNECT reply has been queued; the socket may now be sent events. */
+  onConnected?(socket: Socket): void;
+  /** An event from the client; `ack` is set when the client asked for one. */
+  onEvent(socket: Socket, event: string, args: unknown[], ack: AckCallback | undefined): void;
+  /** The socket left its namespace; it is no longer in any room. */
+  onDisconnect(socket: Socket, reason: DisconnectReason): void;
+}
+
+export interface SioOptions extends EngineOptions {
+  /** ms a new session has to connect to a namespace. */
+  readonly connectTimeout: number;
+  /** Largest number of binary attachments in one packet. */
+  readonly maxAttachments: number;
+}
+
+/** The Socket.IO v5 server: namespaces over an {@link EngineServer}. */
+export class SioServer {
+  readonly options: SioOptions;
+  readonly engine: EngineServer;
+  readonly handler: SocketHandler;
+  readonly #namespaces = new Map<string, Namespace>();
+
+  constructor(
+    options: SioOptions,
+    namespaces: Iterable<string>,
+    handler: SocketHandler,
+    observer?: RoomObserver,
+  ) {
+    this.options = options;
+    this.handler = handler;
+    const onDisconnect = (socket: Socket, reason: DisconnectReason): void =>
+      handler.onDisconnect(socket, reason);
+    for (const name of namespaces) {
+      this.#namespaces.set(name, new Namespace(name, onDisconnect, observer));
+    }
+    this.engine = new EngineServer(options, (session, req) => this.#onSession(session, req));
+  }
+
+  namespace(name: string): Namespace | undefined {
+    return this.#namespaces.get(name);
+  }
+
+  namespaces(): IterableIterator<Namespace> {
+    return this.#namespaces.values();
+  }
+
+  close(): void {
+    this.engine.close();
+  }
+
+  #onSession(session: Session, req: IncomingMessage): void {
+    session.listener = new Client(this, session, req.socket.remoteAddress ?? "");
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * The compiled, frozen form of a Switchyard YAML file: what the router and the
+ * server read at run time. Nothing here is parsed again per message: templates
+ * are closures and room patterns are compiled matchers.
+ *
+ * The YAML shape is documented in docs/mapping.md; src/mapping/schema.ts holds its
+ * JSON Schema.
+ */
+
+/** Values a template can read. Built once per event, cheaply. */
+export interface TemplateContext {
+  /** The event's arguments (without the ack callback). `{data}` is `args[0]`. */
+  readonly args: readonly unknown[];
+  /** The auth payload the client sent with its CONNECT (`{}` when none). */
+  readonly auth: Readonly<Record<string, unknown>>;
+  /** The Socket.IO socket id. */
+  readonly socketId: string;
+  /** The namespace name, e.g. `/` or `/chat`. */
+  readonly nsp: string;
+  /** The room the rule resolved, once it is known (for acks). */
+  readonly room?: string;
+  /** Named captures of the allow pattern the room matched (for acks). */
+  readonly captures?: Readonly<Record<string, string>>;
+}
+
+/**
+ * A compiled template. A template string that is exactly one `{expr}` yields the
+ * value with its own type (object, number…); any other string interpolates; objects
+ * and arrays are templated member by member; other values are constants.
+ */
+export type Template = (ctx: TemplateContext) => unknown;
+
+/** A compiled room pattern such as `room:{id}` or `lobby`. */
+export interface RoomPattern {
+  /** The pattern as written. */
+  readonly source: string;
+  /** Returns the named captures when `room` matches, otherwise `undefined`. */
+  match(room: string): Readonly<Record<string, string>> | undefined;
+}
+
+interface RuleBase {
+  /** The client event name this rule handles. */
+  readonly event: string;
+  /** Where the rule was written, for logs: `file:line:col`. */
+  readonly at: string;
+  /**
+   * What the ack returns on success. `undefined` means the default `{ ok: true }`.
+   * Errors always ack `{ ok: false, error: { code, message } }`.
+   */
+  readonly ack?: Template;
+}
+
+/** `action: join`: the socket joins the room the template names. */
+export interface JoinRule extends RuleBase {
+  readonly action: "join";
+  readonly room: Template;
+  /** The room must match one of these; empty means any room. */
+  readonly allow: readonly RoomPattern[];
+}
+
+/** `action: leave`: the socket leaves the room the template names. */
+export interface LeaveRule extends RuleBase {
+  readonly action: "leave";
+  readonly room: Template;
+}
+
+/** `action: broadcast`: emit an event to every member of a room. */
+export interface BroadcastRule extends RuleBase {
+  readonly action: "broadcast";
+  readonly room: Template;
+  /** The room must match one of these; empty means any room. */
+  readonly allow: readonly RoomPattern[];
+  /** The event name members receive (defaults to the client's event name). */
+  readonly emit: string;
+  /** The arguments members receive; `undefined` forwards the client's arguments as they are. */
+  readonly args?: readonly Template[];
+  /** Whether the sender is left out of the delivery. Default true. */
+  readonly exceptSender: boolean;
+  /** Whether the sender must be a member of the room. Default true. */
+  readonly requireMembership: boolean;
+}
+
+export type EventRule = JoinRule | LeaveRule | BroadcastRule;
+
+export interface NamespaceConfig {
+  /** `/` or `/name`. */
+  readonly name: string;
+  /** Event name → rule. */
+  readonly events: ReadonlyMap<string, EventRule>;
+}
+
+export interface CorsConfig {
+  /** Allowed origins; `"*"` allows any origin. */
+  readonly origin: "*" | readonly string[];
+  readonly credentials: boolean;
+  readonly methods: readonly string[];
+  readonly allowedHeaders: readonly string[];
+  /** Preflight cache lifetime in seconds. */
+  readonly maxAge: number;
+}
+
+export interface CookieConfig {
+  readonly name: string;
+  readonly path: string;
+  readonly httpOnly: boolean;
+  readonly sameSite: "Strict" | "Lax" | "None";
+}
+
+export interface ServerConfig {
+  /** Default 3000. `--port` on the command line wins. */
+  readonly port: number;
+  /** Default `0.0.0.0`. */
+  readonly host: string;
+  /** Default `/socket.io/`, always with a trailing slash. */
+  readonly path: string;
+  /** Default both, `["polling", "websocket"]`. */
+  readonly transports: readonly ("polling" | "websocket")[];
+  /** `false` (default) sends no CORS headers. */
+  readonly cors: CorsConfig | false;
+  /** `false` (default) sets no cookie. */
+  readonly cookie: CookieConfig | false;
+  /** ms, default 25000. */
+  readonly pingInterval: number;
+  /** ms, default 20000. */
+  readonly pingTimeout: number;
+  /** ms, default 45000. */
+  readonly connectTimeout: number;
+  /** ms, default 10000. */
+  readonly upgradeTimeout: number;
+  /** Bytes, default 1000000. */
+  readonly maxHttpBufferSize: number;
+  /** Binary attachments per packet, default 10. */
+  readonly maxAttachments: number;
+  /** Bytes queued for one client before it is disconnected as a slow consumer; default 1 MiB. */
+  readonly maxQueuedBytes: number;
+  /** Characters in a room name, default 256. */
+  readonly maxRoomLength: number;
+}
+
+export interface LogConfig {
+  /** pino level, default `info`. */
+  readonly level: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+}
+
+/** The whole compiled file. Deep-frozen. */
+export interface SwitchyardConfig {
+  /** The file it came from (absolute path), or `<string>`. */
+  readonly source: string;
+  readonly server: ServerConfig;
+  readonly log: LogConfig;
+  /** Namespace name → namespace. Only these namespaces accept connections. */
+  readonly namespaces: ReadonlyMap<string, NamespaceConfig>;
+}
+
+/** One problem found in a configuration file. */
+export interface Diagnostic {
+  readonly file: string;
+  /** 1-based. */
+  readonly line: number;
+  /** 1-based. */
+  readonly col: number;
+  readonly severity: "error" | "warning";
+  /** A `SWY_CFG_*` code of src/errors.ts. */
+  readonly code: string;
+  readonly message: string;
+}

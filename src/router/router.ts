@@ -1,0 +1,195 @@
+import type { Logger } from "pino";
+import type { Backend, Delivery, DeliverySink } from "../egress/backend.js";
+import { SwitchyardError } from "../errors.js";
+import type { RoomObserver } from "../ingress/sio/namespace.js";
+import type { SioServer, SocketHandler } from "../ingress/sio/server.js";
+import type { AckCallback, DisconnectReason, Socket } from "../ingress/sio/socket.js";
+import type {
+  BroadcastRule,
+  EventRule,
+  RoomPattern,
+  SwitchyardConfig,
+  TemplateContext,
+} from "../mapping/types.js";
+import { metrics } from "../metrics.js";
+
+/** The event a client receives when an event it sent without an ack fails. */
+export const ERROR_EVENT = "switchyard:error";
+
+interface RoomRef {
+  readonly nsp: string;
+  readonly room: string;
+}
+
+/**
+ * Joins the ingress to the backends: applies the mapping's event rules to client
+ * events, keeps one backend subscription per room with local members, and fans
+ * deliveries out to those members.
+ */
+export class Router implements SocketHandler, RoomObserver, DeliverySink {
+  readonly #config: SwitchyardConfig;
+  readonly #backend: Backend;
+  readonly #log: Logger;
+  /** Channel → the room it carries, for rooms with local members. */
+  readonly #rooms = new Map<string, RoomRef>();
+  #sio: SioServer | undefined;
+
+  constructor(config: SwitchyardConfig, backend: Backend, log: Logger) {
+    this.#config = config;
+    this.#backend = backend;
+    this.#log = log;
+  }
+
+  /** Binds the router to the ingress it serves; call once, before listening. */
+  attach(sio: SioServer): void {
+    this.#sio = sio;
+  }
+
+  // --- Ingress → router --------------------------------------------------------
+
+  onConnect(): undefined {
+    // Issue 4 adds per-namespace authentication here.
+    return undefined;
+  }
+
+  onEvent(socket: Socket, event: string, args: unknown[], ack: AckCallback | undefined): void {
+    const rule = this.#config.namespaces.get(socket.nsp.name)?.events.get(event);
+    if (rule === undefined) {
+      this.#fail(socket, event, ack, new SwitchyardError("SWY_EVENT_UNKNOWN", [event]));
+      return;
+    }
+    const ctx: TemplateContext = {
+      args,
+      auth: socket.auth,
+      socketId: socket.id,
+      nsp: socket.nsp.name,
+    };
+    const room = rule.room(ctx);
+    const { maxRoomLength } = this.#config.server;
+    if (typeof room !== "string" || room.length === 0 || room.length > maxRoomLength) {
+      this.#fail(socket, event, ack, new SwitchyardError("SWY_ROOM_INVALID", [maxRoomLength]));
+      return;
+    }
+    if (rule.action === "leave") {
+      socket.leave(room);
+      this.#succeed(rule, ctx, room, undefined, ack);
+      return;
+    }
+    const captures = matchAny(rule.allow, room);
+    if (captures === undefined) {
+      this.#fail(socket, event, ack, new SwitchyardError("SWY_ROOM_NOT_ALLOWED", [room]));
+      return;
+    }
+    if (rule.action === "join") {
+      socket.join(room);
+      this.#succeed(rule, ctx, room, captures, ack);
+      return;
+    }
+    this.#broadcast(socket, rule, ctx, room, captures, ack);
+  }
+
+  onDisconnect(socket: Socket, reason: DisconnectReason): void {
+    this.#log.debug({ socket: socket.id, nsp: socket.nsp.name, reason }, "socket disconnected");
+  }
+
+  #broadcast(
+    socket: Socket,
+    rule: BroadcastRule,
+    ctx: TemplateContext,
+    room: string,
+    captures: Readonly<Record<string, string>>,
+    ack: AckCallback | undefined,
+  ): void {
+    if (rule.requireMembership && !socket.rooms.has(room)) {
+      this.#fail(socket, rule.event, ack, new SwitchyardError("SWY_ROOM_NOT_MEMBER", [room]));
+      return;
+    }
+    const args = rule.args === undefined ? ctx.args : rule.args.map((template) => template(ctx));
+    const published = this.#backend.publish({
+      channel: channelOf(socket.nsp.name, room),
+      event: rule.emit,
+      args,
+      except: rule.exceptSender ? socket.id : undefined,
+    });
+    if (ack === undefined) {
+      published.catch((cause: unknown) => {
+        this.#fail(socket, rule.event, undefined, publishError(room, cause));
+      });
+      return;
+    }
+    published.then(
+      () => this.#succeed(rule, ctx, room, captures, ack),
+      (cause: unknown) => this.#fail(socket, rule.event, ack, publishError(room, cause)),
+    );
+  }
+
+  #succeed(
+    rule: EventRule,
+    ctx: TemplateContext,
+    room: string,
+    captures: Readonly<Record<string, string>> | undefined,
+    ack: AckCallback | undefined,
+  ): void {
+    if (ack === undefined) return;
+    ack(rule.ack === undefined ? { ok: true } : rule.ack({ ...ctx, room, captures }));
+  }
+
+  /** Tells the sender what went wrong: in its ack, or as a `switchyard:error` event. */
+  #fail(socket: Socket, event: string, ack: AckCallback | undefined, error: SwitchyardError): void {
+    metrics.errors.inc({ code: error.code });
+    this.#log.debug({ socket: socket.id, event, code: error.code }, error.message);
+    if (ack !== undefined) ack({ ok: false, error: error.toJSON() });
+    else socket.emit(ERROR_EVENT, { event, ...error.toJSON() });
+  }
+
+  // --- Rooms → subscriptions -----------------------------------------------------
+
+  onRoomCreated(nsp: string, room: string): void {
+    const channel = channelOf(nsp, room);
+    this.#rooms.set(channel, { nsp, room });
+    this.#backend.subscribe(channel).catch((cause: unknown) => {
+      this.#log.error({ err: cause, channel }, "subscribe failed");
+    });
+  }
+
+  onRoomDeleted(nsp: string, room: string): void {
+    const channel = channelOf(nsp, room);
+    this.#rooms.delete(channel);
+    this.#backend.unsubscribe(channel).catch((cause: unknown) => {
+      this.#log.error({ err: cause, channel }, "unsubscribe failed");
+    });
+  }
+
+  // --- Backend → clients ---------------------------------------------------------
+
+  deliver(delivery: Delivery): void {
+    const ref = this.#rooms.get(delivery.channel);
+    if (ref === undefined) return;
+    const namespace = this.#sio?.namespace(ref.nsp);
+    namespace?.broadcast({ rooms: [ref.room], except: delivery.except }, delivery.event, delivery.args);
+  }
+}
+
+/**
+ * The channel that carries a room: the namespace, NUL, the room. Namespace names
+ * never hold NUL, so no room name can pass for another namespace's room.
+ */
+function channelOf(nsp: string, room: string): string {
+  return `${nsp}\u0000${room}`;
+}
+
+const ANY: Readonly<Record<string, string>> = Object.freeze({});
+
+function matchAny(patterns: readonly RoomPattern[], room: string): Readonly<Record<string, string>> | undefined {
+  if (patterns.length === 0) return ANY;
+  for (const pattern of patterns) {
+    const captures = pattern.match(room);
+    if (captures !== undefined) return captures;
+  }
+  return undefined;
+}
+
+function publishError(room: string, cause: unknown): SwitchyardError {
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new SwitchyardError("SWY_PUBLISH_FAILED", [room, reason], { cause });
+}

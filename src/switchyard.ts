@@ -1,0 +1,65 @@
+import type { AddressInfo } from "node:net";
+import type { Logger } from "pino";
+import type { Backend } from "./egress/backend.js";
+import { NativeBackend } from "./egress/native/native-backend.js";
+import { createHttpHost } from "./http-host.js";
+import { SioServer } from "./ingress/sio/server.js";
+import type { SwitchyardConfig } from "./mapping/types.js";
+import { Router } from "./router/router.js";
+
+export interface StartOptions {
+  /** Overrides `server.port`; 0 picks a free port. */
+  readonly port?: number;
+  /** Overrides `server.host`. */
+  readonly host?: string;
+  readonly log: Logger;
+}
+
+/** A listening Switchyard. */
+export interface RunningSwitchyard {
+  readonly port: number;
+  readonly sio: SioServer;
+  /** Closes every session, then the listener and the backend. */
+  close(): Promise<void>;
+}
+
+/** The composition root: builds ingress, router and backend from a compiled config and listens. */
+export async function startSwitchyard(
+  config: SwitchyardConfig,
+  options: StartOptions,
+): Promise<RunningSwitchyard> {
+  const { server } = config;
+  const backend: Backend = new NativeBackend("native");
+  const router = new Router(config, backend, options.log);
+  const sio = new SioServer(server, config.namespaces.keys(), router, router);
+  router.attach(sio);
+  await backend.start(router);
+
+  const http = createHttpHost([{ path: server.path, engine: sio.engine }], () => {
+    const health = backend.health();
+    return {
+      isReady: health.isReady,
+      checks: { [backend.name]: health.isReady ? "ready" : (health.reason ?? "not ready") },
+    };
+  });
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", reject);
+    http.listen(options.port ?? server.port, options.host ?? server.host, () => {
+      http.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (http.address() as AddressInfo).port;
+  options.log.info({ port, path: server.path, source: config.source }, "switchyard listening");
+
+  return {
+    port,
+    sio,
+    async close() {
+      sio.close();
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+      await backend.close();
+    },
+  };
+}
