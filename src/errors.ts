@@ -36,8 +36,18 @@ export interface ErrorSpec {
  */
 export const ERRORS = {
   // Engine.IO handshake and request errors: the wire table socket.io clients know.
-  SWY_EIO_TRANSPORT_UNKNOWN: { message: "Transport unknown", surface: "http", status: 400, eioCode: 0 },
-  SWY_EIO_SESSION_UNKNOWN: { message: "Session ID unknown", surface: "http", status: 400, eioCode: 1 },
+  SWY_EIO_TRANSPORT_UNKNOWN: {
+    message: "Transport unknown",
+    surface: "http",
+    status: 400,
+    eioCode: 0,
+  },
+  SWY_EIO_SESSION_UNKNOWN: {
+    message: "Session ID unknown",
+    surface: "http",
+    status: 400,
+    eioCode: 1,
+  },
   SWY_EIO_BAD_HANDSHAKE_METHOD: {
     message: "Bad handshake method",
     surface: "http",
@@ -81,10 +91,15 @@ export const ERRORS = {
 
   // Socket.IO namespace connection refusals: CONNECT_ERROR with {message, data}.
   SWY_NAMESPACE_INVALID: { message: "Invalid namespace", surface: "connect" },
+  SWY_CONNECT_REFUSED: { message: "%s", surface: "connect" },
+  SWY_INTERNAL: { message: "Internal error: %s", surface: "connect" },
 
   // Event rules: the client's ack gets {ok:false, error:{code, message}}.
   SWY_EVENT_UNKNOWN: { message: "No rule handles event '%s'", surface: "ack" },
-  SWY_ROOM_INVALID: { message: "Room must be a non-empty string of at most %s characters", surface: "ack" },
+  SWY_ROOM_INVALID: {
+    message: "Room must be a non-empty string of at most %s characters",
+    surface: "ack",
+  },
   SWY_ROOM_NOT_ALLOWED: { message: "Room '%s' is not allowed by this rule", surface: "ack" },
   SWY_ROOM_NOT_MEMBER: { message: "Not a member of room '%s'", surface: "ack" },
   SWY_PUBLISH_FAILED: { message: "Publish to room '%s' failed: %s", surface: "ack" },
@@ -104,7 +119,10 @@ export const ERRORS = {
   SWY_CFG_VALUE: { message: "%s", surface: "config" },
   SWY_CFG_TEMPLATE: { message: "%s", surface: "config" },
   SWY_CFG_PATTERN: { message: "%s", surface: "config" },
-  SWY_CFG_RESERVED_EVENT: { message: "Event name '%s' is reserved by Socket.IO", surface: "config" },
+  SWY_CFG_RESERVED_EVENT: {
+    message: "Event name '%s' is reserved by Socket.IO",
+    surface: "config",
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -118,7 +136,11 @@ function format(template: string, args: readonly (string | number)[]): string {
 export class SwitchyardError extends Error {
   readonly code: ErrorCode;
 
-  constructor(code: ErrorCode, args: readonly (string | number)[] = [], options?: { cause?: unknown }) {
+  constructor(
+    code: ErrorCode,
+    args: readonly (string | number)[] = [],
+    options?: { cause?: unknown },
+  ) {
     super(format(ERRORS[code].message, args), options);
     this.name = "SwitchyardError";
     this.code = code;

@@ -144,7 +144,10 @@ export interface LogConfig {
 
 /** The whole compiled file. Deep-frozen. */
 export interface SwitchyardConfig {
-  /** The file it came from (absolute path), or `<string>`. */
+  /**
+   * The file it came from (absolute path), or the name given to `loadConfigFromString`
+   * (default `<string>`).
+   */
   readonly source: string;
   readonly server: ServerConfig;
   readonly log: LogConfig;

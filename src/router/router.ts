@@ -88,6 +88,10 @@ export class Router implements SocketHandler, RoomObserver, DeliverySink {
     this.#broadcast(socket, rule, ctx, room, captures, ack);
   }
 
+  onError(error: unknown): void {
+    this.#log.error({ err: error }, "unexpected error in the router");
+  }
+
   onDisconnect(socket: Socket, reason: DisconnectReason): void {
     this.#log.debug({ socket: socket.id, nsp: socket.nsp.name, reason }, "socket disconnected");
   }
@@ -166,7 +170,11 @@ export class Router implements SocketHandler, RoomObserver, DeliverySink {
     const ref = this.#rooms.get(delivery.channel);
     if (ref === undefined) return;
     const namespace = this.#sio?.namespace(ref.nsp);
-    namespace?.broadcast({ rooms: [ref.room], except: delivery.except }, delivery.event, delivery.args);
+    namespace?.broadcast(
+      { rooms: [ref.room], except: delivery.except },
+      delivery.event,
+      delivery.args,
+    );
   }
 }
 
@@ -180,7 +188,10 @@ function channelOf(nsp: string, room: string): string {
 
 const ANY: Readonly<Record<string, string>> = Object.freeze({});
 
-function matchAny(patterns: readonly RoomPattern[], room: string): Readonly<Record<string, string>> | undefined {
+function matchAny(
+  patterns: readonly RoomPattern[],
+  room: string,
+): Readonly<Record<string, string>> | undefined {
   if (patterns.length === 0) return ANY;
   for (const pattern of patterns) {
     const captures = pattern.match(room);

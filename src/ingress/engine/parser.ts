@@ -42,7 +42,9 @@ export function decodeText(text: string): Packet | undefined {
   }
   const type = first - ZERO;
   if (type < PacketType.OPEN || type > PacketType.NOOP) return undefined;
-  return text.length > 1 ? { type: type as PacketType, data: text.slice(1) } : { type: type as PacketType };
+  return text.length > 1
+    ? { type: type as PacketType, data: text.slice(1) }
+    : { type: type as PacketType };
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;

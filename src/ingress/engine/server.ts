@@ -9,7 +9,11 @@ import type { CloseReason, CookieOptions, EngineOptions } from "./options.js";
 import { Session, type SessionHost } from "./session.js";
 import { sendError } from "./transports/polling.js";
 
-type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
+type Middleware = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: (err?: unknown) => void,
+) => void;
 
 /** A new session, handed to the layer above before the open packet is flushed. */
 export type ConnectionHandler = (session: Session, req: IncomingMessage) => void;
@@ -104,6 +108,8 @@ export class EngineServer implements SessionHost {
   onSessionClosed(session: Session, reason: CloseReason): void {
     metrics.connections.dec();
     metrics.sessionsClosed.inc({ reason });
+    const code = ERROR_OF_REASON[reason];
+    if (code !== undefined) metrics.errors.inc({ code });
     if (session.isLingering && !this.#isClosing) {
       // Keeps the sid just long enough for the client's next GET to collect the close.
       setTimeout(() => this.#forget(session), this.options.pingTimeout).unref();
@@ -183,6 +189,12 @@ export class EngineServer implements SessionHost {
     return randomBytes(15).toString("base64url");
   }
 }
+
+/** Closes that count as errors; parse errors are counted where they are found. */
+const ERROR_OF_REASON: Partial<Record<CloseReason, ErrorCode>> = {
+  "ping timeout": "SWY_SESSION_PING_TIMEOUT",
+  "slow consumer": "SWY_SESSION_SLOW_CONSUMER",
+};
 
 interface RequestWithSid extends IncomingMessage {
   switchyardSid?: string;

@@ -43,13 +43,17 @@ export class Session implements PollingOwner, WebSocketOwner {
   #heartbeat: NodeJS.Timeout | undefined;
   #isClosed = false;
 
-  constructor(id: string, host: SessionHost, transport: "polling" | { ws: WebSocket; socket: Duplex }) {
+  constructor(
+    id: string,
+    host: SessionHost,
+    transport: "polling" | { ws: WebSocket; socket: Duplex },
+  ) {
     this.id = id;
     this.#host = host;
     this.#transport =
       transport === "polling"
         ? new PollingTransport(this, host.options.maxHttpBufferSize)
-        : new WebSocketTransport(transport.ws, transport.socket, this);
+        : new WebSocketTransport(transport.ws, transport.socket, this, host.options.maxQueuedBytes);
   }
 
   get transportName(): "polling" | "websocket" {
@@ -88,8 +92,14 @@ export class Session implements PollingOwner, WebSocketOwner {
   /** Queues a packet. Dropped silently once the session is closed (at-most-once). */
   send(out: Outbound): void {
     if (this.#isClosed) return;
-    this.#transport.send(out);
-    if (this.#transport.queuedBytes > this.#host.options.maxQueuedBytes) {
+    const transport = this.#transport;
+    transport.send(out);
+    // A WebSocket measures its backlog when it flushes (onOverflow); a polling
+    // client's backlog is everything waiting for its next GET.
+    if (
+      transport instanceof PollingTransport &&
+      transport.queuedBytes > this.#host.options.maxQueuedBytes
+    ) {
       this.close("slow consumer");
     }
   }
@@ -115,7 +125,11 @@ export class Session implements PollingOwner, WebSocketOwner {
 
   // --- HTTP long-polling -------------------------------------------------------
 
-  onPollingRequest(req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): void {
+  onPollingRequest(
+    req: IncomingMessage,
+    res: ServerResponse,
+    headers: Record<string, string>,
+  ): void {
     const transport = this.#transport;
     if (!(transport instanceof PollingTransport)) return;
     if (this.#isClosed) {
@@ -154,7 +168,7 @@ export class Session implements PollingOwner, WebSocketOwner {
       ws.close();
       return;
     }
-    this.#probe = new WebSocketTransport(ws, socket, this);
+    this.#probe = new WebSocketTransport(ws, socket, this, this.#host.options.maxQueuedBytes);
     this.#upgradeTimer = setTimeout(() => this.#abandonProbe(), this.#host.options.upgradeTimeout);
   }
 
@@ -175,13 +189,21 @@ export class Session implements PollingOwner, WebSocketOwner {
     this.#onPacket(packet);
   }
 
-  onTransportClose(transport: WebSocketTransport, reason: "transport close" | "transport error"): void {
+  onTransportClose(
+    transport: WebSocketTransport,
+    reason: "transport close" | "transport error",
+  ): void {
     if (transport === this.#probe) {
       this.#abandonProbe();
       return;
     }
     if (this.#isClosed) return;
     this.#finish(reason);
+  }
+
+  onOverflow(transport: WebSocketTransport): void {
+    if (transport === this.#probe) this.#abandonProbe();
+    else this.close("slow consumer");
   }
 
   #onProbeFrame(probe: WebSocketTransport, data: string | Buffer): void {

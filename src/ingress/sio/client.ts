@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { metrics } from "../../metrics.js";
 import type { CloseReason } from "../engine/options.js";
-import type { Session, SessionListener } from "../engine/session.js";
 import { Outbound } from "../engine/outbound.js";
+import type { Session, SessionListener } from "../engine/session.js";
 import {
   decodeText,
   encode,
@@ -35,7 +35,9 @@ export class Client implements SessionListener {
     this.session = session;
     this.address = address;
     this.#connectTimer = setTimeout(() => {
-      if (this.#sockets.size === 0) session.close("forced close");
+      if (this.#sockets.size > 0) return;
+      metrics.errors.inc({ code: "SWY_SESSION_CONNECT_TIMEOUT" });
+      session.close("forced close");
     }, server.options.connectTimeout);
   }
 
@@ -44,9 +46,14 @@ export class Client implements SessionListener {
       if (typeof data === "string") this.#onText(data);
       else this.#onBinary(data);
     } catch (error) {
-      if (!(error instanceof SioDecodeError)) throw error;
-      metrics.errors.inc({ code: "SWY_SESSION_PARSE_ERROR" });
-      this.session.close("parse error");
+      if (error instanceof SioDecodeError) {
+        metrics.errors.inc({ code: error.code });
+        this.session.close("parse error");
+        return;
+      }
+      // A bug in a handler must not take the process (and every other client) down.
+      metrics.errors.inc({ code: "SWY_INTERNAL" });
+      this.#server.handler.onError?.(error);
     }
   }
 
@@ -61,7 +68,8 @@ export class Client implements SessionListener {
   }
 
   #onText(text: string): void {
-    if (this.#partial !== undefined) throw new SioDecodeError("text while attachments were expected");
+    if (this.#partial !== undefined)
+      throw new SioDecodeError("text while attachments were expected");
     metrics.packetsIn.inc();
     metrics.bytesIn.inc(text.length);
     const packet = decodeText(text, this.#server.options.maxAttachments);
@@ -148,6 +156,7 @@ export class Client implements SessionListener {
         error instanceof ConnectRefusal
           ? error
           : new ConnectRefusal("Internal error while connecting", { code: "SWY_INTERNAL" });
+      if (!(error instanceof ConnectRefusal)) this.#server.handler.onError?.(error);
       metrics.errors.inc({ code: refusal.code ?? "SWY_CONNECT_REFUSED" });
       this.#sendConnectError(name, refusal.toPayload());
     };
@@ -186,6 +195,8 @@ export class ConnectRefusal extends Error {
   }
 
   toPayload(): { message: string; data?: unknown } {
-    return this.data === undefined ? { message: this.message } : { message: this.message, data: this.data };
+    return this.data === undefined
+      ? { message: this.message }
+      : { message: this.message, data: this.data };
   }
 }

@@ -56,7 +56,11 @@ export class Namespace {
    * same bytes go to every recipient. Returns the number of recipients.
    */
   broadcast(target: BroadcastTarget, event: string, args: readonly unknown[]): number {
-    const [text, ...attachments] = encode({ type: SioType.EVENT, nsp: this.name, data: [event, ...args] });
+    const [text, ...attachments] = encode({
+      type: SioType.EVENT,
+      nsp: this.name,
+      data: [event, ...args],
+    });
     const packets = [Outbound.message(text), ...attachments.map((b) => Outbound.message(b))];
     const recipients = this.#deliver(target, packets);
     metrics.packetsOut.inc(recipients);

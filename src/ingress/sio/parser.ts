@@ -49,7 +49,8 @@ export function encode(packet: SioPacket): [string, ...Buffer[]] {
     type = type === SioType.EVENT ? SioType.BINARY_EVENT : SioType.BINARY_ACK;
   }
   let text = String(type);
-  if (type === SioType.BINARY_EVENT || type === SioType.BINARY_ACK) text += `${attachments.length}-`;
+  if (type === SioType.BINARY_EVENT || type === SioType.BINARY_ACK)
+    text += `${attachments.length}-`;
   if (packet.nsp !== "/") text += `${packet.nsp},`;
   if (packet.id !== undefined) text += packet.id;
   if (data !== undefined) text += JSON.stringify(data);
@@ -91,7 +92,8 @@ function deconstruct(value: unknown, attachments: Buffer[]): unknown {
   if (Array.isArray(value)) return value.map((item) => deconstruct(item, attachments));
   if (typeof (value as { toJSON?: unknown }).toJSON === "function") return value;
   const out: Record<string, unknown> = {};
-  for (const key in value) out[key] = deconstruct((value as Record<string, unknown>)[key], attachments);
+  for (const key in value)
+    out[key] = deconstruct((value as Record<string, unknown>)[key], attachments);
   return out;
 }
 
@@ -100,6 +102,17 @@ function deconstruct(value: unknown, attachments: Buffer[]): unknown {
 /** Why a packet was refused; the session is closed with `parse error`. */
 export class SioDecodeError extends Error {
   override readonly name = "SioDecodeError";
+  readonly code: "SWY_SESSION_PARSE_ERROR" | "SWY_SESSION_TOO_MANY_ATTACHMENTS";
+
+  constructor(
+    message: string,
+    code:
+      | "SWY_SESSION_PARSE_ERROR"
+      | "SWY_SESSION_TOO_MANY_ATTACHMENTS" = "SWY_SESSION_PARSE_ERROR",
+  ) {
+    super(message);
+    this.code = code;
+  }
 }
 
 /** A decoded text part; BINARY_* packets still wait for `attachments` buffers. */
@@ -130,7 +143,8 @@ export function decodeText(text: string, maxAttachments: number): PartialPacket 
     const count = dash === -1 ? "" : text.slice(1, dash);
     if (count.length === 0 || !/^\d+$/.test(count)) throw new SioDecodeError("illegal attachments");
     attachments = Number(count);
-    if (attachments > maxAttachments) throw new SioDecodeError("too many attachments");
+    if (attachments > maxAttachments)
+      throw new SioDecodeError("too many attachments", "SWY_SESSION_TOO_MANY_ATTACHMENTS");
     i = dash;
   }
   let nsp = "/";
@@ -174,7 +188,8 @@ function isPayloadValid(packet: SioPacket): boolean {
       return (
         Array.isArray(data) &&
         data.length > 0 &&
-        (typeof data[0] === "number" || (typeof data[0] === "string" && !RESERVED_EVENTS.has(data[0])))
+        (typeof data[0] === "number" ||
+          (typeof data[0] === "string" && !RESERVED_EVENTS.has(data[0])))
       );
     case SioType.ACK:
     case SioType.BINARY_ACK:

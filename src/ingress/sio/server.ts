@@ -22,6 +22,8 @@ export interface SocketHandler {
   onEvent(socket: Socket, event: string, args: unknown[], ack: AckCallback | undefined): void;
   /** The socket left its namespace; it is no longer in any room. */
   onDisconnect(socket: Socket, reason: DisconnectReason): void;
+  /** A handler threw or rejected unexpectedly; the client got an internal error or nothing. */
+  onError?(error: unknown): void;
 }
 
 export interface SioOptions extends EngineOptions {

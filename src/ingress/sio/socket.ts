@@ -1,7 +1,7 @@
 import { SwitchyardError } from "../../errors.js";
 import { metrics } from "../../metrics.js";
-import { Outbound } from "../engine/outbound.js";
 import type { CloseReason } from "../engine/options.js";
+import { Outbound } from "../engine/outbound.js";
 import type { Client } from "./client.js";
 import type { Namespace } from "./namespace.js";
 import { encode, type SioPacket, SioType } from "./parser.js";

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { SwitchyardError } from "../../../errors.js";
+import { metrics } from "../../../metrics.js";
 import { type Flushable, flushQueue } from "../flush-queue.js";
 import type { Outbound } from "../outbound.js";
 import { decodePayload, type Packet, SEPARATOR } from "../parser.js";
@@ -181,6 +182,7 @@ export class PollingTransport implements Flushable {
 }
 
 function rejectOverlap(res: ServerResponse, headers: Record<string, string>): void {
+  metrics.errors.inc({ code: "SWY_SESSION_CONCURRENT_POLL" });
   sendError(res, headers, new SwitchyardError("SWY_EIO_BAD_REQUEST"));
 }
 

@@ -6,7 +6,12 @@ import type { Outbound } from "../outbound.js";
 /** What a WebSocket transport reports to the session that owns it. */
 export interface WebSocketOwner {
   onFrame(transport: WebSocketTransport, data: string | Buffer): void;
-  onTransportClose(transport: WebSocketTransport, reason: "transport close" | "transport error"): void;
+  onTransportClose(
+    transport: WebSocketTransport,
+    reason: "transport close" | "transport error",
+  ): void;
+  /** The kernel left more than `maxQueuedBytes` unsent: the peer is not reading. */
+  onOverflow(transport: WebSocketTransport): void;
 }
 
 /**
@@ -24,14 +29,21 @@ export class WebSocketTransport implements Flushable {
   readonly #ws: WebSocket;
   readonly #socket: Duplex;
   readonly #owner: WebSocketOwner;
+  readonly #maxQueuedBytes: number;
   #chunks: Buffer[] = [];
   #bytes = 0;
   #isClosed = false;
 
-  constructor(ws: WebSocket, socket: Duplex, owner: WebSocketOwner) {
+  /**
+   * @param maxQueuedBytes Bytes the kernel may leave unsent after a flush before the
+   *   peer counts as a slow consumer. What one event-loop turn queues is not counted
+   *   until it is flushed, so a burst to a client that keeps up is never cut off.
+   */
+  constructor(ws: WebSocket, socket: Duplex, owner: WebSocketOwner, maxQueuedBytes: number) {
     this.#ws = ws;
     this.#socket = socket;
     this.#owner = owner;
+    this.#maxQueuedBytes = maxQueuedBytes;
     ws.on("message", (data: Buffer, isBinary: boolean) => {
       if (this.#isClosed) return;
       this.#owner.onFrame(this, isBinary ? data : data.toString());
@@ -65,6 +77,7 @@ export class WebSocketTransport implements Flushable {
     this.#chunks = [];
     this.#bytes = 0;
     this.#socket.write(data);
+    if (this.#socket.writableLength > this.#maxQueuedBytes) this.#owner.onOverflow(this);
   }
 
   /** Sends what is queued, then closes with the closing handshake. */

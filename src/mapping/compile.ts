@@ -1,0 +1,249 @@
+/**
+ * Turns a Switchyard YAML file into a frozen {@link SwitchyardConfig}: load, expand
+ * `${VAR}`, validate, then compile templates into closures and room patterns into
+ * matchers, once. This is the entry point the CLI, the server and hot reload use.
+ */
+
+import { resolve as resolvePath } from "node:path";
+import { hasErrors } from "./diagnostic.js";
+import { type Env, type LoadedDocument, parseConfigText, readConfigFile } from "./load.js";
+import { compileRoomPattern } from "./pattern.js";
+import { DEFAULTS } from "./schema.js";
+import { compileTemplate } from "./template.js";
+import type {
+  CookieConfig,
+  CorsConfig,
+  Diagnostic,
+  EventRule,
+  LogConfig,
+  NamespaceConfig,
+  ServerConfig,
+  SwitchyardConfig,
+} from "./types.js";
+import { validateDocument } from "./validate.js";
+
+/** What loading a configuration produced. */
+export interface LoadResult {
+  /** Present exactly when no diagnostic is an error (warnings allowed). */
+  readonly config?: SwitchyardConfig;
+  /** Every problem found, sorted by position; print them with formatDiagnostic. */
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+/**
+ * Loads, validates and compiles the file at `file`. Diagnostics name the file as
+ * given; `config.source` is its absolute path. Reads the file synchronously and
+ * never throws for a problem in the file (an unreadable file is SWY_CFG_READ).
+ *
+ * @param env Where `${VAR}` reads from; default `process.env`.
+ */
+export function loadConfig(file: string, env: Env = process.env): LoadResult {
+  return finish(readConfigFile(file, env), resolvePath(file));
+}
+
+/**
+ * {@link loadConfig} for text in memory. `name` labels diagnostics and becomes
+ * `config.source`.
+ */
+export function loadConfigFromString(
+  text: string,
+  name = "<string>",
+  env: Env = process.env,
+): LoadResult {
+  return finish(parseConfigText(text, name, env), name);
+}
+
+function finish(doc: LoadedDocument, source: string): LoadResult {
+  const diagnostics = validateDocument(doc);
+  if (hasErrors(diagnostics)) return { diagnostics };
+  return { config: compileConfig(doc, source), diagnostics };
+}
+
+// The YAML shape after validation: every key optional, defaults not yet applied.
+interface RawRule {
+  action: "join" | "leave" | "broadcast";
+  room: string;
+  allow?: string[];
+  ack?: unknown;
+  emit?: string;
+  args?: unknown[];
+  exceptSender?: boolean;
+  requireMembership?: boolean;
+}
+interface RawCors {
+  origin: string | string[];
+  credentials?: boolean;
+  methods?: string[];
+  allowedHeaders?: string[];
+  maxAge?: number;
+}
+interface RawServer {
+  port?: number;
+  host?: string;
+  path?: string;
+  transports?: ("polling" | "websocket")[];
+  cors?: false | RawCors;
+  cookie?: boolean | Partial<CookieConfig>;
+  heartbeat?: { interval?: number; timeout?: number };
+  connectTimeout?: number;
+  upgradeTimeout?: number;
+  limits?: {
+    maxHttpBufferSize?: number;
+    maxAttachments?: number;
+    maxQueuedBytes?: number;
+    maxRoomLength?: number;
+  };
+}
+interface RawConfig {
+  server?: RawServer;
+  log?: { level?: LogConfig["level"] };
+  namespaces: Record<string, { events?: Record<string, RawRule> }>;
+}
+
+/**
+ * Compiles a document that {@link validateDocument} passed without errors. Defaults
+ * come from `DEFAULTS` (src/mapping/schema.ts). The result is deep-frozen, its maps
+ * included.
+ *
+ * @param source What `config.source` says; default the document's file name.
+ * @throws Error when the document was not valid (a programming error, not a config one).
+ */
+export function compileConfig(doc: LoadedDocument, source: string = doc.file): SwitchyardConfig {
+  const raw = doc.value as RawConfig;
+  const namespaces = Object.entries(raw.namespaces).map(([name, ns]): [string, NamespaceConfig] => {
+    const events = Object.entries(ns.events ?? {}).map(([event, rule]): [string, EventRule] => {
+      const pos = doc.position(["namespaces", name, "events", event], "key");
+      return [event, compileRule(event, rule, `${doc.file}:${pos.line}:${pos.col}`)];
+    });
+    return [name, { name, events: new FrozenMap(events) }];
+  });
+  return deepFreeze({
+    source,
+    server: compileServer(raw.server ?? {}),
+    log: { level: raw.log?.level ?? DEFAULTS.log.level },
+    namespaces: new FrozenMap(namespaces),
+  });
+}
+
+function compileServer(s: RawServer): ServerConfig {
+  const d = DEFAULTS.server;
+  return {
+    port: s.port ?? d.port,
+    host: s.host ?? d.host,
+    path: normalisePath(s.path ?? d.path),
+    transports: [...(s.transports ?? d.transports)],
+    cors: compileCors(s.cors ?? d.cors),
+    cookie: compileCookie(s.cookie ?? d.cookie),
+    pingInterval: s.heartbeat?.interval ?? d.heartbeat.interval,
+    pingTimeout: s.heartbeat?.timeout ?? d.heartbeat.timeout,
+    connectTimeout: s.connectTimeout ?? d.connectTimeout,
+    upgradeTimeout: s.upgradeTimeout ?? d.upgradeTimeout,
+    maxHttpBufferSize: s.limits?.maxHttpBufferSize ?? d.limits.maxHttpBufferSize,
+    maxAttachments: s.limits?.maxAttachments ?? d.limits.maxAttachments,
+    maxQueuedBytes: s.limits?.maxQueuedBytes ?? d.limits.maxQueuedBytes,
+    maxRoomLength: s.limits?.maxRoomLength ?? d.limits.maxRoomLength,
+  };
+}
+
+/** `socket.io` → `/socket.io/`: Engine.IO matches the prefix with both slashes. */
+export function normalisePath(path: string): string {
+  let out = path.startsWith("/") ? path : `/${path}`;
+  if (!out.endsWith("/")) out += "/";
+  return out;
+}
+
+function compileCors(cors: false | RawCors): CorsConfig | false {
+  if (cors === false) return false;
+  const d = DEFAULTS.cors;
+  return {
+    origin:
+      cors.origin === "*"
+        ? "*"
+        : typeof cors.origin === "string"
+          ? [cors.origin]
+          : [...cors.origin],
+    credentials: cors.credentials ?? d.credentials,
+    methods: [...(cors.methods ?? d.methods)],
+    allowedHeaders: [...(cors.allowedHeaders ?? d.allowedHeaders)],
+    maxAge: cors.maxAge ?? d.maxAge,
+  };
+}
+
+function compileCookie(cookie: boolean | Partial<CookieConfig>): CookieConfig | false {
+  if (cookie === false) return false;
+  const d = DEFAULTS.cookie;
+  const c = cookie === true ? {} : cookie;
+  return {
+    name: c.name ?? d.name,
+    path: c.path ?? d.path,
+    httpOnly: c.httpOnly ?? d.httpOnly,
+    sameSite: c.sameSite ?? d.sameSite,
+  };
+}
+
+function compileRule(event: string, raw: RawRule, at: string): EventRule {
+  const ack = raw.ack === undefined ? {} : { ack: compileTemplate(raw.ack) };
+  const room = compileTemplate(raw.room);
+  switch (raw.action) {
+    case "join":
+      return { event, at, action: "join", room, allow: compilePatterns(raw.allow), ...ack };
+    case "leave":
+      return { event, at, action: "leave", room, ...ack };
+    case "broadcast":
+      return {
+        event,
+        at,
+        action: "broadcast",
+        room,
+        allow: compilePatterns(raw.allow),
+        emit: raw.emit ?? event,
+        ...(raw.args === undefined ? {} : { args: raw.args.map(compileTemplate) }),
+        exceptSender: raw.exceptSender ?? DEFAULTS.rule.exceptSender,
+        requireMembership: raw.requireMembership ?? DEFAULTS.rule.requireMembership,
+        ...ack,
+      };
+    default:
+      throw new Error(`Unknown action ${String((raw as { action: unknown }).action)}`);
+  }
+}
+
+function compilePatterns(allow: readonly string[] | undefined) {
+  return (allow ?? DEFAULTS.rule.allow).map(compileRoomPattern);
+}
+
+/**
+ * A Map that refuses changes after construction: `Object.freeze` alone leaves a
+ * Map's entries writable, and the compiled table is shared by every connection.
+ */
+class FrozenMap<K, V> extends Map<K, V> {
+  constructor(entries: Iterable<readonly [K, V]>) {
+    super();
+    for (const [key, value] of entries) super.set(key, value);
+    Object.freeze(this);
+  }
+
+  override set(_key: K, _value: V): this {
+    throw new TypeError("The compiled configuration is frozen");
+  }
+
+  override delete(_key: K): boolean {
+    throw new TypeError("The compiled configuration is frozen");
+  }
+
+  override clear(): void {
+    throw new TypeError("The compiled configuration is frozen");
+  }
+}
+
+/** Freezes plain objects, arrays and functions reachable from `value`, map values included. */
+function deepFreeze<T>(value: T, seen = new Set<unknown>()): T {
+  if ((typeof value !== "object" && typeof value !== "function") || value === null) return value;
+  if (seen.has(value)) return value;
+  seen.add(value);
+  if (value instanceof Map) {
+    for (const item of value.values()) deepFreeze(item, seen);
+  } else {
+    for (const item of Object.values(value)) deepFreeze(item, seen);
+  }
+  return Object.isFrozen(value) ? value : Object.freeze(value);
+}

@@ -1,0 +1,465 @@
+/**
+ * The JSON Schema (draft-07) of a Switchyard YAML file, and the defaults it states.
+ *
+ * The schema is the structural contract: every object forbids unknown keys, every
+ * property has a `description` (editors show them, docs/mapping.md follows them) and,
+ * where it has one, its `default`. config/switchyard.schema.json is this object
+ * written out; test/unit/mapping/schema.test.ts fails when the two drift (regenerate
+ * with `npx vitest run -u test/unit/mapping/schema.test.ts`).
+ *
+ * Two annotation keywords carry our wording for editors and for validate.ts:
+ * `errorMessage` replaces a type or const error, `patternErrorMessage` a pattern error.
+ */
+
+/** A JSON Schema node, as plain data. */
+export type JsonSchema = { readonly [keyword: string]: unknown };
+
+/** The rule actions, in the order docs list them. */
+export const RULE_ACTIONS = ["join", "leave", "broadcast"] as const;
+
+/** Defaults the schema states and compile.ts applies: one source for both. */
+export const DEFAULTS = {
+  server: {
+    port: 3000,
+    host: "0.0.0.0",
+    path: "/socket.io/",
+    transports: ["polling", "websocket"],
+    cors: false,
+    cookie: false,
+    heartbeat: { interval: 25_000, timeout: 20_000 },
+    connectTimeout: 45_000,
+    upgradeTimeout: 10_000,
+    limits: {
+      maxHttpBufferSize: 1_000_000,
+      maxAttachments: 10,
+      maxQueuedBytes: 1_048_576,
+      maxRoomLength: 256,
+    },
+  },
+  cors: {
+    credentials: false,
+    methods: ["GET", "POST"],
+    allowedHeaders: [],
+    maxAge: 600,
+  },
+  cookie: { name: "io", path: "/", httpOnly: true, sameSite: "Lax" },
+  log: { level: "info" },
+  rule: { allow: [], exceptSender: true, requireMembership: true },
+} as const;
+
+/** setTimeout's ceiling: a longer delay would fire at once. */
+const MAX_MS = 2_147_483_647;
+
+const milliseconds = (description: string, fallback: number): JsonSchema => ({
+  description: `${description} Milliseconds, default ${fallback}.`,
+  type: "integer",
+  minimum: 1,
+  maximum: MAX_MS,
+  default: fallback,
+});
+
+const TOKEN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
+
+const corsSchema: JsonSchema = {
+  description:
+    "CORS headers for browsers on other origins. `false` (default) sends none; a mapping " +
+    "turns them on.",
+  type: ["boolean", "object"],
+  errorMessage: "must be false or a mapping with an origin",
+  if: { type: "boolean" },
+  // biome-ignore lint/suspicious/noThenProperty: `then` is a JSON Schema keyword here.
+  then: { const: false, errorMessage: "must be false or a mapping with an origin" },
+  additionalProperties: false,
+  required: ["origin"],
+  default: DEFAULTS.server.cors,
+  properties: {
+    origin: {
+      description:
+        'Allowed origins: `"*"` for any origin, one origin, or a list of origins such as ' +
+        "`https://app.example.com` (scheme, host and port; no path).",
+      type: ["string", "array"],
+      errorMessage: 'must be "*", an origin or a list of origins',
+      pattern: "^(\\*|[A-Za-z][A-Za-z0-9+.-]*://[^/?#\\s]+)$",
+      patternErrorMessage: 'must be "*" or an origin such as https://app.example.com (no path)',
+      minItems: 1,
+      uniqueItems: true,
+      items: {
+        description: "An origin: scheme, host and optional port, e.g. `https://app.example.com`.",
+        type: "string",
+        pattern: "^[A-Za-z][A-Za-z0-9+.-]*://[^/?#\\s]+$",
+        patternErrorMessage: "must be an origin such as https://app.example.com (no path)",
+      },
+      examples: ["*", ["https://app.example.com"]],
+    },
+    credentials: {
+      description:
+        "Send `Access-Control-Allow-Credentials: true`, so browsers send cookies. Default false.",
+      type: "boolean",
+      default: DEFAULTS.cors.credentials,
+    },
+    methods: {
+      description: 'Methods allowed by preflight responses. Default `["GET", "POST"]`.',
+      type: "array",
+      items: {
+        description: "An HTTP method in upper case.",
+        type: "string",
+        pattern: "^[A-Z]+$",
+        patternErrorMessage: "must be an HTTP method in upper case, such as GET",
+      },
+      uniqueItems: true,
+      default: DEFAULTS.cors.methods,
+    },
+    allowedHeaders: {
+      description:
+        "Request headers allowed by preflight responses. Default `[]`: the headers the " +
+        "preflight asks for are reflected.",
+      type: "array",
+      items: {
+        description: "A header name.",
+        type: "string",
+        pattern: TOKEN,
+        patternErrorMessage: "must be a header name",
+      },
+      uniqueItems: true,
+      default: DEFAULTS.cors.allowedHeaders,
+    },
+    maxAge: {
+      description: "How long browsers may cache a preflight response. Seconds, default 600.",
+      type: "integer",
+      minimum: 0,
+      default: DEFAULTS.cors.maxAge,
+    },
+  },
+};
+
+const cookieSchema: JsonSchema = {
+  description:
+    "The Engine.IO session cookie, for sticky load balancing. `false` (default) sets none; " +
+    "`true` sets `io` with the defaults below; a mapping sets what it lists.",
+  type: ["boolean", "object"],
+  errorMessage: "must be true, false or a mapping of cookie settings",
+  additionalProperties: false,
+  default: DEFAULTS.server.cookie,
+  properties: {
+    name: {
+      description: "Cookie name. Default `io`.",
+      type: "string",
+      pattern: TOKEN,
+      patternErrorMessage: "must be a cookie name (letters, digits and !#$%&'*+.^_`|~-)",
+      default: DEFAULTS.cookie.name,
+    },
+    path: {
+      description: "Cookie path. Default `/`.",
+      type: "string",
+      pattern: "^/[^;\\s]*$",
+      patternErrorMessage: "must start with / and contain no ';' or spaces",
+      default: DEFAULTS.cookie.path,
+    },
+    httpOnly: {
+      description: "Hide the cookie from page scripts. Default true.",
+      type: "boolean",
+      default: DEFAULTS.cookie.httpOnly,
+    },
+    sameSite: {
+      description: "The SameSite attribute. Default `Lax`.",
+      enum: ["Strict", "Lax", "None"],
+      default: DEFAULTS.cookie.sameSite,
+    },
+  },
+};
+
+const serverSchema: JsonSchema = {
+  description: "The listening socket and the Engine.IO / Socket.IO protocol settings.",
+  type: "object",
+  additionalProperties: false,
+  default: {},
+  properties: {
+    port: {
+      description:
+        "TCP port. `--port` on the command line wins. 0 picks a free port. Default 3000.",
+      type: "integer",
+      minimum: 0,
+      maximum: 65_535,
+      default: DEFAULTS.server.port,
+    },
+    host: {
+      description: "Address to listen on. Default `0.0.0.0` (every IPv4 interface).",
+      type: "string",
+      minLength: 1,
+      default: DEFAULTS.server.host,
+    },
+    path: {
+      description:
+        "HTTP path of the Socket.IO endpoint; a leading and a trailing `/` are added when " +
+        "missing. Clients must use the same `path` option. Default `/socket.io/`.",
+      type: "string",
+      minLength: 1,
+      pattern: "^[^?#\\s]*$",
+      patternErrorMessage: "must be a URL path without '?', '#' or spaces",
+      default: DEFAULTS.server.path,
+    },
+    transports: {
+      description:
+        "Transports clients may use. Default both: HTTP long-polling first, then the upgrade " +
+        "to WebSocket.",
+      type: "array",
+      minItems: 1,
+      uniqueItems: true,
+      items: {
+        description: "`polling` or `websocket`.",
+        enum: ["polling", "websocket"],
+      },
+      default: DEFAULTS.server.transports,
+    },
+    cors: corsSchema,
+    cookie: cookieSchema,
+    heartbeat: {
+      description:
+        "Engine.IO heartbeat: the server pings every `interval`; a client that does not " +
+        "answer within `timeout` is disconnected.",
+      type: "object",
+      additionalProperties: false,
+      default: {},
+      properties: {
+        interval: milliseconds(
+          "Time between pings (pingInterval).",
+          DEFAULTS.server.heartbeat.interval,
+        ),
+        timeout: milliseconds(
+          "How long to wait for a pong (pingTimeout).",
+          DEFAULTS.server.heartbeat.timeout,
+        ),
+      },
+    },
+    connectTimeout: milliseconds(
+      "How long a new session may take to send its first Socket.IO CONNECT before it is closed.",
+      DEFAULTS.server.connectTimeout,
+    ),
+    upgradeTimeout: milliseconds(
+      "How long a transport upgrade (polling to WebSocket) may take before it is abandoned.",
+      DEFAULTS.server.upgradeTimeout,
+    ),
+    limits: {
+      description: "Hard limits; each says what happens when it is exceeded.",
+      type: "object",
+      additionalProperties: false,
+      default: {},
+      properties: {
+        maxHttpBufferSize: {
+          description:
+            "Largest HTTP request body or WebSocket message accepted; larger ones get HTTP 413 " +
+            "or close the session. Bytes, default 1000000.",
+          type: "integer",
+          minimum: 1,
+          maximum: Number.MAX_SAFE_INTEGER,
+          default: DEFAULTS.server.limits.maxHttpBufferSize,
+        },
+        maxAttachments: {
+          description:
+            "Binary attachments one packet may announce; more closes the session. Default 10.",
+          type: "integer",
+          minimum: 0,
+          maximum: 1_000_000,
+          default: DEFAULTS.server.limits.maxAttachments,
+        },
+        maxQueuedBytes: {
+          description:
+            "Bytes waiting to be sent to one client before it is disconnected as a slow " +
+            "consumer. Default 1048576 (1 MiB).",
+          type: "integer",
+          minimum: 1,
+          maximum: Number.MAX_SAFE_INTEGER,
+          default: DEFAULTS.server.limits.maxQueuedBytes,
+        },
+        maxRoomLength: {
+          description:
+            "Longest room name a rule accepts, in characters; a longer one is refused in the " +
+            "ack (SWY_ROOM_INVALID). Default 256.",
+          type: "integer",
+          minimum: 1,
+          maximum: 65_536,
+          default: DEFAULTS.server.limits.maxRoomLength,
+        },
+      },
+    },
+  },
+};
+
+const logSchema: JsonSchema = {
+  description: "Logging.",
+  type: "object",
+  additionalProperties: false,
+  default: {},
+  properties: {
+    level: {
+      description: "The least severe level written (pino levels). Default `info`.",
+      enum: ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
+      default: DEFAULTS.log.level,
+    },
+  },
+};
+
+const actionProperty = (action: string, description: string): JsonSchema => ({
+  description,
+  const: action,
+});
+
+const roomProperty: JsonSchema = {
+  description:
+    "Template naming the room, usually `{data.room}`. It must yield a non-empty string of at " +
+    "most `server.limits.maxRoomLength` characters, or the ack carries SWY_ROOM_INVALID.",
+  type: "string",
+  minLength: 1,
+  examples: ["{data.room}", "user:{auth.userId}", "lobby"],
+};
+
+const allowProperty: JsonSchema = {
+  description:
+    "Room patterns the room must match, e.g. `room:{id}`; `*` matches any room. Empty or " +
+    "absent (default) allows any room. A room that matches none is refused " +
+    "(SWY_ROOM_NOT_ALLOWED).",
+  type: "array",
+  items: {
+    description: "A room pattern: literal text and `{name}` captures, or `*` alone.",
+    type: "string",
+    minLength: 1,
+  },
+  default: DEFAULTS.rule.allow,
+  examples: [["room:{id}", "lobby"]],
+};
+
+const ackProperty: JsonSchema = {
+  description:
+    "Template of the value the client's ack callback receives on success; may use `{room}` " +
+    "and `{captures.NAME}`. Default `{ok: true}`. Failures always ack " +
+    "`{ok: false, error: {code, message}}`.",
+  examples: [{ ok: true, room: "{room}" }],
+};
+
+const joinSchema: JsonSchema = {
+  type: "object",
+  additionalProperties: false,
+  required: ["room"],
+  properties: {
+    action: actionProperty("join", "`join`: the socket joins the room."),
+    room: roomProperty,
+    allow: allowProperty,
+    ack: ackProperty,
+  },
+};
+
+const leaveSchema: JsonSchema = {
+  type: "object",
+  additionalProperties: false,
+  required: ["room"],
+  properties: {
+    action: actionProperty("leave", "`leave`: the socket leaves the room."),
+    room: roomProperty,
+    ack: ackProperty,
+  },
+};
+
+const broadcastSchema: JsonSchema = {
+  type: "object",
+  additionalProperties: false,
+  required: ["room"],
+  properties: {
+    action: actionProperty("broadcast", "`broadcast`: every member of the room receives an event."),
+    room: roomProperty,
+    allow: allowProperty,
+    emit: {
+      description: "The event name members receive. Default: the rule's own event name.",
+      type: "string",
+      minLength: 1,
+    },
+    args: {
+      description:
+        "Templates of the arguments members receive. Absent (default): the client's arguments " +
+        "are forwarded as they are.",
+      type: "array",
+      items: { description: "A template: any value; strings may hold `{expr}`." },
+      examples: [["{data.payload}"]],
+    },
+    exceptSender: {
+      description: "Leave the sender out of the delivery. Default true.",
+      type: "boolean",
+      default: DEFAULTS.rule.exceptSender,
+    },
+    requireMembership: {
+      description:
+        "Refuse (SWY_ROOM_NOT_MEMBER) when the sender is not a member of the room. Default true.",
+      type: "boolean",
+      default: DEFAULTS.rule.requireMembership,
+    },
+    ack: ackProperty,
+  },
+};
+
+const branch = (action: string, then: JsonSchema): JsonSchema => ({
+  if: { properties: { action: { const: action } }, required: ["action"] },
+  then,
+});
+
+const ruleSchema: JsonSchema = {
+  description: "What the event does; the keys allowed depend on `action`.",
+  type: "object",
+  required: ["action"],
+  properties: {
+    action: {
+      description: "`join`, `leave` or `broadcast`.",
+      enum: RULE_ACTIONS,
+    },
+  },
+  allOf: [
+    branch("join", joinSchema),
+    branch("leave", leaveSchema),
+    branch("broadcast", broadcastSchema),
+  ],
+};
+
+const namespaceSchema: JsonSchema = {
+  description: "One namespace clients may connect to.",
+  type: "object",
+  additionalProperties: false,
+  errorMessage: "must be a mapping (write {} for a namespace without events)",
+  properties: {
+    events: {
+      description:
+        "Client event name → rule. An event without a rule is refused in its ack " +
+        "(SWY_EVENT_UNKNOWN).",
+      type: "object",
+      propertyNames: { minLength: 1 },
+      additionalProperties: ruleSchema,
+      default: {},
+    },
+  },
+};
+
+/** The schema of a whole Switchyard YAML file. */
+export const CONFIG_SCHEMA: JsonSchema = {
+  $schema: "http://json-schema.org/draft-07/schema#",
+  $id: "switchyard.schema.json",
+  title: "Switchyard configuration",
+  description:
+    "A Switchyard mapping file: the server settings and, per namespace, what each client " +
+    "event does. See docs/mapping.md.",
+  type: "object",
+  additionalProperties: false,
+  required: ["namespaces"],
+  errorMessage: "must be a mapping with a namespaces key",
+  properties: {
+    server: serverSchema,
+    log: logSchema,
+    namespaces: {
+      description:
+        "Namespace name (`/` or `/name`) → namespace. Only these namespaces accept connections.",
+      type: "object",
+      minProperties: 1,
+      propertyNames: {
+        pattern: "^/[^\\s,?#]*$",
+        patternErrorMessage: "must start with '/' and contain no spaces, ',', '?' or '#'",
+      },
+      additionalProperties: namespaceSchema,
+    },
+  },
+};

@@ -1,0 +1,556 @@
+/**
+ * Checks a loaded document and reports every problem at once, sorted by position.
+ *
+ * Two passes: the JSON Schema (ajv, all errors) for shape, then semantic checks the
+ * schema cannot express: template variables, room patterns, reserved event names,
+ * captures an ack reads. The semantic pass looks only at parts whose shape is right,
+ * so one mistake is reported once. Nothing here throws for a problem in the file.
+ */
+
+import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import {
+  type ConfigErrorCode,
+  makeDiagnostic,
+  type Position,
+  sortDiagnostics,
+} from "./diagnostic.js";
+import { didYouMean } from "./did-you-mean.js";
+import type { DocPath, LoadedDocument } from "./load.js";
+import { parseRoomPattern } from "./pattern.js";
+import { CONFIG_SCHEMA, DEFAULTS, type JsonSchema, RULE_ACTIONS } from "./schema.js";
+import { parseTemplate } from "./template.js";
+import type { Diagnostic } from "./types.js";
+
+/** Event names Socket.IO keeps for itself: a client cannot send them, a rule cannot emit them. */
+export const RESERVED_EVENTS: ReadonlySet<string> = new Set([
+  "connect",
+  "connect_error",
+  "disconnect",
+  "disconnecting",
+  "newListener",
+  "removeListener",
+]);
+
+type RuleAction = (typeof RULE_ACTIONS)[number];
+
+/** The keys each action accepts, read from the schema so the two cannot disagree. */
+const RULE_KEYS: Readonly<Record<RuleAction, readonly string[]>> = Object.fromEntries(
+  RULE_ACTIONS.map((action) => [action, Object.keys(ruleBranch(action).properties as object)]),
+) as unknown as Record<RuleAction, readonly string[]>;
+
+let compiled: ValidateFunction | undefined;
+
+/** The schema compiled once per process: ajv compilation costs milliseconds. */
+function schemaValidator(): ValidateFunction {
+  if (!compiled) {
+    const ajv = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true, strict: true });
+    // Our wording for editors and for this file; ajv only needs to know they are annotations.
+    ajv.addKeyword({ keyword: "errorMessage", schemaType: "string" });
+    ajv.addKeyword({ keyword: "patternErrorMessage", schemaType: "string" });
+    compiled = ajv.compile(CONFIG_SCHEMA);
+  }
+  return compiled;
+}
+
+/**
+ * Validates a loaded document: the schema, then the semantic checks. Returns the
+ * document's own diagnostics (YAML, `${VAR}`) together with the new ones, sorted by
+ * position. The document is usable when none of them is an error.
+ */
+export function validateDocument(doc: LoadedDocument): Diagnostic[] {
+  if (doc.value === undefined) return sortDiagnostics(doc.diagnostics);
+  // An empty file is an empty mapping, so it is told what it lacks rather than its type.
+  const data = doc.value === null ? {} : doc.value;
+  const out = new Reporter(doc);
+  checkSchema(out, data);
+  checkSemantics(out, data);
+  return sortDiagnostics([...doc.diagnostics, ...out.list]);
+}
+
+class Reporter {
+  readonly list: Diagnostic[] = [];
+
+  constructor(readonly doc: LoadedDocument) {}
+
+  add(
+    code: ConfigErrorCode,
+    at: Position,
+    args: readonly (string | number)[],
+    options: { hint?: string | undefined; severity?: Diagnostic["severity"] } = {},
+  ): void {
+    this.list.push(makeDiagnostic(this.doc.file, at, code, args, options));
+  }
+
+  /** `'text'`, or "the value of ${VAR}" when the environment supplied it. */
+  show(path: DocPath, value: unknown): string {
+    const vars = this.doc.envVars(path);
+    if (vars.length > 0) return describeEnv(vars);
+    return describeValue(value);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Schema errors
+
+function checkSchema(out: Reporter, data: unknown): void {
+  const validate = schemaValidator();
+  if (validate(data)) return;
+  const errors = validate.errors ?? [];
+  // A value of the wrong type also fails its range and pattern checks: say it once.
+  const wrongType = new Set(
+    errors.filter((e) => e.keyword === "type" || e.keyword === "const").map((e) => e.instancePath),
+  );
+  for (const error of errors) {
+    const path = pointerToPath(error.instancePath);
+    if (out.doc.isEnvBroken(path)) continue;
+    if (
+      error.keyword !== "type" &&
+      error.keyword !== "const" &&
+      wrongType.has(error.instancePath)
+    ) {
+      continue;
+    }
+    reportSchemaError(out, error, path);
+  }
+}
+
+function reportSchemaError(out: Reporter, e: ErrorObject, path: DocPath): void {
+  const doc = out.doc;
+  const where = describePath(path);
+  // Paths are case-sensitive names: only "the file" takes a capital.
+  const subject = path.length === 0 ? "The file" : where;
+  const parent = (e.parentSchema ?? {}) as JsonSchema;
+  const at = doc.position(path, "value");
+  const got = () => out.show(path, e.data);
+  switch (e.keyword) {
+    // Wrappers around errors reported on their own.
+    case "if":
+    case "propertyNames":
+      return;
+    case "additionalProperties": {
+      const key = String((e.params as { additionalProperty: string }).additionalProperty);
+      const known = Object.keys((parent.properties ?? {}) as object);
+      out.add("SWY_CFG_UNKNOWN_KEY", doc.position([...path, key], "key"), [key], {
+        hint: unknownKeyHint(key, known, path, e.data),
+      });
+      return;
+    }
+    case "required": {
+      const key = (e.params as { missingProperty: string }).missingProperty;
+      out.add("SWY_CFG_REQUIRED", at, [key], { hint: path.length > 0 ? `in ${where}` : undefined });
+      return;
+    }
+    case "type": {
+      const expected =
+        (parent.errorMessage as string | undefined) ??
+        `must be ${String((e.params as { type: string | string[] }).type)
+          .split(",")
+          .map(typeName)
+          .join(" or ")}`;
+      out.add("SWY_CFG_TYPE", at, [`${subject} ${expected}, got ${got()}`]);
+      return;
+    }
+    case "const": {
+      const expected =
+        (parent.errorMessage as string | undefined) ??
+        `must be ${describeValue((e.params as { allowedValue: unknown }).allowedValue)}`;
+      out.add("SWY_CFG_TYPE", at, [`${subject} ${expected}, got ${got()}`]);
+      return;
+    }
+    case "enum": {
+      const allowed = (e.params as { allowedValues: unknown[] }).allowedValues.map(String);
+      const tainted = doc.envVars(path).length > 0;
+      const suggestion =
+        typeof e.data === "string" && !tainted ? didYouMean(e.data, allowed) : undefined;
+      out.add(
+        "SWY_CFG_VALUE",
+        at,
+        [`${subject} must be one of ${allowed.join(", ")}, got ${got()}`],
+        {
+          hint: suggestion && `did you mean '${suggestion}'?`,
+        },
+      );
+      return;
+    }
+    case "minimum":
+    case "maximum":
+    case "exclusiveMinimum":
+    case "exclusiveMaximum": {
+      const { comparison, limit } = e.params as { comparison: string; limit: number };
+      const words: Record<string, string> = {
+        ">=": "at least",
+        "<=": "at most",
+        ">": "more than",
+        "<": "less than",
+      };
+      out.add("SWY_CFG_VALUE", at, [
+        `${subject} must be ${words[comparison] ?? comparison} ${limit}, got ${got()}`,
+      ]);
+      return;
+    }
+    case "minLength": {
+      const { limit } = e.params as { limit: number };
+      const rule = limit === 1 ? "must not be empty" : `must be at least ${limit} characters long`;
+      if (e.propertyName !== undefined) {
+        out.add("SWY_CFG_VALUE", doc.position([...path, e.propertyName], "key"), [
+          `${keyLabel(path)} in ${where} ${rule}`,
+        ]);
+        return;
+      }
+      out.add("SWY_CFG_VALUE", at, [`${subject} ${rule}`]);
+      return;
+    }
+    case "minItems":
+    case "minProperties": {
+      const { limit } = e.params as { limit: number };
+      const rule =
+        limit === 1
+          ? "must not be empty"
+          : `must list at least ${limit} ${e.keyword === "minItems" ? "items" : "keys"}`;
+      out.add("SWY_CFG_VALUE", at, [`${subject} ${rule}`]);
+      return;
+    }
+    case "uniqueItems": {
+      const { i } = e.params as { i: number; j: number };
+      const itemPath = [...path, i];
+      const item = Array.isArray(e.data) ? e.data[i] : undefined;
+      out.add("SWY_CFG_VALUE", doc.position(itemPath, "value"), [
+        `${subject} lists ${out.show(itemPath, item)} twice`,
+      ]);
+      return;
+    }
+    case "pattern": {
+      const rule =
+        (parent.patternErrorMessage as string | undefined) ??
+        `must match ${(e.params as { pattern: string }).pattern}`;
+      if (e.propertyName !== undefined) {
+        const key = e.propertyName;
+        const hint =
+          path.length === 1 && path[0] === "namespaces" && !key.startsWith("/")
+            ? `did you mean '/${key}'?`
+            : undefined;
+        out.add(
+          "SWY_CFG_VALUE",
+          doc.position([...path, key], "key"),
+          [`${keyLabel(path)} '${key}' ${rule}`],
+          {
+            hint,
+          },
+        );
+        return;
+      }
+      // `origin: ["*"]` is a natural slip: the wildcard is only valid on its own.
+      const isListedWildcard = e.data === "*" && path.at(-2) === "origin";
+      out.add("SWY_CFG_VALUE", at, [`${subject} ${rule}, got ${got()}`], {
+        hint: isListedWildcard ? 'write origin: "*" without a list' : undefined,
+      });
+      return;
+    }
+    default:
+      out.add("SWY_CFG_VALUE", at, [`${subject} ${e.message ?? "is invalid"}`]);
+  }
+}
+
+function unknownKeyHint(
+  key: string,
+  known: readonly string[],
+  path: DocPath,
+  data: unknown,
+): string | undefined {
+  const suggestion = didYouMean(key, known);
+  if (suggestion) return `did you mean '${suggestion}'?`;
+  if (isRulePath(path)) {
+    const action = (data as { action?: unknown } | undefined)?.action;
+    const others = RULE_ACTIONS.filter((a) => a !== action && RULE_KEYS[a].includes(key));
+    if (others.length > 0) return `'${key}' belongs to action ${others.join(" or ")}`;
+  }
+  return known.length > 0 ? `known keys: ${known.join(", ")}` : undefined;
+}
+
+// ---------------------------------------------------------------------------
+// Semantic checks
+
+function checkSemantics(out: Reporter, data: unknown): void {
+  const root = asRecord(data);
+  if (!root) return;
+  const server = asRecord(root.server);
+  checkCors(out, asRecord(server?.cors));
+  const limits = asRecord(server?.limits);
+  const maxRoomLength =
+    typeof limits?.maxRoomLength === "number"
+      ? limits.maxRoomLength
+      : DEFAULTS.server.limits.maxRoomLength;
+  const namespaces = asRecord(root.namespaces);
+  if (!namespaces) return;
+  for (const [nsp, namespace] of Object.entries(namespaces)) {
+    const events = asRecord(asRecord(namespace)?.events);
+    if (!events) continue;
+    for (const [event, rule] of Object.entries(events)) {
+      checkRule(out, ["namespaces", nsp, "events", event], event, asRecord(rule), maxRoomLength);
+    }
+  }
+}
+
+function checkCors(out: Reporter, cors: Record<string, unknown> | undefined): void {
+  if (cors?.credentials === true && cors.origin === "*") {
+    out.add(
+      "SWY_CFG_VALUE",
+      out.doc.position(["server", "cors", "credentials"], "value"),
+      ["Browsers refuse credentials from a server that allows origin '*'"],
+      { hint: "list the origins instead", severity: "warning" },
+    );
+  }
+}
+
+/** What an ack may read about the rule's allow patterns. */
+interface AllowInfo {
+  /** Capture names of each valid pattern; `*` and literal patterns contribute `[]`. */
+  readonly captureSets: readonly (readonly string[])[];
+}
+
+function checkRule(
+  out: Reporter,
+  path: DocPath,
+  event: string,
+  rule: Record<string, unknown> | undefined,
+  maxRoomLength: number,
+): void {
+  if (RESERVED_EVENTS.has(event)) {
+    out.add("SWY_CFG_RESERVED_EVENT", out.doc.position(path, "key"), [event], {
+      hint: "clients cannot send it; pick another name",
+    });
+  }
+  const action = rule?.action;
+  if (!rule || !RULE_ACTIONS.includes(action as RuleAction)) return;
+  const keys = RULE_KEYS[action as RuleAction];
+  const has = (key: string) => keys.includes(key) && rule[key] !== undefined;
+
+  const captureSets: string[][] = [];
+  if (has("allow") && Array.isArray(rule.allow)) {
+    rule.allow.forEach((pattern, i) => {
+      if (typeof pattern !== "string" || pattern === "") return;
+      const patternPath = [...path, "allow", i];
+      if (out.doc.isEnvBroken(patternPath)) return;
+      const parsed = parseRoomPattern(pattern);
+      const at = out.doc.position(patternPath, "value");
+      const vars = out.doc.envVars(patternPath);
+      for (const problem of parsed.problems) {
+        out.add("SWY_CFG_PATTERN", at, [
+          vars.length > 0
+            ? `${capitalise(describeEnv(vars))} is not a valid room pattern: ${problem.summary}`
+            : problem.message,
+        ]);
+      }
+      if (parsed.problems.length > 0) return;
+      captureSets.push([...parsed.captures]);
+      const literal = parsed.parts.every((p) => typeof p === "string")
+        ? parsed.parts.join("")
+        : undefined;
+      if (!parsed.isAny && literal !== undefined && literal.length > maxRoomLength) {
+        out.add(
+          "SWY_CFG_PATTERN",
+          at,
+          [
+            `Room pattern ${out.show(patternPath, pattern)} is longer than maxRoomLength (${maxRoomLength})`,
+          ],
+          { hint: "no room can match it", severity: "warning" },
+        );
+      }
+    });
+  }
+  const allow: AllowInfo = { captureSets };
+
+  if (has("room") && typeof rule.room === "string") {
+    checkTemplate(out, [...path, "room"], rule.room, "room", allow);
+  }
+  if (has("args") && Array.isArray(rule.args)) {
+    rule.args.forEach((arg, i) => {
+      forEachString(arg, [...path, "args", i], (text, p) =>
+        checkTemplate(out, p, text, "args", allow),
+      );
+    });
+  }
+  if (has("ack")) {
+    forEachString(rule.ack, [...path, "ack"], (text, p) =>
+      checkTemplate(out, p, text, "ack", allow),
+    );
+  }
+  if (has("emit") && typeof rule.emit === "string" && RESERVED_EVENTS.has(rule.emit)) {
+    out.add("SWY_CFG_RESERVED_EVENT", out.doc.position([...path, "emit"], "value"), [rule.emit], {
+      hint: "Socket.IO clients would not receive it as an event",
+    });
+  }
+}
+
+function checkTemplate(
+  out: Reporter,
+  path: DocPath,
+  text: string,
+  field: "room" | "args" | "ack",
+  allow: AllowInfo,
+): void {
+  // A `${VAR}` problem was reported at this scalar; its text is not what was meant.
+  if (out.doc.isEnvBroken(path)) return;
+  const parsed = parseTemplate(text);
+  const at = out.doc.position(path, "value");
+  const vars = out.doc.envVars(path);
+  const secret = vars.length > 0;
+  for (const problem of parsed.problems) {
+    out.add("SWY_CFG_TEMPLATE", at, [
+      secret
+        ? `${capitalise(describeEnv(vars))} is not a valid template: ${problem.summary}`
+        : problem.message,
+    ]);
+  }
+  for (const ref of parsed.refs) {
+    const shown = secret ? capitalise(describeEnv(vars)) : `'{${ref.text}}'`;
+    if ((ref.root === "room" || ref.root === "captures") && field !== "ack") {
+      out.add("SWY_CFG_TEMPLATE", at, [`${shown} is only known in ack, not in ${field}`]);
+      continue;
+    }
+    if (ref.root !== "captures" || ref.path.length === 0) continue;
+    const name = ref.path[0]!;
+    const capturing = allow.captureSets.filter((set) => set.includes(name)).length;
+    if (capturing === 0) {
+      const names = [...new Set(allow.captureSets.flat())];
+      const suggestion = secret ? undefined : didYouMean(name, names);
+      out.add(
+        "SWY_CFG_TEMPLATE",
+        at,
+        [`${shown} reads a capture no allow pattern of this rule has`],
+        {
+          hint: suggestion
+            ? `did you mean '{captures.${suggestion}}'?`
+            : names.length > 0
+              ? `captures: ${names.join(", ")}`
+              : `add a pattern such as 'room:{${name}}' to allow`,
+        },
+      );
+    } else if (capturing < allow.captureSets.length) {
+      out.add(
+        "SWY_CFG_TEMPLATE",
+        at,
+        [`${shown} reads a capture only some allow patterns have; it is empty for the others`],
+        { severity: "warning" },
+      );
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+function ruleBranch(action: RuleAction): JsonSchema {
+  const namespaces = (CONFIG_SCHEMA.properties as Record<string, JsonSchema>).namespaces!;
+  const namespace = namespaces.additionalProperties as JsonSchema;
+  const events = (namespace.properties as Record<string, JsonSchema>).events!;
+  const rule = events.additionalProperties as JsonSchema;
+  const branches = rule.allOf as { if: JsonSchema; then: JsonSchema }[];
+  const found = branches.find(
+    (b) => ((b.if.properties as Record<string, { const: string }>).action?.const ?? "") === action,
+  );
+  if (!found) throw new Error(`schema has no branch for action ${action}`);
+  return found.then;
+}
+
+function isRulePath(path: DocPath): boolean {
+  return path.length === 4 && path[0] === "namespaces" && path[2] === "events";
+}
+
+function asRecord(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined;
+}
+
+/** Calls `fn` for every string in a template value, with its path. */
+function forEachString(
+  value: unknown,
+  path: DocPath,
+  fn: (text: string, path: DocPath) => void,
+): void {
+  if (typeof value === "string") fn(value, path);
+  else if (Array.isArray(value)) {
+    value.forEach((item, i) => {
+      forEachString(item, [...path, i], fn);
+    });
+  } else if (typeof value === "object" && value !== null) {
+    for (const [key, item] of Object.entries(value)) forEachString(item, [...path, key], fn);
+  }
+}
+
+function pointerToPath(pointer: string): DocPath {
+  if (pointer === "") return [];
+  return pointer
+    .slice(1)
+    .split("/")
+    .map((s) => s.replace(/~1/g, "/").replace(/~0/g, "~"))
+    .map((s) => (/^(0|[1-9][0-9]*)$/.test(s) ? Number(s) : s));
+}
+
+/**
+ * `server.port`, `namespaces["/chat"].events.join`, `server.transports[1]`. Numbers
+ * are sequence indexes: mapping keys that look like numbers come from the text as
+ * strings only when written so, which is rare enough to print as an index.
+ */
+export function describePath(path: DocPath): string {
+  if (path.length === 0) return "the file";
+  let out = "";
+  for (const segment of path) {
+    if (typeof segment === "number") out += `[${segment}]`;
+    else if (/^[A-Za-z_$][A-Za-z0-9_$-]*$/.test(segment)) out += out ? `.${segment}` : segment;
+    else out += `[${JSON.stringify(segment)}]`;
+  }
+  return out;
+}
+
+function keyLabel(path: DocPath): string {
+  if (path.length === 1 && path[0] === "namespaces") return "Namespace name";
+  if (path.length === 3 && path[0] === "namespaces" && path[2] === "events") return "Event name";
+  return "Key";
+}
+
+function describeEnv(vars: readonly string[]): string {
+  const refs = vars.map((v) => `\${${v}}`);
+  return refs.length === 1
+    ? `the value of ${refs[0]}`
+    : `the value built from ${refs.slice(0, -1).join(", ")} and ${refs[refs.length - 1]}`;
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === "string") {
+    return JSON.stringify(value.length > 40 ? `${value.slice(0, 37)}...` : value).replace(
+      /^"(.*)"$/,
+      "'$1'",
+    );
+  }
+  if (value === null || value === undefined) return "an empty value";
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "object") return "a mapping";
+  return String(value);
+}
+
+function typeName(type: string): string {
+  switch (type) {
+    case "integer":
+      return "an integer";
+    case "number":
+      return "a number";
+    case "string":
+      return "a string";
+    case "boolean":
+      return "true or false";
+    case "object":
+      return "a mapping";
+    case "array":
+      return "a list";
+    case "null":
+      return "empty";
+    default:
+      return type;
+  }
+}
+
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}

@@ -1,0 +1,47 @@
+import pino from "pino";
+import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
+import { loadConfigFromString } from "../../src/mapping/compile.js";
+import { formatDiagnostic } from "../../src/mapping/diagnostic.js";
+import { type RunningSwitchyard, startSwitchyard } from "../../src/switchyard.js";
+
+/** A Switchyard started from YAML text, with the clients a test opened, closed together. */
+export class Harness {
+  readonly server: RunningSwitchyard;
+  readonly #clients: Socket[] = [];
+
+  private constructor(server: RunningSwitchyard) {
+    this.server = server;
+  }
+
+  static async start(yaml: string): Promise<Harness> {
+    const { config, diagnostics } = loadConfigFromString(yaml, "test.yaml", {});
+    if (config === undefined) throw new Error(diagnostics.map(formatDiagnostic).join("\n"));
+    const log = pino({ level: "silent" });
+    return new Harness(await startSwitchyard(config, { port: 0, host: "127.0.0.1", log }));
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.server.port}`;
+  }
+
+  /** A connected socket.io-client; `nsp` defaults to `/`. */
+  async connect(options: Partial<ManagerOptions & SocketOptions> = {}, nsp = "/"): Promise<Socket> {
+    const socket = io(`${this.url}${nsp}`, { forceNew: true, reconnection: false, ...options });
+    this.#clients.push(socket);
+    await new Promise<void>((resolve, reject) => {
+      socket.once("connect", resolve);
+      socket.once("connect_error", reject);
+    });
+    return socket;
+  }
+
+  async close(): Promise<void> {
+    for (const client of this.#clients) client.close();
+    await this.server.close();
+  }
+}
+
+/** Resolves with the arguments of the next `event` on `socket`. */
+export function next(socket: Socket, event: string): Promise<unknown[]> {
+  return new Promise((resolve) => socket.once(event, (...args: unknown[]) => resolve(args)));
+}
