@@ -63,9 +63,10 @@ program
   .command("conformance")
   .description("Serve the reference behaviour of the official protocol test suites")
   .option("-p, --port <port>", "port", parsePort, 3000)
-  .action(async (opts: { port: number }) => {
-    const server = await startConformanceServer(opts.port);
-    process.stdout.write(`conformance server on http://127.0.0.1:${server.port}\n`);
+  .option("--host <host>", "address to listen on", "127.0.0.1")
+  .action(async (opts: { port: number; host: string }) => {
+    const server = await startConformanceServer(opts.port, opts.host);
+    process.stdout.write(`conformance server on ${opts.host}:${server.port}\n`);
     const stop = (): void => {
       server.close().then(() => process.exit(0));
     };

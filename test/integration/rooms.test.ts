@@ -214,3 +214,34 @@ describe("rooms through the mapping rules", () => {
     expect([...counts.values()].every((n) => n === 1)).toBe(true);
   }, 60_000);
 });
+
+describe("the native core's broadcast", () => {
+  it("reaches a socket in several target rooms once, and leaves the excepted socket out", async () => {
+    harness = await Harness.start(CHAT);
+    const [alice, bob, carol] = [
+      await harness.connect(),
+      await harness.connect({ transports: ["polling"] }),
+      await harness.connect(),
+    ];
+    await alice.emitWithAck("join", { room: "room:1" });
+    await alice.emitWithAck("join", { room: "room:2" });
+    await bob.emitWithAck("join", { room: "room:2" });
+    await carol.emitWithAck("join", { room: "room:1" });
+    const nsp = harness.server.sio.namespace("/")!;
+    const counts = { alice: 0, bob: 0, carol: 0 };
+    alice.on("news", () => counts.alice++);
+    bob.on("news", () => counts.bob++);
+    carol.on("news", () => counts.carol++);
+    const recipients = nsp.broadcast(
+      { rooms: ["room:1", "room:2"], except: carol.id },
+      "news",
+      [1],
+    );
+    expect(recipients).toBe(2);
+    // Namespace-wide: everyone, carol included, once; it arrives after the first broadcast.
+    const done = Promise.all([alice, bob, carol].map((s) => next(s, "all")));
+    expect(nsp.broadcast({ rooms: [] }, "all", [])).toBe(3);
+    await done;
+    expect(counts).toEqual({ alice: 1, bob: 1, carol: 0 });
+  });
+});

@@ -1,0 +1,76 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { io } from "socket.io-client";
+import { afterEach, describe, expect, it } from "vitest";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const BIN = "bin/switchyard.js";
+
+/** Runs the CLI to completion; the build (`npm install` runs it) must exist. */
+function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on("data", (chunk) => {
+      stderr += chunk;
+    });
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+let child: ChildProcess | undefined;
+afterEach(() => {
+  child?.kill("SIGTERM");
+  child = undefined;
+});
+
+describe("the switchyard command", () => {
+  it("validate exits 0 for the default configuration", async () => {
+    const result = await run(["validate", "config/switchyard.yaml"]);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe("");
+  });
+
+  it("validate exits 1 and prints file:line:col CODE for an invalid file", async () => {
+    const result = await run(["validate", "test/fixtures/invalid/unknown-keys.yaml"]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^test\/fixtures\/invalid\/unknown-keys\.yaml:\d+:\d+ SWY_CFG_/m);
+  });
+
+  it("validate exits 1 with SWY_CFG_READ for a missing file", async () => {
+    const result = await run(["validate", "no/such/file.yaml"]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("SWY_CFG_READ");
+  });
+
+  it("start serves the default configuration to a socket.io client and stops on SIGTERM", async () => {
+    child = spawn(process.execPath, [BIN, "start", "--port", "0", "--host", "127.0.0.1"], {
+      cwd: ROOT,
+    });
+    const port = await new Promise<number>((resolve) => {
+      let out = "";
+      child!.stdout!.on("data", (chunk) => {
+        out += chunk;
+        const match = /"port":(\d+)/.exec(out);
+        if (match) resolve(Number(match[1]));
+      });
+    });
+    const socket = io(`http://127.0.0.1:${port}`, { transports: ["websocket"] });
+    try {
+      expect(await socket.emitWithAck("join", { room: "room:1" })).toEqual({
+        ok: true,
+        room: "room:1",
+      });
+    } finally {
+      socket.close();
+    }
+    const exited = new Promise((resolve) => child!.once("exit", resolve));
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    child = undefined;
+  });
+});
