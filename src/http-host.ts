@@ -52,7 +52,7 @@ export function createHttpHost(mounts: readonly Mount[], readiness: ReadinessPro
   });
 
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on("error", () => socket.destroy());
+    socket.on("error", destroySocket);
     const engine = find(req.url);
     if (engine === undefined) {
       socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
@@ -64,6 +64,10 @@ export function createHttpHost(mounts: readonly Mount[], readiness: ReadinessPro
   // keep-alive timeout (5 s) would otherwise cut idle sockets between polls.
   server.keepAliveTimeout = 65_000;
   return server;
+}
+
+function destroySocket(this: Duplex): void {
+  this.destroy();
 }
 
 function pathOf(url: string | undefined): string {

@@ -22,6 +22,16 @@ export interface SessionHost {
 const PROBE = "probe";
 const PROBE_PONG = new Outbound({ type: PacketType.PONG, data: PROBE });
 
+// Timer callbacks are shared functions taking the session as argument rather than
+// closures, which would cost every connection two more objects.
+function ping(session: Session): void {
+  session.ping();
+}
+
+function closeOnPingTimeout(session: Session): void {
+  session.close("ping timeout");
+}
+
 /**
  * One Engine.IO v4 connection, whatever its transport: the heartbeat, the upgrade
  * from polling to WebSocket, and the packets in both directions.
@@ -273,17 +283,14 @@ export class Session implements PollingOwner, WebSocketOwner {
 
   #schedulePing(): void {
     clearTimeout(this.#heartbeat);
-    this.#heartbeat = setTimeout(this.#ping, this.#host.options.pingInterval);
+    this.#heartbeat = setTimeout(ping, this.#host.options.pingInterval, this);
   }
 
-  readonly #ping = (): void => {
+  /** @internal Called by the heartbeat timer. */
+  ping(): void {
     this.send(PING);
-    this.#heartbeat = setTimeout(this.#onPingTimeout, this.#host.options.pingTimeout);
-  };
-
-  readonly #onPingTimeout = (): void => {
-    this.close("ping timeout");
-  };
+    this.#heartbeat = setTimeout(closeOnPingTimeout, this.#host.options.pingTimeout, this);
+  }
 
   #finish(reason: CloseReason): void {
     this.#isClosed = true;

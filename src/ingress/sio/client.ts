@@ -34,11 +34,15 @@ export class Client implements SessionListener {
     this.#server = server;
     this.session = session;
     this.address = address;
-    this.#connectTimer = setTimeout(() => {
-      if (this.#sockets.size > 0) return;
-      metrics.errors.inc({ code: "SWY_SESSION_CONNECT_TIMEOUT" });
-      session.close("forced close");
-    }, server.options.connectTimeout);
+    this.#connectTimer = setTimeout(closeUnconnected, server.options.connectTimeout, this);
+  }
+
+  /** @internal The connect timer fired. */
+  onConnectTimeout(): void {
+    this.#connectTimer = undefined;
+    if (this.#sockets.size > 0) return;
+    metrics.errors.inc({ code: "SWY_SESSION_CONNECT_TIMEOUT" });
+    this.session.close("forced close");
   }
 
   onMessage(data: string | Buffer): void {
@@ -58,13 +62,20 @@ export class Client implements SessionListener {
   }
 
   onClose(reason: CloseReason): void {
-    clearTimeout(this.#connectTimer);
+    this.#clearConnectTimer();
     for (const socket of [...this.#sockets.values()]) socket.onClose(reason);
   }
 
   /** @internal */
   onSocketClosed(socket: Socket): void {
     if (this.#sockets.get(socket.nsp.name) === socket) this.#sockets.delete(socket.nsp.name);
+  }
+
+  #clearConnectTimer(): void {
+    if (this.#connectTimer === undefined) return;
+    clearTimeout(this.#connectTimer);
+    // Dropped, not just cleared: an idle connection should not keep a dead timer.
+    this.#connectTimer = undefined;
   }
 
   #onText(text: string): void {
@@ -95,7 +106,7 @@ export class Client implements SessionListener {
 
   #onPacket(packet: SioPacket): void {
     if (packet.type === SioType.CONNECT) {
-      this.#connect(packet.nsp, (packet.data as Record<string, unknown> | undefined) ?? {});
+      this.#connect(packet.nsp, (packet.data as Record<string, unknown> | undefined) ?? NO_AUTH);
       return;
     }
     const socket = this.#sockets.get(packet.nsp);
@@ -131,7 +142,7 @@ export class Client implements SessionListener {
     };
   }
 
-  #connect(name: string, auth: Record<string, unknown>): void {
+  #connect(name: string, auth: Readonly<Record<string, unknown>>): void {
     if (this.#sockets.has(name)) throw new SioDecodeError(`second CONNECT to ${name}`);
     const nsp = this.#server.namespace(name);
     if (nsp === undefined) {
@@ -143,7 +154,7 @@ export class Client implements SessionListener {
     this.#sockets.set(name, socket);
     const accept = (): void => {
       if (this.session.isClosed || this.#sockets.get(name) !== socket) return;
-      clearTimeout(this.#connectTimer);
+      this.#clearConnectTimer();
       socket.onConnected();
       nsp.onSocketConnected(socket);
       socket.sendPacket({ type: SioType.CONNECT, nsp: name, data: { sid: socket.id } });
@@ -174,6 +185,13 @@ export class Client implements SessionListener {
     this.session.send(Outbound.message(text));
   }
 }
+
+function closeUnconnected(client: Client): void {
+  client.onConnectTimeout();
+}
+
+/** The auth of a CONNECT without payload, shared rather than allocated per socket. */
+const NO_AUTH: Readonly<Record<string, unknown>> = Object.freeze({});
 
 /**
  * Thrown (or rejected) by a connect handler to refuse a namespace connection. The

@@ -41,7 +41,7 @@ export class Socket {
   #acks: Map<number, PendingAck> | undefined;
   #nextAckId = 0;
 
-  constructor(id: string, nsp: Namespace, client: Client, auth: Record<string, unknown>) {
+  constructor(id: string, nsp: Namespace, client: Client, auth: Readonly<Record<string, unknown>>) {
     this.id = id;
     this.nsp = nsp;
     this.client = client;

@@ -23,6 +23,26 @@ export interface WebSocketOwner {
  * {@link flushQueue}). `ws` still parses incoming frames and handles control frames
  * and the closing handshake.
  */
+const TRANSPORT = Symbol("switchyard.transport");
+
+interface OwnedWebSocket extends WebSocket {
+  [TRANSPORT]: WebSocketTransport;
+}
+
+// Listeners are shared functions that find their transport on the socket: closures
+// would cost every connection three more objects and a context.
+function onMessage(this: OwnedWebSocket, data: Buffer, isBinary: boolean): void {
+  this[TRANSPORT].onMessage(data, isBinary);
+}
+
+function onClose(this: OwnedWebSocket): void {
+  this[TRANSPORT].onClose("transport close");
+}
+
+function onError(this: OwnedWebSocket): void {
+  this[TRANSPORT].onClose("transport error");
+}
+
 export class WebSocketTransport implements Flushable {
   readonly name = "websocket";
   isFlushScheduled = false;
@@ -44,12 +64,11 @@ export class WebSocketTransport implements Flushable {
     this.#socket = socket;
     this.#owner = owner;
     this.#maxQueuedBytes = maxQueuedBytes;
-    ws.on("message", (data: Buffer, isBinary: boolean) => {
-      if (this.#isClosed) return;
-      this.#owner.onFrame(this, isBinary ? data : data.toString());
-    });
-    ws.on("close", () => this.#onClose("transport close"));
-    ws.on("error", () => this.#onClose("transport error"));
+    const owned = ws as OwnedWebSocket;
+    owned[TRANSPORT] = this;
+    owned.on("message", onMessage as (this: WebSocket, data: Buffer, isBinary: boolean) => void);
+    owned.on("close", onClose as (this: WebSocket) => void);
+    owned.on("error", onError as (this: WebSocket) => void);
   }
 
   get isClosed(): boolean {
@@ -97,7 +116,14 @@ export class WebSocketTransport implements Flushable {
     this.#ws.terminate();
   }
 
-  #onClose(reason: "transport close" | "transport error"): void {
+  /** @internal */
+  onMessage(data: Buffer, isBinary: boolean): void {
+    if (this.#isClosed) return;
+    this.#owner.onFrame(this, isBinary ? data : data.toString());
+  }
+
+  /** @internal */
+  onClose(reason: "transport close" | "transport error"): void {
     if (this.#isClosed) {
       return;
     }
