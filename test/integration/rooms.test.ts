@@ -1,6 +1,6 @@
 import type { Socket } from "socket.io-client";
 import { afterEach, describe, expect, it } from "vitest";
-import { Harness, next } from "./switchyard-harness.js";
+import { Harness, next } from "../helpers/switchyard-harness.js";
 
 const CHAT = `
 namespaces:
@@ -42,11 +42,12 @@ afterEach(async () => {
   await harness.close();
 });
 
-const transports = [
+type Transport = "polling" | "websocket";
+const transports: [string, { transports: Transport[] }][] = [
   ["websocket", { transports: ["websocket"] }],
   ["polling", { transports: ["polling"] }],
   ["polling upgraded to websocket", { transports: ["polling", "websocket"] }],
-] as const;
+];
 
 describe("rooms through the mapping rules", () => {
   it.each(transports)(

@@ -1,6 +1,6 @@
 import { connect, type Socket as TcpSocket } from "node:net";
 import { afterEach, expect, it } from "vitest";
-import { Harness } from "./switchyard-harness.js";
+import { Harness } from "../helpers/switchyard-harness.js";
 
 const CONFIG = `
 server:

@@ -101,16 +101,16 @@ export class EngineServer implements SessionHost {
   /** Closes every session and refuses new ones. */
   close(): void {
     this.#isClosing = true;
+    // Polling sessions keep their sid briefly so the next GET collects what was queued.
     for (const session of [...this.#sessions.values()]) session.close("server shutting down");
-    this.#sessions.clear();
   }
 
-  onSessionClosed(session: Session, reason: CloseReason): void {
+  onSessionClosed(session: Session, reason: CloseReason, code?: ErrorCode): void {
     metrics.connections.dec();
     metrics.sessionsClosed.inc({ reason });
-    const code = ERROR_OF_REASON[reason];
-    if (code !== undefined) metrics.errors.inc({ code });
-    if (session.isLingering && !this.#isClosing) {
+    const errorCode = code ?? ERROR_OF_REASON[reason];
+    if (errorCode !== undefined) metrics.errors.inc({ code: errorCode });
+    if (session.isLingering) {
       // Keeps the sid just long enough for the client's next GET to collect the close.
       setTimeout(() => this.#forget(session), this.options.pingTimeout).unref();
       return;
@@ -126,7 +126,6 @@ export class EngineServer implements SessionHost {
     const query = parseQuery(req.url);
     const problem = this.#verify(req, query, false);
     if (problem !== undefined) {
-      metrics.errors.inc({ code: problem });
       sendError(res, {}, new SwitchyardError(problem));
       return;
     }
@@ -142,15 +141,14 @@ export class EngineServer implements SessionHost {
       return;
     }
     const session = this.#sessions.get(sid)!;
-    if (session.isClosed) {
-      // Only a GET may still collect what a closed session left for it.
+    if (session.isClosed && (req.method !== "GET" || !session.isLingering)) {
+      // Only a GET may still collect what a closed session owes its client.
       this.#forget(session);
-      if (req.method !== "GET" || !session.isLingering) {
-        sendError(res, {}, new SwitchyardError("SWY_EIO_SESSION_UNKNOWN"));
-        return;
-      }
+      sendError(res, {}, new SwitchyardError("SWY_EIO_SESSION_UNKNOWN"));
+      return;
     }
     session.onPollingRequest(req, res, {});
+    if (session.isClosed && !session.isLingering) this.#forget(session);
   }
 
   #open(session: Session, req: IncomingMessage): void {
@@ -163,7 +161,6 @@ export class EngineServer implements SessionHost {
 
   /** The handshake error table, checked in the order engine.io checks it. */
   #verify(req: IncomingMessage, query: URLSearchParams, isUpgrade: boolean): ErrorCode | undefined {
-    if (this.#isClosing) return "SWY_EIO_FORBIDDEN";
     if (query.get("EIO") !== "4") return "SWY_EIO_UNSUPPORTED_PROTOCOL";
     const transport = query.get("transport");
     if (
@@ -182,6 +179,7 @@ export class EngineServer implements SessionHost {
       return undefined;
     }
     if (!isUpgrade && req.method !== "GET") return "SWY_EIO_BAD_HANDSHAKE_METHOD";
+    if (this.#isClosing) return "SWY_EIO_FORBIDDEN";
     return undefined;
   }
 
@@ -190,8 +188,9 @@ export class EngineServer implements SessionHost {
   }
 }
 
-/** Closes that count as errors; parse errors are counted where they are found. */
+/** The error each kind of close counts as, unless the closer named a more precise one. */
 const ERROR_OF_REASON: Partial<Record<CloseReason, ErrorCode>> = {
+  "parse error": "SWY_SESSION_PARSE_ERROR",
   "ping timeout": "SWY_SESSION_PING_TIMEOUT",
   "slow consumer": "SWY_SESSION_SLOW_CONSUMER",
 };

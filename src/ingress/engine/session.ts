@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
+import type { ErrorCode } from "../../errors.js";
 import type { CloseReason, EngineOptions } from "./options.js";
 import { CLOSE, NOOP, Outbound, PING } from "./outbound.js";
 import { decodeText, type Packet, PacketType } from "./parser.js";
@@ -16,7 +17,8 @@ export interface SessionListener {
 /** The server's side of a session: told once when the session is gone. */
 export interface SessionHost {
   readonly options: EngineOptions;
-  onSessionClosed(session: Session, reason: CloseReason): void;
+  /** `code` names the error behind the close, when it was one. */
+  onSessionClosed(session: Session, reason: CloseReason, code?: ErrorCode): void;
 }
 
 const PROBE = "probe";
@@ -119,7 +121,7 @@ export class Session implements PollingOwner, WebSocketOwner {
    * packets already queued still go out first; on errors and for slow consumers
    * they are dropped.
    */
-  close(reason: CloseReason): void {
+  close(reason: CloseReason, code?: ErrorCode): void {
     if (this.#isClosed) return;
     const isGraceful = reason === "forced close" || reason === "server shutting down";
     const transport = this.#transport;
@@ -128,9 +130,9 @@ export class Session implements PollingOwner, WebSocketOwner {
       if (reason === "slow consumer" || reason === "ping timeout") transport.terminate();
       else transport.close();
     } else {
-      transport.close(CLOSE, isGraceful);
+      transport.close(CLOSE, { keepQueue: isGraceful, linger: isGraceful });
     }
-    this.#finish(reason);
+    this.#finish(reason, code);
   }
 
   // --- HTTP long-polling -------------------------------------------------------
@@ -235,7 +237,7 @@ export class Session implements PollingOwner, WebSocketOwner {
     this.#probe = undefined;
     const polling = this.#transport as PollingTransport;
     const queued = polling.drain();
-    polling.close(NOOP, false);
+    polling.close(NOOP, { keepQueue: false, linger: false });
     this.#transport = probe;
     for (const out of queued) probe.send(out);
   }
@@ -277,7 +279,7 @@ export class Session implements PollingOwner, WebSocketOwner {
     if (transport instanceof WebSocketTransport) transport.close();
     // A GET racing the client's close (sent on another connection) still gets a
     // clean noop rather than an unknown-sid error.
-    else transport.close(NOOP, true);
+    else transport.close(NOOP, { keepQueue: false, linger: true });
     this.#finish("transport close");
   }
 
@@ -292,11 +294,11 @@ export class Session implements PollingOwner, WebSocketOwner {
     this.#heartbeat = setTimeout(closeOnPingTimeout, this.#host.options.pingTimeout, this);
   }
 
-  #finish(reason: CloseReason): void {
+  #finish(reason: CloseReason, code?: ErrorCode): void {
     this.#isClosed = true;
     clearTimeout(this.#heartbeat);
     this.#abandonProbe();
-    this.#host.onSessionClosed(this, reason);
+    this.#host.onSessionClosed(this, reason, code);
     this.listener?.onClose(reason);
   }
 }

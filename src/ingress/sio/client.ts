@@ -51,8 +51,7 @@ export class Client implements SessionListener {
       else this.#onBinary(data);
     } catch (error) {
       if (error instanceof SioDecodeError) {
-        metrics.errors.inc({ code: error.code });
-        this.session.close("parse error");
+        this.session.close("parse error", error.code);
         return;
       }
       // A bug in a handler must not take the process (and every other client) down.

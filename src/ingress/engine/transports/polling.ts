@@ -34,6 +34,8 @@ export class PollingTransport implements Flushable {
   #pendingGet: ServerResponse | undefined;
   #isPostActive = false;
   #isClosed = false;
+  /** After a close: the packet still owed to the client, in a response of its own. */
+  #final: Outbound | undefined;
 
   constructor(owner: PollingOwner, maxBufferSize: number) {
     this.#owner = owner;
@@ -65,12 +67,20 @@ export class PollingTransport implements Flushable {
 
   flush(): void {
     const res = this.#pendingGet;
-    if (res === undefined || this.#queue.length === 0) return;
-    this.#pendingGet = undefined;
-    const body = this.drain()
-      .map((out) => out.pollingRecord())
-      .join(SEPARATOR);
-    respond(res, 200, TEXT_HEADERS, body);
+    if (res === undefined) return;
+    if (this.#queue.length > 0) {
+      this.#pendingGet = undefined;
+      const body = this.drain()
+        .map((out) => out.pollingRecord())
+        .join(SEPARATOR);
+      respond(res, 200, TEXT_HEADERS, body);
+    } else if (this.#final !== undefined) {
+      // The close goes alone, after what was queued: socket.io-client acts on a close
+      // packet at once, before the messages that shared its response.
+      const final = this.#final;
+      this.#final = undefined;
+      this.answerPendingGet(final);
+    }
   }
 
   /** Answers the pending GET, if any, with exactly this packet. */
@@ -97,7 +107,7 @@ export class PollingTransport implements Flushable {
         if (!this.#isClosed) this.#owner.onPollingError("transport close");
       }
     });
-    if (this.#queue.length > 0) this.flush();
+    if (this.#queue.length > 0 || this.#final !== undefined) this.flush();
   }
 
   /** Handles a POST: reads the body within the size limit and hands its packets over. */
@@ -160,24 +170,26 @@ export class PollingTransport implements Flushable {
   }
 
   /**
-   * Stops the transport: `final` goes out on the pending GET. With `linger`, what is
-   * queued (and `final`) waits for the next GET when none is pending, so a graceful
-   * close still reaches the client: see {@link isLingering}. Without it, the queue
-   * is dropped.
+   * Stops the transport; the client is owed `final` (a close or a noop).
+   *
+   * @param keepQueue Deliver what is queued first (a graceful close); otherwise drop it.
+   * @param linger When no GET is pending, keep what is owed for the client's next
+   *   GETs (see {@link isLingering}); otherwise it is dropped.
    */
-  close(final: Outbound, linger: boolean): void {
+  close(final: Outbound, { keepQueue, linger }: { keepQueue: boolean; linger: boolean }): void {
     this.#isClosed = true;
+    if (!keepQueue) this.drain();
     if (!linger && this.#pendingGet === undefined) {
       this.drain();
       return;
     }
-    this.#queue.push(final);
+    this.#final = final;
     this.flush();
   }
 
-  /** Closed, with packets still waiting for the client's next GET. */
+  /** Closed, with packets still owed to the client's next GETs. */
   get isLingering(): boolean {
-    return this.#isClosed && this.#queue.length > 0;
+    return this.#isClosed && (this.#queue.length > 0 || this.#final !== undefined);
   }
 }
 
@@ -193,6 +205,7 @@ export function sendError(
   error: SwitchyardError,
   closeConnection = false,
 ): void {
+  metrics.errors.inc({ code: error.code });
   const spec = error.spec;
   const body = JSON.stringify({ code: spec.eioCode ?? error.code, message: error.message });
   if (closeConnection) res.shouldKeepAlive = false;
