@@ -20,6 +20,7 @@ import { SioServer, type SocketHandler } from "./ingress/sio/server.js";
 export const CONFORMANCE_OPTIONS = {
   path: "/socket.io/",
   transports: ["polling", "websocket"],
+  allowEIO3: true,
   pingInterval: 300,
   pingTimeout: 200,
   upgradeTimeout: 10_000,

@@ -82,6 +82,7 @@ interface RawServer {
   host?: string;
   path?: string;
   transports?: ("polling" | "websocket")[];
+  allowEIO3?: boolean;
   cors?: false | RawCors;
   cookie?: boolean | Partial<CookieConfig>;
   heartbeat?: { interval?: number; timeout?: number };
@@ -132,6 +133,7 @@ function compileServer(s: RawServer): ServerConfig {
     host: s.host ?? d.host,
     path: normalisePath(s.path ?? d.path),
     transports: [...(s.transports ?? d.transports)],
+    allowEIO3: s.allowEIO3 ?? d.allowEIO3,
     cors: compileCors(s.cors ?? d.cors),
     cookie: compileCookie(s.cookie ?? d.cookie),
     pingInterval: s.heartbeat?.interval ?? d.heartbeat.interval,

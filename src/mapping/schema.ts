@@ -29,6 +29,7 @@ export const DEFAULTS = {
     heartbeat: { interval: 25_000, timeout: 20_000 },
     connectTimeout: 45_000,
     upgradeTimeout: 10_000,
+    allowEIO3: false,
     limits: {
       maxHttpBufferSize: 1_000_000,
       maxAttachments: 10,
@@ -210,6 +211,13 @@ const serverSchema: JsonSchema = {
         enum: ["polling", "websocket"],
       },
       default: DEFAULTS.server.transports,
+    },
+    allowEIO3: {
+      description:
+        "Also serve socket.io 2.x clients (Engine.IO v3, Socket.IO protocol v4) on the same " +
+        "path. Default false: they get HTTP 400 'Unsupported protocol version'.",
+      type: "boolean",
+      default: DEFAULTS.server.allowEIO3,
     },
     cors: corsSchema,
     cookie: cookieSchema,

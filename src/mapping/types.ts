@@ -115,6 +115,8 @@ export interface ServerConfig {
   readonly path: string;
   /** Default both, `["polling", "websocket"]`. */
   readonly transports: readonly ("polling" | "websocket")[];
+  /** Serve socket.io 2.x clients (Engine.IO v3) too; default false. */
+  readonly allowEIO3: boolean;
   /** `false` (default) sends no CORS headers. */
   readonly cors: CorsConfig | false;
   /** `false` (default) sets no cookie. */

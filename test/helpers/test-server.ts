@@ -20,6 +20,8 @@ export const TEST_OPTIONS: SioOptions = {
   pingInterval: 10_000,
   pingTimeout: 5_000,
   connectTimeout: 10_000,
+  // The conformance server serves socket.io 2.x clients too; these tests start without.
+  allowEIO3: false,
 };
 
 export interface TestServerEvents {

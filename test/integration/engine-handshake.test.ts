@@ -3,7 +3,7 @@ import { startConformanceServer } from "../../src/conformance.js";
 import { useCleanup } from "../helpers/cleanup.js";
 import { errorBody, fetchText, PollingSession, pollingUrl } from "../helpers/raw-polling.js";
 import { RawWs, wsUrl } from "../helpers/raw-ws.js";
-import { startEchoServer, whenRequest } from "../helpers/test-server.js";
+import { startEchoServer, startTestServer, whenRequest } from "../helpers/test-server.js";
 
 describe("Engine.IO handshake (conformance server)", () => {
   let server: Awaited<ReturnType<typeof startConformanceServer>>;
@@ -66,7 +66,6 @@ describe("Engine.IO handshake (conformance server)", () => {
       ["EIO missing", {}, 5, "Unsupported protocol version"],
       ["EIO=5", { EIO: "5" }, 5, "Unsupported protocol version"],
       ["EIO=abc", { EIO: "abc" }, 5, "Unsupported protocol version"],
-      ["EIO=3 (no legacy support)", { EIO: "3" }, 5, "Unsupported protocol version"],
       ["transport missing", { EIO: "4" }, 0, "Transport unknown"],
       ["transport=flashsocket", { EIO: "4", transport: "flashsocket" }, 0, "Transport unknown"],
       [
@@ -86,6 +85,14 @@ describe("Engine.IO handshake (conformance server)", () => {
       expect(reply.status).toBe(400);
       expect(reply.headers.get("content-type")).toBe("application/json");
       expect(errorBody(reply)).toEqual({ code, message });
+    });
+
+    it("EIO=3 → code 5 when socket.io 2.x clients are not allowed (the default)", async () => {
+      const legacyOff = await startTestServer(cleanup);
+      const query = new URLSearchParams({ EIO: "3", transport: "polling" });
+      const reply = await fetchText(`${legacyOff.url}/socket.io/?${query}`);
+      expect(reply.status).toBe(400);
+      expect(errorBody(reply)).toEqual({ code: 5, message: "Unsupported protocol version" });
     });
 
     it.each(["POST", "PUT"])("a %s handshake → code 2", async (method) => {

@@ -22,6 +22,8 @@ export interface EngineOptions {
   /** The request path, with leading and trailing slash, e.g. `/socket.io/`. */
   readonly path: string;
   readonly transports: readonly ("polling" | "websocket")[];
+  /** Also accept Engine.IO v3 (socket.io 2.x clients); otherwise EIO=3 gets 400. */
+  readonly allowEIO3: boolean;
   /** ms between server pings. */
   readonly pingInterval: number;
   /** ms the client has to answer a ping. */

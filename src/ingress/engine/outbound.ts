@@ -1,5 +1,6 @@
 import { Sender } from "ws";
 import { encodeForPolling, type Packet, PacketType } from "./parser.js";
+import { encodeRecordV3 } from "./parser-v3.js";
 
 /**
  * One Engine.IO packet on its way out, shared by every session it goes to.
@@ -11,7 +12,9 @@ import { encodeForPolling, type Packet, PacketType } from "./parser.js";
 export class Outbound {
   readonly packet: Packet;
   #frame: Buffer | undefined;
+  #frameV3: Buffer | undefined;
   #record: string | undefined;
+  #recordV3: string | undefined;
 
   constructor(packet: Packet) {
     this.packet = packet;
@@ -28,10 +31,26 @@ export class Outbound {
     return this.#frame;
   }
 
+  /** The WebSocket frame for an Engine.IO v3 client: binary frames lead with the type byte. */
+  wsFrameV3(): Buffer {
+    if (!Buffer.isBuffer(this.packet.data)) return this.wsFrame();
+    if (this.#frameV3 === undefined) {
+      const data = Buffer.concat([Buffer.from([this.packet.type]), this.packet.data]);
+      this.#frameV3 = frame({ type: this.packet.type, data });
+    }
+    return this.#frameV3;
+  }
+
   /** The record for a polling payload. */
   pollingRecord(): string {
     if (this.#record === undefined) this.#record = encodeForPolling(this.packet);
     return this.#record;
+  }
+
+  /** The length-prefixed record for an Engine.IO v3 text payload (binary as base64). */
+  pollingRecordV3(): string {
+    if (this.#recordV3 === undefined) this.#recordV3 = encodeRecordV3(this.packet);
+    return this.#recordV3;
   }
 }
 

@@ -93,7 +93,7 @@ export class EngineServer implements SessionHost {
         return;
       }
       const id = (req as RequestWithSid).switchyardSid!;
-      const session = new Session(id, this, { ws, socket });
+      const session = new Session(id, this, protocolOf(query), { ws, socket });
       this.#open(session, req);
     });
   }
@@ -131,7 +131,9 @@ export class EngineServer implements SessionHost {
     }
     const sid = query.get("sid");
     if (sid === null) {
-      const session = new Session(this.#newId(), this, "polling");
+      // Engine.IO v3 clients that cannot take binary bodies ask for base64 with b64=1.
+      const polling = { supportsBinary: query.get("b64") === null };
+      const session = new Session(this.#newId(), this, protocolOf(query), { polling });
       const headers: Record<string, string> = {};
       if (this.options.cookie !== false) {
         headers["Set-Cookie"] = serializeCookie(this.options.cookie, session.id);
@@ -161,7 +163,12 @@ export class EngineServer implements SessionHost {
 
   /** The handshake error table, checked in the order engine.io checks it. */
   #verify(req: IncomingMessage, query: URLSearchParams, isUpgrade: boolean): ErrorCode | undefined {
-    if (query.get("EIO") !== "4") return "SWY_EIO_UNSUPPORTED_PROTOCOL";
+    const eio = query.get("EIO");
+    if (eio !== "4" && !(eio === "3" && this.options.allowEIO3)) {
+      return "SWY_EIO_UNSUPPORTED_PROTOCOL";
+    }
+    // JSONP polling (engine.io's `j` parameter) is not served.
+    if (query.has("j")) return "SWY_EIO_TRANSPORT_UNKNOWN";
     const transport = query.get("transport");
     if (
       (transport !== "polling" && transport !== "websocket") ||
@@ -174,6 +181,7 @@ export class EngineServer implements SessionHost {
     if (sid !== null) {
       const session = this.#sessions.get(sid);
       if (session === undefined) return "SWY_EIO_SESSION_UNKNOWN";
+      if (String(session.protocol) !== eio) return "SWY_EIO_BAD_REQUEST";
       if (!isUpgrade && session.transportName !== "polling") return "SWY_EIO_BAD_REQUEST";
       if (!isUpgrade && req.method !== "GET" && req.method !== "POST") return "SWY_EIO_BAD_REQUEST";
       return undefined;
@@ -197,6 +205,11 @@ const ERROR_OF_REASON: Partial<Record<CloseReason, ErrorCode>> = {
 
 interface RequestWithSid extends IncomingMessage {
   switchyardSid?: string;
+}
+
+/** `EIO` has been checked: 3 or 4. */
+function protocolOf(query: URLSearchParams): 3 | 4 {
+  return query.get("EIO") === "3" ? 3 : 4;
 }
 
 function parseQuery(url: string | undefined): URLSearchParams {

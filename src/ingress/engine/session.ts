@@ -3,9 +3,11 @@ import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
 import type { ErrorCode } from "../../errors.js";
 import type { CloseReason, EngineOptions } from "./options.js";
-import { CLOSE, NOOP, Outbound, PING } from "./outbound.js";
+import { CLOSE, NOOP, Outbound, PING, PONG } from "./outbound.js";
 import { decodeText, type Packet, PacketType } from "./parser.js";
+import { decodeBinaryFrameV3, decodeTextV3 } from "./parser-v3.js";
 import { type PollingOwner, PollingTransport } from "./transports/polling.js";
+import { V4_CODEC, v3Codec } from "./transports/polling-codec.js";
 import { type WebSocketOwner, WebSocketTransport } from "./transports/websocket.js";
 
 /** What the layer above (Socket.IO) receives from one session. */
@@ -24,6 +26,12 @@ export interface SessionHost {
 const PROBE = "probe";
 const PROBE_PONG = new Outbound({ type: PacketType.PONG, data: PROBE });
 
+/** Decodes a WebSocket frame: v4 binary frames are messages; v3 ones lead with their type. */
+function decodeFrame(data: string | Buffer, protocol: 3 | 4): Packet | undefined {
+  if (typeof data === "string") return protocol === 4 ? decodeText(data) : decodeTextV3(data);
+  return protocol === 4 ? { type: PacketType.MESSAGE, data } : decodeBinaryFrameV3(data);
+}
+
 // Timer callbacks are shared functions taking the session as argument rather than
 // closures, which would cost every connection two more objects.
 function ping(session: Session): void {
@@ -35,7 +43,7 @@ function closeOnPingTimeout(session: Session): void {
 }
 
 /**
- * One Engine.IO v4 connection, whatever its transport: the heartbeat, the upgrade
+ * One Engine.IO connection (v4, or v3 for socket.io 2.x clients), whatever its transport: the heartbeat, the upgrade
  * from polling to WebSocket, and the packets in both directions.
  *
  * Outgoing packets are delivered at most once and in order; a session whose
@@ -43,8 +51,8 @@ function closeOnPingTimeout(session: Session): void {
  */
 export class Session implements PollingOwner, WebSocketOwner {
   readonly id: string;
-  /** Engine.IO protocol revision the client speaks. */
-  readonly protocol = 4;
+  /** Engine.IO protocol revision the client speaks: 3 (socket.io 2.x) or 4. */
+  readonly protocol: 3 | 4;
   /** The layer above; set right after the handshake. */
   listener: SessionListener | undefined;
   readonly #host: SessionHost;
@@ -55,17 +63,32 @@ export class Session implements PollingOwner, WebSocketOwner {
   #heartbeat: NodeJS.Timeout | undefined;
   #isClosed = false;
 
+  /**
+   * @param transport `polling` (with, for v3, whether the client takes binary
+   *   payloads), or the WebSocket of a WebSocket handshake.
+   */
   constructor(
     id: string,
     host: SessionHost,
-    transport: "polling" | { ws: WebSocket; socket: Duplex },
+    protocol: 3 | 4,
+    transport: { polling: { supportsBinary: boolean } } | { ws: WebSocket; socket: Duplex },
   ) {
     this.id = id;
     this.#host = host;
+    this.protocol = protocol;
     this.#transport =
-      transport === "polling"
-        ? new PollingTransport(this, host.options.maxHttpBufferSize)
-        : new WebSocketTransport(transport.ws, transport.socket, this, host.options.maxQueuedBytes);
+      "polling" in transport
+        ? new PollingTransport(
+            this,
+            host.options.maxHttpBufferSize,
+            protocol === 3 ? v3Codec(transport.polling.supportsBinary) : V4_CODEC,
+          )
+        : this.#webSocket(transport.ws, transport.socket);
+  }
+
+  #webSocket(ws: WebSocket, socket: Duplex): WebSocketTransport {
+    const { maxQueuedBytes } = this.#host.options;
+    return new WebSocketTransport(ws, socket, this, maxQueuedBytes, this.protocol);
   }
 
   get transportName(): "polling" | "websocket" {
@@ -86,7 +109,10 @@ export class Session implements PollingOwner, WebSocketOwner {
     return this.#probe !== undefined;
   }
 
-  /** Sends the open packet and starts the heartbeat. */
+  /**
+   * Sends the open packet and starts the heartbeat: in v4 the server pings; in v3
+   * the client pings and the server only watches for silence.
+   */
   open(): void {
     const { pingInterval, pingTimeout, maxHttpBufferSize } = this.#host.options;
     const upgrades = this.#transport.name === "polling" && this.#canUpgrade() ? ["websocket"] : [];
@@ -180,7 +206,7 @@ export class Session implements PollingOwner, WebSocketOwner {
       ws.close();
       return;
     }
-    this.#probe = new WebSocketTransport(ws, socket, this, this.#host.options.maxQueuedBytes);
+    this.#probe = this.#webSocket(ws, socket);
     this.#upgradeTimer = setTimeout(() => this.#abandonProbe(), this.#host.options.upgradeTimeout);
   }
 
@@ -189,11 +215,7 @@ export class Session implements PollingOwner, WebSocketOwner {
       this.#onProbeFrame(transport, data);
       return;
     }
-    if (typeof data !== "string") {
-      this.#onPacket({ type: PacketType.MESSAGE, data });
-      return;
-    }
-    const packet = decodeText(data);
+    const packet = decodeFrame(data, this.protocol);
     if (packet === undefined) {
       this.close("parse error");
       return;
@@ -260,7 +282,13 @@ export class Session implements PollingOwner, WebSocketOwner {
       case PacketType.MESSAGE:
         this.listener?.onMessage(packet.data ?? "");
         return;
+      case PacketType.PING:
+        if (this.protocol === 4) break;
+        this.send(PONG);
+        this.#schedulePing();
+        return;
       case PacketType.PONG:
+        if (this.protocol === 3) break;
         this.#schedulePing();
         return;
       case PacketType.CLOSE:
@@ -268,10 +296,9 @@ export class Session implements PollingOwner, WebSocketOwner {
         return;
       case PacketType.NOOP:
         return;
-      default:
-        // OPEN, UPGRADE outside a probe, or a client ping: the v4 client never pings.
-        this.close("parse error");
     }
+    // OPEN, UPGRADE outside a probe, or a heartbeat in the wrong direction.
+    this.close("parse error");
   }
 
   #closeByClient(): void {
@@ -285,7 +312,11 @@ export class Session implements PollingOwner, WebSocketOwner {
 
   #schedulePing(): void {
     clearTimeout(this.#heartbeat);
-    this.#heartbeat = setTimeout(ping, this.#host.options.pingInterval, this);
+    const { pingInterval, pingTimeout } = this.#host.options;
+    this.#heartbeat =
+      this.protocol === 4
+        ? setTimeout(ping, pingInterval, this)
+        : setTimeout(closeOnPingTimeout, pingInterval + pingTimeout, this);
   }
 
   /** @internal Called by the heartbeat timer. */

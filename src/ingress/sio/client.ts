@@ -30,11 +30,16 @@ export class Client implements SessionListener {
   #buffers: Buffer[] = [];
   #connectTimer: NodeJS.Timeout | undefined;
 
-  constructor(server: SioServer, session: Session, address: string) {
+  /**
+   * @param query The handshake's query string. Socket.IO protocol v4 (socket.io 2.x)
+   *   clients are connected to `/` at once, with the query's own parameters as auth.
+   */
+  constructor(server: SioServer, session: Session, address: string, query: URLSearchParams) {
     this.#server = server;
     this.session = session;
     this.address = address;
     this.#connectTimer = setTimeout(closeUnconnected, server.options.connectTimeout, this);
+    if (session.protocol === 3) this.#connect("/", authOf(query));
   }
 
   /** @internal The connect timer fired. */
@@ -105,7 +110,13 @@ export class Client implements SessionListener {
 
   #onPacket(packet: SioPacket): void {
     if (packet.type === SioType.CONNECT) {
-      this.#connect(packet.nsp, (packet.data as Record<string, unknown> | undefined) ?? NO_AUTH);
+      if (this.session.protocol === 3) {
+        // Protocol v4 clients put their auth in the namespace's query: `/admin?token=abc`.
+        const url = new URL(packet.nsp, "http://namespace");
+        this.#connect(url.pathname, authOf(url.searchParams));
+      } else {
+        this.#connect(packet.nsp, (packet.data as Record<string, unknown> | undefined) ?? NO_AUTH);
+      }
       return;
     }
     const socket = this.#sockets.get(packet.nsp);
@@ -142,21 +153,40 @@ export class Client implements SessionListener {
   }
 
   #connect(name: string, auth: Readonly<Record<string, unknown>>): void {
-    if (this.#sockets.has(name)) throw new SioDecodeError(`second CONNECT to ${name}`);
+    const legacy = this.session.protocol === 3;
+    const existing = this.#sockets.get(name);
+    if (existing !== undefined) {
+      // socket.io 2.x clients may repeat a CONNECT; they get the same answer again.
+      if (!legacy) throw new SioDecodeError(`second CONNECT to ${name}`);
+      if (existing.isConnected) existing.sendPacket({ type: SioType.CONNECT, nsp: name });
+      return;
+    }
     const nsp = this.#server.namespace(name);
     if (nsp === undefined) {
       metrics.errors.inc({ code: "SWY_NAMESPACE_INVALID" });
       this.#sendConnectError(name, { message: "Invalid namespace" });
       return;
     }
-    const socket = new Socket(randomBytes(15).toString("base64url"), nsp, this, auth);
+    // socket.io 2.x clients expect the ids socket.io gave them: the engine id on `/`,
+    // `<namespace>#<engine id>` elsewhere. v4 clients get a fresh id that does not
+    // reveal the engine's.
+    const id = legacy
+      ? name === "/"
+        ? this.session.id
+        : `${name}#${this.session.id}`
+      : randomBytes(15).toString("base64url");
+    const socket = new Socket(id, nsp, this, auth);
     this.#sockets.set(name, socket);
     const accept = (): void => {
       if (this.session.isClosed || this.#sockets.get(name) !== socket) return;
       this.#clearConnectTimer();
       socket.onConnected();
       nsp.onSocketConnected(socket);
-      socket.sendPacket({ type: SioType.CONNECT, nsp: name, data: { sid: socket.id } });
+      socket.sendPacket({
+        type: SioType.CONNECT,
+        nsp: name,
+        data: legacy ? undefined : { sid: socket.id },
+      });
       this.#server.handler.onConnected?.(socket);
     };
     const refuse = (error: unknown): void => {
@@ -168,7 +198,11 @@ export class Client implements SessionListener {
           : new ConnectRefusal("Internal error while connecting", { code: "SWY_INTERNAL" });
       if (!(error instanceof ConnectRefusal)) this.#server.handler.onError?.(error);
       metrics.errors.inc({ code: refusal.code ?? "SWY_CONNECT_REFUSED" });
-      this.#sendConnectError(name, refusal.toPayload());
+      // Protocol v4's ERROR packet carries the error's data, or else its message.
+      this.#sendConnectError(
+        name,
+        legacy ? (refusal.data ?? refusal.message) : refusal.toPayload(),
+      );
     };
     try {
       const pending = this.#server.handler.onConnect(socket, auth);
@@ -183,6 +217,19 @@ export class Client implements SessionListener {
     const [text] = encode({ type: SioType.CONNECT_ERROR, nsp, data: payload });
     this.session.send(Outbound.message(text));
   }
+}
+
+/** Handshake parameters of Engine.IO itself, which are not the client's auth. */
+const ENGINE_PARAMS = new Set(["EIO", "transport", "t", "sid", "b64", "j"]);
+
+function authOf(query: URLSearchParams): Readonly<Record<string, unknown>> {
+  let auth: Record<string, unknown> | undefined;
+  for (const [key, value] of query) {
+    if (ENGINE_PARAMS.has(key)) continue;
+    auth ??= {};
+    auth[key] = value;
+  }
+  return auth ?? NO_AUTH;
 }
 
 function closeUnconnected(client: Client): void {

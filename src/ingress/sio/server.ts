@@ -69,6 +69,8 @@ export class SioServer {
   }
 
   #onSession(session: Session, req: IncomingMessage): void {
-    session.listener = new Client(this, session, req.socket.remoteAddress ?? "");
+    const url = req.url ?? "";
+    const query = new URLSearchParams(url.includes("?") ? url.slice(url.indexOf("?") + 1) : "");
+    session.listener = new Client(this, session, req.socket.remoteAddress ?? "", query);
   }
 }

@@ -35,6 +35,7 @@ describe("compileConfig", () => {
       host: "0.0.0.0",
       path: "/socket.io/",
       transports: ["polling", "websocket"],
+      allowEIO3: false,
       cors: false,
       cookie: false,
       pingInterval: 25000,
@@ -60,6 +61,7 @@ describe("compileConfig", () => {
         "  host: 127.0.0.1",
         "  path: ws",
         "  transports: [websocket]",
+        "  allowEIO3: true",
         "  cors:",
         "    origin: [https://a.example.com, 'http://localhost:5173']",
         "    credentials: true",
@@ -80,6 +82,7 @@ describe("compileConfig", () => {
       host: "127.0.0.1",
       path: "/ws/",
       transports: ["websocket"],
+      allowEIO3: true,
       cors: {
         origin: ["https://a.example.com", "http://localhost:5173"],
         credentials: true,

@@ -3,7 +3,8 @@ import { SwitchyardError } from "../../../errors.js";
 import { metrics } from "../../../metrics.js";
 import { type Flushable, flushQueue } from "../flush-queue.js";
 import type { Outbound } from "../outbound.js";
-import { decodePayload, type Packet, SEPARATOR } from "../parser.js";
+import type { Packet } from "../parser.js";
+import { type PollingCodec, V4_CODEC } from "./polling-codec.js";
 
 /** What a polling transport reports to the session that owns it. */
 export interface PollingOwner {
@@ -12,12 +13,6 @@ export interface PollingOwner {
   /** The transport failed (overlapping requests, aborted GET, undecodable body). */
   onPollingError(reason: "transport close" | "transport error" | "parse error"): void;
 }
-
-/** Headers every polling response carries, CORS and cookie aside. */
-const TEXT_HEADERS = {
-  "Content-Type": "text/plain; charset=UTF-8",
-  "Cache-Control": "no-store",
-} as const;
 
 /**
  * HTTP long-polling: the client keeps one GET open to receive and sends with POST.
@@ -29,6 +24,7 @@ export class PollingTransport implements Flushable {
   isFlushScheduled = false;
   readonly #owner: PollingOwner;
   readonly #maxBufferSize: number;
+  readonly #codec: PollingCodec;
   #queue: Outbound[] = [];
   #queuedBytes = 0;
   #pendingGet: ServerResponse | undefined;
@@ -37,9 +33,10 @@ export class PollingTransport implements Flushable {
   /** After a close: the packet still owed to the client, in a response of its own. */
   #final: Outbound | undefined;
 
-  constructor(owner: PollingOwner, maxBufferSize: number) {
+  constructor(owner: PollingOwner, maxBufferSize: number, codec: PollingCodec = V4_CODEC) {
     this.#owner = owner;
     this.#maxBufferSize = maxBufferSize;
+    this.#codec = codec;
   }
 
   get queuedBytes(): number {
@@ -53,7 +50,7 @@ export class PollingTransport implements Flushable {
   /** Queues a packet for the current or next GET. */
   send(out: Outbound): void {
     this.#queue.push(out);
-    this.#queuedBytes += out.pollingRecord().length;
+    this.#queuedBytes += this.#codec.size(out);
     if (this.#pendingGet !== undefined) flushQueue.schedule(this);
   }
 
@@ -70,10 +67,7 @@ export class PollingTransport implements Flushable {
     if (res === undefined) return;
     if (this.#queue.length > 0) {
       this.#pendingGet = undefined;
-      const body = this.drain()
-        .map((out) => out.pollingRecord())
-        .join(SEPARATOR);
-      respond(res, 200, TEXT_HEADERS, body);
+      this.#answer(res, this.drain());
     } else if (this.#final !== undefined) {
       // The close goes alone, after what was queued: socket.io-client acts on a close
       // packet at once, before the messages that shared its response.
@@ -88,7 +82,12 @@ export class PollingTransport implements Flushable {
     const res = this.#pendingGet;
     if (res === undefined) return;
     this.#pendingGet = undefined;
-    respond(res, 200, TEXT_HEADERS, out.pollingRecord());
+    this.#answer(res, [out]);
+  }
+
+  #answer(res: ServerResponse, outs: readonly Outbound[]): void {
+    const { body, contentType } = this.#codec.encode(outs);
+    respond(res, 200, { "Content-Type": contentType, "Cache-Control": "no-store" }, body);
   }
 
   /** Handles a GET: answers at once when packets are queued, otherwise holds it. */
@@ -115,11 +114,6 @@ export class PollingTransport implements Flushable {
     if (this.#isPostActive) {
       rejectOverlap(res, headers);
       this.#owner.onPollingError("transport error");
-      return;
-    }
-    if (req.headers["content-type"] === "application/octet-stream") {
-      // Engine.IO v4 payloads are text only; binary travels base64-encoded.
-      sendError(res, headers, new SwitchyardError("SWY_EIO_BAD_REQUEST"));
       return;
     }
     const declared = Number(req.headers["content-length"]);
@@ -153,7 +147,9 @@ export class PollingTransport implements Flushable {
     };
     const onEnd = (): void => {
       this.#isPostActive = false;
-      const packets = decodePayload(Buffer.concat(chunks, size).toString());
+      // Engine.IO v4 bodies are text only (binary travels base64-encoded), so the v4
+      // codec refuses an application/octet-stream body; v3 XHR2 clients send binary.
+      const packets = this.#codec.decode(Buffer.concat(chunks, size), req.headers["content-type"]);
       if (packets === undefined) {
         sendError(res, headers, new SwitchyardError("SWY_EIO_BAD_REQUEST"));
         this.#owner.onPollingError("parse error");
@@ -220,7 +216,7 @@ function respond(
   res: ServerResponse,
   status: number,
   headers: Record<string, string>,
-  body: string,
+  body: string | Buffer,
 ): void {
   res
     .writeHead(status, { ...headers, "Content-Length": String(Buffer.byteLength(body)) })

@@ -50,6 +50,7 @@ export class WebSocketTransport implements Flushable {
   readonly #socket: Duplex;
   readonly #owner: WebSocketOwner;
   readonly #maxQueuedBytes: number;
+  readonly #isV3: boolean;
   #chunks: Buffer[] = [];
   #bytes = 0;
   #isClosed = false;
@@ -59,7 +60,14 @@ export class WebSocketTransport implements Flushable {
    *   peer counts as a slow consumer. What one event-loop turn queues is not counted
    *   until it is flushed, so a burst to a client that keeps up is never cut off.
    */
-  constructor(ws: WebSocket, socket: Duplex, owner: WebSocketOwner, maxQueuedBytes: number) {
+  constructor(
+    ws: WebSocket,
+    socket: Duplex,
+    owner: WebSocketOwner,
+    maxQueuedBytes: number,
+    protocol: 3 | 4,
+  ) {
+    this.#isV3 = protocol === 3;
     this.#ws = ws;
     this.#socket = socket;
     this.#owner = owner;
@@ -83,7 +91,7 @@ export class WebSocketTransport implements Flushable {
   /** Queues a packet; it leaves at the end of this event-loop turn. */
   send(out: Outbound): void {
     if (this.#isClosed) return;
-    const frame = out.wsFrame();
+    const frame = this.#isV3 ? out.wsFrameV3() : out.wsFrame();
     this.#chunks.push(frame);
     this.#bytes += frame.length;
     flushQueue.schedule(this);
