@@ -1,0 +1,559 @@
+/**
+ * The lean load generator: N WebSocket clients that speak Engine.IO v4 / Socket.IO v5 text frames
+ * by hand, join rooms, publish, and count what they receive.
+ *
+ * Layout of one size (N connections, R rooms, N/R members per room):
+ * - client i joins room i % R; clients 0..R-1 are the publishers (one per room by default);
+ * - the last R clients are the probes, one per room, connected and joined after everybody else so
+ *   that they come last in every server's fan-out order: a probe receiving a message means the
+ *   broadcast went through. The probes drive the closed loop and the drain;
+ * - every delivery on every client is counted, and its latency (receive time minus the timestamp
+ *   carried at the front of the payload) goes into one histogram. Parsing stays minimal: a 5-byte
+ *   prefix check and the leading digits of the payload.
+ */
+import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Histogram } from "./stats.js";
+import { type ClientKind, type Conn, type ConnTarget, openConn } from "./wsclient.js";
+
+export const EIO_PATH_QUERY = "EIO=4&transport=websocket";
+
+/** `42["message","` — the payload string starts right after it. */
+const MESSAGE_PREFIX_LEN = 14;
+
+enum State {
+  Connecting = 0,
+  WsOpen = 1,
+  EioOpen = 2,
+  SioConnected = 3,
+  Joined = 4,
+}
+
+interface Client {
+  index: number;
+  room: number;
+  probe: boolean;
+  conn: Conn | null;
+  state: State;
+  settle: ((error?: Error) => void) | null;
+}
+
+export interface FleetOptions {
+  target: ConnTarget;
+  client: ClientKind;
+  conns: number;
+  rooms: number;
+  payloadBytes: number;
+  publishersPerRoom: number;
+  /** Connections opened concurrently per batch. */
+  batch: number;
+  connectTimeoutMs: number;
+}
+
+/** What the phases read about the machine while they measure. */
+export interface Meter {
+  /** CPU time of the server process (all threads), seconds. */
+  serverCpuSec(): number;
+  /** CPU time of every other process on the machine, seconds, by pid. */
+  othersCpuSec(): Map<number, number>;
+}
+
+/** Closed loop: how the window grows until the server (or the generator) is busy. */
+export interface RampOptions {
+  /** Largest window (messages in flight per room) to try. */
+  maxWindow: number;
+  /** Stop growing once the server uses this much CPU (% of one core) ... */
+  srvBusyPct: number;
+  /** ... or the generator does. */
+  genBusyPct: number;
+  /** Length of one ramp step's measurement. */
+  stepMs: number;
+}
+
+export interface RampStep {
+  window: number;
+  deliveredPerSec: number;
+  srvCpuPct: number;
+  genCpuPct: number;
+}
+
+export interface PhaseStats {
+  kind: "closed-loop" | "open-loop";
+  /** Closed loop: the window tried before settling on `window`. */
+  ramp?: RampStep[];
+  /** Closed loop: messages in flight per room (published, not yet seen by the room's probe). */
+  window?: number;
+  /** Open loop: offered deliveries per second. */
+  offeredPerSec?: number;
+  measureSec: number;
+  deliveredPerSec: number;
+  publishesPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  maxMs: number;
+  meanMs: number;
+  samples: number;
+  /** Generator process CPU over the measurement window, % of one core. */
+  genCpuPct: number;
+  /** Server process CPU over the measurement window, % of one core (all threads). */
+  srvCpuPct: number;
+  /** CPU used by every other process on the machine over the window, % of one core. */
+  otherCpuPct: number;
+  /** Every probe saw every message it was owed before the drain deadline. */
+  drained: boolean;
+  /** Deliveries owed for the whole phase (publishes × (members − 1)) minus deliveries seen. */
+  missing: number;
+}
+
+export interface FleetErrors {
+  disconnects: number;
+  malformed: number;
+  unexpected: number;
+  unexpectedSamples: string[];
+  pingsAnswered: number;
+}
+
+export class Fleet {
+  readonly opts: FleetOptions;
+  readonly membersPerRoom: number;
+  /** Deliveries per publish: every member of the room but the sender. */
+  readonly fanout: number;
+  private readonly clients: Client[] = [];
+  private readonly publishers: Client[][] = [];
+  private readonly sent: number[];
+  private readonly probeSeen: number[];
+  private readonly prefixes: string[];
+  private readonly padding: string;
+  private delivered = 0;
+  private recording = false;
+  private readonly hist = new Histogram();
+  private mode: "idle" | "closed" = "idle";
+  private window = 1;
+  private closing = false;
+  readonly errors: FleetErrors = {
+    disconnects: 0,
+    malformed: 0,
+    unexpected: 0,
+    unexpectedSamples: [],
+    pingsAnswered: 0,
+  };
+
+  constructor(opts: FleetOptions) {
+    const { conns, rooms } = opts;
+    if (conns % rooms !== 0)
+      throw new Error(`${conns} connections do not split into ${rooms} rooms`);
+    this.membersPerRoom = conns / rooms;
+    if (this.membersPerRoom < opts.publishersPerRoom + 1) {
+      throw new Error(`a room needs more than ${opts.publishersPerRoom} publisher(s) and a probe`);
+    }
+    this.opts = opts;
+    this.fanout = this.membersPerRoom - 1;
+    this.sent = new Array<number>(rooms).fill(0);
+    this.probeSeen = new Array<number>(rooms).fill(0);
+    this.prefixes = [];
+    for (let r = 0; r < rooms; r++) {
+      this.publishers.push([]);
+      this.prefixes.push(`42["publish",{"room":"${roomName(r)}","payload":"`);
+    }
+    this.padding = "x".repeat(opts.payloadBytes);
+    for (let i = 0; i < conns; i++) {
+      const client: Client = {
+        index: i,
+        room: i % rooms,
+        probe: i >= conns - rooms,
+        conn: null,
+        state: State.Connecting,
+        settle: null,
+      };
+      this.clients.push(client);
+      if (i < rooms * opts.publishersPerRoom) this.publishers[client.room]!.push(client);
+    }
+  }
+
+  /** Index of the first probe: connect [0, probeStart) first, then [probeStart, conns). */
+  get probeStart(): number {
+    return this.opts.conns - this.opts.rooms;
+  }
+
+  /** Connect, SIO-connect and join clients [from, to), `batch` at a time. */
+  async connectRange(from: number, to: number): Promise<void> {
+    for (let b = from; b < to; b += this.opts.batch) {
+      const end = Math.min(to, b + this.opts.batch);
+      const batch: Promise<void>[] = [];
+      for (let i = b; i < end; i++) batch.push(this.connectWithRetry(this.clients[i]!));
+      await Promise.all(batch);
+    }
+  }
+
+  private async connectWithRetry(client: Client): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.connectOne(client);
+        return;
+      } catch (err) {
+        if (attempt >= 3 || this.closing) {
+          throw new Error(
+            `client ${client.index}: ${(err as Error).message} (${attempt} attempts)`,
+          );
+        }
+        await sleep(100 * attempt);
+      }
+    }
+  }
+
+  private connectOne(client: Client): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      client.state = State.Connecting;
+      const timer = setTimeout(() => {
+        client.settle?.(new Error(`handshake timed out in state ${client.state}`));
+      }, this.opts.connectTimeoutMs);
+      client.settle = (error?: Error) => {
+        client.settle = null;
+        clearTimeout(timer);
+        if (error) {
+          client.conn?.destroy();
+          client.conn = null;
+          reject(error);
+        } else {
+          resolve();
+        }
+      };
+      client.conn = openConn(
+        this.opts.client,
+        { ...this.opts.target, path: `${this.opts.target.path}?${EIO_PATH_QUERY}` },
+        {
+          onOpen: () => {
+            client.state = State.WsOpen;
+          },
+          onText: (buf, start, end, nowMs) => this.onText(client, buf, start, end, nowMs),
+          onClose: (error) => this.onClose(client, error),
+        },
+      );
+    });
+  }
+
+  private onClose(client: Client, error?: Error): void {
+    if (client.settle !== null) {
+      client.settle(error ?? new Error("connection closed during handshake"));
+      return;
+    }
+    client.conn = null;
+    if (!this.closing) this.errors.disconnects++;
+  }
+
+  /** The hot path: one call per text frame received by any client. */
+  private onText(client: Client, buf: Buffer, s: number, e: number, nowMs: number): void {
+    if (
+      e - s > MESSAGE_PREFIX_LEN &&
+      buf[s] === 0x34 && // 4
+      buf[s + 1] === 0x32 && // 2
+      buf[s + 2] === 0x5b && // [
+      buf[s + 3] === 0x22 && // "
+      buf[s + 4] === 0x6d // m
+    ) {
+      this.delivered++;
+      if (this.recording) {
+        let i = s + MESSAGE_PREFIX_LEN;
+        let ts = 0;
+        while (i < e) {
+          const c = buf[i]!;
+          if (c < 48 || c > 57) break;
+          ts = ts * 10 + (c - 48);
+          i++;
+        }
+        if (i === s + MESSAGE_PREFIX_LEN || buf[s + MESSAGE_PREFIX_LEN - 1] !== 0x22) {
+          this.errors.malformed++;
+        } else {
+          this.hist.record(nowMs * 1000 - ts);
+        }
+      }
+      if (client.probe) this.onProbe(client.room);
+      return;
+    }
+    const len = e - s;
+    const c0 = buf[s];
+    if (len === 1 && c0 === 0x32) {
+      // Engine.IO ping → pong.
+      client.conn?.send("3");
+      this.errors.pingsAnswered++;
+      return;
+    }
+    const c1 = len > 1 ? buf[s + 1] : -1;
+    if (c0 === 0x30 && c1 === 0x7b && client.state <= State.WsOpen) {
+      // `0{...}` Engine.IO open → Socket.IO connect to the main namespace.
+      client.state = State.EioOpen;
+      client.conn?.send("40");
+      return;
+    }
+    if (c0 === 0x34 && c1 === 0x30 && client.state === State.EioOpen) {
+      // `40{"sid":...}` → join the room, ack id 0.
+      client.state = State.SioConnected;
+      client.conn?.send(`420["join",{"room":"${roomName(client.room)}"}]`);
+      return;
+    }
+    if (c0 === 0x34 && c1 === 0x33 && client.state === State.SioConnected) {
+      // `430[...]`: the join ack.
+      client.state = State.Joined;
+      client.settle?.();
+      return;
+    }
+    const text = buf.toString("utf8", s, Math.min(e, s + 120));
+    if (client.settle !== null && (c0 === 0x31 || (c0 === 0x34 && (c1 === 0x34 || c1 === 0x31)))) {
+      client.settle(new Error(`server refused: ${text}`));
+      return;
+    }
+    this.errors.unexpected++;
+    if (this.errors.unexpectedSamples.length < 5) this.errors.unexpectedSamples.push(text);
+  }
+
+  private onProbe(room: number): void {
+    this.probeSeen[room]!++;
+    if (this.mode === "closed") this.pump(room);
+  }
+
+  private pump(room: number): void {
+    const sent = this.sent;
+    while (sent[room]! - this.probeSeen[room]! < this.window) {
+      this.publish(room, performance.now());
+    }
+  }
+
+  private publish(room: number, stampMs: number): void {
+    const n = this.sent[room]!;
+    const pubs = this.publishers[room]!;
+    const publisher = pubs[n % pubs.length]!;
+    const head = `${Math.round(stampMs * 1000)}:${room}:${n}:`;
+    const pad = this.opts.payloadBytes - head.length;
+    const payload = pad > 0 ? head + this.padding.slice(0, pad) : head;
+    publisher.conn?.send(`${this.prefixes[room]}${payload}"}]`);
+    this.sent[room] = n + 1;
+  }
+
+  private totalSent(): number {
+    let t = 0;
+    for (const n of this.sent) t += n;
+    return t;
+  }
+
+  private allDrained(): boolean {
+    for (let r = 0; r < this.opts.rooms; r++) if (this.sent[r] !== this.probeSeen[r]) return false;
+    return true;
+  }
+
+  /**
+   * Closed loop at saturation: each room keeps `window` messages in flight (published, not yet
+   * seen by its probe). With `ramp`, the window doubles while neither the server nor the
+   * generator is busy (a server that batches writes needs more in flight to saturate), and
+   * falls back one step when doubling stopped paying (< 5 % more throughput).
+   */
+  async closedLoop(
+    window: number,
+    ramp: RampOptions | null,
+    warmupMs: number,
+    measureMs: number,
+    drainMs: number,
+    meter: Meter,
+  ): Promise<PhaseStats> {
+    const phase = this.beginPhase();
+    this.window = window;
+    this.mode = "closed";
+    const pumpAll = () => {
+      for (let r = 0; r < this.opts.rooms; r++) this.pump(r);
+    };
+    pumpAll();
+    const steps: RampStep[] = [];
+    if (ramp !== null) {
+      for (;;) {
+        await sleep(250);
+        const m = this.beginMeasure(meter, false);
+        await sleep(ramp.stepMs);
+        const s = this.endMeasure(m, meter);
+        const step = {
+          window: this.window,
+          deliveredPerSec: s.deliveredPerSec,
+          srvCpuPct: s.srvCpuPct,
+          genCpuPct: s.genCpuPct,
+        };
+        steps.push(step);
+        const prev = steps.at(-2);
+        if (prev !== undefined && step.deliveredPerSec < 1.05 * prev.deliveredPerSec) {
+          this.window = prev.window;
+          break;
+        }
+        if (
+          step.srvCpuPct >= ramp.srvBusyPct ||
+          step.genCpuPct >= ramp.genBusyPct ||
+          this.window * 2 > ramp.maxWindow
+        ) {
+          break;
+        }
+        this.window *= 2;
+        pumpAll();
+      }
+    }
+    await sleep(warmupMs);
+    const m = this.beginMeasure(meter);
+    await sleep(measureMs);
+    const stats = this.endMeasure(m, meter);
+    this.mode = "idle";
+    const { drained, missing } = await this.drain(phase, drainMs);
+    return {
+      kind: "closed-loop",
+      window: this.window,
+      ...(steps.length > 0 ? { ramp: steps } : {}),
+      ...stats,
+      drained,
+      missing,
+    };
+  }
+
+  /**
+   * Open loop at a fixed offered load: publishes are paced on a schedule (round robin over the
+   * rooms) whatever the server does, and stamped with their scheduled time, so a server that falls
+   * behind is charged for the wait (no coordinated omission).
+   */
+  async openLoop(
+    deliveriesPerSec: number,
+    warmupMs: number,
+    measureMs: number,
+    drainMs: number,
+    meter: Meter,
+  ): Promise<PhaseStats> {
+    const phase = this.beginPhase();
+    const intervalMs = (1000 * this.fanout) / deliveriesPerSec;
+    const start = performance.now();
+    let k = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const rooms = this.opts.rooms;
+    const tick = () => {
+      const now = performance.now();
+      let due = start + k * intervalMs;
+      while (due <= now) {
+        this.publish(k % rooms, due);
+        k++;
+        due = start + k * intervalMs;
+      }
+      timer = setTimeout(tick, Math.max(0, Math.min(1, due - performance.now())));
+    };
+    tick();
+    try {
+      await sleep(warmupMs);
+      const m = this.beginMeasure(meter);
+      await sleep(measureMs);
+      const stats = this.endMeasure(m, meter);
+      clearTimeout(timer);
+      const { drained, missing } = await this.drain(phase, drainMs);
+      return { kind: "open-loop", offeredPerSec: deliveriesPerSec, ...stats, drained, missing };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private beginPhase() {
+    return { sent: this.totalSent(), delivered: this.delivered };
+  }
+
+  private async drain(phase: { sent: number; delivered: number }, drainMs: number) {
+    const deadline = performance.now() + drainMs;
+    while (!this.allDrained() && performance.now() < deadline) await sleep(10);
+    const drained = this.allDrained();
+    // Probes come last in the fan-out, but the generator may read their sockets a little before
+    // the others': give stragglers a moment before counting.
+    await sleep(drained ? 200 : 0);
+    const owed = (this.totalSent() - phase.sent) * this.fanout;
+    return { drained, missing: owed - (this.delivered - phase.delivered) };
+  }
+
+  private beginMeasure(meter: Meter, withOthers = true) {
+    this.hist.reset();
+    this.recording = true;
+    return {
+      t: performance.now(),
+      delivered: this.delivered,
+      sent: this.totalSent(),
+      cpu: process.cpuUsage(),
+      srv: meter.serverCpuSec(),
+      others: withOthers ? meter.othersCpuSec() : null,
+    };
+  }
+
+  private endMeasure(m: ReturnType<Fleet["beginMeasure"]>, meter: Meter) {
+    this.recording = false;
+    const sec = (performance.now() - m.t) / 1000;
+    const cpu = process.cpuUsage(m.cpu);
+    const srv = meter.serverCpuSec() - m.srv;
+    let others = Number.NaN;
+    if (m.others !== null) {
+      others = 0;
+      for (const [pid, t] of meter.othersCpuSec())
+        others += Math.max(0, t - (m.others.get(pid) ?? 0));
+    }
+    const q = (p: number) => this.hist.quantileUs(p) / 1000;
+    return {
+      measureSec: sec,
+      deliveredPerSec: (this.delivered - m.delivered) / sec,
+      publishesPerSec: (this.totalSent() - m.sent) / sec,
+      p50Ms: q(0.5),
+      p99Ms: q(0.99),
+      p999Ms: q(0.999),
+      maxMs: this.hist.maxUs / 1000,
+      meanMs: this.hist.count > 0 ? this.hist.sumUs / this.hist.count / 1000 : Number.NaN,
+      samples: this.hist.count,
+      genCpuPct: ((cpu.user + cpu.system) / 1e6 / sec) * 100,
+      srvCpuPct: (srv / sec) * 100,
+      otherCpuPct: (others / sec) * 100,
+    };
+  }
+
+  destroyAll(): void {
+    this.closing = true;
+    this.mode = "idle";
+    for (const c of this.clients) {
+      c.settle?.(new Error("fleet closed"));
+      c.conn?.destroy();
+      c.conn = null;
+    }
+  }
+}
+
+export function roomName(room: number): string {
+  return `r${room + 1}`;
+}
+
+/**
+ * One Socket.IO handshake (`0{` open, `40` → `40{`) used as the readiness probe for a server.
+ * Resolves true when the server answered like a Socket.IO server within `timeoutMs`.
+ */
+export function sioProbe(
+  target: ConnTarget,
+  kind: ClientKind,
+  timeoutMs: number,
+): Promise<boolean> {
+  return new Promise((resolve) => {
+    let done = false;
+    let conn: Conn | null = null;
+    const finish = (ok: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      conn?.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    conn = openConn(
+      kind,
+      { ...target, path: `${target.path}?${EIO_PATH_QUERY}` },
+      {
+        onOpen: () => {},
+        onText: (buf, s, e) => {
+          const text = buf.toString("utf8", s, e);
+          if (text.startsWith("0{")) conn?.send("40");
+          else if (text.startsWith("40")) finish(true);
+          else if (text.startsWith("44") || text.startsWith("1")) finish(false);
+        },
+        onClose: () => finish(false),
+      },
+    );
+  });
+}

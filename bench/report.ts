@@ -1,0 +1,289 @@
+/** Result records, medians over repeats, and the printed comparison table. */
+import type { PhaseStats } from "./generator.js";
+import type { ServerId } from "./servers.js";
+import { median } from "./stats.js";
+
+export interface Size {
+  conns: number;
+  rooms: number;
+  payloadBytes: number;
+}
+
+export interface MemoryStats {
+  /** RSS with no client connected (after the readiness probe), KiB. */
+  initialRssKiB: number;
+  /** (full − initial) / conns, bytes: the textbook figure, one-off warm-up costs included. */
+  naivePerConnBytes: number;
+  /** Connections open when the baseline was read (they absorb one-off warm-up costs). */
+  warmConns: number;
+  baseRssKiB: number;
+  fullRssKiB: number;
+  /** (full − base) / (conns − warmConns), bytes. */
+  perConnBytes: number;
+}
+
+export interface RunRecord {
+  server: ServerId;
+  label: string;
+  size: string;
+  repeat: number;
+  port?: number;
+  serverCpus?: string;
+  window?: number;
+  memory?: MemoryStats;
+  fixed?: PhaseStats;
+  saturation?: PhaseStats;
+  notes: string[];
+  error?: string;
+}
+
+export interface Summary {
+  server: ServerId;
+  label: string;
+  size: string;
+  runs: number;
+  deliveredPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  fixedP50Ms: number;
+  fixedP99Ms: number;
+  fixedDeliveredPerSec: number;
+  memPerConnBytes: number;
+  genCpuPct: number;
+  srvCpuPct: number;
+  /** Saturation deliveries per second of server CPU time: immune to CPU time stolen by a host. */
+  perSrvCpuSec: number;
+  /** Closed-loop window (messages in flight per room) the saturation figures were taken at. */
+  window: number;
+  flags: string[];
+  error?: string;
+}
+
+export function sizeId(s: Size): string {
+  const c = s.conns % 1000 === 0 ? `${s.conns / 1000}k` : String(s.conns);
+  const p = s.payloadBytes % 1024 === 0 ? `${s.payloadBytes / 1024}KiB` : `${s.payloadBytes}B`;
+  return `${c}/${s.rooms}r/${p}`;
+}
+
+/**
+ * Medians per size and server. `availability` ([server CPU, generator CPU] share of wall time a
+ * spinning thread gets) scales the CPU thresholds behind the saturation flags.
+ */
+export function summarize(
+  records: readonly RunRecord[],
+  availability: readonly number[] | null = null,
+): Summary[] {
+  const srvMax = 100 * (availability?.[0] ?? 1);
+  const genMax = 100 * (availability?.[1] ?? 1);
+  const groups = new Map<string, RunRecord[]>();
+  for (const r of records) {
+    const key = `${r.size}\u0000${r.server}`;
+    const g = groups.get(key) ?? [];
+    g.push(r);
+    groups.set(key, g);
+  }
+  const out: Summary[] = [];
+  for (const runs of groups.values()) {
+    const first = runs[0]!;
+    const ok = runs.filter((r) => r.error === undefined && r.saturation && r.fixed && r.memory);
+    const m = (f: (r: RunRecord) => number | undefined) =>
+      median(ok.map((r) => f(r) ?? Number.NaN));
+    const flagCounts = new Map<string, number>();
+    for (const r of ok) {
+      for (const flag of runFlags(r, srvMax, genMax)) {
+        flagCounts.set(flag, (flagCounts.get(flag) ?? 0) + 1);
+      }
+    }
+    out.push({
+      server: first.server,
+      label: first.label,
+      size: first.size,
+      runs: ok.length,
+      deliveredPerSec: m((r) => r.saturation?.deliveredPerSec),
+      p50Ms: m((r) => r.saturation?.p50Ms),
+      p99Ms: m((r) => r.saturation?.p99Ms),
+      fixedP50Ms: m((r) => r.fixed?.p50Ms),
+      fixedP99Ms: m((r) => r.fixed?.p99Ms),
+      fixedDeliveredPerSec: m((r) => r.fixed?.deliveredPerSec),
+      memPerConnBytes: m((r) => r.memory?.perConnBytes),
+      genCpuPct: m((r) => r.saturation?.genCpuPct),
+      srvCpuPct: m((r) => r.saturation?.srvCpuPct),
+      perSrvCpuSec: m((r) =>
+        r.saturation ? r.saturation.deliveredPerSec / (r.saturation.srvCpuPct / 100) : undefined,
+      ),
+      window: m((r) => r.saturation?.window),
+      // A flag raised by some runs only says so: `background-load(1/3)`.
+      flags: [...flagCounts].map(([f, n]) => (n === ok.length ? f : `${f}(${n}/${ok.length})`)),
+      ...(ok.length === 0 ? { error: runs.find((r) => r.error)?.error ?? "no run" } : {}),
+    });
+  }
+  return out;
+}
+
+/** What may be wrong with one run's figures. */
+function runFlags(r: RunRecord, srvMax: number, genMax: number): Set<string> {
+  const flags = new Set<string>();
+  const sat = r.saturation!;
+  const fixed = r.fixed!;
+  if (sat.genCpuPct >= 0.9 * genMax && sat.srvCpuPct < 0.9 * srvMax) flags.add("generator-bound?");
+  if (sat.srvCpuPct < 0.8 * srvMax && sat.genCpuPct < 0.8 * genMax) {
+    flags.add("server-not-saturated?");
+  }
+  if (!sat.drained || !fixed.drained) flags.add("not-drained");
+  if (sat.missing !== 0 || fixed.missing !== 0) flags.add("missing-deliveries");
+  if (fixed.deliveredPerSec < 0.95 * (fixed.offeredPerSec ?? 0)) flags.add("fixed-load-not-met");
+  if (r.notes.some((n) => n.startsWith("disconnects"))) flags.add("disconnects");
+  if (sat.otherCpuPct > 10 || fixed.otherCpuPct > 10) flags.add("background-load");
+  return flags;
+}
+
+export interface Ratios {
+  size: string;
+  /** Switchyard / socket.io. */
+  switchyard?: RatioSet;
+  /** ws floor / socket.io. */
+  floor?: RatioSet;
+}
+
+export interface RatioSet {
+  /** Delivered msg/s at saturation (higher is better). */
+  throughput: number;
+  /** Deliveries per server CPU-second at saturation (higher is better). */
+  efficiency: number;
+  /** Memory per connection (lower is better). */
+  memory: number;
+  /** p99 latency at the fixed offered load (lower is better). */
+  fixedP99: number;
+}
+
+export const TARGETS = { throughput: 1.5, memory: 0.6, fixedP99: 1.0 };
+
+export function ratios(summaries: readonly Summary[]): Ratios[] {
+  const sizes = [...new Set(summaries.map((s) => s.size))];
+  return sizes.map((size) => {
+    const get = (id: ServerId) =>
+      summaries.find((s) => s.size === size && s.server === id && s.error === undefined);
+    const sio = get("socketio");
+    const r: Ratios = { size };
+    const vs = (x: Summary | undefined): RatioSet | undefined =>
+      x && sio
+        ? {
+            throughput: x.deliveredPerSec / sio.deliveredPerSec,
+            efficiency: x.perSrvCpuSec / sio.perSrvCpuSec,
+            memory: x.memPerConnBytes / sio.memPerConnBytes,
+            fixedP99: x.fixedP99Ms / sio.fixedP99Ms,
+          }
+        : undefined;
+    const sy = vs(get("switchyard"));
+    const fl = vs(get("floor"));
+    if (sy) r.switchyard = sy;
+    if (fl) r.floor = fl;
+    return r;
+  });
+}
+
+const int = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "n/a");
+const ms = (x: number) =>
+  !Number.isFinite(x) ? "n/a" : x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2);
+const pct = (x: number) => (Number.isFinite(x) ? `${Math.round(x)}%` : "n/a");
+const kib = (bytes: number) => (Number.isFinite(bytes) ? (bytes / 1024).toFixed(1) : "n/a");
+const ratio = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)}x` : "n/a");
+
+export function formatTable(
+  summaries: readonly Summary[],
+  sizes: readonly string[],
+  servers: readonly { id: ServerId; label: string }[],
+  skipped: ReadonlyMap<ServerId, string>,
+): string {
+  const header = [
+    "size",
+    "server",
+    "deliv/s",
+    "K",
+    "p50 ms",
+    "p99 ms",
+    "p99@fixed",
+    "KiB/conn",
+    "srv CPU",
+    "gen CPU",
+    "deliv/CPU-s",
+    "flags",
+  ];
+  const rows: string[][] = [];
+  const rs = ratios(summaries);
+  for (const size of sizes) {
+    let firstRow = true;
+    for (const { id, label } of servers) {
+      const s = summaries.find((x) => x.size === size && x.server === id);
+      const sizeCell = firstRow ? size : "";
+      firstRow = false;
+      if (!s) {
+        const why = skipped.get(id);
+        rows.push([
+          sizeCell,
+          label,
+          `skipped${why ? `: ${why.split("\n")[0]!.slice(0, 80)}` : ""}`,
+        ]);
+        continue;
+      }
+      if (s.error !== undefined) {
+        rows.push([sizeCell, label, `failed: ${s.error.split("\n")[0]!.slice(0, 90)}`]);
+        continue;
+      }
+      rows.push([
+        sizeCell,
+        label,
+        int(s.deliveredPerSec),
+        int(s.window),
+        ms(s.p50Ms),
+        ms(s.p99Ms),
+        ms(s.fixedP99Ms),
+        kib(s.memPerConnBytes),
+        pct(s.srvCpuPct),
+        pct(s.genCpuPct),
+        int(s.perSrvCpuSec),
+        s.flags.join(","),
+      ]);
+    }
+    const r = rs.find((x) => x.size === size);
+    const parts: string[] = [];
+    if (r?.switchyard) {
+      const t = r.switchyard;
+      const mark = (ok: boolean) => (ok ? "ok" : "MISS");
+      parts.push(
+        `switchyard/socket.io: thr ${ratio(t.throughput)} [${mark(t.throughput >= TARGETS.throughput)}]` +
+          ` (per CPU-s ${ratio(t.efficiency)})` +
+          ` mem ${ratio(t.memory)} [${mark(t.memory <= TARGETS.memory)}]` +
+          ` p99@fixed ${ratio(t.fixedP99)} [${mark(t.fixedP99 <= TARGETS.fixedP99)}]`,
+      );
+    }
+    if (r?.floor) {
+      const t = r.floor;
+      parts.push(
+        `floor/socket.io: thr ${ratio(t.throughput)} (per CPU-s ${ratio(t.efficiency)})` +
+          ` mem ${ratio(t.memory)} p99@fixed ${ratio(t.fixedP99)}`,
+      );
+    }
+    for (const p of parts) rows.push(["", `  ${p}`]);
+  }
+  const widths = header.map((h, i) =>
+    Math.max(
+      h.length,
+      ...rows.filter((r) => r.length === header.length).map((r) => (r[i] ?? "").length),
+    ),
+  );
+  const numeric = new Set([2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  const line = (cells: string[]) =>
+    cells.length <= 3 && cells !== header
+      ? cells
+          .map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c))
+          .join("  ")
+          .trimEnd()
+      : cells
+          .map((c, i) => (numeric.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+          .join("  ")
+          .trimEnd();
+  return [line(header), ...rows.map((r) => (r[0] === "" && r.length === 2 ? r[1]! : line(r)))].join(
+    "\n",
+  );
+}

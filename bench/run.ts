@@ -1,0 +1,665 @@
+/**
+ * Switchyard benchmark: one lean load generator, three servers side by side (Switchyard's native
+ * core via its CLI, the real socket.io 4.8 server, a naive `ws` broadcast floor).
+ *
+ *   npx tsx bench/run.ts [--quick] [--servers socketio,floor] [--sizes '1k/*'] [--repeat 3]
+ *
+ * See docs/benchmarks.md for what is measured and how; `--help` for the flags.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { availableParallelism, cpus as osCpus, release } from "node:os";
+import { dirname, relative, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { Fleet, type Meter, type RampOptions } from "./generator.js";
+import {
+  formatTable,
+  type MemoryStats,
+  type RunRecord,
+  ratios,
+  type Size,
+  sizeId,
+  summarize,
+} from "./report.js";
+import {
+  bashWithLimits,
+  cpuAvailability,
+  freePort,
+  killAllChildrenSync,
+  othersCpuSec,
+  readCpuSec,
+  readCpusAllowed,
+  readRssKiB,
+  type ServerId,
+  type ServerSpec,
+  ServerStartError,
+  serverSpecs,
+  startServer,
+  stopServer,
+  tasksetWorks,
+} from "./servers.js";
+import { median } from "./stats.js";
+import type { ClientKind } from "./wsclient.js";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const WORKER_ENV = "SWITCHYARD_BENCH_WORKER";
+
+const HELP = `Usage: npx tsx bench/run.ts [options]
+
+Servers and sizes
+  --servers LIST       switchyard,socketio,floor (default: all three)
+  --conns LIST         connection counts (default 1000,10000)
+  --rooms LIST         room counts (default 1,100)
+  --payloads LIST      payload bytes (default 100,1024)
+  --sizes PATTERNS     keep sizes whose id matches, e.g. '1k/*/100B,10k/100r/*'
+                       (ids: 1k/1r/100B, 1k/100r/1KiB, 10k/1r/100B, ...; * is a wildcard)
+  --quick              1k connections, 1 and 100 rooms, 100 B; 1 s warmup, 3 s measure
+Measurement
+  --warmup SEC         warmup before each measurement window (default 2)
+  --measure SEC        measurement window (default 5)
+  --repeat N           runs per server and size, medians reported (default 1)
+  --fixed-rate N       offered deliveries/s for the fixed-load latency phase (default 20000)
+  --inflight N         closed loop: target deliveries in flight, all rooms (default 8000)
+  --window K           closed loop: messages in flight per room (overrides --inflight)
+  --ramp               closed loop: double the window while neither process is CPU-bound
+  --max-inflight N     closed loop: the ramp stops at this many deliveries in flight (default 131072)
+  --publishers N       publishers per room (default 1)
+Environment
+  --client raw|ws      generator transport: minimal net client or the ws package (default raw)
+  --config PATH        Switchyard config (default examples/bench/switchyard.yaml)
+  --path PATH          Socket.IO path (default /socket.io/)
+  --server-cpu N       CPU for the servers (default 0)
+  --gen-cpu N          CPU for the generator (default 1)
+  --no-pin             do not pin with taskset
+  --batch N            connections opened concurrently (default 250)
+  --out FILE           JSON results (default bench/results/bench-<time>.json)
+  --quiet-wait SEC     before each run, wait up to SEC s for other processes to go under
+                       10 % of a core (default 0: do not wait; useful on a shared machine)
+  --max-minutes N      abort the whole run after N minutes (default 60)
+`;
+
+const { values: args } = parseArgs({
+  options: {
+    servers: { type: "string", default: "switchyard,socketio,floor" },
+    conns: { type: "string", default: "1000,10000" },
+    rooms: { type: "string", default: "1,100" },
+    payloads: { type: "string", default: "100,1024" },
+    sizes: { type: "string" },
+    quick: { type: "boolean", default: false },
+    warmup: { type: "string" },
+    measure: { type: "string" },
+    repeat: { type: "string", default: "1" },
+    "fixed-rate": { type: "string", default: "20000" },
+    inflight: { type: "string", default: "8000" },
+    "max-inflight": { type: "string", default: "131072" },
+    ramp: { type: "boolean", default: false },
+    window: { type: "string" },
+    publishers: { type: "string", default: "1" },
+    client: { type: "string", default: "raw" },
+    config: { type: "string", default: "examples/bench/switchyard.yaml" },
+    path: { type: "string", default: "/socket.io/" },
+    "server-cpu": { type: "string", default: "0" },
+    "gen-cpu": { type: "string", default: "1" },
+    "no-pin": { type: "boolean", default: false },
+    batch: { type: "string", default: "250" },
+    out: { type: "string" },
+    "max-minutes": { type: "string", default: "60" },
+    "quiet-wait": { type: "string", default: "0" },
+    help: { type: "boolean", short: "h", default: false },
+  },
+  strict: true,
+});
+
+function num(name: string, value: string | undefined, min = 0): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < min) {
+    console.error(`--${name}: expected a number >= ${min}, got ${JSON.stringify(value)}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+function list(name: string, value: string): number[] {
+  return value.split(",").map((v) => num(name, v.trim(), 1));
+}
+
+if (args.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+
+const serverCpu = num("server-cpu", args["server-cpu"]);
+const genCpu = num("gen-cpu", args["gen-cpu"]);
+
+if (process.env[WORKER_ENV] !== "1") {
+  relaunchPinned();
+} else {
+  await main();
+}
+
+/**
+ * The harness re-executes itself through bash so that it runs with `ulimit -n` raised and pinned
+ * to the generator CPU; this process only waits and forwards signals.
+ */
+function relaunchPinned(): void {
+  let pinNote = "unpinned (--no-pin)";
+  let cpu: number | null = null;
+  if (!args["no-pin"]) {
+    if (availableParallelism() < 2) {
+      pinNote = `unpinned: only ${availableParallelism()} CPU available`;
+    } else if (!tasksetWorks(genCpu) || !tasksetWorks(serverCpu)) {
+      pinNote = `unpinned: taskset missing or CPU ${serverCpu}/${genCpu} not allowed`;
+    } else {
+      cpu = genCpu;
+      pinNote = "pinned";
+    }
+  }
+  if (cpu === null && !args["no-pin"]) console.warn(`WARNING: ${pinNote}; figures will be noisier`);
+  const cmd = [process.execPath, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)];
+  const child = spawn("bash", bashWithLimits(cmd, cpu), {
+    stdio: "inherit",
+    env: { ...process.env, [WORKER_ENV]: "1", SWITCHYARD_BENCH_PIN: pinNote },
+  });
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.on(sig, () => child.kill(sig));
+  }
+  child.on("error", (err) => {
+    console.error(`cannot start the harness through bash: ${err.message}`);
+    process.exit(1);
+  });
+  child.on("exit", (code) => process.exit(code ?? 1));
+}
+
+interface Conditions {
+  cpuModel: string;
+  cpus: number;
+  /** Share of wall time a spinning thread got on [server CPU, generator CPU], both at once. */
+  cpuAvailability: number[] | null;
+  /** CPU used by other processes before the run, % of one core. */
+  backgroundCpuPct: number;
+  node: string;
+  kernel: string;
+  socketio: string;
+  ws: string;
+  nofile: string;
+  pinning: string;
+  generatorCpus: string;
+  client: ClientKind;
+}
+
+/** CPU used by other processes over `ms`, % of one core. */
+async function backgroundLoad(ms: number): Promise<number> {
+  const exclude = new Set([process.pid, process.ppid]);
+  const before = othersCpuSec(exclude);
+  const t0 = Date.now();
+  await sleep(ms);
+  let used = 0;
+  for (const [pid, t] of othersCpuSec(exclude)) used += Math.max(0, t - (before.get(pid) ?? 0));
+  return (used / ((Date.now() - t0) / 1000)) * 100;
+}
+
+/** Wait (up to `maxSec`) until other processes use under 10 % of a core over one second. */
+async function waitForQuiet(maxSec: number): Promise<void> {
+  const t0 = Date.now();
+  let said = false;
+  for (;;) {
+    const load = await backgroundLoad(1000);
+    if (load < 10) return;
+    if ((Date.now() - t0) / 1000 >= maxSec) {
+      console.warn(`  other processes still use ${Math.round(load)}% of a core: going on anyway`);
+      return;
+    }
+    if (!said) {
+      console.log(`  waiting for quiet: other processes use ${Math.round(load)}% of a core`);
+      said = true;
+    }
+  }
+}
+
+function conditions(
+  client: ClientKind,
+  availability: number[] | null,
+  background: number,
+): Conditions {
+  const cpuinfo = safeRead("/proc/cpuinfo");
+  const version = (pkg: string) => {
+    try {
+      return JSON.parse(readFileSync(`${ROOT}/node_modules/${pkg}/package.json`, "utf8")).version;
+    } catch {
+      return "?";
+    }
+  };
+  let nofile = "?";
+  try {
+    nofile = execFileSync("bash", ["-c", "ulimit -n"]).toString().trim();
+  } catch {}
+  return {
+    cpuModel: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1]?.trim() ?? "unknown",
+    cpus: osCpus().length,
+    cpuAvailability: availability,
+    backgroundCpuPct: background,
+    node: process.version,
+    kernel: release(),
+    socketio: version("socket.io"),
+    ws: version("ws"),
+    nofile,
+    pinning:
+      process.env.SWITCHYARD_BENCH_PIN === "pinned"
+        ? `server on CPU ${serverCpu}, generator on CPU ${genCpu} (taskset)`
+        : (process.env.SWITCHYARD_BENCH_PIN ?? "unpinned"),
+    generatorCpus: readCpusAllowed("self"),
+    client,
+  };
+}
+
+function safeRead(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+function installGuards(maxMinutes: number): void {
+  process.on("exit", killAllChildrenSync);
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.on(sig, () => {
+      console.error(`\n${sig}: stopping servers and exiting`);
+      killAllChildrenSync();
+      process.exit(130);
+    });
+  }
+  process.on("uncaughtException", (err) => {
+    console.error("uncaught:", err);
+    killAllChildrenSync();
+    process.exit(1);
+  });
+  setTimeout(() => {
+    console.error(`\n--max-minutes ${maxMinutes} reached: aborting`);
+    killAllChildrenSync();
+    process.exit(3);
+  }, maxMinutes * 60_000).unref();
+  // Orphaned (the relaunching parent died without a signal reaching us): stop.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) {
+      killAllChildrenSync();
+      process.exit(1);
+    }
+  }, 1000).unref();
+}
+
+async function medianRss(pid: number, readings = 5, gapMs = 200): Promise<number> {
+  const v: number[] = [];
+  for (let i = 0; i < readings; i++) {
+    if (i > 0) await sleep(gapMs);
+    v.push(readRssKiB(pid));
+  }
+  return median(v);
+}
+
+async function main(): Promise<void> {
+  const quick = args.quick;
+  const client = args.client as ClientKind;
+  if (client !== "raw" && client !== "ws") {
+    console.error(`--client: raw or ws, got ${args.client}`);
+    process.exit(2);
+  }
+  const warmupMs = num("warmup", args.warmup ?? (quick ? "1" : "2")) * 1000;
+  const measureMs = num("measure", args.measure ?? (quick ? "3" : "5")) * 1000;
+  const repeat = num("repeat", args.repeat, 1);
+  const fixedRate = num("fixed-rate", args["fixed-rate"], 1);
+  const inflight = num("inflight", args.inflight, 1);
+  const maxInflight = num("max-inflight", args["max-inflight"], 1);
+  const fixedWindow = args.window !== undefined ? num("window", args.window, 1) : undefined;
+  const publishers = num("publishers", args.publishers, 1);
+  const batch = num("batch", args.batch, 1);
+  const maxMinutes = num("max-minutes", args["max-minutes"], 1);
+  const quietWaitSec = num("quiet-wait", args["quiet-wait"]);
+  installGuards(maxMinutes);
+
+  // --quick trims the sizes only when neither they nor --sizes were given.
+  const trim = quick && args.sizes === undefined;
+  const conns = trim && args.conns === "1000,10000" ? [1000] : list("conns", args.conns);
+  const rooms = list("rooms", args.rooms);
+  const payloads = trim && args.payloads === "100,1024" ? [100] : list("payloads", args.payloads);
+  let sizes: Size[] = [];
+  for (const c of conns)
+    for (const r of rooms)
+      for (const p of payloads) sizes.push({ conns: c, rooms: r, payloadBytes: p });
+  if (args.sizes) {
+    const patterns = args.sizes.split(",").map(
+      (p) =>
+        new RegExp(
+          `^${p
+            .trim()
+            .replace(/[.+?^${}()|[\]\\]/g, "\\$&")
+            .replace(/\*/g, ".*")}$`,
+          "i",
+        ),
+    );
+    sizes = sizes.filter((s) => patterns.some((re) => re.test(sizeId(s))));
+  }
+  if (sizes.length === 0) {
+    console.error("no size left after --sizes; ids look like 1k/1r/100B, 10k/100r/1KiB");
+    process.exit(2);
+  }
+
+  const aliases: Record<string, ServerId> = {
+    switchyard: "switchyard",
+    sy: "switchyard",
+    socketio: "socketio",
+    "socket.io": "socketio",
+    sio: "socketio",
+    floor: "floor",
+    "ws-floor": "floor",
+    ws: "floor",
+  };
+  const wanted = args.servers.split(",").map((s) => {
+    const id = aliases[s.trim().toLowerCase()];
+    if (!id) {
+      console.error(`--servers: unknown server ${s}; use switchyard, socketio, floor`);
+      process.exit(2);
+    }
+    return id;
+  });
+  const specs = serverSpecs(ROOT, args.config).filter((s) => wanted.includes(s.id));
+
+  const pinned = process.env.SWITCHYARD_BENCH_PIN === "pinned";
+  const background = await backgroundLoad(1000);
+  const availability = pinned ? await cpuAvailability([serverCpu, genCpu]) : null;
+  const cond = conditions(client, availability, background);
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const outPath = resolve(args.out ?? `${ROOT}/bench/results/bench-${stamp}.json`);
+  const logDir = `${ROOT}/bench/results/logs/${stamp}`;
+  mkdirSync(dirname(outPath), { recursive: true });
+  mkdirSync(logDir, { recursive: true });
+
+  const needFds = Math.max(...sizes.map((s) => s.conns)) + 256;
+  console.log("Switchyard benchmark");
+  console.log(`  CPU      ${cond.cpuModel} (${cond.cpus} CPUs), ${cond.pinning}`);
+  console.log(
+    `  node     ${cond.node}, linux ${cond.kernel}; socket.io ${cond.socketio}, ws ${cond.ws}`,
+  );
+  console.log(
+    `  client   ${client}; generator CPUs allowed: ${cond.generatorCpus}; ulimit -n ${cond.nofile}`,
+  );
+  console.log(
+    `  phases   fixed load ${fixedRate.toLocaleString("en-US")} deliveries/s then saturation; ` +
+      `warmup ${warmupMs / 1000} s, measure ${measureMs / 1000} s, repeat ${repeat}`,
+  );
+  console.log(
+    `  others   ${Math.round(background)}% of a core used by other processes before the run`,
+  );
+  if (background > 10) {
+    console.warn("WARNING: other processes are busy on this machine: figures will be disturbed");
+  }
+  if (availability !== null) {
+    const [a0, a1] = availability.map((a) => `${Math.round(a * 100)}%`);
+    console.log(
+      `  avail    CPU ${serverCpu} ${a0}, CPU ${genCpu} ${a1}` +
+        " (share of wall time a spinning thread gets, both CPUs at once)",
+    );
+    if (availability.some((a) => !(a >= 0.95))) {
+      console.warn("WARNING: the host takes CPU time from this machine: use --repeat");
+    }
+  }
+  console.log(`  sizes    ${sizes.map(sizeId).join(", ")}`);
+  console.log(`  servers  ${specs.map((s) => s.label).join(", ")}`);
+  if (Number(cond.nofile) < needFds) {
+    console.warn(`WARNING: ulimit -n is ${cond.nofile}, ${needFds} needed for the largest size`);
+  }
+
+  const skipped = new Map<ServerId, string>();
+  for (const spec of specs) {
+    const why = spec.unavailable();
+    if (why !== null) {
+      skipped.set(spec.id, why);
+      console.warn(`SKIP ${spec.label}: ${why}`);
+    }
+  }
+
+  const records: RunRecord[] = [];
+  const started = new Date().toISOString();
+  const writeJson = () => {
+    const summaries = summarize(records, availability);
+    const json = {
+      startedAt: started,
+      finishedAt: new Date().toISOString(),
+      argv: process.argv.slice(2),
+      settings: {
+        warmupMs,
+        measureMs,
+        repeat,
+        fixedRate,
+        inflight,
+        maxInflight,
+        ramp: args.ramp,
+        window: fixedWindow ?? null,
+        publishersPerRoom: publishers,
+        batch,
+        quietWaitSec,
+        path: args.path,
+        switchyardConfig: args.config,
+      },
+      conditions: cond,
+      skipped: Object.fromEntries(skipped),
+      summaries,
+      ratios: ratios(summaries),
+      runs: records,
+    };
+    writeFileSync(outPath, `${JSON.stringify(json, null, 2)}\n`);
+  };
+
+  for (let rep = 1; rep <= repeat; rep++) {
+    for (const size of sizes) {
+      for (const spec of specs) {
+        if (skipped.has(spec.id)) continue;
+        if (quietWaitSec > 0) await waitForQuiet(quietWaitSec);
+        const record = await runOne(spec, size, rep, {
+          client,
+          warmupMs,
+          measureMs,
+          fixedRate,
+          inflight,
+          maxInflight,
+          ramp: args.ramp,
+          fixedWindow,
+          publishers,
+          batch,
+          logDir,
+          pinned,
+          availability,
+        });
+        if ("skip" in record) {
+          skipped.set(spec.id, record.skip);
+          continue;
+        }
+        records.push(record);
+        writeJson();
+        await sleep(500);
+      }
+    }
+  }
+
+  writeJson();
+  const summaries = summarize(records, availability);
+  console.log("");
+  console.log(
+    `Results (median of ${repeat} run${repeat > 1 ? "s" : ""}): deliv/s and p50/p99 at saturation` +
+      ` (closed loop); p99@fixed at ${fixedRate.toLocaleString("en-US")} deliveries/s (open loop);` +
+      " KiB/conn = idle RSS growth per connection; CPU = % of one core during saturation.",
+  );
+  console.log("");
+  console.log(formatTable(summaries, sizes.map(sizeId), specs, skipped));
+  for (const [id, why] of skipped) console.log(`\n${id} skipped: ${why.split("\n")[0]}`);
+  console.log(
+    "\nflags: generator-bound? = the generator, not the server, ran out of CPU;" +
+      " server-not-saturated? = neither did (latency-bound loop);" +
+      " background-load = other processes used > 10 % of a core; see docs/benchmarks.md",
+  );
+  console.log(
+    `\nJSON: ${relative(process.cwd(), outPath)}   server logs: ${relative(process.cwd(), logDir)}/`,
+  );
+  process.exit(0);
+}
+
+interface RunSettings {
+  client: ClientKind;
+  warmupMs: number;
+  measureMs: number;
+  fixedRate: number;
+  inflight: number;
+  maxInflight: number;
+  ramp: boolean;
+  fixedWindow: number | undefined;
+  publishers: number;
+  batch: number;
+  logDir: string;
+  pinned: boolean;
+  availability: number[] | null;
+}
+
+async function runOne(
+  spec: ServerSpec,
+  size: Size,
+  rep: number,
+  st: RunSettings,
+): Promise<RunRecord | { skip: string }> {
+  const id = sizeId(size);
+  const record: RunRecord = {
+    server: spec.id,
+    label: spec.label,
+    size: id,
+    repeat: rep,
+    notes: [],
+  };
+  const port = await freePort();
+  record.port = port;
+  const tag = `[${id} ${spec.label} #${rep}]`;
+  const logPath = `${st.logDir}/${spec.id}-${id.replace(/\//g, "_")}-r${rep}.log`;
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer(spec, {
+      root: ROOT,
+      port,
+      cpu: st.pinned ? serverCpu : null,
+      logPath,
+      client: st.client,
+      path: args.path,
+      readyTimeoutMs: 20_000,
+    });
+  } catch (err) {
+    if (err instanceof ServerStartError) {
+      console.warn(`SKIP ${spec.label}: ${err.message}`);
+      return { skip: err.message.split("; log tail:")[0]! };
+    }
+    throw err;
+  }
+  record.serverCpus = readCpusAllowed(server.pid);
+  const fleet = new Fleet({
+    target: { host: "127.0.0.1", port, path: args.path },
+    client: st.client,
+    conns: size.conns,
+    rooms: size.rooms,
+    payloadBytes: size.payloadBytes,
+    publishersPerRoom: st.publishers,
+    batch: st.batch,
+    connectTimeoutMs: 15_000,
+  });
+  const alive = () => {
+    if (server.exit !== null) {
+      throw new Error(`server exited (code ${server.exit.code}, signal ${server.exit.signal})`);
+    }
+  };
+  const exclude = new Set([server.pid, process.pid, process.ppid]);
+  const meter: Meter = {
+    serverCpuSec: () => readCpuSec(server.pid),
+    othersCpuSec: () => othersCpuSec(exclude),
+  };
+  const drainMs = 10_000;
+  try {
+    // Memory: baseline with a warm set connected (absorbs one-off costs: JIT, first room), then
+    // the rest; per-connection cost is the slope.
+    const warm = Math.min(
+      fleet.probeStart,
+      Math.max(size.rooms * st.publishers, Math.min(Math.floor(size.conns / 10), 200)),
+    );
+    const t0 = Date.now();
+    const initialRssKiB = await medianRss(server.pid, 3, 100);
+    await fleet.connectRange(0, warm);
+    await sleep(1000);
+    const baseRssKiB = await medianRss(server.pid);
+    await fleet.connectRange(warm, fleet.probeStart);
+    await fleet.connectRange(fleet.probeStart, size.conns);
+    const connectSec = (Date.now() - t0) / 1000;
+    alive();
+    await sleep(1000);
+    const fullRssKiB = await medianRss(server.pid);
+    const memory: MemoryStats = {
+      initialRssKiB,
+      naivePerConnBytes: ((fullRssKiB - initialRssKiB) * 1024) / size.conns,
+      warmConns: warm,
+      baseRssKiB,
+      fullRssKiB,
+      perConnBytes: ((fullRssKiB - baseRssKiB) * 1024) / (size.conns - warm),
+    };
+    record.memory = memory;
+    alive();
+
+    record.fixed = await fleet.openLoop(st.fixedRate, st.warmupMs, st.measureMs, drainMs, meter);
+    alive();
+
+    const perWindow = size.rooms * fleet.fanout;
+    const window = st.fixedWindow ?? Math.min(64, Math.max(2, Math.ceil(st.inflight / perWindow)));
+    const ramp: RampOptions | null = !st.ramp
+      ? null
+      : {
+          maxWindow: Math.max(window, Math.min(64, Math.floor(st.maxInflight / perWindow))),
+          srvBusyPct: 90 * (st.availability?.[0] ?? 1),
+          genBusyPct: 90 * (st.availability?.[1] ?? 1),
+          stepMs: 1000,
+        };
+    record.saturation = await fleet.closedLoop(
+      window,
+      ramp,
+      st.warmupMs,
+      st.measureMs,
+      drainMs,
+      meter,
+    );
+    record.window = record.saturation.window;
+    alive();
+
+    const e = fleet.errors;
+    if (e.disconnects > 0) record.notes.push(`disconnects: ${e.disconnects}`);
+    if (e.malformed > 0) record.notes.push(`malformed messages: ${e.malformed}`);
+    if (e.unexpected > 0) {
+      record.notes.push(
+        `unexpected frames: ${e.unexpected} e.g. ${e.unexpectedSamples.join(" | ")}`,
+      );
+    }
+    const f = record.fixed;
+    const s = record.saturation;
+    console.log(
+      `${tag} connect ${connectSec.toFixed(1)} s, ${(memory.perConnBytes / 1024).toFixed(1)} KiB/conn` +
+        ` (RSS ${(initialRssKiB / 1024).toFixed(0)}/${(baseRssKiB / 1024).toFixed(0)}` +
+        ` -> ${(fullRssKiB / 1024).toFixed(0)} MiB; naive ${(memory.naivePerConnBytes / 1024).toFixed(1)})` +
+        ` | fixed ${Math.round(f.deliveredPerSec)}/s p50 ${f.p50Ms.toFixed(2)} p99 ${f.p99Ms.toFixed(2)} ms` +
+        ` | sat ${Math.round(s.deliveredPerSec)}/s (K=${s.window}${s.ramp ? ` after ${s.ramp.map((x) => x.window).join(">")}` : ""}) p50 ${s.p50Ms.toFixed(1)} p99 ${s.p99Ms.toFixed(1)} ms` +
+        ` srv ${Math.round(s.srvCpuPct)}% gen ${Math.round(s.genCpuPct)}% other ${Math.round(s.otherCpuPct)}%` +
+        (f.missing || s.missing ? ` MISSING ${f.missing}/${s.missing}` : "") +
+        (!f.drained || !s.drained ? " NOT-DRAINED" : "") +
+        (record.notes.length ? ` | ${record.notes.join("; ")}` : ""),
+    );
+  } catch (err) {
+    record.error = (err as Error).message;
+    console.warn(`${tag} FAILED: ${record.error}`);
+  } finally {
+    fleet.destroyAll();
+    await stopServer(server);
+  }
+  return record;
+}

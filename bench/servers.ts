@@ -1,0 +1,316 @@
+/**
+ * The three servers under test, started as child processes (pinned with taskset, fd limit raised
+ * through bash), plus what the harness reads about them from /proc.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+import { sioProbe } from "./generator.js";
+import type { ClientKind } from "./wsclient.js";
+
+export type ServerId = "switchyard" | "socketio" | "floor";
+
+export interface ServerSpec {
+  id: ServerId;
+  label: string;
+  /** Why it cannot run at all (missing files), or null. */
+  unavailable(): string | null;
+  command(port: number): string[];
+}
+
+export function serverSpecs(root: string, switchyardConfig: string): ServerSpec[] {
+  const node = process.execPath;
+  return [
+    {
+      id: "switchyard",
+      label: "switchyard",
+      unavailable: () => {
+        if (!existsSync(`${root}/bin/switchyard.js`)) return "bin/switchyard.js not found";
+        if (!existsSync(`${root}/${switchyardConfig}`)) return `${switchyardConfig} not found`;
+        return null;
+      },
+      command: (port) => [
+        node,
+        "bin/switchyard.js",
+        "start",
+        "--config",
+        switchyardConfig,
+        "--port",
+        String(port),
+      ],
+    },
+    {
+      id: "socketio",
+      label: "socket.io",
+      unavailable: () => null,
+      command: (port) => [
+        node,
+        "--import",
+        "tsx",
+        "bench/socketio-server.ts",
+        "--port",
+        String(port),
+        "--host",
+        "127.0.0.1",
+      ],
+    },
+    {
+      id: "floor",
+      label: "ws floor",
+      unavailable: () => null,
+      command: (port) => [
+        node,
+        "--import",
+        "tsx",
+        "bench/ws-floor-server.ts",
+        "--port",
+        String(port),
+        "--host",
+        "127.0.0.1",
+      ],
+    },
+  ];
+}
+
+/** Children still alive, killed synchronously on any exit path of the harness. */
+const live = new Set<ChildProcess>();
+
+export function killAllChildrenSync(): void {
+  for (const child of live) {
+    try {
+      if (child.pid !== undefined) process.kill(child.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  live.clear();
+}
+
+/** `ulimit -n` as high as allowed (65536, else the hard limit), then exec the command. */
+export const RAISE_NOFILE = 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"';
+
+export function bashWithLimits(cmd: readonly string[], cpu: number | null): string[] {
+  const pin = cpu === null ? "" : `taskset -c ${cpu} `;
+  return ["-c", `${RAISE_NOFILE}; exec ${pin}"$@"`, "bash", ...cmd];
+}
+
+/** Whether `taskset -c <cpu>` works here (the binary exists and the CPU is in our cpuset). */
+export function tasksetWorks(cpu: number): boolean {
+  try {
+    execFileSync("taskset", ["-c", String(cpu), "true"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface RunningServer {
+  spec: ServerSpec;
+  pid: number;
+  port: number;
+  logPath: string;
+  child: ChildProcess;
+  exit: { code: number | null; signal: string | null } | null;
+  exited: Promise<void>;
+}
+
+export class ServerStartError extends Error {}
+
+export async function startServer(
+  spec: ServerSpec,
+  opts: {
+    root: string;
+    port: number;
+    cpu: number | null;
+    logPath: string;
+    client: ClientKind;
+    path: string;
+    readyTimeoutMs: number;
+  },
+): Promise<RunningServer> {
+  const logFd = openSync(opts.logPath, "a");
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: "production" };
+  // Never let the harness's own loader flags leak into the servers.
+  if (env.NODE_OPTIONS?.includes("tsx")) delete env.NODE_OPTIONS;
+  let child: ChildProcess;
+  try {
+    child = spawn("bash", bashWithLimits(spec.command(opts.port), opts.cpu), {
+      cwd: opts.root,
+      env,
+      stdio: ["pipe", logFd, logFd],
+    });
+  } finally {
+    closeSync(logFd);
+  }
+  child.stdin?.on("error", () => {});
+  live.add(child);
+  const server: RunningServer = {
+    spec,
+    pid: child.pid ?? -1,
+    port: opts.port,
+    logPath: opts.logPath,
+    child,
+    exit: null,
+    exited: new Promise<void>((resolve) => {
+      child.once("exit", (code, signal) => {
+        live.delete(child);
+        server.exit = { code, signal };
+        resolve();
+      });
+    }),
+  };
+  child.once("error", () => {});
+  const deadline = Date.now() + opts.readyTimeoutMs;
+  const target = { host: "127.0.0.1", port: opts.port, path: opts.path };
+  while (Date.now() < deadline) {
+    if (server.exit !== null) break;
+    if (await sioProbe(target, opts.client, 1000)) return server;
+    await sleep(150);
+  }
+  const why =
+    server.exit !== null
+      ? `exited (code ${server.exit.code}, signal ${server.exit.signal}) before answering`
+      : `did not complete a Socket.IO handshake on 127.0.0.1:${opts.port}${opts.path} within ${opts.readyTimeoutMs} ms`;
+  await stopServer(server);
+  throw new ServerStartError(`${spec.label} ${why}; log tail:\n${logTail(opts.logPath, 15)}`);
+}
+
+export async function stopServer(server: RunningServer): Promise<void> {
+  if (server.exit !== null) return;
+  server.child.stdin?.end();
+  server.child.kill("SIGTERM");
+  const killed = await Promise.race([
+    server.exited.then(() => true),
+    sleep(3000).then(() => false),
+  ]);
+  if (!killed) {
+    server.child.kill("SIGKILL");
+    await Promise.race([server.exited, sleep(3000)]);
+  }
+  live.delete(server.child);
+}
+
+export function logTail(path: string, lines: number): string {
+  try {
+    const text = readFileSync(path, "utf8").trimEnd();
+    return (
+      text
+        .split("\n")
+        .slice(-lines)
+        .map((l) => `    | ${l}`)
+        .join("\n") || "    | (empty)"
+    );
+  } catch {
+    return "    | (no log)";
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** VmRSS of a process, KiB (NaN when unreadable). */
+export function readRssKiB(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+export function readCpusAllowed(pid: number | "self"): string {
+  try {
+    const m = /^Cpus_allowed_list:\s+(\S+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m?.[1] ?? "?";
+  } catch {
+    return "?";
+  }
+}
+
+let clockTicks = 0;
+
+/** utime + stime of a process (all threads), seconds (NaN when unreadable). */
+export function readCpuSec(pid: number | string): number {
+  if (clockTicks === 0) {
+    try {
+      clockTicks = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/**
+ * CPU time of every process but `exclude`, seconds by pid: whatever else runs on the machine
+ * (a build, a test suite) competes with the benchmark, and the harness says so.
+ */
+export function othersCpuSec(exclude: ReadonlySet<number>): Map<number, number> {
+  const out = new Map<number, number>();
+  let names: string[] = [];
+  try {
+    names = readdirSync("/proc");
+  } catch {
+    return out;
+  }
+  for (const name of names) {
+    const c = name.charCodeAt(0);
+    if (c < 48 || c > 57) continue;
+    const pid = Number(name);
+    if (exclude.has(pid)) continue;
+    const t = readCpuSec(pid);
+    if (Number.isFinite(t)) out.set(pid, t);
+  }
+  return out;
+}
+
+const SPIN = `const t0 = process.hrtime.bigint(), c0 = process.cpuUsage(); let x = 0;
+while (process.hrtime.bigint() - t0 < BigInt(MS) * 1000000n) x += Math.sqrt(x + 1);
+const c = process.cpuUsage(c0), wall = Number(process.hrtime.bigint() - t0) / 1000;
+process.stdout.write(String((c.user + c.system) / wall));`;
+
+/**
+ * CPU availability: spin one thread on each CPU at the same time and report the share of wall
+ * time it actually ran (1.0 on an idle machine; a VM whose host steals time gets less, and the
+ * steal does not always show in /proc/stat).
+ */
+export async function cpuAvailability(cpus: readonly number[], ms = 1000): Promise<number[]> {
+  const runs = cpus.map(
+    (cpu) =>
+      new Promise<number>((resolve) => {
+        const child = spawn(
+          "taskset",
+          ["-c", String(cpu), process.execPath, "-e", SPIN.replace("MS", String(ms))],
+          { stdio: ["ignore", "pipe", "ignore"] },
+        );
+        live.add(child);
+        let out = "";
+        child.stdout?.on("data", (d: Buffer) => {
+          out += d.toString();
+        });
+        child.on("error", () => resolve(Number.NaN));
+        child.on("exit", () => {
+          live.delete(child);
+          resolve(Number(out));
+        });
+      }),
+  );
+  return Promise.all(runs);
+}
