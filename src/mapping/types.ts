@@ -1,3 +1,5 @@
+import type { CookieOptions, CorsOptions } from "../ingress/engine/options.js";
+
 /**
  * The compiled, frozen form of a Switchyard YAML file: what the router and the
  * server read at run time. Nothing here is parsed again per message: templates
@@ -89,22 +91,11 @@ export interface NamespaceConfig {
   readonly events: ReadonlyMap<string, EventRule>;
 }
 
-export interface CorsConfig {
-  /** Allowed origins; `"*"` allows any origin. */
-  readonly origin: "*" | readonly string[];
-  readonly credentials: boolean;
-  readonly methods: readonly string[];
-  readonly allowedHeaders: readonly string[];
-  /** Preflight cache lifetime in seconds. */
-  readonly maxAge: number;
-}
+/** CORS settings, as the ingress takes them. */
+export type CorsConfig = CorsOptions;
 
-export interface CookieConfig {
-  readonly name: string;
-  readonly path: string;
-  readonly httpOnly: boolean;
-  readonly sameSite: "Strict" | "Lax" | "None";
-}
+/** The sticky-session cookie, as the ingress takes it. */
+export type CookieConfig = CookieOptions;
 
 export interface ServerConfig {
   /** Default 3000. `--port` on the command line wins. */

@@ -8,6 +8,7 @@
  */
 
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import { RESERVED_EVENTS } from "../ingress/sio/parser.js";
 import {
   type ConfigErrorCode,
   makeDiagnostic,
@@ -21,15 +22,9 @@ import { CONFIG_SCHEMA, DEFAULTS, type JsonSchema, RULE_ACTIONS } from "./schema
 import { parseTemplate } from "./template.js";
 import type { Diagnostic } from "./types.js";
 
-/** Event names Socket.IO keeps for itself: a client cannot send them, a rule cannot emit them. */
-export const RESERVED_EVENTS: ReadonlySet<string> = new Set([
-  "connect",
-  "connect_error",
-  "disconnect",
-  "disconnecting",
-  "newListener",
-  "removeListener",
-]);
+// Event names Socket.IO keeps for itself: a client cannot send them, a rule cannot
+// emit them. The ingress's parser refuses them on the wire; one list serves both.
+export { RESERVED_EVENTS };
 
 type RuleAction = (typeof RULE_ACTIONS)[number];
 

@@ -118,12 +118,7 @@ export class PollingTransport implements Flushable {
     }
     const declared = Number(req.headers["content-length"]);
     if (declared > this.#maxBufferSize) {
-      sendError(
-        res,
-        headers,
-        new SwitchyardError("SWY_EIO_PAYLOAD_TOO_LARGE", [this.#maxBufferSize]),
-        true,
-      );
+      this.#refuseTooLarge(res, headers);
       return;
     }
     this.#isPostActive = true;
@@ -135,12 +130,7 @@ export class PollingTransport implements Flushable {
         req.off("data", onData);
         req.off("end", onEnd);
         this.#isPostActive = false;
-        sendError(
-          res,
-          headers,
-          new SwitchyardError("SWY_EIO_PAYLOAD_TOO_LARGE", [this.#maxBufferSize]),
-          true,
-        );
+        this.#refuseTooLarge(res, headers);
         return;
       }
       chunks.push(chunk);
@@ -163,6 +153,12 @@ export class PollingTransport implements Flushable {
     req.on("error", () => {
       this.#isPostActive = false;
     });
+  }
+
+  #refuseTooLarge(res: ServerResponse, headers: Record<string, string>): void {
+    const error = new SwitchyardError("SWY_EIO_PAYLOAD_TOO_LARGE", [this.#maxBufferSize]);
+    // The rest of the body is not read, so the connection is not kept alive.
+    sendError(res, headers, error, true);
   }
 
   /**
