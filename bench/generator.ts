@@ -1,6 +1,7 @@
 /**
  * The lean load generator: N WebSocket clients that speak Engine.IO v4 / Socket.IO v5 text frames
- * by hand, join rooms, publish, and count what they receive.
+ * by hand (or, with `clientProtocol: 3`, Engine.IO v3 / Socket.IO v4 as socket.io-client 2.x does),
+ * join rooms, publish, and count what they receive.
  *
  * Layout of one size (N connections, R rooms, N/R members per room):
  * - client i joins room i % R; clients 0..R-1 are the publishers (one per room by default);
@@ -10,13 +11,30 @@
  * - every delivery on every client is counted, and its latency (receive time minus the timestamp
  *   carried at the front of the payload) goes into one histogram. Parsing stays minimal: a 5-byte
  *   prefix check and the leading digits of the payload.
+ *
+ * The two client protocols differ only outside the hot path:
+ * - v4: the client sends `40` after the open packet; the server pings (`2`), the client answers `3`;
+ * - v3: the server connects the session to `/` by itself (`40` right after the open packet, the
+ *   client sends nothing), and the CLIENT pings (`2`) every pingInterval, the server answers `3`.
+ *   One shared timer pings for the whole fleet, spread over the interval in slices (a fleet of
+ *   real clients does not ping all at once either, and a burst of 10k pongs would land in a
+ *   measurement window).
  */
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Histogram } from "./stats.js";
 import { type ClientKind, type Conn, type ConnTarget, openConn } from "./wsclient.js";
 
-export const EIO_PATH_QUERY = "EIO=4&transport=websocket";
+/** Engine.IO protocol revision of the generator's clients: 4 (socket.io 3+/4) or 3 (2.x). */
+export type ClientProtocol = 3 | 4;
+
+/** Query string of the WebSocket handshake for a client protocol. */
+export function eioQuery(protocol: ClientProtocol): string {
+  return `EIO=${protocol}&transport=websocket`;
+}
+
+/** Ticks of the shared v3 heartbeat timer per pingInterval: each pings 1/PING_SLICES of the fleet. */
+const PING_SLICES = 100;
 
 /** `42["message","` — the payload string starts right after it. */
 const MESSAGE_PREFIX_LEN = 14;
@@ -41,6 +59,8 @@ interface Client {
 export interface FleetOptions {
   target: ConnTarget;
   client: ClientKind;
+  /** 4 (default): Engine.IO v4 / Socket.IO v5; 3: Engine.IO v3 / Socket.IO v4 (client pings). */
+  clientProtocol?: ClientProtocol;
   conns: number;
   rooms: number;
   payloadBytes: number;
@@ -111,7 +131,11 @@ export interface FleetErrors {
   malformed: number;
   unexpected: number;
   unexpectedSamples: string[];
+  /** v4: server pings answered. */
   pingsAnswered: number;
+  /** v3: pings the clients sent, and pongs they received. */
+  pingsSent: number;
+  pongs: number;
 }
 
 export class Fleet {
@@ -131,12 +155,19 @@ export class Fleet {
   private mode: "idle" | "closed" = "idle";
   private window = 1;
   private closing = false;
+  readonly protocol: ClientProtocol;
+  private readonly query: string;
+  /** v3: pingInterval from the first open packet, and the shared heartbeat timer. */
+  private pingIntervalMs = 0;
+  private pingTimer: NodeJS.Timeout | null = null;
   readonly errors: FleetErrors = {
     disconnects: 0,
     malformed: 0,
     unexpected: 0,
     unexpectedSamples: [],
     pingsAnswered: 0,
+    pingsSent: 0,
+    pongs: 0,
   };
 
   constructor(opts: FleetOptions) {
@@ -148,6 +179,8 @@ export class Fleet {
       throw new Error(`a room needs more than ${opts.publishersPerRoom} publisher(s) and a probe`);
     }
     this.opts = opts;
+    this.protocol = opts.clientProtocol ?? 4;
+    this.query = eioQuery(this.protocol);
     this.fanout = this.membersPerRoom - 1;
     this.sent = new Array<number>(rooms).fill(0);
     this.probeSeen = new Array<number>(rooms).fill(0);
@@ -221,7 +254,7 @@ export class Fleet {
       };
       client.conn = openConn(
         this.opts.client,
-        { ...this.opts.target, path: `${this.opts.target.path}?${EIO_PATH_QUERY}` },
+        { ...this.opts.target, path: `${this.opts.target.path}?${this.query}` },
         {
           onOpen: () => {
             client.state = State.WsOpen;
@@ -274,20 +307,30 @@ export class Fleet {
     const len = e - s;
     const c0 = buf[s];
     if (len === 1 && c0 === 0x32) {
-      // Engine.IO ping → pong.
+      // Engine.IO ping → pong (v4; a v3 server never pings, but answering costs nothing).
       client.conn?.send("3");
       this.errors.pingsAnswered++;
       return;
     }
+    if (len === 1 && c0 === 0x33) {
+      // v3: the pong to one of our pings.
+      this.errors.pongs++;
+      return;
+    }
     const c1 = len > 1 ? buf[s + 1] : -1;
     if (c0 === 0x30 && c1 === 0x7b && client.state <= State.WsOpen) {
-      // `0{...}` Engine.IO open → Socket.IO connect to the main namespace.
       client.state = State.EioOpen;
-      client.conn?.send("40");
+      if (this.protocol === 4) {
+        // `0{...}` Engine.IO open → Socket.IO connect to the main namespace.
+        client.conn?.send("40");
+      } else if (this.pingTimer === null) {
+        // v3: the server connects us to `/` by itself; we owe it a ping every pingInterval.
+        this.startHeartbeat(buf.toString("utf8", s + 1, e));
+      }
       return;
     }
     if (c0 === 0x34 && c1 === 0x30 && client.state === State.EioOpen) {
-      // `40{"sid":...}` → join the room, ack id 0.
+      // `40{"sid":...}` (v4) or `40` (v3) → join the room, ack id 0.
       client.state = State.SioConnected;
       client.conn?.send(`420["join",{"room":"${roomName(client.room)}"}]`);
       return;
@@ -305,6 +348,47 @@ export class Fleet {
     }
     this.errors.unexpected++;
     if (this.errors.unexpectedSamples.length < 5) this.errors.unexpectedSamples.push(text);
+  }
+
+  /**
+   * v3 heartbeat: one timer for the fleet. The interval is cut into PING_SLICES slots; client i
+   * pings in slot i % PING_SLICES, so every client pings once per pingInterval and the fleet's
+   * pings are spread evenly. A late tick catches up the slots it missed.
+   */
+  private startHeartbeat(openJson: string): void {
+    let interval = Number.NaN;
+    try {
+      interval = Number((JSON.parse(openJson) as { pingInterval?: unknown }).pingInterval);
+    } catch {}
+    if (!(interval > 0)) {
+      this.errors.malformed++;
+      return; // the next open packet tries again
+    }
+    this.pingIntervalMs = interval;
+    const slices = Math.max(1, Math.min(PING_SLICES, Math.floor(interval / 10)));
+    const slotMs = interval / slices;
+    const t0 = performance.now();
+    let done = 0; // slots pinged so far
+    const tick = () => {
+      const due = Math.floor((performance.now() - t0) / slotMs);
+      for (; done < due; done++) {
+        const slice = done % slices;
+        for (let i = slice; i < this.clients.length; i += slices) {
+          const c = this.clients[i]!;
+          if (c.conn !== null && c.state >= State.EioOpen) {
+            c.conn.send("2");
+            this.errors.pingsSent++;
+          }
+        }
+      }
+    };
+    this.pingTimer = setInterval(tick, slotMs);
+    this.pingTimer.unref();
+  }
+
+  /** v3: the pingInterval the clients ping at (0 before the first open packet, or with v4). */
+  get clientPingIntervalMs(): number {
+    return this.pingIntervalMs;
   }
 
   private onProbe(room: number): void {
@@ -509,6 +593,8 @@ export class Fleet {
   destroyAll(): void {
     this.closing = true;
     this.mode = "idle";
+    if (this.pingTimer !== null) clearInterval(this.pingTimer);
+    this.pingTimer = null;
     for (const c of this.clients) {
       c.settle?.(new Error("fleet closed"));
       c.conn?.destroy();
@@ -522,13 +608,15 @@ export function roomName(room: number): string {
 }
 
 /**
- * One Socket.IO handshake (`0{` open, `40` → `40{`) used as the readiness probe for a server.
- * Resolves true when the server answered like a Socket.IO server within `timeoutMs`.
+ * One Socket.IO handshake (`0{` open, `40` → `40{`; v3: `0{` open then the server's own `40`)
+ * used as the readiness probe for a server. Resolves true when the server answered like a
+ * Socket.IO server within `timeoutMs`.
  */
 export function sioProbe(
   target: ConnTarget,
   kind: ClientKind,
   timeoutMs: number,
+  protocol: ClientProtocol = 4,
 ): Promise<boolean> {
   return new Promise((resolve) => {
     let done = false;
@@ -543,13 +631,14 @@ export function sioProbe(
     const timer = setTimeout(() => finish(false), timeoutMs);
     conn = openConn(
       kind,
-      { ...target, path: `${target.path}?${EIO_PATH_QUERY}` },
+      { ...target, path: `${target.path}?${eioQuery(protocol)}` },
       {
         onOpen: () => {},
         onText: (buf, s, e) => {
           const text = buf.toString("utf8", s, e);
-          if (text.startsWith("0{")) conn?.send("40");
-          else if (text.startsWith("40")) finish(true);
+          if (text.startsWith("0{")) {
+            if (protocol === 4) conn?.send("40");
+          } else if (text.startsWith("40")) finish(true);
           else if (text.startsWith("44") || text.startsWith("1")) finish(false);
         },
         onClose: () => finish(false),

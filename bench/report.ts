@@ -1,5 +1,5 @@
 /** Result records, medians over repeats, and the printed comparison table. */
-import type { PhaseStats } from "./generator.js";
+import type { ClientProtocol, PhaseStats } from "./generator.js";
 import type { ServerId } from "./servers.js";
 import { median } from "./stats.js";
 
@@ -22,10 +22,20 @@ export interface MemoryStats {
   perConnBytes: number;
 }
 
+/** v3 heartbeat of one run: the clients ping, the server answers. */
+export interface HeartbeatStats {
+  /** pingInterval read from the open packet, ms. */
+  pingIntervalMs: number;
+  pingsSent: number;
+  pongs: number;
+}
+
 export interface RunRecord {
   server: ServerId;
   label: string;
   size: string;
+  /** Engine.IO protocol of the generator's clients (3: socket.io 2.x clients; 4: 3.x/4.x). */
+  clientProtocol: ClientProtocol;
   repeat: number;
   port?: number;
   serverCpus?: string;
@@ -33,6 +43,8 @@ export interface RunRecord {
   memory?: MemoryStats;
   fixed?: PhaseStats;
   saturation?: PhaseStats;
+  /** Protocol 3 only. */
+  heartbeat?: HeartbeatStats;
   notes: string[];
   error?: string;
 }
@@ -41,6 +53,7 @@ export interface Summary {
   server: ServerId;
   label: string;
   size: string;
+  clientProtocol: ClientProtocol;
   runs: number;
   deliveredPerSec: number;
   p50Ms: number;
@@ -77,7 +90,7 @@ export function summarize(
   const genMax = 100 * (availability?.[1] ?? 1);
   const groups = new Map<string, RunRecord[]>();
   for (const r of records) {
-    const key = `${r.size}\u0000${r.server}`;
+    const key = `${r.size}\u0000${r.server}\u0000${r.clientProtocol}`;
     const g = groups.get(key) ?? [];
     g.push(r);
     groups.set(key, g);
@@ -98,6 +111,7 @@ export function summarize(
       server: first.server,
       label: first.label,
       size: first.size,
+      clientProtocol: first.clientProtocol,
       runs: ok.length,
       deliveredPerSec: m((r) => r.saturation?.deliveredPerSec),
       p50Ms: m((r) => r.saturation?.p50Ms),
@@ -139,6 +153,8 @@ function runFlags(r: RunRecord, srvMax: number, genMax: number): Set<string> {
 
 export interface Ratios {
   size: string;
+  /** Engine.IO protocol of the clients in both runs compared (the same for every server). */
+  clientProtocol?: ClientProtocol;
   /** Switchyard / socket.io. */
   switchyard?: RatioSet;
   /** ws floor / socket.io. */
@@ -165,6 +181,8 @@ export function ratios(summaries: readonly Summary[]): Ratios[] {
       summaries.find((s) => s.size === size && s.server === id && s.error === undefined);
     const sio = get("socketio");
     const r: Ratios = { size };
+    const protocol = summaries.find((s) => s.size === size)?.clientProtocol;
+    if (protocol !== undefined) r.clientProtocol = protocol;
     const vs = (x: Summary | undefined): RatioSet | undefined =>
       x && sio
         ? {
@@ -198,6 +216,7 @@ export function formatTable(
   const header = [
     "size",
     "server",
+    "proto",
     "deliv/s",
     "K",
     "p50 ms",
@@ -233,6 +252,7 @@ export function formatTable(
       rows.push([
         sizeCell,
         label,
+        `EIO${s.clientProtocol}`,
         int(s.deliveredPerSec),
         int(s.window),
         ms(s.p50Ms),
@@ -247,11 +267,12 @@ export function formatTable(
     }
     const r = rs.find((x) => x.size === size);
     const parts: string[] = [];
+    const clients = r?.clientProtocol !== undefined ? `, EIO${r.clientProtocol} clients` : "";
     if (r?.switchyard) {
       const t = r.switchyard;
       const mark = (ok: boolean) => (ok ? "ok" : "MISS");
       parts.push(
-        `switchyard/socket.io: thr ${ratio(t.throughput)} [${mark(t.throughput >= TARGETS.throughput)}]` +
+        `switchyard/socket.io${clients}: thr ${ratio(t.throughput)} [${mark(t.throughput >= TARGETS.throughput)}]` +
           ` (per CPU-s ${ratio(t.efficiency)})` +
           ` mem ${ratio(t.memory)} [${mark(t.memory <= TARGETS.memory)}]` +
           ` p99@fixed ${ratio(t.fixedP99)} [${mark(t.fixedP99 <= TARGETS.fixedP99)}]`,
@@ -260,7 +281,7 @@ export function formatTable(
     if (r?.floor) {
       const t = r.floor;
       parts.push(
-        `floor/socket.io: thr ${ratio(t.throughput)} (per CPU-s ${ratio(t.efficiency)})` +
+        `floor/socket.io${clients}: thr ${ratio(t.throughput)} (per CPU-s ${ratio(t.efficiency)})` +
           ` mem ${ratio(t.memory)} p99@fixed ${ratio(t.fixedP99)}`,
       );
     }
@@ -272,7 +293,7 @@ export function formatTable(
       ...rows.filter((r) => r.length === header.length).map((r) => (r[i] ?? "").length),
     ),
   );
-  const numeric = new Set([2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  const numeric = new Set([3, 4, 5, 6, 7, 8, 9, 10, 11]);
   const line = (cells: string[]) =>
     cells.length <= 3 && cells !== header
       ? cells

@@ -3,17 +3,19 @@
  * core via its CLI, the real socket.io 4.8 server, a naive `ws` broadcast floor).
  *
  *   npx tsx bench/run.ts [--quick] [--servers socketio,floor] [--sizes '1k/*'] [--repeat 3]
+ *   npx tsx bench/run.ts --client-protocol 3    # socket.io 2.x clients (Engine.IO v3)
  *
  * See docs/benchmarks.md for what is measured and how; `--help` for the flags.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { availableParallelism, cpus as osCpus, release } from "node:os";
-import { dirname, relative, resolve } from "node:path";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, cpus as osCpus, release, tmpdir } from "node:os";
+import { dirname, join, relative, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { Fleet, type Meter, type RampOptions } from "./generator.js";
+import { parse as parseYaml } from "yaml";
+import { type ClientProtocol, Fleet, type Meter, type RampOptions } from "./generator.js";
 import {
   formatTable,
   type MemoryStats,
@@ -45,6 +47,9 @@ import type { ClientKind } from "./wsclient.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const WORKER_ENV = "SWITCHYARD_BENCH_WORKER";
+const BENCH_CONFIG = "examples/bench/switchyard.yaml";
+/** The bench mapping with `allowEIO3: true` (may not exist yet: then one is derived). */
+const LEGACY_CONFIG = "examples/legacy/switchyard.yaml";
 
 const HELP = `Usage: npx tsx bench/run.ts [options]
 
@@ -68,7 +73,14 @@ Measurement
   --publishers N       publishers per room (default 1)
 Environment
   --client raw|ws      generator transport: minimal net client or the ws package (default raw)
-  --config PATH        Switchyard config (default examples/bench/switchyard.yaml)
+  --client-protocol 3|4
+                       Engine.IO protocol of the clients (default 4). 3 = socket.io 2.x clients:
+                       EIO=3, the server connects them to / by itself, the clients ping every
+                       pingInterval; socket.io and the floor get allowEIO3, Switchyard a config
+                       with server.allowEIO3 (see --config)
+  --config PATH        Switchyard config (default examples/bench/switchyard.yaml; with
+                       --client-protocol 3: examples/legacy/switchyard.yaml, or when missing a
+                       temporary copy of the bench config with allowEIO3: true)
   --path PATH          Socket.IO path (default /socket.io/)
   --server-cpu N       CPU for the servers (default 0)
   --gen-cpu N          CPU for the generator (default 1)
@@ -98,7 +110,8 @@ const { values: args } = parseArgs({
     window: { type: "string" },
     publishers: { type: "string", default: "1" },
     client: { type: "string", default: "raw" },
-    config: { type: "string", default: "examples/bench/switchyard.yaml" },
+    "client-protocol": { type: "string", default: "4" },
+    config: { type: "string" },
     path: { type: "string", default: "/socket.io/" },
     "server-cpu": { type: "string", default: "0" },
     "gen-cpu": { type: "string", default: "1" },
@@ -187,6 +200,7 @@ interface Conditions {
   pinning: string;
   generatorCpus: string;
   client: ClientKind;
+  clientProtocol: ClientProtocol;
 }
 
 /** CPU used by other processes over `ms`, % of one core. */
@@ -220,6 +234,7 @@ async function waitForQuiet(maxSec: number): Promise<void> {
 
 function conditions(
   client: ClientKind,
+  clientProtocol: ClientProtocol,
   availability: number[] | null,
   background: number,
 ): Conditions {
@@ -251,7 +266,62 @@ function conditions(
         : (process.env.SWITCHYARD_BENCH_PIN ?? "unpinned"),
     generatorCpus: readCpusAllowed("self"),
     client,
+    clientProtocol,
   };
+}
+
+/** Whether a Switchyard config sets `server.allowEIO3: true` (false when unreadable). */
+function allowsEIO3(path: string): boolean {
+  try {
+    const doc = parseYaml(readFileSync(path, "utf8")) as { server?: { allowEIO3?: unknown } };
+    return doc?.server?.allowEIO3 === true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The Switchyard config for a run: `--config` when given; otherwise the bench config (v4), or for
+ * v3 the legacy example when it exists and allows EIO3, else a temporary copy of the bench config
+ * with `allowEIO3: true` inserted under `server:` (comments and `${PORT}` left as they are),
+ * removed when the harness exits.
+ */
+function switchyardConfig(
+  explicit: string | undefined,
+  protocol: ClientProtocol,
+): { path: string; source: string } {
+  if (explicit !== undefined) {
+    if (protocol === 3 && !allowsEIO3(resolve(ROOT, explicit))) {
+      console.warn(
+        `WARNING: ${explicit} does not set server.allowEIO3: true; Switchyard will refuse EIO=3`,
+      );
+    }
+    return { path: explicit, source: "--config" };
+  }
+  if (protocol === 4) return { path: BENCH_CONFIG, source: "default" };
+  if (existsSync(resolve(ROOT, LEGACY_CONFIG))) {
+    if (allowsEIO3(resolve(ROOT, LEGACY_CONFIG))) return { path: LEGACY_CONFIG, source: "legacy" };
+    console.warn(`WARNING: ${LEGACY_CONFIG} does not set server.allowEIO3: true; not using it`);
+  }
+  const lines = readFileSync(resolve(ROOT, BENCH_CONFIG), "utf8").split("\n");
+  const at = lines.findIndex((l) => /^server:\s*(#.*)?$/.test(l));
+  const added = "allowEIO3: true # added by bench/run.ts --client-protocol 3";
+  if (at < 0) {
+    lines.push("server:", `  ${added}`, "");
+  } else {
+    const next = lines.slice(at + 1).find((l) => /^\s+[^\s#]/.test(l));
+    const indent = next !== undefined ? /^\s+/.exec(next)![0] : "  ";
+    lines.splice(at + 1, 0, `${indent}${added}`);
+  }
+  const dir = mkdtempSync(join(tmpdir(), "switchyard-bench-"));
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, "switchyard.yaml");
+  writeFileSync(path, lines.join("\n"));
+  if (!allowsEIO3(path)) {
+    console.error(`cannot add allowEIO3 to ${BENCH_CONFIG}: pass a config with --config`);
+    process.exit(2);
+  }
+  return { path, source: `temporary copy of ${BENCH_CONFIG} with allowEIO3: true` };
 }
 
 function safeRead(path: string): string {
@@ -307,6 +377,12 @@ async function main(): Promise<void> {
     console.error(`--client: raw or ws, got ${args.client}`);
     process.exit(2);
   }
+  const protocolArg = args["client-protocol"].trim();
+  if (protocolArg !== "3" && protocolArg !== "4") {
+    console.error(`--client-protocol: 3 or 4, got ${args["client-protocol"]}`);
+    process.exit(2);
+  }
+  const clientProtocol: ClientProtocol = protocolArg === "3" ? 3 : 4;
   const warmupMs = num("warmup", args.warmup ?? (quick ? "1" : "2")) * 1000;
   const measureMs = num("measure", args.measure ?? (quick ? "3" : "5")) * 1000;
   const repeat = num("repeat", args.repeat, 1);
@@ -365,12 +441,17 @@ async function main(): Promise<void> {
     }
     return id;
   });
-  const specs = serverSpecs(ROOT, args.config).filter((s) => wanted.includes(s.id));
+  const syConfig = wanted.includes("switchyard")
+    ? switchyardConfig(args.config, clientProtocol)
+    : { path: args.config ?? BENCH_CONFIG, source: "unused" };
+  const specs = serverSpecs(ROOT, syConfig.path, clientProtocol).filter((s) =>
+    wanted.includes(s.id),
+  );
 
   const pinned = process.env.SWITCHYARD_BENCH_PIN === "pinned";
   const background = await backgroundLoad(1000);
   const availability = pinned ? await cpuAvailability([serverCpu, genCpu]) : null;
-  const cond = conditions(client, availability, background);
+  const cond = conditions(client, clientProtocol, availability, background);
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const outPath = resolve(args.out ?? `${ROOT}/bench/results/bench-${stamp}.json`);
   const logDir = `${ROOT}/bench/results/logs/${stamp}`;
@@ -386,6 +467,19 @@ async function main(): Promise<void> {
   console.log(
     `  client   ${client}; generator CPUs allowed: ${cond.generatorCpus}; ulimit -n ${cond.nofile}`,
   );
+  console.log(
+    `  protocol EIO${clientProtocol} clients (${
+      clientProtocol === 3
+        ? "socket.io 2.x: Engine.IO v3 / Socket.IO protocol v4, implicit connect, client pings; servers with allowEIO3"
+        : "socket.io 3.x/4.x: Engine.IO v4 / Socket.IO protocol v5"
+    })`,
+  );
+  if (wanted.includes("switchyard")) {
+    console.log(
+      `  config   ${relative(process.cwd(), resolve(ROOT, syConfig.path))}` +
+        (syConfig.source.startsWith("temporary") ? ` (${syConfig.source})` : ""),
+    );
+  }
   console.log(
     `  phases   fixed load ${fixedRate.toLocaleString("en-US")} deliveries/s then saturation; ` +
       `warmup ${warmupMs / 1000} s, measure ${measureMs / 1000} s, repeat ${repeat}`,
@@ -442,7 +536,9 @@ async function main(): Promise<void> {
         batch,
         quietWaitSec,
         path: args.path,
-        switchyardConfig: args.config,
+        clientProtocol,
+        switchyardConfig: syConfig.path,
+        switchyardConfigSource: syConfig.source,
       },
       conditions: cond,
       skipped: Object.fromEntries(skipped),
@@ -460,6 +556,7 @@ async function main(): Promise<void> {
         if (quietWaitSec > 0) await waitForQuiet(quietWaitSec);
         const record = await runOne(spec, size, rep, {
           client,
+          clientProtocol,
           warmupMs,
           measureMs,
           fixedRate,
@@ -508,6 +605,7 @@ async function main(): Promise<void> {
 
 interface RunSettings {
   client: ClientKind;
+  clientProtocol: ClientProtocol;
   warmupMs: number;
   measureMs: number;
   fixedRate: number;
@@ -533,12 +631,13 @@ async function runOne(
     server: spec.id,
     label: spec.label,
     size: id,
+    clientProtocol: st.clientProtocol,
     repeat: rep,
     notes: [],
   };
   const port = await freePort();
   record.port = port;
-  const tag = `[${id} ${spec.label} #${rep}]`;
+  const tag = `[${id} ${spec.label} EIO${st.clientProtocol} #${rep}]`;
   const logPath = `${st.logDir}/${spec.id}-${id.replace(/\//g, "_")}-r${rep}.log`;
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
@@ -548,6 +647,7 @@ async function runOne(
       cpu: st.pinned ? serverCpu : null,
       logPath,
       client: st.client,
+      clientProtocol: st.clientProtocol,
       path: args.path,
       readyTimeoutMs: 20_000,
     });
@@ -562,6 +662,7 @@ async function runOne(
   const fleet = new Fleet({
     target: { host: "127.0.0.1", port, path: args.path },
     client: st.client,
+    clientProtocol: st.clientProtocol,
     conns: size.conns,
     rooms: size.rooms,
     payloadBytes: size.payloadBytes,
@@ -634,6 +735,19 @@ async function runOne(
     alive();
 
     const e = fleet.errors;
+    let pings = "";
+    if (st.clientProtocol === 3) {
+      record.heartbeat = {
+        pingIntervalMs: fleet.clientPingIntervalMs,
+        pingsSent: e.pingsSent,
+        pongs: e.pongs,
+      };
+      pings = ` | pings ${e.pingsSent} sent, ${e.pongs} answered`;
+      // The last slice of pings may still be on its way; more than that went unanswered.
+      if (e.pingsSent - e.pongs > Math.ceil(size.conns / 100) + 1) {
+        record.notes.push(`unanswered pings: ${e.pingsSent - e.pongs} of ${e.pingsSent}`);
+      }
+    }
     if (e.disconnects > 0) record.notes.push(`disconnects: ${e.disconnects}`);
     if (e.malformed > 0) record.notes.push(`malformed messages: ${e.malformed}`);
     if (e.unexpected > 0) {
@@ -652,6 +766,7 @@ async function runOne(
         ` srv ${Math.round(s.srvCpuPct)}% gen ${Math.round(s.genCpuPct)}% other ${Math.round(s.otherCpuPct)}%` +
         (f.missing || s.missing ? ` MISSING ${f.missing}/${s.missing}` : "") +
         (!f.drained || !s.drained ? " NOT-DRAINED" : "") +
+        pings +
         (record.notes.length ? ` | ${record.notes.join("; ")}` : ""),
     );
   } catch (err) {

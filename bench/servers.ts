@@ -5,8 +5,9 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { resolve as resolvePath } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { sioProbe } from "./generator.js";
+import { type ClientProtocol, sioProbe } from "./generator.js";
 import type { ClientKind } from "./wsclient.js";
 
 export type ServerId = "switchyard" | "socketio" | "floor";
@@ -19,15 +20,25 @@ export interface ServerSpec {
   command(port: number): string[];
 }
 
-export function serverSpecs(root: string, switchyardConfig: string): ServerSpec[] {
+/**
+ * `clientProtocol` 3 starts socket.io and the floor with Engine.IO v3 allowed (`--allow-eio3`);
+ * Switchyard gets it from its config (`server: { allowEIO3: true }`), which the caller picks.
+ */
+export function serverSpecs(
+  root: string,
+  switchyardConfig: string,
+  clientProtocol: ClientProtocol = 4,
+): ServerSpec[] {
   const node = process.execPath;
+  const eio3 = clientProtocol === 3 ? ["--allow-eio3"] : [];
   return [
     {
       id: "switchyard",
       label: "switchyard",
       unavailable: () => {
         if (!existsSync(`${root}/bin/switchyard.js`)) return "bin/switchyard.js not found";
-        if (!existsSync(`${root}/${switchyardConfig}`)) return `${switchyardConfig} not found`;
+        if (!existsSync(resolvePath(root, switchyardConfig)))
+          return `${switchyardConfig} not found`;
         return null;
       },
       command: (port) => [
@@ -53,6 +64,7 @@ export function serverSpecs(root: string, switchyardConfig: string): ServerSpec[
         String(port),
         "--host",
         "127.0.0.1",
+        ...eio3,
       ],
     },
     {
@@ -68,6 +80,7 @@ export function serverSpecs(root: string, switchyardConfig: string): ServerSpec[
         String(port),
         "--host",
         "127.0.0.1",
+        ...eio3,
       ],
     },
   ];
@@ -125,6 +138,7 @@ export async function startServer(
     cpu: number | null;
     logPath: string;
     client: ClientKind;
+    clientProtocol?: ClientProtocol;
     path: string;
     readyTimeoutMs: number;
   },
@@ -165,13 +179,13 @@ export async function startServer(
   const target = { host: "127.0.0.1", port: opts.port, path: opts.path };
   while (Date.now() < deadline) {
     if (server.exit !== null) break;
-    if (await sioProbe(target, opts.client, 1000)) return server;
+    if (await sioProbe(target, opts.client, 1000, opts.clientProtocol ?? 4)) return server;
     await sleep(150);
   }
   const why =
     server.exit !== null
       ? `exited (code ${server.exit.code}, signal ${server.exit.signal}) before answering`
-      : `did not complete a Socket.IO handshake on 127.0.0.1:${opts.port}${opts.path} within ${opts.readyTimeoutMs} ms`;
+      : `did not complete a Socket.IO handshake (EIO=${opts.clientProtocol ?? 4}) on 127.0.0.1:${opts.port}${opts.path} within ${opts.readyTimeoutMs} ms`;
   await stopServer(server);
   throw new ServerStartError(`${spec.label} ${why}; log tail:\n${logTail(opts.logPath, 15)}`);
 }

@@ -6,10 +6,11 @@
  * - `publish` {room, payload}: emits `message` with the payload to the room, except the sender.
  *
  * Default transports are kept (the generator connects straight with `transport=websocket`);
- * perMessageDeflate is off and pingInterval is 25 s. Exits when its stdin closes, so it never
- * outlives the harness.
+ * perMessageDeflate is off and pingInterval is 25 s. `--allow-eio3` sets `allowEIO3: true`, for
+ * socket.io 2.x clients (Engine.IO v3: the client pings, the server connects it to `/` by itself).
+ * Exits when its stdin closes, so it never outlives the harness.
  *
- *   node --import tsx bench/socketio-server.ts --port 3000 [--host 127.0.0.1]
+ *   node --import tsx bench/socketio-server.ts --port 3000 [--host 127.0.0.1] [--allow-eio3]
  */
 import { createServer } from "node:http";
 import { parseArgs } from "node:util";
@@ -19,6 +20,7 @@ const { values } = parseArgs({
   options: {
     port: { type: "string", default: "3000" },
     host: { type: "string", default: "127.0.0.1" },
+    "allow-eio3": { type: "boolean", default: false },
   },
 });
 
@@ -29,6 +31,7 @@ const io = new Server(httpServer, {
   httpCompression: false,
   pingInterval: 25_000,
   pingTimeout: 20_000,
+  allowEIO3: values["allow-eio3"],
 });
 
 interface JoinArgs {
@@ -50,7 +53,10 @@ io.on("connection", (socket) => {
 });
 
 httpServer.listen(Number(values.port), values.host, () => {
-  process.stdout.write(`socket.io bench server listening on ${values.host}:${values.port}\n`);
+  process.stdout.write(
+    `socket.io bench server listening on ${values.host}:${values.port}` +
+      `${values["allow-eio3"] ? " (allowEIO3)" : ""}\n`,
+  );
 });
 
 process.stdin.on("end", () => process.exit(0));

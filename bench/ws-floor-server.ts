@@ -5,7 +5,11 @@
  * one `ws.send` per member of the room (sender excluded): no batching, no corking, no shared
  * frame header — the cost every Socket.IO-speaking server pays at least.
  *
- *   node --import tsx bench/ws-floor-server.ts --port 3000 [--host 127.0.0.1]
+ * With `--allow-eio3` it also takes `EIO=3` connections the way a socket.io 2.x client expects:
+ * `40` sent right after the open packet (implicit connect to `/`), no server pings (the client
+ * pings, the floor answers `3`).
+ *
+ *   node --import tsx bench/ws-floor-server.ts --port 3000 [--host 127.0.0.1] [--allow-eio3]
  */
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:http";
@@ -16,8 +20,10 @@ const { values } = parseArgs({
   options: {
     port: { type: "string", default: "3000" },
     host: { type: "string", default: "127.0.0.1" },
+    "allow-eio3": { type: "boolean", default: false },
   },
 });
+const allowEIO3 = values["allow-eio3"];
 
 const PING_INTERVAL = 25_000;
 const PING_TIMEOUT = 20_000;
@@ -26,6 +32,8 @@ let nextSid = 0;
 
 interface Peer {
   ws: WebSocket;
+  /** Engine.IO protocol of the connection: 3 (the client pings) or 4 (the server does). */
+  eio: 3 | 4;
   sid: string;
   connected: boolean;
   rooms: Set<string>;
@@ -42,11 +50,19 @@ const wss = new WebSocketServer({
   path: "/socket.io/",
   perMessageDeflate: false,
   clientTracking: false,
+  // EIO=3 only with --allow-eio3 (400, like engine.io); anything else is taken as v4.
+  verifyClient: (info, done) =>
+    done(allowEIO3 || eioOf(info.req.url) !== 3, 400, "Unsupported protocol version"),
 });
 
-wss.on("connection", (ws) => {
+function eioOf(url: string | undefined): 3 | 4 {
+  return /[?&]EIO=3(?:&|$)/.test(url ?? "") ? 3 : 4;
+}
+
+wss.on("connection", (ws, req) => {
   const peer: Peer = {
     ws,
+    eio: eioOf(req.url),
     sid: `${sidPrefix}${(nextSid++).toString(36)}`,
     connected: false,
     rooms: new Set(),
@@ -55,6 +71,11 @@ wss.on("connection", (ws) => {
   ws.send(
     `0${JSON.stringify({ sid: peer.sid, upgrades: [], pingInterval: PING_INTERVAL, pingTimeout: PING_TIMEOUT, maxPayload: 1_000_000 })}`,
   );
+  if (peer.eio === 3) {
+    // Socket.IO v4 protocol: the session is connected to `/` at once, CONNECT has no payload.
+    peer.connected = true;
+    ws.send("40");
+  }
   ws.on("message", (data: Buffer, isBinary: boolean) => {
     if (!isBinary) onPacket(peer, data.toString());
   });
@@ -73,7 +94,7 @@ function onPacket(peer: Peer, text: string): void {
   switch (text[0]) {
     case "3": // pong
       return;
-    case "2": // a client ping (not used by EIO4 clients), answer anyway
+    case "2": // a client ping (EIO3 clients; not used by EIO4 clients, answered anyway)
       peer.ws.send("3");
       return;
     case "4":
@@ -84,7 +105,7 @@ function onPacket(peer: Peer, text: string): void {
   const type = text[1];
   if (type === "0") {
     peer.connected = true;
-    peer.ws.send(`40${JSON.stringify({ sid: peer.sid })}`);
+    peer.ws.send(peer.eio === 3 ? "40" : `40${JSON.stringify({ sid: peer.sid })}`);
   } else if (type === "1") {
     peer.ws.close();
   } else if (type === "2" && peer.connected) {
@@ -127,7 +148,7 @@ function publish(sender: Peer, room: string, payload: unknown): void {
 }
 
 setInterval(() => {
-  for (const peer of peers) peer.ws.send("2");
+  for (const peer of peers) if (peer.eio === 4) peer.ws.send("2");
 }, PING_INTERVAL).unref();
 
 httpServer.listen(Number(values.port), values.host, () => {
