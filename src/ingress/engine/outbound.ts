@@ -13,6 +13,7 @@ export class Outbound {
   readonly packet: Packet;
   #frame: Buffer | undefined;
   #frameV3: Buffer | undefined;
+  #frameV3Base64: Buffer | undefined;
   #record: string | undefined;
   #recordV3: string | undefined;
 
@@ -36,9 +37,25 @@ export class Outbound {
     if (!Buffer.isBuffer(this.packet.data)) return this.wsFrame();
     if (this.#frameV3 === undefined) {
       const data = Buffer.concat([Buffer.from([this.packet.type]), this.packet.data]);
-      this.#frameV3 = frame({ type: this.packet.type, data });
+      this.#frameV3 = frameBytes(data, BINARY);
     }
     return this.#frameV3;
+  }
+
+  /**
+   * The WebSocket frame for an Engine.IO v3 client that asked for base64 (`b64=1`):
+   * binary data travels in a text frame as `b4<base64>`.
+   */
+  wsFrameV3Base64(): Buffer {
+    const { data } = this.packet;
+    if (!Buffer.isBuffer(data)) return this.wsFrame();
+    if (this.#frameV3Base64 === undefined) {
+      this.#frameV3Base64 = frameBytes(
+        Buffer.from(`b${this.packet.type}${data.toString("base64")}`),
+        TEXT,
+      );
+    }
+    return this.#frameV3Base64;
   }
 
   /** The record for a polling payload. */
@@ -60,13 +77,18 @@ const BINARY = 0x2;
 function frame(packet: Packet): Buffer {
   const { data } = packet;
   // A binary message travels as a binary frame without a type byte (Engine.IO v4).
-  const payload = Buffer.isBuffer(data)
-    ? data
-    : Buffer.from(data === undefined ? String(packet.type) : `${packet.type}${data}`);
+  if (Buffer.isBuffer(data)) return frameBytes(data, BINARY);
+  return frameBytes(
+    Buffer.from(data === undefined ? String(packet.type) : `${packet.type}${data}`),
+    TEXT,
+  );
+}
+
+function frameBytes(payload: Buffer, opcode: number): Buffer {
   const parts = Sender.frame(payload, {
     fin: true,
     rsv1: false,
-    opcode: Buffer.isBuffer(data) ? BINARY : TEXT,
+    opcode,
     mask: false,
     readOnly: false,
   });

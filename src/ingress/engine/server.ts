@@ -85,15 +85,17 @@ export class EngineServer implements SessionHost {
     }
     const sid = query.get("sid");
     if (sid === null) (req as RequestWithSid).switchyardSid = this.#newId();
+    // Engine.IO v3 clients that cannot take binary frames ask for base64 with b64=1.
+    const supportsBinary = query.get("b64") === null;
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       if (sid !== null) {
         const session = this.#sessions.get(sid);
         if (session === undefined) ws.close();
-        else session.onUpgradeRequest(ws, socket);
+        else session.onUpgradeRequest(ws, socket, supportsBinary);
         return;
       }
       const id = (req as RequestWithSid).switchyardSid!;
-      const session = new Session(id, this, protocolOf(query), { ws, socket });
+      const session = new Session(id, this, protocolOf(query), { ws, socket, supportsBinary });
       this.#open(session, req);
     });
   }

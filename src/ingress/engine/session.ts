@@ -71,7 +71,9 @@ export class Session implements PollingOwner, WebSocketOwner {
     id: string,
     host: SessionHost,
     protocol: 3 | 4,
-    transport: { polling: { supportsBinary: boolean } } | { ws: WebSocket; socket: Duplex },
+    transport:
+      | { polling: { supportsBinary: boolean } }
+      | { ws: WebSocket; socket: Duplex; supportsBinary: boolean },
   ) {
     this.id = id;
     this.#host = host;
@@ -83,12 +85,12 @@ export class Session implements PollingOwner, WebSocketOwner {
             host.options.maxHttpBufferSize,
             protocol === 3 ? v3Codec(transport.polling.supportsBinary) : V4_CODEC,
           )
-        : this.#webSocket(transport.ws, transport.socket);
+        : this.#webSocket(transport.ws, transport.socket, transport.supportsBinary);
   }
 
-  #webSocket(ws: WebSocket, socket: Duplex): WebSocketTransport {
+  #webSocket(ws: WebSocket, socket: Duplex, supportsBinary: boolean): WebSocketTransport {
     const { maxQueuedBytes } = this.#host.options;
-    return new WebSocketTransport(ws, socket, this, maxQueuedBytes, this.protocol);
+    return new WebSocketTransport(ws, socket, this, maxQueuedBytes, this.protocol, supportsBinary);
   }
 
   get transportName(): "polling" | "websocket" {
@@ -201,12 +203,12 @@ export class Session implements PollingOwner, WebSocketOwner {
   // --- WebSocket ---------------------------------------------------------------
 
   /** A WebSocket arrived for this sid: the start of an upgrade. */
-  onUpgradeRequest(ws: WebSocket, socket: Duplex): void {
+  onUpgradeRequest(ws: WebSocket, socket: Duplex, supportsBinary: boolean): void {
     if (this.#isClosed || this.#probe !== undefined || this.#transport.name !== "polling") {
       ws.close();
       return;
     }
-    this.#probe = this.#webSocket(ws, socket);
+    this.#probe = this.#webSocket(ws, socket, supportsBinary);
     this.#upgradeTimer = setTimeout(() => this.#abandonProbe(), this.#host.options.upgradeTimeout);
   }
 

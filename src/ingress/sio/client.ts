@@ -39,7 +39,10 @@ export class Client implements SessionListener {
     this.session = session;
     this.address = address;
     this.#connectTimer = setTimeout(closeUnconnected, server.options.connectTimeout, this);
-    if (session.protocol === 3) this.#connect("/", authOf(query));
+    // Only when `/` exists: a 2.x client reports an error on `/` to all its sockets.
+    if (session.protocol === 3 && server.namespace("/") !== undefined) {
+      this.#connect("/", authOf(query, ENGINE_PARAMS));
+    }
   }
 
   /** @internal The connect timer fired. */
@@ -112,8 +115,11 @@ export class Client implements SessionListener {
     if (packet.type === SioType.CONNECT) {
       if (this.session.protocol === 3) {
         // Protocol v4 clients put their auth in the namespace's query: `/admin?token=abc`.
-        const url = new URL(packet.nsp, "http://namespace");
-        this.#connect(url.pathname, authOf(url.searchParams));
+        // The name is kept as written (no URL normalisation), as socket.io does.
+        const mark = packet.nsp.indexOf("?");
+        const name = mark === -1 ? packet.nsp : packet.nsp.slice(0, mark);
+        const query = new URLSearchParams(mark === -1 ? "" : packet.nsp.slice(mark + 1));
+        this.#connect(name, authOf(query));
       } else {
         this.#connect(packet.nsp, (packet.data as Record<string, unknown> | undefined) ?? NO_AUTH);
       }
@@ -222,10 +228,14 @@ export class Client implements SessionListener {
 /** Handshake parameters of Engine.IO itself, which are not the client's auth. */
 const ENGINE_PARAMS = new Set(["EIO", "transport", "t", "sid", "b64", "j"]);
 
-function authOf(query: URLSearchParams): Readonly<Record<string, unknown>> {
+/** A query string as an auth object; `skip` names parameters that are not auth. */
+function authOf(
+  query: URLSearchParams,
+  skip?: ReadonlySet<string>,
+): Readonly<Record<string, unknown>> {
   let auth: Record<string, unknown> | undefined;
   for (const [key, value] of query) {
-    if (ENGINE_PARAMS.has(key)) continue;
+    if (skip?.has(key)) continue;
     auth ??= {};
     auth[key] = value;
   }

@@ -25,6 +25,10 @@ export interface WebSocketOwner {
  */
 const TRANSPORT = Symbol("switchyard.transport");
 
+const V4_FRAME = (out: Outbound): Buffer => out.wsFrame();
+const V3_FRAME = (out: Outbound): Buffer => out.wsFrameV3();
+const V3_BASE64_FRAME = (out: Outbound): Buffer => out.wsFrameV3Base64();
+
 interface OwnedWebSocket extends WebSocket {
   [TRANSPORT]: WebSocketTransport;
 }
@@ -50,7 +54,8 @@ export class WebSocketTransport implements Flushable {
   readonly #socket: Duplex;
   readonly #owner: WebSocketOwner;
   readonly #maxQueuedBytes: number;
-  readonly #isV3: boolean;
+  /** How this client's frames are made: v4, v3, or v3 with binary as base64 text. */
+  readonly #frameOf: (out: Outbound) => Buffer;
   #chunks: Buffer[] = [];
   #bytes = 0;
   #isClosed = false;
@@ -66,8 +71,9 @@ export class WebSocketTransport implements Flushable {
     owner: WebSocketOwner,
     maxQueuedBytes: number,
     protocol: 3 | 4,
+    supportsBinary: boolean,
   ) {
-    this.#isV3 = protocol === 3;
+    this.#frameOf = protocol === 4 ? V4_FRAME : supportsBinary ? V3_FRAME : V3_BASE64_FRAME;
     this.#ws = ws;
     this.#socket = socket;
     this.#owner = owner;
@@ -91,7 +97,7 @@ export class WebSocketTransport implements Flushable {
   /** Queues a packet; it leaves at the end of this event-loop turn. */
   send(out: Outbound): void {
     if (this.#isClosed) return;
-    const frame = this.#isV3 ? out.wsFrameV3() : out.wsFrame();
+    const frame = this.#frameOf(out);
     this.#chunks.push(frame);
     this.#bytes += frame.length;
     flushQueue.schedule(this);
