@@ -1,7 +1,8 @@
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
+import { HttpApi } from "./api/http-api.js";
 import type { Backend } from "./egress/backend.js";
-import { NativeBackend } from "./egress/native/native-backend.js";
+import { builtinBackends } from "./egress/builtin.js";
 import { createHttpHost } from "./http-host.js";
 import { SioServer } from "./ingress/sio/server.js";
 import type { SwitchyardConfig } from "./mapping/types.js";
@@ -29,19 +30,37 @@ export async function startSwitchyard(
   options: StartOptions,
 ): Promise<RunningSwitchyard> {
   const { server } = config;
-  const backend: Backend = new NativeBackend("native");
+  // Every room lives on the native core until routes to other backends exist (issue 4).
+  const backend: Backend = builtinBackends()
+    .get("native")
+    .create("native", {}, { log: options.log });
   const router = new Router(config, backend, options.log);
   const sio = new SioServer(server, config.namespaces.keys(), router, router);
   router.attach(sio);
   await backend.start(router);
 
-  const http = createHttpHost([{ path: server.path, engine: sio.engine }], () => {
-    const health = backend.health();
-    return {
-      isReady: health.isReady,
-      checks: { [backend.name]: health.isReady ? "ready" : (health.reason ?? "not ready") },
-    };
-  });
+  // No `api` block: the API is off, and its paths get the host's 404.
+  const api =
+    config.api &&
+    new HttpApi({
+      api: config.api,
+      maxBodyBytes: server.maxHttpBufferSize,
+      maxRoomLength: server.maxRoomLength,
+      publisher: router,
+      sio,
+      log: options.log,
+    });
+  const http = createHttpHost(
+    [{ path: server.path, engine: sio.engine }],
+    () => {
+      const health = backend.health();
+      return {
+        isReady: health.isReady,
+        checks: { [backend.name]: health.isReady ? "ready" : (health.reason ?? "not ready") },
+      };
+    },
+    api && ((req, res, path) => api.handle(req, res, path)),
+  );
   await new Promise<void>((resolve, reject) => {
     http.once("error", reject);
     http.listen(options.port ?? server.port, options.host ?? server.host, () => {

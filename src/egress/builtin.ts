@@ -1,0 +1,7 @@
+import { nativeFactory } from "./native/native-factory.js";
+import { BackendRegistry } from "./registry.js";
+
+/** A registry holding every backend kind Switchyard ships. */
+export function builtinBackends(): BackendRegistry {
+  return new BackendRegistry().register(nativeFactory);
+}

@@ -1,0 +1,56 @@
+import type { Logger } from "pino";
+import type { Backend } from "./backend.js";
+
+/** What a backend factory may use; handed over by the composition root. */
+export interface BackendDeps {
+  readonly log: Logger;
+}
+
+/**
+ * One backend kind: its name, the JSON Schema of its settings (checked when the
+ * configuration is loaded), and how to build an instance from valid settings.
+ */
+export interface BackendFactory<Settings = unknown> {
+  readonly kind: string;
+  /** JSON Schema (draft-07) of the `settings` block of this kind. */
+  readonly settingsSchema: Readonly<Record<string, unknown>>;
+  create(name: string, settings: Settings, deps: BackendDeps): Backend;
+}
+
+/** Thrown for a kind nobody registered; the message lists the known kinds. */
+export class UnknownBackendKindError extends Error {
+  override readonly name = "UnknownBackendKindError";
+  readonly kind: string;
+  readonly known: readonly string[];
+
+  constructor(kind: string, known: readonly string[]) {
+    super(`Unknown backend kind '${kind}' (known kinds: ${known.join(", ")})`);
+    this.kind = kind;
+    this.known = known;
+  }
+}
+
+/** Kind → factory. Registering a kind twice is a programming error and throws. */
+export class BackendRegistry {
+  readonly #factories = new Map<string, BackendFactory>();
+
+  register(factory: BackendFactory): this {
+    if (this.#factories.has(factory.kind)) {
+      throw new Error(`Backend kind '${factory.kind}' is already registered`);
+    }
+    this.#factories.set(factory.kind, factory);
+    return this;
+  }
+
+  /** The factory of `kind`; throws {@link UnknownBackendKindError} when there is none. */
+  get(kind: string): BackendFactory {
+    const factory = this.#factories.get(kind);
+    if (factory === undefined) throw new UnknownBackendKindError(kind, this.kinds());
+    return factory;
+  }
+
+  /** Registered kinds, sorted. */
+  kinds(): string[] {
+    return [...this.#factories.keys()].sort();
+  }
+}
