@@ -8,7 +8,7 @@
 
 /** Where an error surfaces. */
 export type ErrorSurface =
-  /** HTTP response to an Engine.IO request: `status` and body `{code, message}`. */
+  /** HTTP response (Engine.IO request or the HTTP API): `status` and body `{code, message}`. */
   | "http"
   /** The Engine.IO session is closed. */
   | "session"
@@ -24,7 +24,10 @@ export type ErrorSurface =
 export interface ErrorSpec {
   readonly message: string;
   readonly surface: ErrorSurface;
-  /** HTTP status for `http` errors. */
+  /**
+   * HTTP status for `http` errors, and for an error of another surface that the
+   * HTTP API can answer too (SWY_PUBLISH_FAILED: 502).
+   */
   readonly status?: number;
   /** Engine.IO handshake error number (0–5) for `http` errors of the Engine.IO table. */
   readonly eioCode?: number;
@@ -69,6 +72,42 @@ export const ERRORS = {
   },
   SWY_HTTP_NOT_FOUND: { message: "Not found", surface: "http", status: 404 },
 
+  // The HTTP API (`/api/v1/...`, when the file has an `api` block).
+  SWY_API_UNAUTHORIZED: {
+    message: "Missing or wrong bearer token",
+    surface: "http",
+    status: 401,
+  },
+  SWY_API_METHOD_NOT_ALLOWED: {
+    message: "%s is not allowed here; use %s",
+    surface: "http",
+    status: 405,
+  },
+  SWY_API_PAYLOAD_TOO_LARGE: {
+    message: "Body exceeds maxHttpBufferSize (%s bytes)",
+    surface: "http",
+    status: 413,
+  },
+  SWY_API_BAD_JSON: { message: "The body must be a JSON object: %s", surface: "http", status: 400 },
+  SWY_API_FIELD_REQUIRED: { message: "Missing required field '%s'", surface: "http", status: 400 },
+  SWY_API_FIELD_UNKNOWN: { message: "Unknown field '%s'", surface: "http", status: 400 },
+  SWY_API_FIELD_INVALID: { message: "Field '%s' must be %s", surface: "http", status: 400 },
+  SWY_API_NAMESPACE_UNKNOWN: {
+    message: "Namespace '%s' is not configured",
+    surface: "http",
+    status: 400,
+  },
+  SWY_API_EVENT_RESERVED: {
+    message: "Event name '%s' is reserved by Socket.IO",
+    surface: "http",
+    status: 400,
+  },
+  SWY_API_ROOM_INVALID: {
+    message: "Room must be a non-empty string of at most %s characters",
+    surface: "http",
+    status: 400,
+  },
+
   // Session-level failures: the Engine.IO session is closed.
   SWY_SESSION_PARSE_ERROR: { message: "Malformed packet: %s", surface: "session" },
   SWY_SESSION_PING_TIMEOUT: { message: "No pong within pingTimeout", surface: "session" },
@@ -102,7 +141,12 @@ export const ERRORS = {
   },
   SWY_ROOM_NOT_ALLOWED: { message: "Room '%s' is not allowed by this rule", surface: "ack" },
   SWY_ROOM_NOT_MEMBER: { message: "Not a member of room '%s'", surface: "ack" },
-  SWY_PUBLISH_FAILED: { message: "Publish to room '%s' failed: %s", surface: "ack" },
+  SWY_PUBLISH_FAILED: {
+    message: "Publish to room '%s' failed: %s",
+    surface: "ack",
+    // The publish API answers the same failure with this status.
+    status: 502,
+  },
 
   // Server-side API.
   SWY_ACK_TIMEOUT: { message: "No ack for '%s' within %s ms", surface: "api" },

@@ -14,10 +14,21 @@ export interface Mount {
 export type ReadinessProbe = () => { isReady: boolean; checks: Record<string, string> };
 
 /**
- * The HTTP server on Switchyard's one port: Engine.IO mounts, `/healthz`,
- * `/readyz` and `/metrics`. Anything else is 404 with a coded body.
+ * More routes on the same port (the HTTP API). Sees each request no mount claims,
+ * with its path (no query); answers it and returns true, or returns false untouched.
  */
-export function createHttpHost(mounts: readonly Mount[], readiness: ReadinessProbe): Server {
+export type HttpRoutes = (req: IncomingMessage, res: ServerResponse, path: string) => boolean;
+
+/**
+ * The HTTP server on Switchyard's one port: Engine.IO mounts, `/healthz`,
+ * `/readyz`, `/metrics` and whatever `routes` answer. Anything else is 404 with a
+ * coded body.
+ */
+export function createHttpHost(
+  mounts: readonly Mount[],
+  readiness: ReadinessProbe,
+  routes?: HttpRoutes,
+): Server {
   const find = (url: string | undefined): EngineServer | undefined => {
     const path = pathOf(url);
     for (const mount of mounts) {
@@ -33,6 +44,7 @@ export function createHttpHost(mounts: readonly Mount[], readiness: ReadinessPro
       return;
     }
     const path = pathOf(req.url);
+    if (routes?.(req, res, path) === true) return;
     if (req.method === "GET" && path === "/healthz") {
       json(res, 200, { status: "ok" });
     } else if (req.method === "GET" && path === "/readyz") {

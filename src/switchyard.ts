@@ -69,7 +69,10 @@ export async function startSwitchyard(
     });
   });
   const port = (http.address() as AddressInfo).port;
-  options.log.info({ port, path: server.path, source: config.source }, "switchyard listening");
+  options.log.info(
+    { port, path: server.path, source: config.source, api: api !== undefined },
+    "switchyard listening",
+  );
 
   return {
     port,

@@ -9,6 +9,7 @@ import { hasErrors } from "./diagnostic.js";
 import { type Env, type LoadedDocument, parseConfigText, readConfigFile } from "./load.js";
 import { compileRoomPattern } from "./pattern.js";
 import { DEFAULTS } from "./schema.js";
+import { Secret } from "./secret.js";
 import { compileTemplate } from "./template.js";
 import type {
   CookieConfig,
@@ -98,6 +99,7 @@ interface RawServer {
 interface RawConfig {
   server?: RawServer;
   log?: { level?: LogConfig["level"] };
+  api?: { token: string };
   namespaces: Record<string, { events?: Record<string, RawRule> }>;
 }
 
@@ -122,6 +124,7 @@ export function compileConfig(doc: LoadedDocument, source: string = doc.file): S
     source,
     server: compileServer(raw.server ?? {}),
     log: { level: raw.log?.level ?? DEFAULTS.log.level },
+    ...(raw.api === undefined ? {} : { api: { token: new Secret(raw.api.token) } }),
     namespaces: new FrozenMap(namespaces),
   });
 }

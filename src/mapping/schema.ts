@@ -307,6 +307,36 @@ const logSchema: JsonSchema = {
   },
 };
 
+/** Shortest `api.token` accepted: a guessable token is worse than none. */
+export const MIN_API_TOKEN_LENGTH = 16;
+
+const apiSchema: JsonSchema = {
+  description:
+    "The HTTP API on the server's port (`/api/v1/publish`, `/api/v1/rooms`, " +
+    "`/api/v1/namespaces`), behind a bearer token. Absent (default): the API is off and its " +
+    "paths answer 404. See docs/api.md.",
+  type: "object",
+  additionalProperties: false,
+  required: ["token"],
+  properties: {
+    token: {
+      description: [
+        "The bearer token every API request must send (`Authorization: Bearer TOKEN`): at least",
+        `${MIN_API_TOKEN_LENGTH} characters of letters, digits and \`-._~+/\`, optionally ending`,
+        `in \`=\`. Read it from the environment: \`token: "\${SWITCHYARD_API_TOKEN}"\`.`,
+        "Diagnostics and logs never print it.",
+      ].join(" "),
+      type: "string",
+      minLength: MIN_API_TOKEN_LENGTH,
+      maxLength: 4096,
+      pattern: "^[A-Za-z0-9._~+/-]+=*$",
+      patternErrorMessage: "must be a bearer token: letters, digits and -._~+/, then optional =",
+      // Marks a secret: validate.ts never prints the value.
+      writeOnly: true,
+    },
+  },
+};
+
 const actionProperty = (action: string, description: string): JsonSchema => ({
   description,
   const: action,
@@ -458,6 +488,7 @@ export const CONFIG_SCHEMA: JsonSchema = {
   properties: {
     server: serverSchema,
     log: logSchema,
+    api: apiSchema,
     namespaces: {
       description:
         "Namespace name (`/` or `/name`) → namespace. Only these namespaces accept connections.",

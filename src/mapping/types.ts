@@ -1,4 +1,5 @@
 import type { CookieOptions, CorsOptions } from "../ingress/engine/options.js";
+import type { Secret } from "./secret.js";
 
 /**
  * The compiled, frozen form of a Switchyard YAML file: what the router and the
@@ -135,6 +136,12 @@ export interface LogConfig {
   readonly level: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 }
 
+/** The HTTP API (`api:`). See docs/api.md. */
+export interface ApiConfig {
+  /** The bearer token every request must send. Prints as `[secret]`. */
+  readonly token: Secret;
+}
+
 /** The whole compiled file. Deep-frozen. */
 export interface SwitchyardConfig {
   /**
@@ -144,6 +151,8 @@ export interface SwitchyardConfig {
   readonly source: string;
   readonly server: ServerConfig;
   readonly log: LogConfig;
+  /** Absent when the file has no `api` block: then the HTTP API is off (its paths answer 404). */
+  readonly api?: ApiConfig;
   /** Namespace name → namespace. Only these namespaces accept connections. */
   readonly namespaces: ReadonlyMap<string, NamespaceConfig>;
 }

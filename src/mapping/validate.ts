@@ -116,7 +116,11 @@ function reportSchemaError(out: Reporter, e: ErrorObject, path: DocPath): void {
   const subject = path.length === 0 ? "The file" : where;
   const parent = (e.parentSchema ?? {}) as JsonSchema;
   const at = doc.position(path, "value");
-  const got = () => out.show(path, e.data);
+  // `writeOnly` marks a secret (api.token): say where it came from, never what it is.
+  const got = () =>
+    parent.writeOnly === true && doc.envVars(path).length === 0
+      ? "a value not shown here (it is a secret)"
+      : out.show(path, e.data);
   switch (e.keyword) {
     // Wrappers around errors reported on their own.
     case "if":
@@ -270,6 +274,7 @@ function checkSemantics(out: Reporter, data: unknown): void {
   if (!root) return;
   const server = asRecord(root.server);
   checkCors(out, asRecord(server?.cors));
+  checkApi(out, asRecord(root.api));
   const limits = asRecord(server?.limits);
   const maxRoomLength =
     typeof limits?.maxRoomLength === "number"
@@ -293,6 +298,22 @@ function checkCors(out: Reporter, cors: Record<string, unknown> | undefined): vo
       out.doc.position(["server", "cors", "credentials"], "value"),
       ["Browsers refuse credentials from a server that allows origin '*'"],
       { hint: "list the origins instead", severity: "warning" },
+    );
+  }
+}
+
+function checkApi(out: Reporter, api: Record<string, unknown> | undefined): void {
+  const path = ["api", "token"];
+  if (typeof api?.token !== "string" || out.doc.isEnvBroken(path)) return;
+  if (out.doc.envVars(path).length === 0) {
+    out.add(
+      "SWY_CFG_VALUE",
+      out.doc.position(path, "value"),
+      ["api.token is written in the file, where anyone who reads it can use the API"],
+      {
+        hint: `read it from the environment: token: "\${SWITCHYARD_API_TOKEN}"`,
+        severity: "warning",
+      },
     );
   }
 }

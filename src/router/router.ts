@@ -109,22 +109,47 @@ export class Router implements SocketHandler, RoomObserver, DeliverySink {
       return;
     }
     const args = rule.args === undefined ? ctx.args : rule.args.map((template) => template(ctx));
-    const published = this.#backend.publish({
-      channel: channelOf(socket.nsp.name, room),
-      event: rule.emit,
+    const published = this.publish(
+      socket.nsp.name,
+      room,
+      rule.emit,
       args,
-      except: rule.exceptSender ? socket.id : undefined,
-    });
+      rule.exceptSender ? socket.id : undefined,
+    );
     if (ack === undefined) {
-      published.catch((cause: unknown) => {
-        this.#fail(socket, rule.event, undefined, publishError(room, cause));
+      published.catch((error: SwitchyardError) => {
+        this.#fail(socket, rule.event, undefined, error);
       });
       return;
     }
     published.then(
       () => this.#succeed(rule, ctx, room, captures, ack),
-      (cause: unknown) => this.#fail(socket, rule.event, ack, publishError(room, cause)),
+      (error: SwitchyardError) => this.#fail(socket, rule.event, ack, error),
     );
+  }
+
+  /**
+   * Publishes an event to a room the way a client's broadcast does: on the room's
+   * channel and backend, so members on this node and on every other node receive it.
+   * Serves client broadcasts and the HTTP publish API. The caller has checked the
+   * room and the event name.
+   *
+   * @param except A socket id the delivery leaves out.
+   * @returns Resolves when the backend accepted the message; rejects with
+   *   SWY_PUBLISH_FAILED (the cause attached) otherwise.
+   */
+  publish(
+    nsp: string,
+    room: string,
+    event: string,
+    args: readonly unknown[],
+    except?: string,
+  ): Promise<void> {
+    return this.#backend
+      .publish({ channel: channelOf(nsp, room), event, args, except })
+      .catch((cause: unknown) => {
+        throw publishError(room, cause);
+      });
   }
 
   #succeed(

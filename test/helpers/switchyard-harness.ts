@@ -2,6 +2,7 @@ import pino from "pino";
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
 import { loadConfigFromString } from "../../src/mapping/compile.js";
 import { formatDiagnostic } from "../../src/mapping/diagnostic.js";
+import type { Env } from "../../src/mapping/load.js";
 import { type RunningSwitchyard, startSwitchyard } from "../../src/switchyard.js";
 
 /** A Switchyard started from YAML text, with the clients a test opened, closed together. */
@@ -13,8 +14,9 @@ export class Harness {
     this.server = server;
   }
 
-  static async start(yaml: string): Promise<Harness> {
-    const { config, diagnostics } = loadConfigFromString(yaml, "test.yaml", {});
+  /** Starts a Switchyard from `yaml`; `${VAR}` reads `env` (never process.env). */
+  static async start(yaml: string, env: Env = {}): Promise<Harness> {
+    const { config, diagnostics } = loadConfigFromString(yaml, "test.yaml", env);
     if (config === undefined) throw new Error(diagnostics.map(formatDiagnostic).join("\n"));
     const log = pino({ level: "silent" });
     return new Harness(await startSwitchyard(config, { port: 0, host: "127.0.0.1", log }));

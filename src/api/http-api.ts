@@ -1,0 +1,319 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "pino";
+import { SwitchyardError } from "../errors.js";
+import { RESERVED_EVENTS } from "../ingress/sio/parser.js";
+import type { SioServer } from "../ingress/sio/server.js";
+import type { ApiConfig } from "../mapping/types.js";
+import { metrics } from "../metrics.js";
+
+/**
+ * Publishes to a room as a client broadcast would (the router does): resolves when
+ * the room's backend accepted the message, rejects with SWY_PUBLISH_FAILED otherwise.
+ */
+export interface RoomPublisher {
+  publish(
+    nsp: string,
+    room: string,
+    event: string,
+    args: readonly unknown[],
+    except?: string,
+  ): Promise<void>;
+}
+
+export interface HttpApiOptions {
+  readonly api: ApiConfig;
+  /** Largest request body, bytes (`server.limits.maxHttpBufferSize`). */
+  readonly maxBodyBytes: number;
+  /** Longest room name, characters (`server.limits.maxRoomLength`). */
+  readonly maxRoomLength: number;
+  readonly publisher: RoomPublisher;
+  /** The configured namespaces with this node's sockets and rooms: the ingress's server. */
+  readonly sio: Pick<SioServer, "namespace" | "namespaces">;
+  readonly log: Logger;
+}
+
+type Method = "GET" | "POST";
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** The fields a publish body may hold. */
+const PUBLISH_FIELDS: ReadonlySet<string> = new Set([
+  "namespace",
+  "room",
+  "event",
+  "args",
+  "except",
+]);
+
+const CHALLENGE = 'Bearer realm="switchyard"';
+
+/**
+ * Switchyard's HTTP API on the server's port, behind a bearer token (docs/api.md):
+ *
+ * - `POST /api/v1/publish` publishes an event to a room through the router, exactly
+ *   as a client broadcast does, and answers 202 once the backend accepted it;
+ * - `GET /api/v1/rooms?namespace=/` lists this node's rooms of a namespace with their
+ *   local member counts;
+ * - `GET /api/v1/namespaces` lists the configured namespaces with their local socket
+ *   and room counts.
+ *
+ * Every error is a `{code, message}` body of the catalogue, counted in
+ * `switchyard_errors_total`. The token is compared in constant time and never logged.
+ */
+export class HttpApi {
+  readonly #options: HttpApiOptions;
+  /** SHA-256 of the token: equal-length digests let `timingSafeEqual` hide the token's length. */
+  readonly #tokenDigest: Buffer;
+  readonly #routes: ReadonlyMap<string, { method: Method; handler: Handler }>;
+
+  constructor(options: HttpApiOptions) {
+    this.#options = options;
+    this.#tokenDigest = digest(options.api.token.reveal());
+    this.#routes = new Map<string, { method: Method; handler: Handler }>([
+      ["/api/v1/publish", { method: "POST", handler: (req, res) => this.#onPublish(req, res) }],
+      ["/api/v1/rooms", { method: "GET", handler: (req, res) => this.#onRooms(req, res) }],
+      ["/api/v1/namespaces", { method: "GET", handler: (_req, res) => this.#onNamespaces(res) }],
+    ]);
+  }
+
+  /**
+   * Answers a request for one of the API's paths and returns true; returns false,
+   * touching nothing, for any other path.
+   */
+  handle(req: IncomingMessage, res: ServerResponse, path: string): boolean {
+    const route = this.#routes.get(path);
+    if (route === undefined) return false;
+    const authorised = this.#authorise(req.headers.authorization);
+    if (authorised !== true) {
+      this.#fail(req, res, new SwitchyardError("SWY_API_UNAUTHORIZED"), {
+        "WWW-Authenticate":
+          authorised === "missing" ? CHALLENGE : `${CHALLENGE}, error="invalid_token"`,
+      });
+      return true;
+    }
+    if (req.method !== route.method) {
+      this.#fail(
+        req,
+        res,
+        new SwitchyardError("SWY_API_METHOD_NOT_ALLOWED", [req.method ?? "?", route.method]),
+        { Allow: route.method },
+      );
+      return true;
+    }
+    route.handler(req, res);
+    return true;
+  }
+
+  /** `true`, or why not: no usable `Authorization: Bearer` header, or another token. */
+  #authorise(header: string | undefined): true | "missing" | "wrong" {
+    if (header === undefined) return "missing";
+    const match = /^Bearer +(\S+) *$/i.exec(header);
+    if (match === null) return "missing";
+    return timingSafeEqual(digest(match[1]!), this.#tokenDigest) ? true : "wrong";
+  }
+
+  // --- POST /api/v1/publish ------------------------------------------------------
+
+  #onPublish(req: IncomingMessage, res: ServerResponse): void {
+    readBody(req, this.#options.maxBodyBytes, (body) => {
+      if (body === undefined) {
+        this.#fail(
+          req,
+          res,
+          new SwitchyardError("SWY_API_PAYLOAD_TOO_LARGE", [this.#options.maxBodyBytes]),
+        );
+        return;
+      }
+      const parsed = this.#parsePublish(body);
+      if (parsed instanceof SwitchyardError) {
+        this.#fail(req, res, parsed, {}, true);
+        return;
+      }
+      const { nsp, room, event, args, except } = parsed;
+      this.#options.publisher.publish(nsp, room, event, args, except).then(
+        () => json(res, 202, { ok: true }),
+        (cause: unknown) => {
+          const error =
+            cause instanceof SwitchyardError
+              ? cause
+              : new SwitchyardError("SWY_PUBLISH_FAILED", [room, String(cause)], { cause });
+          this.#options.log.warn(
+            { err: error, nsp, room, event },
+            "publish API: the backend refused",
+          );
+          this.#fail(req, res, error, {}, true);
+        },
+      );
+    });
+  }
+
+  /** The publication a body asks for, or the first problem with it. */
+  #parsePublish(
+    body: Buffer,
+  ):
+    | SwitchyardError
+    | { nsp: string; room: string; event: string; args: readonly unknown[]; except?: string } {
+    let value: unknown;
+    try {
+      value = JSON.parse(body.toString("utf8"));
+    } catch {
+      return new SwitchyardError("SWY_API_BAD_JSON", ["it is not valid JSON"]);
+    }
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      return new SwitchyardError("SWY_API_BAD_JSON", [`got ${describeJson(value)}`]);
+    }
+    const fields = value as Record<string, unknown>;
+    for (const key of Object.keys(fields)) {
+      if (!PUBLISH_FIELDS.has(key))
+        return new SwitchyardError("SWY_API_FIELD_UNKNOWN", [clip(key)]);
+    }
+    const { namespace = "/", room, event, args = [], except } = fields;
+    const nsp = this.#namespace(namespace);
+    if (nsp instanceof SwitchyardError) return nsp;
+    if (room === undefined) return new SwitchyardError("SWY_API_FIELD_REQUIRED", ["room"]);
+    const { maxRoomLength } = this.#options;
+    if (typeof room !== "string" || room.length === 0 || room.length > maxRoomLength) {
+      return new SwitchyardError("SWY_API_ROOM_INVALID", [maxRoomLength]);
+    }
+    if (event === undefined) return new SwitchyardError("SWY_API_FIELD_REQUIRED", ["event"]);
+    if (typeof event !== "string" || event.length === 0) {
+      return new SwitchyardError("SWY_API_FIELD_INVALID", ["event", "a non-empty string"]);
+    }
+    if (RESERVED_EVENTS.has(event)) return new SwitchyardError("SWY_API_EVENT_RESERVED", [event]);
+    if (!Array.isArray(args)) {
+      return new SwitchyardError("SWY_API_FIELD_INVALID", ["args", "a list of arguments"]);
+    }
+    if (except !== undefined && (typeof except !== "string" || except.length === 0)) {
+      return new SwitchyardError("SWY_API_FIELD_INVALID", ["except", "a socket id"]);
+    }
+    return { nsp, room, event, args, except };
+  }
+
+  // --- GET /api/v1/rooms, GET /api/v1/namespaces ---------------------------------
+
+  #onRooms(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? "";
+    const query = new URLSearchParams(url.includes("?") ? url.slice(url.indexOf("?") + 1) : "");
+    const nsp = this.#namespace(query.get("namespace") ?? "/");
+    if (nsp instanceof SwitchyardError) {
+      this.#fail(req, res, nsp);
+      return;
+    }
+    const namespace = this.#options.sio.namespace(nsp)!;
+    const rooms: { room: string; members: number }[] = [];
+    for (const room of namespace.roomNames()) {
+      rooms.push({ room, members: namespace.members(room)?.size ?? 0 });
+    }
+    json(res, 200, { namespace: nsp, rooms, connections: namespace.sockets.size });
+  }
+
+  #onNamespaces(res: ServerResponse): void {
+    const namespaces = [...this.#options.sio.namespaces()].map((namespace) => ({
+      namespace: namespace.name,
+      connections: namespace.sockets.size,
+      rooms: namespace.roomCount,
+    }));
+    json(res, 200, { namespaces });
+  }
+
+  /** A configured namespace's name, or the error for `value`. */
+  #namespace(value: unknown): string | SwitchyardError {
+    if (typeof value !== "string" || value.length === 0) {
+      return new SwitchyardError("SWY_API_FIELD_INVALID", [
+        "namespace",
+        "a namespace name such as '/'",
+      ]);
+    }
+    if (this.#options.sio.namespace(value) === undefined) {
+      return new SwitchyardError("SWY_API_NAMESPACE_UNKNOWN", [clip(value)]);
+    }
+    return value;
+  }
+
+  /**
+   * Answers an error of the catalogue and counts it. Unless the body has been read
+   * (`isBodyRead`), a request that carries one gets its connection closed rather than
+   * its rest read.
+   */
+  #fail(
+    req: IncomingMessage,
+    res: ServerResponse,
+    error: SwitchyardError,
+    headers: Record<string, string> = {},
+    isBodyRead = false,
+  ): void {
+    metrics.errors.inc({ code: error.code });
+    this.#options.log.debug({ code: error.code, path: req.url, method: req.method }, error.message);
+    if (!isBodyRead && hasBody(req)) res.shouldKeepAlive = false;
+    json(res, error.spec.status ?? 500, error.toJSON(), headers);
+  }
+}
+
+function digest(text: string): Buffer {
+  return createHash("sha256").update(text, "utf8").digest();
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  return (length !== undefined && length !== "0") || req.headers["transfer-encoding"] !== undefined;
+}
+
+/**
+ * Reads a whole request body of at most `limit` bytes, then calls `done` with it, or
+ * with `undefined` as soon as it is known to be larger (the rest is not read). A
+ * request that fails midway never calls `done`: there is no one to answer.
+ */
+function readBody(
+  req: IncomingMessage,
+  limit: number,
+  done: (body: Buffer | undefined) => void,
+): void {
+  const declared = Number(req.headers["content-length"] ?? 0);
+  if (declared > limit) {
+    done(undefined);
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const onData = (chunk: Buffer): void => {
+    size += chunk.length;
+    if (size > limit) {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      done(undefined);
+      return;
+    }
+    chunks.push(chunk);
+  };
+  const onEnd = (): void => done(Buffer.concat(chunks, size));
+  req.on("data", onData);
+  req.on("end", onEnd);
+  req.on("error", () => req.off("end", onEnd));
+}
+
+function json(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = JSON.stringify(body);
+  res
+    .writeHead(status, {
+      ...headers,
+      "Content-Type": "application/json",
+      "Content-Length": String(Buffer.byteLength(text)),
+    })
+    .end(text);
+}
+
+function describeJson(value: unknown): string {
+  if (Array.isArray(value)) return "a list";
+  if (value === null) return "null";
+  return `a ${typeof value}`;
+}
+
+/** Echoes a client's text in a message, cut short. */
+function clip(text: string): string {
+  return text.length > 64 ? `${text.slice(0, 61)}...` : text;
+}
