@@ -132,6 +132,10 @@ export const ERRORS = {
   SWY_NAMESPACE_INVALID: { message: "Invalid namespace", surface: "connect" },
   SWY_CONNECT_REFUSED: { message: "%s", surface: "connect" },
   SWY_INTERNAL: { message: "Internal error: %s", surface: "connect" },
+  // `auth: { jwt }` namespaces: the message is exactly what the client's connect_error shows.
+  SWY_AUTH_REQUIRED: { message: "Authentication required", surface: "connect" },
+  SWY_AUTH_INVALID: { message: "Invalid token", surface: "connect" },
+  SWY_AUTH_EXPIRED: { message: "Token expired", surface: "connect" },
 
   // Event rules: the client's ack gets {ok:false, error:{code, message}}.
   SWY_EVENT_UNKNOWN: { message: "No rule handles event '%s'", surface: "ack" },

@@ -8,10 +8,12 @@ import { resolve as resolvePath } from "node:path";
 import { hasErrors } from "./diagnostic.js";
 import { type Env, type LoadedDocument, parseConfigText, readConfigFile } from "./load.js";
 import { compileRoomPattern } from "./pattern.js";
-import { DEFAULTS } from "./schema.js";
+import { publicKeyAlgorithms } from "./public-key.js";
+import { DEFAULTS, HMAC_ALGORITHMS } from "./schema.js";
 import { Secret } from "./secret.js";
 import { compileTemplate } from "./template.js";
 import type {
+  AuthConfig,
   CookieConfig,
   CorsConfig,
   Diagnostic,
@@ -100,7 +102,20 @@ interface RawConfig {
   server?: RawServer;
   log?: { level?: LogConfig["level"] };
   api?: { token: string };
-  namespaces: Record<string, { events?: Record<string, RawRule> }>;
+  namespaces: Record<string, RawNamespace>;
+}
+interface RawJwt {
+  secret?: string;
+  publicKey?: string;
+  algorithms?: string[];
+  issuer?: string;
+  audience?: string;
+  clockTolerance?: number;
+}
+interface RawNamespace {
+  auth?: "none" | { jwt: RawJwt };
+  join?: string[];
+  events?: Record<string, RawRule>;
 }
 
 /**
@@ -118,7 +133,15 @@ export function compileConfig(doc: LoadedDocument, source: string = doc.file): S
       const pos = doc.position(["namespaces", name, "events", event], "key");
       return [event, compileRule(event, rule, `${doc.file}:${pos.line}:${pos.col}`)];
     });
-    return [name, { name, events: new FrozenMap(events) }];
+    return [
+      name,
+      {
+        name,
+        auth: compileAuth(ns.auth),
+        join: (ns.join ?? []).map(compileTemplate),
+        events: new FrozenMap(events),
+      },
+    ];
   });
   return deepFreeze({
     source,
@@ -127,6 +150,26 @@ export function compileConfig(doc: LoadedDocument, source: string = doc.file): S
     ...(raw.api === undefined ? {} : { api: { token: new Secret(raw.api.token) } }),
     namespaces: new FrozenMap(namespaces),
   });
+}
+
+function compileAuth(auth: RawNamespace["auth"]): AuthConfig {
+  if (auth === undefined || auth === "none") return { kind: "none" };
+  const jwt = auth.jwt;
+  const key =
+    jwt.secret !== undefined
+      ? { type: "secret" as const, secret: new Secret(jwt.secret) }
+      : { type: "publicKey" as const, pem: new Secret(jwt.publicKey ?? "") };
+  return {
+    kind: "jwt",
+    key,
+    algorithms: [
+      ...(jwt.algorithms ??
+        (jwt.secret !== undefined ? HMAC_ALGORITHMS : publicKeyAlgorithms(jwt.publicKey ?? ""))),
+    ],
+    ...(jwt.issuer === undefined ? {} : { issuer: jwt.issuer }),
+    ...(jwt.audience === undefined ? {} : { audience: jwt.audience }),
+    clockTolerance: jwt.clockTolerance ?? DEFAULTS.jwt.clockTolerance,
+  };
 }
 
 function compileServer(s: RawServer): ServerConfig {

@@ -46,7 +46,24 @@ export const DEFAULTS = {
   cookie: { name: "io", path: "/", httpOnly: true, sameSite: "Lax" },
   log: { level: "info" },
   rule: { allow: [], exceptSender: true, requireMembership: true },
+  jwt: { clockTolerance: 0 },
 } as const;
+
+/** JWS algorithms a `secret` (HMAC) key verifies. */
+export const HMAC_ALGORITHMS = ["HS256", "HS384", "HS512"] as const;
+
+/** JWS algorithms a `publicKey` (PEM) key may verify, depending on its type. */
+export const PUBLIC_KEY_ALGORITHMS = [
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+] as const;
 
 /** setTimeout's ceiling: a longer delay would fire at once. */
 const MAX_MS = 2_147_483_647;
@@ -455,12 +472,100 @@ const ruleSchema: JsonSchema = {
   ],
 };
 
+const jwtSchema: JsonSchema = {
+  description:
+    "Verify a JSON Web Token sent as `token` in the CONNECT auth payload, once per " +
+    "connection. Give exactly one of `secret` and `publicKey`.",
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    secret: {
+      description:
+        "The HMAC key (HS256/384/512), as text. Read it from the environment: " +
+        `\`secret: "\${JWT_SECRET}"\`. Diagnostics and logs never print it.`,
+      type: "string",
+      minLength: 1,
+      writeOnly: true,
+    },
+    publicKey: {
+      description:
+        "A PEM public key (`-----BEGIN PUBLIC KEY-----`, RSA or EC) verifying RS*, PS* or " +
+        `ES* tokens. Read it from the environment: \`publicKey: "\${JWT_PUBLIC_KEY}"\`.`,
+      type: "string",
+      minLength: 1,
+      writeOnly: true,
+    },
+    algorithms: {
+      description:
+        "The algorithms accepted. Default: every algorithm the key's type allows (HS* for a " +
+        "secret; RS* and PS* for an RSA key; the ES* of its curve for an EC key).",
+      type: "array",
+      minItems: 1,
+      uniqueItems: true,
+      items: {
+        description: "A JWS algorithm name.",
+        enum: [...HMAC_ALGORITHMS, ...PUBLIC_KEY_ALGORITHMS],
+      },
+    },
+    issuer: {
+      description: "The `iss` claim a token must carry. Absent (default): not checked.",
+      type: "string",
+      minLength: 1,
+    },
+    audience: {
+      description: "The `aud` claim a token must carry (or list). Absent (default): not checked.",
+      type: "string",
+      minLength: 1,
+    },
+    clockTolerance: {
+      description: "Leeway for `exp` and `nbf`. Seconds, default 0.",
+      type: "integer",
+      minimum: 0,
+      maximum: 86_400,
+      default: DEFAULTS.jwt.clockTolerance,
+    },
+  },
+};
+
+const authSchema: JsonSchema = {
+  description:
+    "How connections to the namespace are authenticated. `none` (default) accepts every " +
+    "connection; `{ jwt: {...} }` requires a valid token and makes its claims readable as " +
+    "`{claims.x}` in templates.",
+  type: ["string", "object"],
+  errorMessage: 'must be "none" or a mapping with jwt',
+  if: { type: "string" },
+  // biome-ignore lint/suspicious/noThenProperty: `then` is a JSON Schema keyword here.
+  then: { const: "none", errorMessage: 'must be "none" or a mapping with jwt' },
+  additionalProperties: false,
+  required: ["jwt"],
+  default: "none",
+  properties: { jwt: jwtSchema },
+  examples: ["none", { jwt: { secret: `\${JWT_SECRET}`, issuer: "https://auth.example.com" } }],
+};
+
 const namespaceSchema: JsonSchema = {
   description: "One namespace clients may connect to.",
   type: "object",
   additionalProperties: false,
   errorMessage: "must be a mapping (write {} for a namespace without events)",
   properties: {
+    auth: authSchema,
+    join: {
+      description:
+        "Templates of rooms every socket joins as soon as its connection is accepted, e.g. " +
+        "`user:{claims.sub}`. Each must yield a non-empty string of at most " +
+        "`server.limits.maxRoomLength` characters, or the connection is refused " +
+        "(CONNECT_ERROR, SWY_ROOM_INVALID). Default `[]`.",
+      type: "array",
+      items: {
+        description: "A template naming a room; may read auth, claims, socket.id and nsp.",
+        type: "string",
+        minLength: 1,
+      },
+      default: [],
+      examples: [["user:{claims.sub}", "lobby"]],
+    },
     events: {
       description:
         "Client event name → rule. An event without a rule is refused in its ack " +

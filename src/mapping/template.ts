@@ -2,7 +2,8 @@
  * The template language of rule values: `room`, `args` and `ack`.
  *
  * `{expr}` reads a value: `data` (the first argument) and `data.a.b`, `args`,
- * `args.N` and `args.N.a`, `auth` and `auth.x` (the CONNECT payload), `socket.id`,
+ * `args.N` and `args.N.a`, `auth` and `auth.x` (the CONNECT payload), `claims` and
+ * `claims.x` (the verified token, in namespaces with `auth: { jwt }`), `socket.id`,
  * `nsp`, and in acks only `room` and `captures.NAME`. A string that is exactly one
  * `{expr}` yields the value with its own type; any other string interpolates
  * (`undefined` and `null` become the empty string). `{{` and `}}` are a literal `{`
@@ -17,7 +18,15 @@ import { didYouMean } from "./did-you-mean.js";
 import type { Template, TemplateContext } from "./types.js";
 
 /** The variable a template expression starts from. */
-export type TemplateRoot = "data" | "args" | "auth" | "socket" | "nsp" | "room" | "captures";
+export type TemplateRoot =
+  | "data"
+  | "args"
+  | "auth"
+  | "claims"
+  | "socket"
+  | "nsp"
+  | "room"
+  | "captures";
 
 /** One `{expr}` of a template. */
 export interface TemplateRef {
@@ -50,13 +59,23 @@ export const TEMPLATE_VARIABLES = [
   "data",
   "args",
   "auth",
+  "claims",
   "socket.id",
   "nsp",
   "room",
   "captures",
 ] as const;
 
-const ROOTS = new Set<string>(["data", "args", "auth", "socket", "nsp", "room", "captures"]);
+const ROOTS = new Set<string>([
+  "data",
+  "args",
+  "auth",
+  "claims",
+  "socket",
+  "nsp",
+  "room",
+  "captures",
+]);
 const SEGMENT = /^[A-Za-z0-9_$-]+$/;
 const INDEX = /^(0|[1-9][0-9]*)$/;
 /** Names a template may not read: they reach into the prototype chain, not the data. */
@@ -322,6 +341,8 @@ function reader(ref: TemplateRef): Template {
     }
     case "auth":
       return readPath((ctx) => ctx.auth, ref.path, false);
+    case "claims":
+      return readPath((ctx) => ctx.claims, ref.path, false);
     case "socket":
       return (ctx) => ctx.socketId;
     case "nsp":

@@ -16,6 +16,11 @@ export interface TemplateContext {
   readonly args: readonly unknown[];
   /** The auth payload the client sent with its CONNECT (`{}` when none). */
   readonly auth: Readonly<Record<string, unknown>>;
+  /**
+   * The verified claims of the connection's token, in namespaces with `auth: { jwt }`;
+   * absent elsewhere.
+   */
+  readonly claims?: Readonly<Record<string, unknown>>;
   /** The Socket.IO socket id. */
   readonly socketId: string;
   /** The namespace name, e.g. `/` or `/chat`. */
@@ -85,9 +90,36 @@ export interface BroadcastRule extends RuleBase {
 
 export type EventRule = JoinRule | LeaveRule | BroadcastRule;
 
+/** `auth: { jwt }`: a namespace whose connections must carry a valid JSON Web Token. */
+export interface JwtAuthConfig {
+  readonly kind: "jwt";
+  /** The key, exactly one of the two. Both print as `[secret]`. */
+  readonly key:
+    | { readonly type: "secret"; readonly secret: Secret }
+    | { readonly type: "publicKey"; readonly pem: Secret };
+  /** JWS algorithms accepted; never empty (the default follows the key's type). */
+  readonly algorithms: readonly string[];
+  /** The `iss` a token must carry, when set. */
+  readonly issuer?: string;
+  /** The `aud` a token must carry, when set. */
+  readonly audience?: string;
+  /** Leeway for `exp` and `nbf`, in seconds; default 0. */
+  readonly clockTolerance: number;
+}
+
+/** How a namespace authenticates connections: `none` accepts every one. */
+export type AuthConfig = { readonly kind: "none" } | JwtAuthConfig;
+
 export interface NamespaceConfig {
   /** `/` or `/name`. */
   readonly name: string;
+  /** Default `{ kind: "none" }`. */
+  readonly auth: AuthConfig;
+  /**
+   * Rooms every socket joins once its connection is accepted. A template that does not
+   * yield a valid room refuses the connection (SWY_ROOM_INVALID).
+   */
+  readonly join: readonly Template[];
   /** Event name → rule. */
   readonly events: ReadonlyMap<string, EventRule>;
 }

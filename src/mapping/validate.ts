@@ -18,7 +18,14 @@ import {
 import { didYouMean } from "./did-you-mean.js";
 import type { DocPath, LoadedDocument } from "./load.js";
 import { parseRoomPattern } from "./pattern.js";
-import { CONFIG_SCHEMA, DEFAULTS, type JsonSchema, RULE_ACTIONS } from "./schema.js";
+import { publicKeyAlgorithms } from "./public-key.js";
+import {
+  CONFIG_SCHEMA,
+  DEFAULTS,
+  HMAC_ALGORITHMS,
+  type JsonSchema,
+  RULE_ACTIONS,
+} from "./schema.js";
 import { parseTemplate } from "./template.js";
 import type { Diagnostic } from "./types.js";
 
@@ -282,13 +289,83 @@ function checkSemantics(out: Reporter, data: unknown): void {
       : DEFAULTS.server.limits.maxRoomLength;
   const namespaces = asRecord(root.namespaces);
   if (!namespaces) return;
-  for (const [nsp, namespace] of Object.entries(namespaces)) {
-    const events = asRecord(asRecord(namespace)?.events);
+  for (const [nsp, value] of Object.entries(namespaces)) {
+    const namespace = asRecord(value);
+    const jwt = asRecord(asRecord(namespace?.auth)?.jwt);
+    if (jwt) checkJwt(out, ["namespaces", nsp, "auth", "jwt"], jwt);
+    const scope: TemplateScope = { hasClaims: jwt !== undefined };
+    if (Array.isArray(namespace?.join)) {
+      namespace.join.forEach((room, i) => {
+        if (typeof room !== "string") return;
+        checkTemplate(out, ["namespaces", nsp, "join", i], room, "join", NO_ALLOW, scope);
+      });
+    }
+    const events = asRecord(namespace?.events);
     if (!events) continue;
     for (const [event, rule] of Object.entries(events)) {
-      checkRule(out, ["namespaces", nsp, "events", event], event, asRecord(rule), maxRoomLength);
+      const path = ["namespaces", nsp, "events", event];
+      checkRule(out, path, event, asRecord(rule), maxRoomLength, scope);
     }
   }
+}
+
+/** What a namespace lets its templates read beyond the event. */
+interface TemplateScope {
+  /** `auth: { jwt }`: `{claims.x}` reads the token's claims. */
+  readonly hasClaims: boolean;
+}
+
+const NO_ALLOW: AllowInfo = { captureSets: [] };
+
+function checkJwt(out: Reporter, path: DocPath, jwt: Record<string, unknown>): void {
+  const at = out.doc.position(path, "value");
+  const hasSecret = typeof jwt.secret === "string";
+  const hasPublicKey = typeof jwt.publicKey === "string";
+  if (!hasSecret && !hasPublicKey) {
+    out.add("SWY_CFG_REQUIRED", at, ["secret"], {
+      hint: `in ${describePath(path)}: give secret (HS*) or publicKey (PEM, RS*/PS*/ES*)`,
+    });
+    return;
+  }
+  if (hasSecret && hasPublicKey) {
+    out.add("SWY_CFG_VALUE", out.doc.position([...path, "publicKey"], "key"), [
+      `${describePath(path)} takes secret or publicKey, not both`,
+    ]);
+    return;
+  }
+  const keyName = hasSecret ? "secret" : "publicKey";
+  const keyPath = [...path, keyName];
+  if (out.doc.isEnvBroken(keyPath)) return;
+  const vars = out.doc.envVars(keyPath);
+  // A public key may be published; an HMAC secret in the file is readable by anyone who reads it.
+  if (hasSecret && vars.length === 0) {
+    out.add(
+      "SWY_CFG_VALUE",
+      out.doc.position(keyPath, "value"),
+      [
+        `${describePath(keyPath)} is written in the file, where anyone who reads it can sign tokens`,
+      ],
+      { hint: `read it from the environment: secret: "\${JWT_SECRET}"`, severity: "warning" },
+    );
+  }
+  const usable = hasSecret ? HMAC_ALGORITHMS : publicKeyAlgorithms(jwt.publicKey as string);
+  if (usable.length === 0) {
+    const subject = vars.length > 0 ? capitalise(describeEnv(vars)) : describePath(keyPath);
+    out.add("SWY_CFG_VALUE", out.doc.position(keyPath, "value"), [
+      `${subject} is not a PEM public key of type RSA or EC (P-256, P-384, P-521)`,
+    ]);
+    return;
+  }
+  if (!Array.isArray(jwt.algorithms)) return;
+  jwt.algorithms.forEach((algorithm, i) => {
+    if (typeof algorithm !== "string" || (usable as readonly string[]).includes(algorithm)) return;
+    out.add(
+      "SWY_CFG_VALUE",
+      out.doc.position([...path, "algorithms", i], "value"),
+      [`Algorithm ${algorithm} cannot be verified with this ${keyName}`],
+      { hint: `it allows ${usable.join(", ")}` },
+    );
+  });
 }
 
 function checkCors(out: Reporter, cors: Record<string, unknown> | undefined): void {
@@ -330,6 +407,7 @@ function checkRule(
   event: string,
   rule: Record<string, unknown> | undefined,
   maxRoomLength: number,
+  scope: TemplateScope,
 ): void {
   if (RESERVED_EVENTS.has(event)) {
     out.add("SWY_CFG_RESERVED_EVENT", out.doc.position(path, "key"), [event], {
@@ -377,18 +455,18 @@ function checkRule(
   const allow: AllowInfo = { captureSets };
 
   if (has("room") && typeof rule.room === "string") {
-    checkTemplate(out, [...path, "room"], rule.room, "room", allow);
+    checkTemplate(out, [...path, "room"], rule.room, "room", allow, scope);
   }
   if (has("args") && Array.isArray(rule.args)) {
     rule.args.forEach((arg, i) => {
       forEachString(arg, [...path, "args", i], (text, p) =>
-        checkTemplate(out, p, text, "args", allow),
+        checkTemplate(out, p, text, "args", allow, scope),
       );
     });
   }
   if (has("ack")) {
     forEachString(rule.ack, [...path, "ack"], (text, p) =>
-      checkTemplate(out, p, text, "ack", allow),
+      checkTemplate(out, p, text, "ack", allow, scope),
     );
   }
   if (has("emit") && typeof rule.emit === "string" && RESERVED_EVENTS.has(rule.emit)) {
@@ -402,8 +480,9 @@ function checkTemplate(
   out: Reporter,
   path: DocPath,
   text: string,
-  field: "room" | "args" | "ack",
+  field: "room" | "args" | "ack" | "join",
   allow: AllowInfo,
+  scope: TemplateScope,
 ): void {
   // A `${VAR}` problem was reported at this scalar; its text is not what was meant.
   if (out.doc.isEnvBroken(path)) return;
@@ -422,6 +501,19 @@ function checkTemplate(
     const shown = secret ? capitalise(describeEnv(vars)) : `'{${ref.text}}'`;
     if ((ref.root === "room" || ref.root === "captures") && field !== "ack") {
       out.add("SWY_CFG_TEMPLATE", at, [`${shown} is only known in ack, not in ${field}`]);
+      continue;
+    }
+    if ((ref.root === "data" || ref.root === "args") && field === "join") {
+      out.add("SWY_CFG_TEMPLATE", at, [`${shown} reads an event; a namespace's join has none`]);
+      continue;
+    }
+    if (ref.root === "claims" && !scope.hasClaims) {
+      out.add(
+        "SWY_CFG_TEMPLATE",
+        at,
+        [`${shown} reads token claims, which only a namespace with auth: { jwt } has`],
+        { hint: "add auth: { jwt: { secret: ... } } to this namespace" },
+      );
       continue;
     }
     if (ref.root !== "captures" || ref.path.length === 0) continue;

@@ -1,17 +1,34 @@
 import type { Logger } from "pino";
 import type { Backend, Delivery, DeliverySink } from "../egress/backend.js";
 import { SwitchyardError } from "../errors.js";
+import { ConnectRefusal } from "../ingress/sio/client.js";
 import type { RoomObserver } from "../ingress/sio/namespace.js";
 import type { SioServer, SocketHandler } from "../ingress/sio/server.js";
 import type { AckCallback, DisconnectReason, Socket } from "../ingress/sio/socket.js";
 import type {
   BroadcastRule,
   EventRule,
+  NamespaceConfig,
   RoomPattern,
   SwitchyardConfig,
   TemplateContext,
 } from "../mapping/types.js";
 import { metrics } from "../metrics.js";
+import { Authenticator, type Claims } from "./authenticator.js";
+
+/** What the router keeps on `socket.data`. */
+interface SocketState {
+  /** The verified token's claims, in namespaces with `auth: { jwt }`. */
+  readonly claims?: Claims;
+  /** The namespace's `join` rooms, resolved at connect, joined once connected. */
+  readonly autoJoin: readonly string[];
+}
+
+function stateOf(socket: Socket): SocketState | undefined {
+  return socket.data as SocketState | undefined;
+}
+
+const NO_ARGS: readonly unknown[] = Object.freeze([]);
 
 /** The event a client receives when an event it sent without an ack fails. */
 export const ERROR_EVENT = "switchyard:error";
@@ -32,12 +49,17 @@ export class Router implements SocketHandler, RoomObserver, DeliverySink {
   readonly #log: Logger;
   /** Channel → the room it carries, for rooms with local members. */
   readonly #rooms = new Map<string, RoomRef>();
+  /** Namespace name → its token verifier, for namespaces with `auth: { jwt }`. */
+  readonly #authenticators = new Map<string, Authenticator>();
   #sio: SioServer | undefined;
 
   constructor(config: SwitchyardConfig, backend: Backend, log: Logger) {
     this.#config = config;
     this.#backend = backend;
     this.#log = log;
+    for (const nsp of config.namespaces.values()) {
+      if (nsp.auth.kind === "jwt") this.#authenticators.set(nsp.name, new Authenticator(nsp.auth));
+    }
   }
 
   /** Binds the router to the ingress it serves; call once, before listening. */
@@ -47,9 +69,65 @@ export class Router implements SocketHandler, RoomObserver, DeliverySink {
 
   // --- Ingress → router --------------------------------------------------------
 
-  onConnect(): undefined {
-    // Issue 4 adds per-namespace authentication here.
-    return undefined;
+  /**
+   * Authenticates the connection when its namespace has `auth: { jwt }` (once per
+   * connection; the claims are kept on the socket for templates), then resolves the
+   * namespace's `join` rooms. Refuses with CONNECT_ERROR `{message, data: {code}}`.
+   */
+  onConnect(socket: Socket, auth: Readonly<Record<string, unknown>>): undefined | Promise<void> {
+    const nsp = this.#config.namespaces.get(socket.nsp.name);
+    if (nsp === undefined) return undefined;
+    const authenticator = this.#authenticators.get(nsp.name);
+    if (authenticator === undefined) {
+      this.#prepareSocket(socket, nsp, undefined);
+      return undefined;
+    }
+    return authenticator.verify(auth).then(
+      (claims) => this.#prepareSocket(socket, nsp, claims),
+      (error: unknown) => {
+        if (!(error instanceof SwitchyardError)) throw error;
+        throw this.#refuse(socket, error);
+      },
+    );
+  }
+
+  /** Joins the rooms {@link onConnect} resolved, now that the client knows it is connected. */
+  onConnected(socket: Socket): void {
+    const state = stateOf(socket);
+    for (const room of state?.autoJoin ?? []) socket.join(room);
+  }
+
+  /**
+   * Keeps the claims on the socket and resolves its `join` rooms.
+   *
+   * @throws ConnectRefusal SWY_ROOM_INVALID when a room template yields no valid room.
+   */
+  #prepareSocket(socket: Socket, nsp: NamespaceConfig, claims: Claims | undefined): void {
+    if (claims === undefined && nsp.join.length === 0) return;
+    const ctx: TemplateContext = {
+      args: NO_ARGS,
+      auth: socket.auth,
+      ...(claims === undefined ? {} : { claims }),
+      socketId: socket.id,
+      nsp: nsp.name,
+    };
+    const { maxRoomLength } = this.#config.server;
+    const autoJoin: string[] = [];
+    for (const template of nsp.join) {
+      const room = template(ctx);
+      if (typeof room !== "string" || room.length === 0 || room.length > maxRoomLength) {
+        throw this.#refuse(socket, new SwitchyardError("SWY_ROOM_INVALID", [maxRoomLength]));
+      }
+      autoJoin.push(room);
+    }
+    const state: SocketState = { ...(claims === undefined ? {} : { claims }), autoJoin };
+    socket.data = state;
+  }
+
+  /** A connect refusal for `error`, counted by the client; logged here at debug level. */
+  #refuse(socket: Socket, error: SwitchyardError): ConnectRefusal {
+    this.#log.debug({ socket: socket.id, nsp: socket.nsp.name, code: error.code }, error.message);
+    return new ConnectRefusal(error.message, { code: error.code });
   }
 
   onEvent(socket: Socket, event: string, args: unknown[], ack: AckCallback | undefined): void {
@@ -58,9 +136,11 @@ export class Router implements SocketHandler, RoomObserver, DeliverySink {
       this.#fail(socket, event, ack, new SwitchyardError("SWY_EVENT_UNKNOWN", [event]));
       return;
     }
+    // Always the same keys, so every context shares one shape on this hot path.
     const ctx: TemplateContext = {
       args,
       auth: socket.auth,
+      claims: stateOf(socket)?.claims,
       socketId: socket.id,
       nsp: socket.nsp.name,
     };

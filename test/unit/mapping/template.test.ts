@@ -31,7 +31,7 @@ describe("parseTemplate", () => {
   it.each([
     [
       "{foo}",
-      "Unknown template variable '{foo}' (known: data, args, auth, socket.id, nsp, room, captures)",
+      "Unknown template variable '{foo}' (known: data, args, auth, claims, socket.id, nsp, room, captures)",
     ],
     ["{dta.room}", "Unknown template variable '{dta.room}' (did you mean '{data.room}'?)"],
     ["x{data", "Template 'x{data': unclosed '{' (write '{{' for a literal '{')"],
