@@ -136,6 +136,9 @@ export const ERRORS = {
   SWY_AUTH_REQUIRED: { message: "Authentication required", surface: "connect" },
   SWY_AUTH_INVALID: { message: "Invalid token", surface: "connect" },
   SWY_AUTH_EXPIRED: { message: "Token expired", surface: "connect" },
+  // `auth: { webhook }` namespaces: the app's own message and code, when it gives them, win.
+  SWY_AUTH_REFUSED: { message: "Connection refused by the app", surface: "connect" },
+  SWY_AUTH_UNAVAILABLE: { message: "Authentication is unavailable", surface: "connect" },
 
   // Event rules: the client's ack gets {ok:false, error:{code, message}}.
   SWY_EVENT_UNKNOWN: { message: "No rule handles event '%s'", surface: "ack" },
@@ -151,6 +154,16 @@ export const ERRORS = {
     // The publish API answers the same failure with this status.
     status: 502,
   },
+
+  // `action: forward` rules: the app's answer went wrong. Never names the URL or headers.
+  SWY_FORWARD_BINARY: {
+    message: "Event '%s' carries binary data, which forward rules do not send",
+    surface: "ack",
+  },
+  SWY_FORWARD_UNAVAILABLE: { message: "The app could not be reached", surface: "ack" },
+  SWY_FORWARD_TIMEOUT: { message: "The app did not answer within %s ms", surface: "ack" },
+  SWY_FORWARD_REJECTED: { message: "The app refused the event with HTTP %s", surface: "ack" },
+  SWY_FORWARD_BAD_RESPONSE: { message: "The app's answer is malformed: %s", surface: "ack" },
 
   // Server-side API.
   SWY_ACK_TIMEOUT: { message: "No ack for '%s' within %s ms", surface: "api" },

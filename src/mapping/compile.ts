@@ -64,8 +64,11 @@ function finish(doc: LoadedDocument, source: string): LoadResult {
 
 // The YAML shape after validation: every key optional, defaults not yet applied.
 interface RawRule {
-  action: "join" | "leave" | "broadcast";
+  action: "join" | "leave" | "broadcast" | "forward";
   room: string;
+  url?: string;
+  timeout?: number;
+  headers?: Record<string, string>;
   allow?: string[];
   ack?: unknown;
   emit?: string;
@@ -113,7 +116,7 @@ interface RawJwt {
   clockTolerance?: number;
 }
 interface RawNamespace {
-  auth?: "none" | { jwt: RawJwt };
+  auth?: "none" | { jwt?: RawJwt; webhook?: { url: string; timeout?: number } };
   join?: string[];
   events?: Record<string, RawRule>;
 }
@@ -154,7 +157,14 @@ export function compileConfig(doc: LoadedDocument, source: string = doc.file): S
 
 function compileAuth(auth: RawNamespace["auth"]): AuthConfig {
   if (auth === undefined || auth === "none") return { kind: "none" };
-  const jwt = auth.jwt;
+  if (auth.webhook !== undefined) {
+    return {
+      kind: "webhook",
+      url: auth.webhook.url,
+      timeout: auth.webhook.timeout ?? DEFAULTS.webhook.timeout,
+    };
+  }
+  const jwt = auth.jwt ?? {};
   const key =
     jwt.secret !== undefined
       ? { type: "secret" as const, secret: new Secret(jwt.secret) }
@@ -230,6 +240,18 @@ function compileCookie(cookie: boolean | Partial<CookieConfig>): CookieConfig | 
 }
 
 function compileRule(event: string, raw: RawRule, at: string): EventRule {
+  if (raw.action === "forward") {
+    return {
+      event,
+      at,
+      action: "forward",
+      url: raw.url ?? "",
+      timeout: raw.timeout ?? DEFAULTS.forward.timeout,
+      headers: new FrozenMap(
+        Object.entries(raw.headers ?? {}).map(([name, value]) => [name, new Secret(value)]),
+      ),
+    };
+  }
   const ack = raw.ack === undefined ? {} : { ack: compileTemplate(raw.ack) };
   const room = compileTemplate(raw.room);
   switch (raw.action) {

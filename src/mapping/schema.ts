@@ -15,7 +15,7 @@
 export type JsonSchema = { readonly [keyword: string]: unknown };
 
 /** The rule actions, in the order docs list them. */
-export const RULE_ACTIONS = ["join", "leave", "broadcast"] as const;
+export const RULE_ACTIONS = ["join", "leave", "broadcast", "forward"] as const;
 
 /** Defaults the schema states and compile.ts applies: one source for both. */
 export const DEFAULTS = {
@@ -46,7 +46,9 @@ export const DEFAULTS = {
   cookie: { name: "io", path: "/", httpOnly: true, sameSite: "Lax" },
   log: { level: "info" },
   rule: { allow: [], exceptSender: true, requireMembership: true },
+  forward: { timeout: 5_000 },
   jwt: { clockTolerance: 0 },
+  webhook: { timeout: 5_000 },
 } as const;
 
 /** JWS algorithms a `secret` (HMAC) key verifies. */
@@ -450,6 +452,48 @@ const broadcastSchema: JsonSchema = {
   },
 };
 
+const forwardSchema: JsonSchema = {
+  type: "object",
+  additionalProperties: false,
+  required: ["url"],
+  properties: {
+    action: actionProperty(
+      "forward",
+      "`forward`: the event is POSTed to your app, which answers what to do (ack, joins, " +
+        "leaves, emits, disconnect).",
+    ),
+    url: {
+      description:
+        "The app's endpoint, an `http:` or `https:` URL; not a template. May come from the " +
+        `environment: \`url: "\${APP_URL}/socket-events"\`.`,
+      type: "string",
+      pattern: "^https?://[^\\s]+$",
+      patternErrorMessage: "must be an http:// or https:// URL",
+      examples: ["http://127.0.0.1:8080/socket-events"],
+    },
+    timeout: milliseconds(
+      "How long the app may take to answer before the ack carries SWY_FORWARD_TIMEOUT.",
+      DEFAULTS.forward.timeout,
+    ),
+    headers: {
+      description:
+        "Extra request headers, e.g. an `Authorization` for the app. Values may be secrets " +
+        `read from the environment (\`Authorization: "Bearer \${APP_TOKEN}"\`); ` +
+        "diagnostics and logs never print them.",
+      type: "object",
+      propertyNames: {
+        pattern: TOKEN,
+        patternErrorMessage: "must be a header name",
+      },
+      additionalProperties: {
+        description: "A header value.",
+        type: "string",
+        writeOnly: true,
+      },
+    },
+  },
+};
+
 const branch = (action: string, then: JsonSchema): JsonSchema => ({
   if: { properties: { action: { const: action } }, required: ["action"] },
   then,
@@ -461,7 +505,7 @@ const ruleSchema: JsonSchema = {
   required: ["action"],
   properties: {
     action: {
-      description: "`join`, `leave` or `broadcast`.",
+      description: "`join`, `leave`, `broadcast` or `forward`.",
       enum: RULE_ACTIONS,
     },
   },
@@ -469,6 +513,7 @@ const ruleSchema: JsonSchema = {
     branch("join", joinSchema),
     branch("leave", leaveSchema),
     branch("broadcast", broadcastSchema),
+    branch("forward", forwardSchema),
   ],
 };
 
@@ -527,21 +572,50 @@ const jwtSchema: JsonSchema = {
   },
 };
 
+const webhookSchema: JsonSchema = {
+  description:
+    "Ask your app at connect: Switchyard POSTs `{nsp, auth}` to `url`; a 2xx " +
+    "`{ok: true, claims?}` accepts (the claims become readable as `{claims.x}`), " +
+    "`{ok: false, message?, code?}` or another status refuses. See docs/mapping.md.",
+  type: "object",
+  additionalProperties: false,
+  required: ["url"],
+  properties: {
+    url: {
+      description:
+        "The app's endpoint, an `http:` or `https:` URL. May come from the environment: " +
+        `\`url: "\${APP_URL}/socket-auth"\`.`,
+      type: "string",
+      pattern: "^https?://[^\\s]+$",
+      patternErrorMessage: "must be an http:// or https:// URL",
+    },
+    timeout: milliseconds(
+      "How long the app may take to answer before the connection is refused with " +
+        "SWY_AUTH_UNAVAILABLE.",
+      DEFAULTS.webhook.timeout,
+    ),
+  },
+};
+
 const authSchema: JsonSchema = {
   description:
     "How connections to the namespace are authenticated. `none` (default) accepts every " +
-    "connection; `{ jwt: {...} }` requires a valid token and makes its claims readable as " +
-    "`{claims.x}` in templates.",
+    "connection; `{ jwt: {...} }` requires a valid token, `{ webhook: {...} }` asks your app; " +
+    "both make claims readable as `{claims.x}` in templates.",
   type: ["string", "object"],
-  errorMessage: 'must be "none" or a mapping with jwt',
+  errorMessage: 'must be "none" or a mapping with jwt or webhook',
   if: { type: "string" },
   // biome-ignore lint/suspicious/noThenProperty: `then` is a JSON Schema keyword here.
-  then: { const: "none", errorMessage: 'must be "none" or a mapping with jwt' },
+  then: { const: "none", errorMessage: 'must be "none" or a mapping with jwt or webhook' },
   additionalProperties: false,
-  required: ["jwt"],
+  minProperties: 1,
   default: "none",
-  properties: { jwt: jwtSchema },
-  examples: ["none", { jwt: { secret: `\${JWT_SECRET}`, issuer: "https://auth.example.com" } }],
+  properties: { jwt: jwtSchema, webhook: webhookSchema },
+  examples: [
+    "none",
+    { jwt: { secret: `\${JWT_SECRET}`, issuer: "https://auth.example.com" } },
+    { webhook: { url: `\${APP_URL}/socket-auth`, timeout: 2000 } },
+  ],
 };
 
 const namespaceSchema: JsonSchema = {

@@ -88,7 +88,23 @@ export interface BroadcastRule extends RuleBase {
   readonly requireMembership: boolean;
 }
 
-export type EventRule = JoinRule | LeaveRule | BroadcastRule;
+/**
+ * `action: forward`: the event is POSTed to the app, whose answer says what to do.
+ * The request and answer shapes are in docs/mapping.md ("Forwarding events to your app").
+ */
+export interface ForwardRule {
+  readonly event: string;
+  readonly at: string;
+  readonly action: "forward";
+  /** The app's endpoint (`http:` or `https:`). */
+  readonly url: string;
+  /** How long the app may take to answer, in ms; default 5000. */
+  readonly timeout: number;
+  /** Extra request headers; values print as `[secret]`. */
+  readonly headers: ReadonlyMap<string, Secret>;
+}
+
+export type EventRule = JoinRule | LeaveRule | BroadcastRule | ForwardRule;
 
 /** `auth: { jwt }`: a namespace whose connections must carry a valid JSON Web Token. */
 export interface JwtAuthConfig {
@@ -107,8 +123,17 @@ export interface JwtAuthConfig {
   readonly clockTolerance: number;
 }
 
+/** `auth: { webhook }`: a namespace whose connections the app accepts or refuses. */
+export interface WebhookAuthConfig {
+  readonly kind: "webhook";
+  /** The app's endpoint (`http:` or `https:`). */
+  readonly url: string;
+  /** How long the app may take to answer, in ms; default 5000. */
+  readonly timeout: number;
+}
+
 /** How a namespace authenticates connections: `none` accepts every one. */
-export type AuthConfig = { readonly kind: "none" } | JwtAuthConfig;
+export type AuthConfig = { readonly kind: "none" } | JwtAuthConfig | WebhookAuthConfig;
 
 export interface NamespaceConfig {
   /** `/` or `/name`. */

@@ -291,9 +291,16 @@ function checkSemantics(out: Reporter, data: unknown): void {
   if (!namespaces) return;
   for (const [nsp, value] of Object.entries(namespaces)) {
     const namespace = asRecord(value);
-    const jwt = asRecord(asRecord(namespace?.auth)?.jwt);
+    const auth = asRecord(namespace?.auth);
+    const jwt = asRecord(auth?.jwt);
+    const webhook = asRecord(auth?.webhook);
+    if (jwt && webhook) {
+      out.add("SWY_CFG_VALUE", out.doc.position(["namespaces", nsp, "auth"], "value"), [
+        `${describePath(["namespaces", nsp, "auth"])} takes jwt or webhook, not both`,
+      ]);
+    }
     if (jwt) checkJwt(out, ["namespaces", nsp, "auth", "jwt"], jwt);
-    const scope: TemplateScope = { hasClaims: jwt !== undefined };
+    const scope: TemplateScope = { hasClaims: jwt !== undefined || webhook !== undefined };
     if (Array.isArray(namespace?.join)) {
       namespace.join.forEach((room, i) => {
         if (typeof room !== "string") return;
@@ -311,7 +318,7 @@ function checkSemantics(out: Reporter, data: unknown): void {
 
 /** What a namespace lets its templates read beyond the event. */
 interface TemplateScope {
-  /** `auth: { jwt }`: `{claims.x}` reads the token's claims. */
+  /** `auth: { jwt }` or `auth: { webhook }`: `{claims.x}` reads the claims. */
   readonly hasClaims: boolean;
 }
 
@@ -511,7 +518,9 @@ function checkTemplate(
       out.add(
         "SWY_CFG_TEMPLATE",
         at,
-        [`${shown} reads token claims, which only a namespace with auth: { jwt } has`],
+        [
+          `${shown} reads token claims, which only a namespace with auth: { jwt } or { webhook } has`,
+        ],
         { hint: "add auth: { jwt: { secret: ... } } to this namespace" },
       );
       continue;

@@ -3,18 +3,23 @@ import type { Backend, Delivery, DeliverySink } from "../egress/backend.js";
 import { SwitchyardError } from "../errors.js";
 import { ConnectRefusal } from "../ingress/sio/client.js";
 import type { RoomObserver } from "../ingress/sio/namespace.js";
+import { hasBinary } from "../ingress/sio/parser.js";
 import type { SioServer, SocketHandler } from "../ingress/sio/server.js";
 import type { AckCallback, DisconnectReason, Socket } from "../ingress/sio/socket.js";
 import type {
   BroadcastRule,
-  EventRule,
+  ForwardRule,
+  JoinRule,
+  LeaveRule,
   NamespaceConfig,
   RoomPattern,
   SwitchyardConfig,
   TemplateContext,
 } from "../mapping/types.js";
 import { metrics } from "../metrics.js";
+import { authWebhook } from "./auth-webhook.js";
 import { Authenticator, type Claims } from "./authenticator.js";
+import { type ForwardAnswer, forwardEvent } from "./forward-event.js";
 
 /** What the router keeps on `socket.data`. */
 interface SocketState {
@@ -70,13 +75,27 @@ export class Router implements SocketHandler, RoomObserver, DeliverySink {
   // --- Ingress → router --------------------------------------------------------
 
   /**
-   * Authenticates the connection when its namespace has `auth: { jwt }` (once per
-   * connection; the claims are kept on the socket for templates), then resolves the
+   * Authenticates the connection when its namespace has `auth: { jwt }` or
+   * `auth: { webhook }` (once per connection; the claims are kept on the socket for
+   * templates and forward rules), then resolves the
    * namespace's `join` rooms. Refuses with CONNECT_ERROR `{message, data: {code}}`.
    */
   onConnect(socket: Socket, auth: Readonly<Record<string, unknown>>): undefined | Promise<void> {
     const nsp = this.#config.namespaces.get(socket.nsp.name);
     if (nsp === undefined) return undefined;
+    if (nsp.auth.kind === "webhook") {
+      return authWebhook(nsp.auth, nsp.name, auth).then(
+        (claims) => this.#prepareSocket(socket, nsp, claims),
+        (error: unknown) => {
+          if (error instanceof ConnectRefusal) throw error;
+          if (!(error instanceof SwitchyardError)) throw error;
+          if (error.cause !== undefined) {
+            this.#log.warn({ err: error.cause, nsp: nsp.name }, error.message);
+          }
+          throw this.#refuse(socket, error);
+        },
+      );
+    }
     const authenticator = this.#authenticators.get(nsp.name);
     if (authenticator === undefined) {
       this.#prepareSocket(socket, nsp, undefined);
@@ -134,6 +153,10 @@ export class Router implements SocketHandler, RoomObserver, DeliverySink {
     const rule = this.#config.namespaces.get(socket.nsp.name)?.events.get(event);
     if (rule === undefined) {
       this.#fail(socket, event, ack, new SwitchyardError("SWY_EVENT_UNKNOWN", [event]));
+      return;
+    }
+    if (rule.action === "forward") {
+      this.#forward(socket, rule, args, ack);
       return;
     }
     // Always the same keys, so every context shares one shape on this hot path.
@@ -232,8 +255,62 @@ export class Router implements SocketHandler, RoomObserver, DeliverySink {
       });
   }
 
+  /**
+   * Sends the event to the app and applies its answer in a fixed order: leave, join,
+   * emit (published like a broadcast; all must be accepted), ack, disconnect. A failed
+   * call applies nothing; a failed emit still lets the disconnect happen.
+   */
+  #forward(socket: Socket, rule: ForwardRule, args: unknown[], ack: AckCallback | undefined): void {
+    if (hasBinary(args)) {
+      this.#fail(socket, rule.event, ack, new SwitchyardError("SWY_FORWARD_BINARY", [rule.event]));
+      return;
+    }
+    const claims = stateOf(socket)?.claims;
+    const request = {
+      event: rule.event,
+      args,
+      socket: { id: socket.id, nsp: socket.nsp.name, rooms: [...socket.rooms] },
+      auth: socket.auth,
+      ...(claims === undefined ? {} : { claims }),
+    };
+    const { maxRoomLength, maxHttpBufferSize } = this.#config.server;
+    forwardEvent(rule, request, { maxRoomLength, maxBodyBytes: maxHttpBufferSize })
+      .then((answer) => this.#applyAnswer(socket, rule, answer, ack))
+      .catch((error: unknown) => {
+        if (!(error instanceof SwitchyardError)) {
+          this.onError(error);
+          error = new SwitchyardError("SWY_INTERNAL", ["forward failed"], { cause: error });
+        } else {
+          // The app misbehaved or is away: the operator's concern. The cause may name
+          // the app's host; it stays in the log, not on the wire.
+          this.#log.warn({ err: error.cause, event: rule.event, at: rule.at }, error.message);
+        }
+        this.#fail(socket, rule.event, ack, error as SwitchyardError);
+      });
+  }
+
+  async #applyAnswer(
+    socket: Socket,
+    rule: ForwardRule,
+    answer: ForwardAnswer,
+    ack: AckCallback | undefined,
+  ): Promise<void> {
+    for (const room of answer.leave) socket.leave(room);
+    for (const room of answer.join) socket.join(room);
+    const nsp = socket.nsp.name;
+    const published = await Promise.allSettled(
+      answer.emit.map((e) =>
+        this.publish(nsp, e.room, e.event, e.args, e.exceptSender ? socket.id : undefined),
+      ),
+    );
+    const failed = published.find((p) => p.status === "rejected");
+    if (failed === undefined) ack?.(answer.ack);
+    else this.#fail(socket, rule.event, ack, failed.reason as SwitchyardError);
+    if (answer.disconnect) socket.disconnect();
+  }
+
   #succeed(
-    rule: EventRule,
+    rule: JoinRule | LeaveRule | BroadcastRule,
     ctx: TemplateContext,
     room: string,
     captures: Readonly<Record<string, string>> | undefined,

@@ -43,8 +43,8 @@ describe("auth and join: validation", () => {
       '    join: ["{claims.sub}"]', //                              9
     ].join("\n");
     expect(diagnose(yaml, SECRET_ENV)).toEqual([
-      "t.yaml:4:12 SWY_CFG_TEMPLATE '{claims.sub}' reads token claims, which only a namespace with auth: { jwt } has (add auth: { jwt: { secret: ... } } to this namespace)",
-      "t.yaml:6:33 SWY_CFG_TEMPLATE '{claims.room}' reads token claims, which only a namespace with auth: { jwt } has (add auth: { jwt: { secret: ... } } to this namespace)",
+      "t.yaml:4:12 SWY_CFG_TEMPLATE '{claims.sub}' reads token claims, which only a namespace with auth: { jwt } or { webhook } has (add auth: { jwt: { secret: ... } } to this namespace)",
+      "t.yaml:6:33 SWY_CFG_TEMPLATE '{claims.room}' reads token claims, which only a namespace with auth: { jwt } or { webhook } has (add auth: { jwt: { secret: ... } } to this namespace)",
     ]);
   });
 
@@ -120,7 +120,7 @@ describe("auth and join: validation", () => {
       '    auth: { jwt: { secret: "${JWT_SECRET}", algorithm: HS256 } }', // 5
     ].join("\n");
     expect(diagnose(yaml, SECRET_ENV)).toEqual([
-      `t.yaml:3:11 SWY_CFG_TYPE namespaces["/a"].auth must be "none" or a mapping with jwt, got 'basic'`,
+      `t.yaml:3:11 SWY_CFG_TYPE namespaces["/a"].auth must be "none" or a mapping with jwt or webhook, got 'basic'`,
       "t.yaml:5:45 SWY_CFG_UNKNOWN_KEY Unknown key 'algorithm' (did you mean 'algorithms'?)",
     ]);
   });
@@ -156,5 +156,42 @@ describe("auth and join: compile", () => {
       algorithms: ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"],
     });
     expect(config?.namespaces.get("/open")).toMatchObject({ auth: { kind: "none" }, join: [] });
+  });
+});
+
+describe("auth: { webhook }", () => {
+  it("compiles url and the default 5000 ms timeout, and lets templates read claims", () => {
+    const yaml = [
+      "namespaces:",
+      "  /:",
+      '    auth: { webhook: { url: "${AUTH_URL}" } }',
+      '    join: ["user:{claims.sub}"]',
+    ].join("\n");
+    const { config, diagnostics } = loadConfigFromString(yaml, "t.yaml", {
+      AUTH_URL: "http://app:8080/auth",
+    });
+    expect(diagnostics).toEqual([]);
+    expect(config?.namespaces.get("/")?.auth).toEqual({
+      kind: "webhook",
+      url: "http://app:8080/auth",
+      timeout: 5000,
+    });
+  });
+
+  it("refuses jwt and webhook together, an empty auth mapping and a url that is not http", () => {
+    const yaml = [
+      "namespaces:",
+      "  /a:",
+      '    auth: { jwt: { secret: "${JWT_SECRET}" }, webhook: { url: "http://app" } }', // 3
+      "  /b:",
+      "    auth: {}", // 5
+      "  /c:",
+      "    auth: { webhook: { url: ftp://app } }", // 7
+    ].join("\n");
+    expect(diagnose(yaml, SECRET_ENV)).toEqual([
+      `t.yaml:3:11 SWY_CFG_VALUE namespaces["/a"].auth takes jwt or webhook, not both`,
+      `t.yaml:5:11 SWY_CFG_VALUE namespaces["/b"].auth must not be empty`,
+      `t.yaml:7:29 SWY_CFG_VALUE namespaces["/c"].auth.webhook.url must be an http:// or https:// URL, got 'ftp://app'`,
+    ]);
   });
 });

@@ -8,6 +8,7 @@ import type {
   BroadcastRule,
   CorsConfig,
   JoinRule,
+  LeaveRule,
   SwitchyardConfig,
   TemplateContext,
 } from "../../../src/mapping/types.js";
@@ -162,7 +163,7 @@ describe("compileConfig", () => {
       id: "42",
     });
 
-    const leave = events.get("leave")!;
+    const leave = events.get("leave") as LeaveRule;
     expect(leave).toMatchObject({ action: "leave", at: "t.yaml:9:7" });
     expect(leave.ack).toBeUndefined();
     expect("allow" in leave).toBe(false);
@@ -235,7 +236,7 @@ describe("escapes", () => {
     const config = compile(
       'namespaces: { /: { events: { j: { action: join, room: x, ack: "$${{literal}}" } } } }',
     );
-    const rule = config.namespaces.get("/")!.events.get("j")!;
+    const rule = config.namespaces.get("/")!.events.get("j") as JoinRule;
     expect(rule.ack!(ctx(undefined))).toBe("${literal}");
   });
 });

@@ -263,7 +263,7 @@ describe("validation: semantics", () => {
   it("skips the semantic checks of a rule whose action is unknown", () => {
     const yaml = withRules("x:", "  action: jion", "  room: '{nope}'");
     expect(diagnose(yaml)).toEqual([
-      "t.yaml:5:17 SWY_CFG_VALUE namespaces[\"/\"].events.x.action must be one of join, leave, broadcast, got 'jion' (did you mean 'join'?)",
+      "t.yaml:5:17 SWY_CFG_VALUE namespaces[\"/\"].events.x.action must be one of join, leave, broadcast, forward, got 'jion' (did you mean 'join'?)",
     ]);
   });
 });

@@ -1,0 +1,69 @@
+import { SwitchyardError } from "../errors.js";
+import { ConnectRefusal } from "../ingress/sio/client.js";
+import type { WebhookAuthConfig } from "../mapping/types.js";
+import type { Claims } from "./authenticator.js";
+import { PostFailure, postJson } from "./post-json.js";
+
+/** Largest answer an auth app may send, in bytes. */
+const MAX_ANSWER_BYTES = 65_536;
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Asks the app of a namespace with `auth: { webhook }` whether a connection may in:
+ * POSTs `{nsp, auth}` and reads the answer.
+ *
+ * - 2xx `{ok: true, claims?}` accepts; `claims` (an object) become the socket's claims.
+ * - 2xx `{ok: false, message?, code?}` refuses with the app's message and code (defaults:
+ *   SWY_AUTH_REFUSED's); any other status refuses with SWY_AUTH_REFUSED.
+ * - No connection, no answer within `timeout`, or another 2xx body: SWY_AUTH_UNAVAILABLE.
+ *
+ * @returns The claims (`undefined` when the app gave none).
+ * @throws ConnectRefusal (rejects) for the app's own refusal with a code, or
+ *   SwitchyardError SWY_AUTH_REFUSED / SWY_AUTH_UNAVAILABLE (the cause attached).
+ */
+export async function authWebhook(
+  config: WebhookAuthConfig,
+  nsp: string,
+  auth: Readonly<Record<string, unknown>>,
+): Promise<Claims | undefined> {
+  let answer: { status: number; text: string };
+  try {
+    answer = await postJson(
+      config.url,
+      {},
+      { nsp, auth },
+      { timeoutMs: config.timeout, maxBytes: MAX_ANSWER_BYTES },
+    );
+  } catch (cause) {
+    if (!(cause instanceof PostFailure)) throw cause;
+    throw new SwitchyardError("SWY_AUTH_UNAVAILABLE", [], { cause });
+  }
+  if (answer.status < 200 || answer.status > 299) {
+    throw new SwitchyardError("SWY_AUTH_REFUSED");
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(answer.text);
+  } catch (cause) {
+    throw new SwitchyardError("SWY_AUTH_UNAVAILABLE", [], { cause });
+  }
+  const malformed = (why: string) =>
+    new SwitchyardError("SWY_AUTH_UNAVAILABLE", [], { cause: new Error(`answer ${why}`) });
+  if (!isObject(body) || typeof body.ok !== "boolean") {
+    throw malformed("is not an object with a boolean ok");
+  }
+  if (body.ok) {
+    if (body.claims === undefined) return undefined;
+    if (!isObject(body.claims)) throw malformed("has claims that are not an object");
+    return body.claims;
+  }
+  const { message, code } = body;
+  if (typeof code !== "string" || code === "") throw new SwitchyardError("SWY_AUTH_REFUSED");
+  throw new ConnectRefusal(
+    typeof message === "string" ? message : "Connection refused by the app",
+    { code },
+  );
+}

@@ -1,0 +1,149 @@
+import { SwitchyardError } from "../errors.js";
+import { RESERVED_EVENTS } from "../ingress/sio/parser.js";
+import type { ForwardRule } from "../mapping/types.js";
+import { type PostAnswer, PostFailure, postJson } from "./post-json.js";
+
+/** The JSON body a forward rule POSTs to the app. */
+export interface ForwardRequest {
+  readonly event: string;
+  readonly args: readonly unknown[];
+  readonly socket: { readonly id: string; readonly nsp: string; readonly rooms: readonly string[] };
+  readonly auth: Readonly<Record<string, unknown>>;
+  /** The verified token's claims, in namespaces with `auth: { jwt }`; absent elsewhere. */
+  readonly claims?: Readonly<Record<string, unknown>>;
+}
+
+/** One event the app asks to publish to a room, like a broadcast rule would. */
+export interface ForwardEmit {
+  readonly room: string;
+  readonly event: string;
+  readonly args: readonly unknown[];
+  /** Leave the sender out of the delivery. Default false: the app named the room. */
+  readonly exceptSender: boolean;
+}
+
+/** The app's answer, validated, with its defaults applied. */
+export interface ForwardAnswer {
+  /** What the client's ack receives; default `{ ok: true }`. */
+  readonly ack: unknown;
+  readonly leave: readonly string[];
+  readonly join: readonly string[];
+  readonly emit: readonly ForwardEmit[];
+  readonly disconnect: boolean;
+}
+
+/** Limits the answer must respect. */
+export interface ForwardLimits {
+  /** Characters in a room name. */
+  readonly maxRoomLength: number;
+  /** Bytes of the answer's body. */
+  readonly maxBodyBytes: number;
+}
+
+const ANSWER_KEYS = new Set(["ack", "join", "leave", "emit", "disconnect"]);
+const EMIT_KEYS = new Set(["room", "event", "args", "exceptSender"]);
+
+/**
+ * POSTs `request` as JSON to the rule's URL, with the rule's headers, and validates the
+ * answer. The whole exchange, body included, must finish within the rule's timeout.
+ *
+ * @returns The answer, when the app answered 2xx with a valid answer object.
+ * @throws SwitchyardError (rejects) SWY_FORWARD_UNAVAILABLE (no connection),
+ *   SWY_FORWARD_TIMEOUT, SWY_FORWARD_REJECTED (non-2xx; the body is discarded) or
+ *   SWY_FORWARD_BAD_RESPONSE. The cause is attached; messages never name the URL.
+ */
+export async function forwardEvent(
+  rule: ForwardRule,
+  request: ForwardRequest,
+  limits: ForwardLimits,
+): Promise<ForwardAnswer> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of rule.headers) headers[name] = value.reveal();
+  let answer: PostAnswer;
+  try {
+    answer = await postJson(rule.url, headers, request, {
+      timeoutMs: rule.timeout,
+      maxBytes: limits.maxBodyBytes,
+    });
+  } catch (cause) {
+    if (!(cause instanceof PostFailure)) throw cause;
+    if (cause.reason === "timeout") {
+      throw new SwitchyardError("SWY_FORWARD_TIMEOUT", [rule.timeout], { cause });
+    }
+    if (cause.reason === "too-large") {
+      throw bad(`longer than ${limits.maxBodyBytes} bytes`);
+    }
+    throw new SwitchyardError("SWY_FORWARD_UNAVAILABLE", [], { cause });
+  }
+  if (answer.status < 200 || answer.status > 299) {
+    throw new SwitchyardError("SWY_FORWARD_REJECTED", [answer.status]);
+  }
+  const text = answer.text;
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (cause) {
+    throw new SwitchyardError("SWY_FORWARD_BAD_RESPONSE", ["not JSON"], { cause });
+  }
+  return parseAnswer(body, limits.maxRoomLength);
+}
+
+function bad(reason: string): SwitchyardError {
+  return new SwitchyardError("SWY_FORWARD_BAD_RESPONSE", [reason]);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Checks the answer's shape: an object with only the known keys, valid room names and
+ * event names. Exported for unit tests.
+ *
+ * @throws SwitchyardError SWY_FORWARD_BAD_RESPONSE naming the first problem.
+ */
+export function parseAnswer(body: unknown, maxRoomLength: number): ForwardAnswer {
+  if (!isObject(body)) throw bad("not a JSON object");
+  for (const key of Object.keys(body)) {
+    if (!ANSWER_KEYS.has(key)) throw bad(`unknown key '${key}'`);
+  }
+  const rooms = (key: "join" | "leave"): string[] => {
+    const value = body[key];
+    if (value === undefined) return [];
+    if (!Array.isArray(value)) throw bad(`'${key}' must be a list of rooms`);
+    return value.map((room, i) => checkRoom(room, `${key}[${i}]`, maxRoomLength));
+  };
+  const leave = rooms("leave");
+  const join = rooms("join");
+  const emitValue = body.emit ?? [];
+  if (!Array.isArray(emitValue)) throw bad("'emit' must be a list");
+  const emit = emitValue.map((item: unknown, i): ForwardEmit => {
+    const where = `emit[${i}]`;
+    if (!isObject(item)) throw bad(`'${where}' must be an object`);
+    for (const key of Object.keys(item)) {
+      if (!EMIT_KEYS.has(key)) throw bad(`unknown key '${where}.${key}'`);
+    }
+    const { event, args = [], exceptSender = false } = item;
+    if (typeof event !== "string" || event === "" || RESERVED_EVENTS.has(event)) {
+      throw bad(`'${where}.event' must be a non-empty, non-reserved event name`);
+    }
+    if (!Array.isArray(args)) throw bad(`'${where}.args' must be a list`);
+    if (typeof exceptSender !== "boolean") throw bad(`'${where}.exceptSender' must be a boolean`);
+    return {
+      room: checkRoom(item.room, `${where}.room`, maxRoomLength),
+      event,
+      args,
+      exceptSender,
+    };
+  });
+  const disconnect = body.disconnect ?? false;
+  if (typeof disconnect !== "boolean") throw bad("'disconnect' must be a boolean");
+  return { ack: "ack" in body ? body.ack : { ok: true }, leave, join, emit, disconnect };
+}
+
+function checkRoom(room: unknown, where: string, maxRoomLength: number): string {
+  if (typeof room !== "string" || room.length === 0 || room.length > maxRoomLength) {
+    throw bad(`'${where}' must be a non-empty string of at most ${maxRoomLength} characters`);
+  }
+  return room;
+}
