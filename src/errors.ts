@@ -131,6 +131,7 @@ export const ERRORS = {
   // Socket.IO namespace connection refusals: CONNECT_ERROR with {message, data}.
   SWY_NAMESPACE_INVALID: { message: "Invalid namespace", surface: "connect" },
   SWY_CONNECT_REFUSED: { message: "%s", surface: "connect" },
+  // Also reaches an event's ack when a forward rule fails unexpectedly (docs/errors.md).
   SWY_INTERNAL: { message: "Internal error: %s", surface: "connect" },
   // `auth: { jwt }` namespaces: the message is exactly what the client's connect_error shows.
   SWY_AUTH_REQUIRED: { message: "Authentication required", surface: "connect" },
