@@ -1,7 +1,8 @@
 import { EventEmitter } from "node:events";
 import type { IncomingMessage, Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { CONFORMANCE_OPTIONS } from "../../src/conformance.js";
+import { afterAll, beforeAll } from "vitest";
+import { CONFORMANCE_OPTIONS, startConformanceServer } from "../../src/conformance.js";
 import { createHttpHost } from "../../src/http-host.js";
 import type { EngineOptions } from "../../src/ingress/engine/options.js";
 import { Outbound } from "../../src/ingress/engine/outbound.js";
@@ -215,4 +216,23 @@ async function listen(http: Server, port: number): Promise<number> {
     });
   });
   return (http.address() as AddressInfo).port;
+}
+
+/**
+ * The conformance server (src/conformance.ts) for every test of the calling
+ * `describe`: started before the first, closed after the last. `url` is
+ * `http://127.0.0.1:<port>` once started.
+ */
+export function useConformanceServer(): { readonly url: string } {
+  let server: Awaited<ReturnType<typeof startConformanceServer>> | undefined;
+  beforeAll(async () => {
+    server = await startConformanceServer(0);
+  });
+  afterAll(() => server?.close());
+  return {
+    get url() {
+      if (server === undefined) throw new Error("the conformance server has not started yet");
+      return `http://127.0.0.1:${server.port}`;
+    },
+  };
 }

@@ -1,23 +1,20 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startConformanceServer } from "../../src/conformance.js";
+import { describe, expect, it } from "vitest";
 import { useCleanup } from "../helpers/cleanup.js";
 import { errorBody, fetchText, PollingSession, pollingUrl } from "../helpers/raw-polling.js";
 import { RawWs, wsUrl } from "../helpers/raw-ws.js";
-import { startEchoServer, startTestServer, whenRequest } from "../helpers/test-server.js";
+import {
+  startEchoServer,
+  startTestServer,
+  useConformanceServer,
+  whenRequest,
+} from "../helpers/test-server.js";
 
 describe("Engine.IO handshake (conformance server)", () => {
-  let server: Awaited<ReturnType<typeof startConformanceServer>>;
-  let url: string;
+  const conformance = useConformanceServer();
   const cleanup = useCleanup();
 
-  beforeAll(async () => {
-    server = await startConformanceServer(0);
-    url = `http://127.0.0.1:${server.port}`;
-  });
-  afterAll(() => server.close());
-
   it("a polling handshake answers the open packet with exactly sid, upgrades, pingInterval, pingTimeout, maxPayload", async () => {
-    const reply = await fetchText(pollingUrl(url, "/socket.io/"));
+    const reply = await fetchText(pollingUrl(conformance.url, "/socket.io/"));
     expect(reply.status).toBe(200);
     expect(reply.headers.get("content-type")).toBe("text/plain; charset=UTF-8");
     expect(reply.body[0]).toBe("0");
@@ -40,14 +37,14 @@ describe("Engine.IO handshake (conformance server)", () => {
 
   it("every handshake gets a different sid", async () => {
     const [a, b] = await Promise.all([
-      PollingSession.open(url, "/socket.io/"),
-      PollingSession.open(url, "/socket.io/"),
+      PollingSession.open(conformance.url, "/socket.io/"),
+      PollingSession.open(conformance.url, "/socket.io/"),
     ]);
     expect(a.sid).not.toBe(b.sid);
   });
 
   it("a WebSocket handshake's first frame is the open packet with no upgrades", async () => {
-    const ws = await RawWs.open(cleanup, wsUrl(url, "/socket.io/"));
+    const ws = await RawWs.open(cleanup, wsUrl(conformance.url, "/socket.io/"));
     const frame = await ws.next();
     expect(typeof frame).toBe("string");
     const open = JSON.parse((frame as string).slice(1)) as Record<string, unknown>;
@@ -81,7 +78,7 @@ describe("Engine.IO handshake (conformance server)", () => {
         "Session ID unknown",
       ],
     ])("%s → code %s", async (_, query, code, message) => {
-      const reply = await fetchText(`${url}/socket.io/?${new URLSearchParams(query)}`);
+      const reply = await fetchText(`${conformance.url}/socket.io/?${new URLSearchParams(query)}`);
       expect(reply.status).toBe(400);
       expect(reply.headers.get("content-type")).toBe("application/json");
       expect(errorBody(reply)).toEqual({ code, message });
@@ -96,13 +93,16 @@ describe("Engine.IO handshake (conformance server)", () => {
     });
 
     it.each(["POST", "PUT"])("a %s handshake → code 2", async (method) => {
-      const reply = await fetchText(pollingUrl(url, "/socket.io/"), { method, body: "40" });
+      const reply = await fetchText(pollingUrl(conformance.url, "/socket.io/"), {
+        method,
+        body: "40",
+      });
       expect(reply.status).toBe(400);
       expect(errorBody(reply)).toEqual({ code: 2, message: "Bad handshake method" });
     });
 
     it("a WebSocket upgrade with a bad EIO is refused with a raw 400 and code 5", async () => {
-      const refusal = await RawWs.refusal(wsUrl(url, "/socket.io/", { EIO: "5" }));
+      const refusal = await RawWs.refusal(wsUrl(conformance.url, "/socket.io/", { EIO: "5" }));
       expect(refusal.status).toBe(400);
       expect(JSON.parse(refusal.body)).toEqual({
         code: 5,
@@ -111,14 +111,16 @@ describe("Engine.IO handshake (conformance server)", () => {
     });
 
     it("a WebSocket upgrade with transport=polling is refused with code 0", async () => {
-      const refusal = await RawWs.refusal(wsUrl(url, "/socket.io/", { transport: "polling" }));
+      const refusal = await RawWs.refusal(
+        wsUrl(conformance.url, "/socket.io/", { transport: "polling" }),
+      );
       expect(refusal.status).toBe(400);
       expect(JSON.parse(refusal.body)).toEqual({ code: 0, message: "Transport unknown" });
     });
 
     it("a WebSocket upgrade for an unknown sid is refused with code 1", async () => {
       const refusal = await RawWs.refusal(
-        wsUrl(url, "/socket.io/", { sid: "AAAAAAAAAAAAAAAAAAAA" }),
+        wsUrl(conformance.url, "/socket.io/", { sid: "AAAAAAAAAAAAAAAAAAAA" }),
       );
       expect(refusal.status).toBe(400);
       expect(JSON.parse(refusal.body)).toEqual({ code: 1, message: "Session ID unknown" });

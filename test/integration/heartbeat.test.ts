@@ -1,10 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startConformanceServer } from "../../src/conformance.js";
+import { describe, expect, it } from "vitest";
 import { useCleanup } from "../helpers/cleanup.js";
 import { errorBody, PollingSession } from "../helpers/raw-polling.js";
 import { RawWs, wsUrl } from "../helpers/raw-ws.js";
 import { connectClient, roundTrip, TRANSPORT_MODES } from "../helpers/sio-client.js";
-import { startTestServer } from "../helpers/test-server.js";
+import { startTestServer, useConformanceServer } from "../helpers/test-server.js";
 import { waitFor } from "../helpers/wait-for.js";
 
 // The conformance server pings every 300 ms and waits 200 ms for the pong.
@@ -17,19 +16,12 @@ const PING_TIMEOUT = 200;
 const SLACK = 2;
 
 describe("Engine.IO heartbeat, raw clients (conformance echo server, 300/200)", () => {
-  let server: Awaited<ReturnType<typeof startConformanceServer>>;
-  let url: string;
+  const conformance = useConformanceServer();
   const cleanup = useCleanup();
-
-  beforeAll(async () => {
-    server = await startConformanceServer(0);
-    url = `http://127.0.0.1:${server.port}`;
-  });
-  afterAll(() => server.close());
 
   it("a WebSocket client that never answers pings is dropped after pingInterval + pingTimeout", async () => {
     const openedAt = performance.now();
-    const ws = await RawWs.open(cleanup, wsUrl(url, "/engine.io/"));
+    const ws = await RawWs.open(cleanup, wsUrl(conformance.url, "/engine.io/"));
     expect(await ws.next()).toMatch(/^0\{/);
     expect(await ws.next()).toBe("2");
     expect(performance.now() - openedAt).toBeGreaterThanOrEqual(PING_INTERVAL - SLACK);
@@ -44,7 +36,7 @@ describe("Engine.IO heartbeat, raw clients (conformance echo server, 300/200)", 
 
   it("a WebSocket client that answers every ping stays open across several pings", async () => {
     const openedAt = performance.now();
-    const ws = await RawWs.open(cleanup, wsUrl(url, "/engine.io/"));
+    const ws = await RawWs.open(cleanup, wsUrl(conformance.url, "/engine.io/"));
     await ws.next();
     for (let i = 0; i < 3; i++) {
       expect(await ws.next()).toBe("2");
@@ -58,7 +50,7 @@ describe("Engine.IO heartbeat, raw clients (conformance echo server, 300/200)", 
   });
 
   it("a polling client that answers every ping keeps its session", async () => {
-    const session = await PollingSession.open(url, "/engine.io/");
+    const session = await PollingSession.open(conformance.url, "/engine.io/");
     for (let i = 0; i < 3; i++) {
       expect(await session.get()).toMatchObject({ status: 200, body: "2" });
       expect(await session.post("3")).toMatchObject({ status: 200, body: "ok" });
@@ -69,7 +61,7 @@ describe("Engine.IO heartbeat, raw clients (conformance echo server, 300/200)", 
 
   it("a polling client that never answers a ping gets the close packet, then its sid is unknown", async () => {
     const openedAt = performance.now();
-    const session = await PollingSession.open(url, "/engine.io/");
+    const session = await PollingSession.open(conformance.url, "/engine.io/");
     expect(await session.get()).toMatchObject({ status: 200, body: "2" });
     // Held until the ping times out.
     expect(await session.get()).toMatchObject({ status: 200, body: "1" });
