@@ -37,6 +37,24 @@ export class Harness {
     return socket;
   }
 
+  /** Connects with `options` and resolves with the connect_error the server answers. */
+  async refusal(
+    options: Partial<ManagerOptions & SocketOptions> = {},
+    nsp = "/",
+  ): Promise<{ message: string; data: unknown }> {
+    const socket = io(`${this.url}${nsp}`, { forceNew: true, reconnection: false, ...options });
+    try {
+      return await new Promise((resolve, reject) => {
+        socket.once("connect", () => reject(new Error("connected, expected a refusal")));
+        socket.once("connect_error", (error: Error & { data?: unknown }) =>
+          resolve({ message: error.message, data: error.data }),
+        );
+      });
+    } finally {
+      socket.close();
+    }
+  }
+
   async close(): Promise<void> {
     for (const client of this.#clients) client.close();
     await this.server.close();

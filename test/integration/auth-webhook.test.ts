@@ -1,5 +1,3 @@
-// biome-ignore-all lint/suspicious/noTemplateCurlyInString: the YAML holds ${VAR} references on purpose.
-import { io } from "socket.io-client";
 import { afterEach, describe, expect, it } from "vitest";
 import { useCleanup } from "../helpers/cleanup.js";
 import { type AppHandler, heldReply, startApp, unusedUrl } from "../helpers/http-app.js";
@@ -45,19 +43,7 @@ async function start(url: string, timeout?: number): Promise<Harness> {
 const app = (handler: AppHandler) => startApp(cleanup, handler);
 
 /** Connects with `auth` and resolves with the connect_error the server answers. */
-async function refusal(h: Harness, auth: Record<string, unknown> = {}) {
-  const socket = io(h.url, { forceNew: true, reconnection: false, auth });
-  try {
-    return await new Promise<{ message: string; data: unknown }>((resolve, reject) => {
-      socket.once("connect", () => reject(new Error("connected, expected a refusal")));
-      socket.once("connect_error", (error: Error & { data?: unknown }) =>
-        resolve({ message: error.message, data: error.data }),
-      );
-    });
-  } finally {
-    socket.close();
-  }
-}
+const refusal = (h: Harness, auth: Record<string, unknown> = {}) => h.refusal({ auth });
 
 describe("auth: { webhook } per namespace", () => {
   it("posts the namespace and the auth payload, and accepts with the app's claims", async () => {

@@ -1,6 +1,5 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: the YAML holds ${VAR} references on purpose.
 import { exportSPKI, generateKeyPair, SignJWT } from "jose";
-import { io, type Socket } from "socket.io-client";
 import { afterEach, describe, expect, it } from "vitest";
 import { useCleanup } from "../helpers/cleanup.js";
 import {
@@ -58,28 +57,9 @@ afterEach(async () => {
 // Registered after the harness's hook, so it runs first: clients close before the server.
 const cleanup = useCleanup();
 
-/** Connects with `auth` and resolves with the connect_error the server answers. */
-async function refusal(
-  auth: Record<string, unknown> | undefined,
-  nsp = "/",
-): Promise<{ message: string; data: unknown }> {
-  const socket: Socket = io(`${harness.url}${nsp}`, {
-    forceNew: true,
-    reconnection: false,
-    transports: ["websocket"],
-    ...(auth === undefined ? {} : { auth }),
-  });
-  try {
-    return await new Promise((resolve, reject) => {
-      socket.once("connect", () => reject(new Error("connected, expected a refusal")));
-      socket.once("connect_error", (error: Error & { data?: unknown }) =>
-        resolve({ message: error.message, data: error.data }),
-      );
-    });
-  } finally {
-    socket.close();
-  }
-}
+/** Connects over WebSocket with `auth` and resolves with the server's connect_error. */
+const refusal = (auth: Record<string, unknown> | undefined, nsp = "/") =>
+  harness.refusal({ transports: ["websocket"], ...(auth === undefined ? {} : { auth }) }, nsp);
 
 describe("JWT authentication per namespace", () => {
   it("a client with a valid HS256 token connects and its claims appear in an ack template", async () => {
