@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError } from "commander";
+import { ConfigReloader } from "./config-reloader.js";
 import { startConformanceServer } from "./conformance.js";
 import { createLogger } from "./log.js";
 import { loadConfig } from "./mapping/compile.js";
@@ -25,7 +26,8 @@ program
   .option("-c, --config <file>", "mapping file", DEFAULT_CONFIG)
   .option("-p, --port <port>", "listen on this port instead of server.port", parsePort)
   .option("--host <host>", "listen on this address instead of server.host")
-  .action(async (opts: { config: string; port?: number; host?: string }) => {
+  .option("--no-watch", "reload on SIGHUP only, not when the file changes")
+  .action(async (opts: { config: string; port?: number; host?: string; watch: boolean }) => {
     const { config, diagnostics } = loadConfig(opts.config);
     for (const diagnostic of diagnostics) process.stderr.write(`${formatDiagnostic(diagnostic)}\n`);
     if (config === undefined) {
@@ -34,8 +36,13 @@ program
     }
     const log = createLogger(config.log.level);
     const running = await startSwitchyard(config, { port: opts.port, host: opts.host, log });
+    const reloader = new ConfigReloader(opts.config, running, { log, watch: opts.watch });
+    process.on("SIGHUP", () => {
+      void reloader.reload("signal");
+    });
     const stop = (signal: string): void => {
       log.info({ signal }, "shutting down");
+      reloader.close();
       running.close().then(
         () => process.exit(0),
         () => process.exit(1),

@@ -149,6 +149,11 @@ export const ERRORS = {
   },
   SWY_ROOM_NOT_ALLOWED: { message: "Room '%s' is not allowed by this rule", surface: "ack" },
   SWY_ROOM_NOT_MEMBER: { message: "Not a member of room '%s'", surface: "ack" },
+  // The route's channel template, with the room's text escaped, is too long for the backend.
+  SWY_CHANNEL_INVALID: {
+    message: "Room '%s' needs a channel of %s characters on backend '%s' (at most %s)",
+    surface: "ack",
+  },
   SWY_PUBLISH_FAILED: {
     message: "Publish to room '%s' failed: %s",
     surface: "ack",
@@ -181,6 +186,9 @@ export const ERRORS = {
   SWY_CFG_VALUE: { message: "%s", surface: "config" },
   SWY_CFG_TEMPLATE: { message: "%s", surface: "config" },
   SWY_CFG_PATTERN: { message: "%s", surface: "config" },
+  SWY_CFG_REF: { message: "%s", surface: "config" },
+  SWY_CFG_CHANNEL: { message: "%s", surface: "config" },
+  SWY_CFG_UNREACHABLE: { message: "%s", surface: "config" },
   SWY_CFG_RESERVED_EVENT: {
     message: "Event name '%s' is reserved by Socket.IO",
     surface: "config",

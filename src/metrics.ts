@@ -62,6 +62,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly reloads = new Counter({
+    name: "switchyard_config_reloads_total",
+    help: "Configuration reloads, by result: applied, invalid (the file has errors) or failed (a backend would not start).",
+    labelNames: ["result"],
+    registers: [this.registry],
+  });
+  readonly configLoadedAt = new Gauge({
+    name: "switchyard_config_loaded_timestamp_seconds",
+    help: "When the configuration in force was loaded, in Unix seconds.",
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "switchyard_" });
   }

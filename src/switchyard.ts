@@ -1,12 +1,14 @@
 import type { AddressInfo } from "node:net";
+import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
 import { HttpApi } from "./api/http-api.js";
-import type { Backend } from "./egress/backend.js";
 import { builtinBackends } from "./egress/builtin.js";
+import type { BackendRegistry } from "./egress/registry.js";
 import { createHttpHost } from "./http-host.js";
 import { SioServer } from "./ingress/sio/server.js";
 import type { SwitchyardConfig } from "./mapping/types.js";
-import { Router } from "./router/router.js";
+import { metrics } from "./metrics.js";
+import { type ReloadSummary, Router } from "./router/router.js";
 
 export interface StartOptions {
   /** Overrides `server.port`; 0 picks a free port. */
@@ -14,13 +16,24 @@ export interface StartOptions {
   /** Overrides `server.host`. */
   readonly host?: string;
   readonly log: Logger;
+  /** The backend kinds; default the built-in ones. Must be the registry the config was loaded with. */
+  readonly kinds?: BackendRegistry;
 }
 
 /** A listening Switchyard. */
 export interface RunningSwitchyard {
   readonly port: number;
   readonly sio: SioServer;
-  /** Closes every session, then the listener and the backend. */
+  /** The configuration in force. */
+  readonly config: SwitchyardConfig;
+  /**
+   * Applies a new configuration without dropping a connection (see {@link Router.reload}).
+   * `server` and `api` keep their running values; a change to them is logged.
+   *
+   * @throws When a new backend fails to start; the running configuration stays.
+   */
+  reload(config: SwitchyardConfig): Promise<ReloadSummary>;
+  /** Closes every session, then the listener and the backends. */
   close(): Promise<void>;
 }
 
@@ -30,14 +43,12 @@ export async function startSwitchyard(
   options: StartOptions,
 ): Promise<RunningSwitchyard> {
   const { server } = config;
-  // Every room lives on the native core until routes to other backends exist (issue 4).
-  const backend: Backend = builtinBackends()
-    .get("native")
-    .create("native", {}, { log: options.log });
-  const router = new Router(config, backend, options.log);
+  const log = options.log;
+  const router = new Router(config, options.kinds ?? builtinBackends(), log);
   const sio = new SioServer(server, config.namespaces.keys(), router, router);
   router.attach(sio);
-  await backend.start(router);
+  await router.start();
+  metrics.configLoadedAt.set(Date.now() / 1000);
 
   // No `api` block: the API is off, and its paths get the host's 404.
   const api =
@@ -53,11 +64,13 @@ export async function startSwitchyard(
   const http = createHttpHost(
     [{ path: server.path, engine: sio.engine }],
     () => {
-      const health = backend.health();
-      return {
-        isReady: health.isReady,
-        checks: { [backend.name]: health.isReady ? "ready" : (health.reason ?? "not ready") },
-      };
+      const checks: Record<string, string> = {};
+      let isReady = true;
+      for (const [name, health] of router.health()) {
+        isReady &&= health.isReady;
+        checks[name] = health.isReady ? "ready" : (health.reason ?? "not ready");
+      }
+      return { isReady, checks };
     },
     api && ((req, res, path) => api.handle(req, res, path)),
   );
@@ -77,11 +90,29 @@ export async function startSwitchyard(
   return {
     port,
     sio,
+    get config() {
+      return router.config;
+    },
+    async reload(next) {
+      const current = router.config;
+      if (!isDeepStrictEqual(current.server, next.server)) {
+        log.warn("server settings changed: they take effect at the next restart");
+      }
+      // Secrets compare by value: they have no enumerable properties to compare.
+      if (current.api?.token.reveal() !== next.api?.token.reveal()) {
+        log.warn("api changed: it takes effect at the next restart");
+      }
+      const summary = await router.reload({ ...next, server: current.server, api: current.api });
+      sio.setNamespaces(next.namespaces.keys());
+      metrics.configLoadedAt.set(Date.now() / 1000);
+      log.info({ source: next.source, ...summary }, "configuration reloaded");
+      return summary;
+    },
     async close() {
       sio.close();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
-      await backend.close();
+      await router.close();
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { Backend } from "./backend.js";
+import type { ChannelNaming } from "./channel-naming.js";
 
 /** What a backend factory may use; handed over by the composition root. */
 export interface BackendDeps {
@@ -8,12 +9,19 @@ export interface BackendDeps {
 
 /**
  * One backend kind: its name, the JSON Schema of its settings (checked when the
- * configuration is loaded), and how to build an instance from valid settings.
+ * configuration is loaded), how it names channels, and how to build an instance
+ * from valid settings.
  */
 export interface BackendFactory<Settings = unknown> {
   readonly kind: string;
   /** JSON Schema (draft-07) of the `settings` block of this kind. */
   readonly settingsSchema: Readonly<Record<string, unknown>>;
+  /**
+   * The kind's channel-name rules; routes to it must then give a `channel` template,
+   * checked against these rules at load. Absent: the kind carries rooms by their own
+   * names and receives the channel `<namespace>\0<room>` (see {@link roomChannel}).
+   */
+  readonly channelNaming?: ChannelNaming;
   create(name: string, settings: Settings, deps: BackendDeps): Backend;
 }
 
@@ -53,4 +61,19 @@ export class BackendRegistry {
   kinds(): string[] {
     return [...this.#factories.keys()].sort();
   }
+}
+
+/**
+ * The channel of a room on a kind without channel naming: the namespace, NUL, the
+ * room. Namespace names never hold NUL, so no room passes for another namespace's.
+ */
+export function roomChannel(nsp: string, room: string): string {
+  return `${nsp}\u0000${room}`;
+}
+
+/** The namespace and room of a {@link roomChannel}; `undefined` for any other channel. */
+export function parseRoomChannel(channel: string): { nsp: string; room: string } | undefined {
+  const cut = channel.indexOf("\u0000");
+  if (cut < 0) return undefined;
+  return { nsp: channel.slice(0, cut), room: channel.slice(cut + 1) };
 }

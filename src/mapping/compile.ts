@@ -4,26 +4,33 @@
  * matchers, once. This is the entry point the CLI, the server and hot reload use.
  */
 
-import { resolve as resolvePath } from "node:path";
+import { dirname, resolve as resolvePath } from "node:path";
+import { inspect } from "node:util";
+import type { BackendRegistry } from "../egress/registry.js";
 import { hasErrors } from "./diagnostic.js";
+import { readJwks } from "./jwks.js";
 import { type Env, type LoadedDocument, parseConfigText, readConfigFile } from "./load.js";
 import { compileRoomPattern } from "./pattern.js";
 import { publicKeyAlgorithms } from "./public-key.js";
-import { DEFAULTS, HMAC_ALGORITHMS } from "./schema.js";
+import { compileRouteTable, type RawRoute } from "./route-table.js";
+import { DEFAULTS, HMAC_ALGORITHMS, NATIVE_BACKEND } from "./schema.js";
 import { Secret } from "./secret.js";
 import { compileTemplate } from "./template.js";
 import type {
   AuthConfig,
+  BackendConfig,
   CookieConfig,
   CorsConfig,
   Diagnostic,
   EventRule,
+  JwtAuthConfig,
   LogConfig,
   NamespaceConfig,
   ServerConfig,
   SwitchyardConfig,
 } from "./types.js";
 import { validateDocument } from "./validate.js";
+import { BUILTIN_KINDS } from "./validate-routes.js";
 
 /** What loading a configuration produced. */
 export interface LoadResult {
@@ -39,9 +46,14 @@ export interface LoadResult {
  * never throws for a problem in the file (an unreadable file is SWY_CFG_READ).
  *
  * @param env Where `${VAR}` reads from; default `process.env`.
+ * @param kinds The backend kinds `backends:` may name; default the built-in ones.
  */
-export function loadConfig(file: string, env: Env = process.env): LoadResult {
-  return finish(readConfigFile(file, env), resolvePath(file));
+export function loadConfig(
+  file: string,
+  env: Env = process.env,
+  kinds: BackendRegistry = BUILTIN_KINDS,
+): LoadResult {
+  return finish(readConfigFile(file, env), resolvePath(file), kinds);
 }
 
 /**
@@ -52,14 +64,15 @@ export function loadConfigFromString(
   text: string,
   name = "<string>",
   env: Env = process.env,
+  kinds: BackendRegistry = BUILTIN_KINDS,
 ): LoadResult {
-  return finish(parseConfigText(text, name, env), name);
+  return finish(parseConfigText(text, name, env), name, kinds);
 }
 
-function finish(doc: LoadedDocument, source: string): LoadResult {
-  const diagnostics = validateDocument(doc);
+function finish(doc: LoadedDocument, source: string, kinds: BackendRegistry): LoadResult {
+  const diagnostics = validateDocument(doc, kinds);
   if (hasErrors(diagnostics)) return { diagnostics };
-  return { config: compileConfig(doc, source), diagnostics };
+  return { config: compileConfig(doc, source, kinds), diagnostics };
 }
 
 // The YAML shape after validation: every key optional, defaults not yet applied.
@@ -105,11 +118,13 @@ interface RawConfig {
   server?: RawServer;
   log?: { level?: LogConfig["level"] };
   api?: { token: string };
+  backends?: Record<string, { kind: string; settings?: Record<string, unknown> }>;
   namespaces: Record<string, RawNamespace>;
 }
 interface RawJwt {
   secret?: string;
   publicKey?: string;
+  jwksFile?: string;
   algorithms?: string[];
   issuer?: string;
   audience?: string;
@@ -118,6 +133,7 @@ interface RawJwt {
 interface RawNamespace {
   auth?: "none" | { jwt?: RawJwt; webhook?: { url: string; timeout?: number } };
   join?: string[];
+  routes?: RawRoute[];
   events?: Record<string, RawRule>;
 }
 
@@ -127,10 +143,17 @@ interface RawNamespace {
  * included.
  *
  * @param source What `config.source` says; default the document's file name.
+ * @param kinds The registry the document was validated with.
  * @throws Error when the document was not valid (a programming error, not a config one).
  */
-export function compileConfig(doc: LoadedDocument, source: string = doc.file): SwitchyardConfig {
+export function compileConfig(
+  doc: LoadedDocument,
+  source: string = doc.file,
+  kinds: BackendRegistry = BUILTIN_KINDS,
+): SwitchyardConfig {
   const raw = doc.value as RawConfig;
+  const backends = compileBackends(doc, raw.backends ?? {});
+  const namingOf = (name: string) => kinds.get(backends.get(name)!.kind).channelNaming;
   const namespaces = Object.entries(raw.namespaces).map(([name, ns]): [string, NamespaceConfig] => {
     const events = Object.entries(ns.events ?? {}).map(([event, rule]): [string, EventRule] => {
       const pos = doc.position(["namespaces", name, "events", event], "key");
@@ -140,7 +163,8 @@ export function compileConfig(doc: LoadedDocument, source: string = doc.file): S
       name,
       {
         name,
-        auth: compileAuth(ns.auth),
+        routes: compileRouteTable(name, ns.routes ?? [], namingOf),
+        auth: compileAuth(ns.auth, doc.file),
         join: (ns.join ?? []).map(compileTemplate),
         events: new FrozenMap(events),
       },
@@ -151,11 +175,55 @@ export function compileConfig(doc: LoadedDocument, source: string = doc.file): S
     server: compileServer(raw.server ?? {}),
     log: { level: raw.log?.level ?? DEFAULTS.log.level },
     ...(raw.api === undefined ? {} : { api: { token: new Secret(raw.api.token) } }),
+    backends,
     namespaces: new FrozenMap(namespaces),
   });
 }
 
-function compileAuth(auth: RawNamespace["auth"]): AuthConfig {
+function compileBackends(
+  doc: LoadedDocument,
+  raw: NonNullable<RawConfig["backends"]>,
+): FrozenMap<string, BackendConfig> {
+  const entries: [string, BackendConfig][] = Object.entries(raw).map(([name, backend]) => {
+    const pos = doc.position(["backends", name], "key");
+    return [
+      name,
+      backendConfig(
+        name,
+        backend.kind,
+        backend.settings ?? {},
+        `${doc.file}:${pos.line}:${pos.col}`,
+      ),
+    ];
+  });
+  if (raw[NATIVE_BACKEND] === undefined) {
+    entries.unshift([
+      NATIVE_BACKEND,
+      backendConfig(NATIVE_BACKEND, NATIVE_BACKEND, {}, "<implicit>"),
+    ]);
+  }
+  return new FrozenMap(entries);
+}
+
+function backendConfig(
+  name: string,
+  kind: string,
+  settings: Record<string, unknown>,
+  at: string,
+): BackendConfig {
+  // Settings may hold secrets from the environment: printing a backend shows their keys only.
+  const shown = () => ({ name, kind, settings: Object.keys(settings), at });
+  return {
+    name,
+    kind,
+    settings: structuredClone(settings),
+    at,
+    toJSON: shown,
+    [inspect.custom]: shown,
+  } as BackendConfig;
+}
+
+function compileAuth(auth: RawNamespace["auth"], configFile: string): AuthConfig {
   if (auth === undefined || auth === "none") return { kind: "none" };
   if (auth.webhook !== undefined) {
     return {
@@ -165,17 +233,25 @@ function compileAuth(auth: RawNamespace["auth"]): AuthConfig {
     };
   }
   const jwt = auth.jwt ?? {};
-  const key =
-    jwt.secret !== undefined
-      ? { type: "secret" as const, secret: new Secret(jwt.secret) }
-      : { type: "publicKey" as const, pem: new Secret(jwt.publicKey ?? "") };
+  let key: JwtAuthConfig["key"];
+  let usable: readonly string[];
+  if (jwt.secret !== undefined) {
+    key = { type: "secret", secret: new Secret(jwt.secret) };
+    usable = HMAC_ALGORITHMS;
+  } else if (jwt.jwksFile !== undefined) {
+    const file = resolvePath(dirname(configFile), jwt.jwksFile);
+    const read = readJwks(file);
+    if (read.jwks === undefined) throw new Error(`${file}: ${read.problem}; validate first`);
+    key = { type: "jwks", file, jwks: new Secret(read.jwks) };
+    usable = read.algorithms;
+  } else {
+    key = { type: "publicKey", pem: new Secret(jwt.publicKey ?? "") };
+    usable = publicKeyAlgorithms(jwt.publicKey ?? "");
+  }
   return {
     kind: "jwt",
     key,
-    algorithms: [
-      ...(jwt.algorithms ??
-        (jwt.secret !== undefined ? HMAC_ALGORITHMS : publicKeyAlgorithms(jwt.publicKey ?? ""))),
-    ],
+    algorithms: [...(jwt.algorithms ?? usable)],
     ...(jwt.issuer === undefined ? {} : { issuer: jwt.issuer }),
     ...(jwt.audience === undefined ? {} : { audience: jwt.audience }),
     clockTolerance: jwt.clockTolerance ?? DEFAULTS.jwt.clockTolerance,

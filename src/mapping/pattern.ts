@@ -25,7 +25,7 @@ export interface ParsedRoomPattern {
   readonly isAny: boolean;
   /** Literal text and capture names in order (`{ capture }` for captures). */
   readonly parts: readonly (string | { readonly capture: string })[];
-  /** The capture names, in order. */
+  /** The capture names, in order, each once. */
   readonly captures: readonly string[];
   /** Empty when the pattern is valid. */
   readonly problems: readonly PatternProblem[];
@@ -36,12 +36,29 @@ const NO_CAPTURES: Readonly<Record<string, string>> = Object.freeze({});
 
 /** Parses one room pattern. Pure; never throws. */
 export function parseRoomPattern(source: string): ParsedRoomPattern {
-  if (source === "*") return { source, isAny: true, parts: [], captures: [], problems: [] };
+  return parseBraced(source, "pattern");
+}
+
+/**
+ * Parses a channel template such as `private-room-{id}`: the pattern language's
+ * literal text, `{name}` references and `{{`/`}}` escapes, where a name may appear
+ * more than once, references may touch and `*` is literal. Pure; never throws.
+ */
+export function parseChannelTemplate(source: string): ParsedRoomPattern {
+  return parseBraced(source, "template");
+}
+
+function parseBraced(source: string, mode: "pattern" | "template"): ParsedRoomPattern {
+  const isPattern = mode === "pattern";
+  if (isPattern && source === "*") {
+    return { source, isAny: true, parts: [], captures: [], problems: [] };
+  }
   const parts: (string | { capture: string })[] = [];
   const captures: string[] = [];
   const problems: PatternProblem[] = [];
+  const label = isPattern ? "Room pattern" : "Channel template";
   const problem = (message: string, summary: string) =>
-    problems.push({ message: `Room pattern '${source}': ${message}`, summary });
+    problems.push({ message: `${label} '${source}': ${message}`, summary });
   let literal = "";
   let i = 0;
   while (i < source.length) {
@@ -70,11 +87,11 @@ export function parseRoomPattern(source: string): ParsedRoomPattern {
           `capture name '{${name}}' is not an identifier (letters, digits and _, not first a digit)`,
           "capture name is not an identifier",
         );
-      } else if (captures.includes(name)) {
+      } else if (isPattern && captures.includes(name)) {
         problem(`capture {${name}} appears twice`, "duplicate capture name");
       } else {
         const previous = parts[parts.length - 1];
-        if (literal === "" && previous !== undefined && typeof previous !== "string") {
+        if (isPattern && literal === "" && previous !== undefined && typeof previous !== "string") {
           problem(
             `captures {${previous.capture}} and {${name}} need literal text between them`,
             "adjacent captures",
@@ -83,11 +100,11 @@ export function parseRoomPattern(source: string): ParsedRoomPattern {
         if (literal) parts.push(literal);
         literal = "";
         parts.push({ capture: name });
-        captures.push(name);
+        if (!captures.includes(name)) captures.push(name);
       }
       i = close + 1;
     } else {
-      if (c === "*") {
+      if (isPattern && c === "*") {
         problem(
           "'*' means any room only on its own; use a capture such as {id}",
           "'*' in a pattern",

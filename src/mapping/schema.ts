@@ -11,6 +11,9 @@
  * `errorMessage` replaces a type or const error, `patternErrorMessage` a pattern error.
  */
 
+import { builtinBackends } from "../egress/builtin.js";
+import type { BackendRegistry } from "../egress/registry.js";
+
 /** A JSON Schema node, as plain data. */
 export type JsonSchema = { readonly [keyword: string]: unknown };
 
@@ -520,7 +523,7 @@ const ruleSchema: JsonSchema = {
 const jwtSchema: JsonSchema = {
   description:
     "Verify a JSON Web Token sent as `token` in the CONNECT auth payload, once per " +
-    "connection. Give exactly one of `secret` and `publicKey`.",
+    "connection. Give exactly one of `secret`, `publicKey` and `jwksFile`.",
   type: "object",
   additionalProperties: false,
   properties: {
@@ -540,10 +543,19 @@ const jwtSchema: JsonSchema = {
       minLength: 1,
       writeOnly: true,
     },
+    jwksFile: {
+      description:
+        'A JSON Web Key Set file (`{"keys": [...]}`, RSA, EC or oct keys), relative to this ' +
+        "file's folder. A token's `kid` and `alg` pick the key. Read again on every reload.",
+      type: "string",
+      minLength: 1,
+      examples: ["keys/jwks.json"],
+    },
     algorithms: {
       description:
         "The algorithms accepted. Default: every algorithm the key's type allows (HS* for a " +
-        "secret; RS* and PS* for an RSA key; the ES* of its curve for an EC key).",
+        "secret; RS* and PS* for an RSA key; the ES* of its curve for an EC key; for a JWKS " +
+        "file, those of its keys).",
       type: "array",
       minItems: 1,
       uniqueItems: true,
@@ -618,6 +630,73 @@ const authSchema: JsonSchema = {
   ],
 };
 
+const percentProperty: JsonSchema = {
+  description:
+    "The share of the route's rooms this target carries, from 0 to 100 in hundredths of a " +
+    "percent. A stable hash of the room name decides, so every node agrees, and raising the " +
+    "number only moves rooms onto this target.",
+  type: "number",
+  minimum: 0,
+  maximum: 100,
+};
+
+const channelProperty: JsonSchema = {
+  description:
+    "Template of the backend channel: literal text and `{name}` for the room pattern's " +
+    "captures, `{room}` (the whole room) or `{nsp}`. Captured text outside the kind's " +
+    "allowed characters is escaped (docs/mapping.md). Required for kinds that name " +
+    "channels (pusher, ably, websocket); not allowed for native, which carries rooms by name.",
+  type: "string",
+  minLength: 1,
+  examples: ["private-room-{id}"],
+};
+
+const backendNameProperty: JsonSchema = {
+  description: "The name of a backend under `backends` (or `native`).",
+  type: "string",
+  minLength: 1,
+};
+
+const routeSchema: JsonSchema = {
+  description: "One route: rooms matching `room` live on `backend`, on channel `channel`.",
+  type: "object",
+  additionalProperties: false,
+  required: ["room", "backend"],
+  properties: {
+    room: {
+      description:
+        "A room pattern: an exact room name, literal text with `{name}` captures, or `*` " +
+        "for every room.",
+      type: "string",
+      minLength: 1,
+      examples: ["room:{id}", "lobby", "*"],
+    },
+    backend: backendNameProperty,
+    channel: channelProperty,
+    rollout: {
+      description:
+        "Move a share of the route's rooms to another backend: `percent` of them, chosen by " +
+        "a stable hash of the room name, live on `rollout.backend` instead.",
+      type: "object",
+      additionalProperties: false,
+      required: ["backend", "percent"],
+      properties: {
+        backend: backendNameProperty,
+        channel: channelProperty,
+        percent: percentProperty,
+      },
+    },
+  },
+  examples: [
+    { room: "room:{id}", backend: "pusher", channel: "private-room-{id}" },
+    {
+      room: "room:{id}",
+      backend: "native",
+      rollout: { backend: "pusher", channel: "private-room-{id}", percent: 10 },
+    },
+  ],
+};
+
 const namespaceSchema: JsonSchema = {
   description: "One namespace clients may connect to.",
   type: "object",
@@ -640,6 +719,16 @@ const namespaceSchema: JsonSchema = {
       default: [],
       examples: [["user:{claims.sub}", "lobby"]],
     },
+    routes: {
+      description:
+        "Which backend carries each room of the namespace, and on which channel. A room takes " +
+        "the route whose `room` is exactly its name, else the matching pattern with the most " +
+        "literal characters (the first written on a tie), else the catch-all `*`; rooms no " +
+        "route matches live on the backend `native`. Default `[]`.",
+      type: "array",
+      items: routeSchema,
+      default: [],
+    },
     events: {
       description:
         "Client event name → rule. An event without a rule is refused in its ack " +
@@ -652,32 +741,89 @@ const namespaceSchema: JsonSchema = {
   },
 };
 
-/** The schema of a whole Switchyard YAML file. */
-export const CONFIG_SCHEMA: JsonSchema = {
-  $schema: "http://json-schema.org/draft-07/schema#",
-  $id: "switchyard.schema.json",
-  title: "Switchyard configuration",
-  description:
-    "A Switchyard mapping file: the server settings and, per namespace, what each client " +
-    "event does. See docs/mapping.md.",
-  type: "object",
-  additionalProperties: false,
-  required: ["namespaces"],
-  errorMessage: "must be a mapping with a namespaces key",
-  properties: {
-    server: serverSchema,
-    log: logSchema,
-    api: apiSchema,
-    namespaces: {
-      description:
-        "Namespace name (`/` or `/name`) → namespace. Only these namespaces accept connections.",
-      type: "object",
-      minProperties: 1,
-      propertyNames: {
-        pattern: "^/[^\\s,?#]*$",
-        patternErrorMessage: "must start with '/' and contain no spaces, ',', '?' or '#'",
-      },
-      additionalProperties: namespaceSchema,
+/** Backend names: what routes refer to. */
+export const BACKEND_NAME_PATTERN = "^[A-Za-z][A-Za-z0-9_-]*$";
+
+/** The name of the backend every configuration has, and its kind. */
+export const NATIVE_BACKEND = "native";
+
+function backendsSchema(kinds: BackendRegistry): JsonSchema {
+  const names = kinds.kinds();
+  return {
+    description:
+      "Backend name → a configured instance of a backend kind. A backend named `native` of " +
+      "kind native exists even when not listed.",
+    type: "object",
+    propertyNames: {
+      pattern: BACKEND_NAME_PATTERN,
+      patternErrorMessage: "must start with a letter and hold only letters, digits, '_' and '-'",
     },
-  },
-};
+    additionalProperties: {
+      type: "object",
+      additionalProperties: false,
+      required: ["kind"],
+      errorMessage: "must be a mapping with a kind",
+      properties: {
+        kind: { description: "The backend kind.", enum: names },
+        settings: {
+          description: "The kind's own settings; docs/backends/<kind>.md lists them.",
+          type: "object",
+          default: {},
+        },
+      },
+      allOf: names.map((kind) => ({
+        if: { properties: { kind: { const: kind } }, required: ["kind"] },
+        // biome-ignore lint/suspicious/noThenProperty: `then` is a JSON Schema keyword here.
+        then: {
+          properties: {
+            settings: {
+              description: `Settings of kind ${kind}.`,
+              ...kinds.get(kind).settingsSchema,
+            },
+          },
+        },
+      })),
+    },
+    default: {},
+    examples: [{ native: { kind: "native" } }],
+  };
+}
+
+/**
+ * The schema of a whole Switchyard YAML file, with the settings schemas of the kinds
+ * `kinds` holds.
+ */
+export function configSchema(kinds: BackendRegistry): JsonSchema {
+  return {
+    $schema: "http://json-schema.org/draft-07/schema#",
+    $id: "switchyard.schema.json",
+    title: "Switchyard configuration",
+    description:
+      "A Switchyard mapping file: the server settings, the backends and, per namespace, " +
+      "which backend carries each room and what each client event does. See docs/mapping.md.",
+    type: "object",
+    additionalProperties: false,
+    required: ["namespaces"],
+    errorMessage: "must be a mapping with a namespaces key",
+    properties: {
+      server: serverSchema,
+      log: logSchema,
+      api: apiSchema,
+      backends: backendsSchema(kinds),
+      namespaces: {
+        description:
+          "Namespace name (`/` or `/name`) → namespace. Only these namespaces accept connections.",
+        type: "object",
+        minProperties: 1,
+        propertyNames: {
+          pattern: "^/[^\\s,?#]*$",
+          patternErrorMessage: "must start with '/' and contain no spaces, ',', '?' or '#'",
+        },
+        additionalProperties: namespaceSchema,
+      },
+    },
+  };
+}
+
+/** The schema with the kinds Switchyard ships: config/switchyard.schema.json. */
+export const CONFIG_SCHEMA: JsonSchema = configSchema(builtinBackends());

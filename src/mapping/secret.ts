@@ -7,16 +7,16 @@ const SHOWN = "[secret]";
  * `JSON.stringify`, string conversion and `util.inspect` all show `[secret]`; only
  * {@link reveal} returns the value.
  */
-export class Secret {
-  readonly #value: string;
+export class Secret<T = string> {
+  readonly #value: T;
 
-  constructor(value: string) {
+  constructor(value: T) {
     this.#value = value;
     Object.freeze(this);
   }
 
   /** The value itself, for the one place that must compare it. */
-  reveal(): string {
+  reveal(): T {
     return this.#value;
   }
 

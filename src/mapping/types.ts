@@ -109,10 +109,17 @@ export type EventRule = JoinRule | LeaveRule | BroadcastRule | ForwardRule;
 /** `auth: { jwt }`: a namespace whose connections must carry a valid JSON Web Token. */
 export interface JwtAuthConfig {
   readonly kind: "jwt";
-  /** The key, exactly one of the two. Both print as `[secret]`. */
+  /** The key, exactly one of the three. Secrets and PEM keys print as `[secret]`. */
   readonly key:
     | { readonly type: "secret"; readonly secret: Secret }
-    | { readonly type: "publicKey"; readonly pem: Secret };
+    | { readonly type: "publicKey"; readonly pem: Secret }
+    | {
+        readonly type: "jwks";
+        /** The file's absolute path. */
+        readonly file: string;
+        /** The key set as read when the configuration was loaded. */
+        readonly jwks: Secret<JsonWebKeySet>;
+      };
   /** JWS algorithms accepted; never empty (the default follows the key's type). */
   readonly algorithms: readonly string[];
   /** The `iss` a token must carry, when set. */
@@ -135,9 +142,59 @@ export interface WebhookAuthConfig {
 /** How a namespace authenticates connections: `none` accepts every one. */
 export type AuthConfig = { readonly kind: "none" } | JwtAuthConfig | WebhookAuthConfig;
 
+/** A JSON Web Key Set, as `{ "keys": [...] }`. */
+export interface JsonWebKeySet {
+  readonly keys: readonly Readonly<Record<string, unknown>>[];
+}
+
+/** Where a room lives: the backend that carries it and its channel there. */
+export interface RoomBinding {
+  readonly ok: true;
+  /** A name of `SwitchyardConfig.backends`. */
+  readonly backend: string;
+  readonly channel: string;
+}
+
+/** A room whose escaped channel name is longer than its backend's kind allows. */
+export interface ChannelTooLong {
+  readonly ok: false;
+  readonly backend: string;
+  /** The channel's length, in characters. */
+  readonly length: number;
+  readonly maxLength: number;
+}
+
+/**
+ * A namespace's compiled `routes`: which backend and channel carry a room.
+ * Precedence: the route whose room is exactly the name, else the matching pattern
+ * with the most literal characters (the first written on a tie), else `*`, else the
+ * backend `native`. A rollout then sends its share of the route's rooms, by a stable
+ * hash of the room name (src/mapping/route-table.ts), to its own target.
+ */
+export interface RouteTable {
+  /** The same room always gets the same answer from the same table. */
+  resolve(room: string): RoomBinding | ChannelTooLong;
+}
+
+/** One entry of `backends` (the implicit `native` included). */
+export interface BackendConfig {
+  readonly name: string;
+  readonly kind: string;
+  /**
+   * The kind's settings, validated by its schema. They may hold secrets from the
+   * environment: `toJSON` hides them, so logging a BackendConfig is safe.
+   */
+  readonly settings: Readonly<Record<string, unknown>>;
+  /** Where it was written (`file:line:col`), or `<implicit>` for the default native backend. */
+  readonly at: string;
+  toJSON(): unknown;
+}
+
 export interface NamespaceConfig {
   /** `/` or `/name`. */
   readonly name: string;
+  /** Which backend and channel carry each room. */
+  readonly routes: RouteTable;
   /** Default `{ kind: "none" }`. */
   readonly auth: AuthConfig;
   /**
@@ -210,6 +267,8 @@ export interface SwitchyardConfig {
   readonly log: LogConfig;
   /** Absent when the file has no `api` block: then the HTTP API is off (its paths answer 404). */
   readonly api?: ApiConfig;
+  /** Backend name → backend; always holds `native`. */
+  readonly backends: ReadonlyMap<string, BackendConfig>;
   /** Namespace name → namespace. Only these namespaces accept connections. */
   readonly namespaces: ReadonlyMap<string, NamespaceConfig>;
 }

@@ -7,20 +7,27 @@
  * so one mistake is reported once. Nothing here throws for a problem in the file.
  */
 
+import { dirname, resolve as resolvePath } from "node:path";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import type { BackendRegistry } from "../egress/registry.js";
 import { RESERVED_EVENTS } from "../ingress/sio/parser.js";
-import {
-  type ConfigErrorCode,
-  makeDiagnostic,
-  type Position,
-  sortDiagnostics,
-} from "./diagnostic.js";
+import { sortDiagnostics } from "./diagnostic.js";
 import { didYouMean } from "./did-you-mean.js";
+import { readJwks } from "./jwks.js";
 import type { DocPath, LoadedDocument } from "./load.js";
 import { parseRoomPattern } from "./pattern.js";
 import { publicKeyAlgorithms } from "./public-key.js";
 import {
+  asRecord,
+  capitalise,
+  describeEnv,
+  describePath,
+  describeValue,
+  Reporter,
+} from "./reporter.js";
+import {
   CONFIG_SCHEMA,
+  configSchema,
   DEFAULTS,
   HMAC_ALGORITHMS,
   type JsonSchema,
@@ -28,6 +35,7 @@ import {
 } from "./schema.js";
 import { parseTemplate } from "./template.js";
 import type { Diagnostic } from "./types.js";
+import { BUILTIN_KINDS, checkRoutes } from "./validate-routes.js";
 
 // Event names Socket.IO keeps for itself: a client cannot send them, a rule cannot
 // emit them. The ingress's parser refuses them on the wire; one list serves both.
@@ -40,62 +48,48 @@ const RULE_KEYS: Readonly<Record<RuleAction, readonly string[]>> = Object.fromEn
   RULE_ACTIONS.map((action) => [action, Object.keys(ruleBranch(action).properties as object)]),
 ) as unknown as Record<RuleAction, readonly string[]>;
 
-let compiled: ValidateFunction | undefined;
+const compiled = new WeakMap<BackendRegistry, ValidateFunction>();
 
-/** The schema compiled once per process: ajv compilation costs milliseconds. */
-function schemaValidator(): ValidateFunction {
-  if (!compiled) {
+/** The schema compiled once per registry: ajv compilation costs milliseconds. */
+function schemaValidator(kinds: BackendRegistry): ValidateFunction {
+  let validate = compiled.get(kinds);
+  if (!validate) {
     const ajv = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true, strict: true });
     // Our wording for editors and for this file; ajv only needs to know they are annotations.
     ajv.addKeyword({ keyword: "errorMessage", schemaType: "string" });
     ajv.addKeyword({ keyword: "patternErrorMessage", schemaType: "string" });
-    compiled = ajv.compile(CONFIG_SCHEMA);
+    validate = ajv.compile(kinds === BUILTIN_KINDS ? CONFIG_SCHEMA : configSchema(kinds));
+    compiled.set(kinds, validate);
   }
-  return compiled;
+  return validate;
 }
 
 /**
  * Validates a loaded document: the schema, then the semantic checks. Returns the
  * document's own diagnostics (YAML, `${VAR}`) together with the new ones, sorted by
  * position. The document is usable when none of them is an error.
+ *
+ * @param kinds The backend kinds `backends:` may name; default the built-in ones.
  */
-export function validateDocument(doc: LoadedDocument): Diagnostic[] {
+export function validateDocument(
+  doc: LoadedDocument,
+  kinds: BackendRegistry = BUILTIN_KINDS,
+): Diagnostic[] {
   if (doc.value === undefined) return sortDiagnostics(doc.diagnostics);
   // An empty file is an empty mapping, so it is told what it lacks rather than its type.
   const data = doc.value === null ? {} : doc.value;
   const out = new Reporter(doc);
-  checkSchema(out, data);
+  checkSchema(out, data, kinds);
   checkSemantics(out, data);
+  checkRoutes(out, data, kinds);
   return sortDiagnostics([...doc.diagnostics, ...out.list]);
-}
-
-class Reporter {
-  readonly list: Diagnostic[] = [];
-
-  constructor(readonly doc: LoadedDocument) {}
-
-  add(
-    code: ConfigErrorCode,
-    at: Position,
-    args: readonly (string | number)[],
-    options: { hint?: string | undefined; severity?: Diagnostic["severity"] } = {},
-  ): void {
-    this.list.push(makeDiagnostic(this.doc.file, at, code, args, options));
-  }
-
-  /** `'text'`, or "the value of ${VAR}" when the environment supplied it. */
-  show(path: DocPath, value: unknown): string {
-    const vars = this.doc.envVars(path);
-    if (vars.length > 0) return describeEnv(vars);
-    return describeValue(value);
-  }
 }
 
 // ---------------------------------------------------------------------------
 // Schema errors
 
-function checkSchema(out: Reporter, data: unknown): void {
-  const validate = schemaValidator();
+function checkSchema(out: Reporter, data: unknown, kinds: BackendRegistry): void {
+  const validate = schemaValidator(kinds);
   if (validate(data)) return;
   const errors = validate.errors ?? [];
   // A value of the wrong type also fails its range and pattern checks: say it once.
@@ -326,20 +320,24 @@ const NO_ALLOW: AllowInfo = { captureSets: [] };
 
 function checkJwt(out: Reporter, path: DocPath, jwt: Record<string, unknown>): void {
   const at = out.doc.position(path, "value");
-  const hasSecret = typeof jwt.secret === "string";
-  const hasPublicKey = typeof jwt.publicKey === "string";
-  if (!hasSecret && !hasPublicKey) {
+  const given = JWT_KEYS.filter((key) => typeof jwt[key] === "string");
+  if (given.length === 0) {
     out.add("SWY_CFG_REQUIRED", at, ["secret"], {
-      hint: `in ${describePath(path)}: give secret (HS*) or publicKey (PEM, RS*/PS*/ES*)`,
+      hint: `in ${describePath(path)}: give secret (HS*), publicKey (PEM, RS*/PS*/ES*) or jwksFile`,
     });
     return;
   }
-  if (hasSecret && hasPublicKey) {
-    out.add("SWY_CFG_VALUE", out.doc.position([...path, "publicKey"], "key"), [
-      `${describePath(path)} takes secret or publicKey, not both`,
+  if (given.length > 1) {
+    out.add("SWY_CFG_VALUE", out.doc.position([...path, given[1]!], "key"), [
+      `${describePath(path)} takes one of secret, publicKey and jwksFile, not ${given.join(" and ")}`,
     ]);
     return;
   }
+  if (given[0] === "jwksFile") {
+    checkJwksFile(out, path, jwt);
+    return;
+  }
+  const hasSecret = given[0] === "secret";
   const keyName = hasSecret ? "secret" : "publicKey";
   const keyPath = [...path, keyName];
   if (out.doc.isEnvBroken(keyPath)) return;
@@ -363,9 +361,37 @@ function checkJwt(out: Reporter, path: DocPath, jwt: Record<string, unknown>): v
     ]);
     return;
   }
+  checkAlgorithms(out, path, jwt, usable, keyName);
+}
+
+/** The ways `auth.jwt` takes its key; exactly one is given. */
+const JWT_KEYS = ["secret", "publicKey", "jwksFile"] as const;
+
+function checkJwksFile(out: Reporter, path: DocPath, jwt: Record<string, unknown>): void {
+  const filePath = [...path, "jwksFile"];
+  if (out.doc.isEnvBroken(filePath)) return;
+  const at = out.doc.position(filePath, "value");
+  const file = resolvePath(dirname(out.doc.file), jwt.jwksFile as string);
+  const read = readJwks(file);
+  if (read.problem !== undefined) {
+    out.add("SWY_CFG_VALUE", at, [
+      `The key set ${out.show(filePath, jwt.jwksFile)} ${read.problem}`,
+    ]);
+    return;
+  }
+  checkAlgorithms(out, path, jwt, read.algorithms, "key set");
+}
+
+function checkAlgorithms(
+  out: Reporter,
+  path: DocPath,
+  jwt: Record<string, unknown>,
+  usable: readonly string[],
+  keyName: string,
+): void {
   if (!Array.isArray(jwt.algorithms)) return;
   jwt.algorithms.forEach((algorithm, i) => {
-    if (typeof algorithm !== "string" || (usable as readonly string[]).includes(algorithm)) return;
+    if (typeof algorithm !== "string" || usable.includes(algorithm)) return;
     out.add(
       "SWY_CFG_VALUE",
       out.doc.position([...path, "algorithms", i], "value"),
@@ -574,12 +600,6 @@ function isRulePath(path: DocPath): boolean {
   return path.length === 4 && path[0] === "namespaces" && path[2] === "events";
 }
 
-function asRecord(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === "object" && value !== null && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : undefined;
-}
-
 /** Calls `fn` for every string in a template value, with its path. */
 function forEachString(
   value: unknown,
@@ -605,46 +625,10 @@ function pointerToPath(pointer: string): DocPath {
     .map((s) => (/^(0|[1-9][0-9]*)$/.test(s) ? Number(s) : s));
 }
 
-/**
- * `server.port`, `namespaces["/chat"].events.join`, `server.transports[1]`. Numbers
- * are sequence indexes: mapping keys that look like numbers come from the text as
- * strings only when written so, which is rare enough to print as an index.
- */
-export function describePath(path: DocPath): string {
-  if (path.length === 0) return "the file";
-  let out = "";
-  for (const segment of path) {
-    if (typeof segment === "number") out += `[${segment}]`;
-    else if (/^[A-Za-z_$][A-Za-z0-9_$-]*$/.test(segment)) out += out ? `.${segment}` : segment;
-    else out += `[${JSON.stringify(segment)}]`;
-  }
-  return out;
-}
-
 function keyLabel(path: DocPath): string {
   if (path.length === 1 && path[0] === "namespaces") return "Namespace name";
   if (path.length === 3 && path[0] === "namespaces" && path[2] === "events") return "Event name";
   return "Key";
-}
-
-function describeEnv(vars: readonly string[]): string {
-  const refs = vars.map((v) => `\${${v}}`);
-  return refs.length === 1
-    ? `the value of ${refs[0]}`
-    : `the value built from ${refs.slice(0, -1).join(", ")} and ${refs[refs.length - 1]}`;
-}
-
-function describeValue(value: unknown): string {
-  if (typeof value === "string") {
-    return JSON.stringify(value.length > 40 ? `${value.slice(0, 37)}...` : value).replace(
-      /^"(.*)"$/,
-      "'$1'",
-    );
-  }
-  if (value === null || value === undefined) return "an empty value";
-  if (Array.isArray(value)) return "a list";
-  if (typeof value === "object") return "a mapping";
-  return String(value);
 }
 
 function typeName(type: string): string {
@@ -666,8 +650,4 @@ function typeName(type: string): string {
     default:
       return type;
   }
-}
-
-function capitalise(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1);
 }

@@ -1,5 +1,12 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
-import { errors, type JWTPayload, jwtVerify } from "jose";
+import {
+  createLocalJWKSet,
+  errors,
+  type JSONWebKeySet,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  jwtVerify,
+} from "jose";
 import { type ErrorCode, SwitchyardError } from "../errors.js";
 import type { JwtAuthConfig } from "../mapping/types.js";
 
@@ -19,14 +26,18 @@ export type Claims = Readonly<Record<string, unknown>>;
  */
 export class Authenticator {
   readonly #config: JwtAuthConfig;
-  readonly #key: Uint8Array | KeyObject;
+  readonly #key: Uint8Array | KeyObject | JWTVerifyGetKey;
 
   constructor(config: JwtAuthConfig) {
     this.#config = config;
+    const { key } = config;
+    // A key set picks the key by the token's `kid` (and `alg`); jose does the choosing.
     this.#key =
-      config.key.type === "secret"
-        ? new TextEncoder().encode(config.key.secret.reveal())
-        : createPublicKey({ key: config.key.pem.reveal(), format: "pem" });
+      key.type === "secret"
+        ? new TextEncoder().encode(key.secret.reveal())
+        : key.type === "jwks"
+          ? createLocalJWKSet(key.jwks.reveal() as JSONWebKeySet)
+          : createPublicKey({ key: key.pem.reveal(), format: "pem" });
   }
 
   /**
@@ -44,13 +55,18 @@ export class Authenticator {
     if (typeof token !== "string") throw new SwitchyardError("SWY_AUTH_INVALID");
     const c = this.#config;
     let payload: JWTPayload;
+    const options = {
+      algorithms: [...c.algorithms],
+      clockTolerance: c.clockTolerance,
+      ...(c.issuer === undefined ? {} : { issuer: c.issuer }),
+      ...(c.audience === undefined ? {} : { audience: c.audience }),
+    };
     try {
-      ({ payload } = await jwtVerify(token, this.#key, {
-        algorithms: [...c.algorithms],
-        clockTolerance: c.clockTolerance,
-        ...(c.issuer === undefined ? {} : { issuer: c.issuer }),
-        ...(c.audience === undefined ? {} : { audience: c.audience }),
-      }));
+      // Two calls because jose's overloads separate a key from a key-choosing function.
+      ({ payload } =
+        typeof this.#key === "function"
+          ? await jwtVerify(token, this.#key, options)
+          : await jwtVerify(token, this.#key, options));
     } catch (cause) {
       throw new SwitchyardError(refusalOf(cause), [], { cause });
     }

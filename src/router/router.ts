@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
-import type { Backend, Delivery, DeliverySink } from "../egress/backend.js";
+import type { Backend, BackendHealth, Delivery, DeliverySink } from "../egress/backend.js";
+import type { BackendRegistry } from "../egress/registry.js";
 import { SwitchyardError } from "../errors.js";
 import { ConnectRefusal } from "../ingress/sio/client.js";
 import type { RoomObserver } from "../ingress/sio/namespace.js";
@@ -8,10 +9,12 @@ import type { SioServer, SocketHandler } from "../ingress/sio/server.js";
 import type { AckCallback, DisconnectReason, Socket } from "../ingress/sio/socket.js";
 import type {
   BroadcastRule,
+  ChannelTooLong,
   ForwardRule,
   JoinRule,
   LeaveRule,
   NamespaceConfig,
+  RoomBinding,
   RoomPattern,
   SwitchyardConfig,
   TemplateContext,
@@ -19,6 +22,8 @@ import type {
 import { metrics } from "../metrics.js";
 import { authWebhook } from "./auth-webhook.js";
 import { Authenticator, type Claims } from "./authenticator.js";
+import { BackendSet } from "./backend-set.js";
+import { ChannelBindings } from "./channel-bindings.js";
 import { type ForwardAnswer, forwardEvent } from "./forward-event.js";
 
 /** What the router keeps on `socket.data`. */
@@ -38,38 +43,103 @@ const NO_ARGS: readonly unknown[] = Object.freeze([]);
 /** The event a client receives when an event it sent without an ack fails. */
 export const ERROR_EVENT = "switchyard:error";
 
-interface RoomRef {
-  readonly nsp: string;
-  readonly room: string;
+/** What {@link Router.reload} changed. */
+export interface ReloadSummary {
+  /** Rooms with local members that now live on another backend or channel. */
+  readonly movedRooms: number;
+  readonly addedBackends: readonly string[];
+  readonly retiredBackends: readonly string[];
 }
 
 /**
  * Joins the ingress to the backends: applies the mapping's event rules to client
- * events, keeps one backend subscription per room with local members, and fans
- * deliveries out to those members.
+ * events, keeps one backend subscription per channel with local members (reference
+ * counted over the rooms it carries), and fans deliveries out to those members.
  */
-export class Router implements SocketHandler, RoomObserver, DeliverySink {
-  readonly #config: SwitchyardConfig;
-  readonly #backend: Backend;
+export class Router implements SocketHandler, RoomObserver {
+  #config: SwitchyardConfig;
+  readonly #backends: BackendSet;
   readonly #log: Logger;
-  /** Channel → the room it carries, for rooms with local members. */
-  readonly #rooms = new Map<string, RoomRef>();
+  readonly #bindings = new ChannelBindings();
   /** Namespace name → its token verifier, for namespaces with `auth: { jwt }`. */
-  readonly #authenticators = new Map<string, Authenticator>();
+  #authenticators: ReadonlyMap<string, Authenticator>;
+  /** One sink per backend instance, so a delivery says which backend it came from. */
+  readonly #sinks = new WeakMap<Backend, DeliverySink>();
   #sio: SioServer | undefined;
 
-  constructor(config: SwitchyardConfig, backend: Backend, log: Logger) {
+  constructor(config: SwitchyardConfig, registry: BackendRegistry, log: Logger) {
     this.#config = config;
-    this.#backend = backend;
+    this.#backends = new BackendSet(registry, log);
     this.#log = log;
-    for (const nsp of config.namespaces.values()) {
-      if (nsp.auth.kind === "jwt") this.#authenticators.set(nsp.name, new Authenticator(nsp.auth));
-    }
+    this.#authenticators = authenticatorsOf(config);
   }
 
   /** Binds the router to the ingress it serves; call once, before listening. */
   attach(sio: SioServer): void {
     this.#sio = sio;
+  }
+
+  /** Builds and starts the configured backends; call once, before listening. */
+  async start(): Promise<void> {
+    const plan = await this.#backends.prepare(this.#config.backends, (b) => this.#sinkOf(b));
+    this.#backends.commit(plan);
+  }
+
+  /** The configuration in force. */
+  get config(): SwitchyardConfig {
+    return this.#config;
+  }
+
+  /**
+   * Swaps in a new configuration at once: new rules, routes and auth apply to the
+   * next event, and every room with local members whose backend or channel changed
+   * moves (subscribe on the new channel, then unsubscribe from the old). Sockets stay
+   * connected. Backends whose kind and settings did not change are kept as they are.
+   * `server` and `api` are the listener's: they keep their values until a restart.
+   *
+   * @throws When a new backend fails to start; the current configuration stays.
+   */
+  async reload(next: SwitchyardConfig): Promise<ReloadSummary> {
+    const plan = await this.#backends.prepare(next.backends, (b) => this.#sinkOf(b));
+    this.#backends.commit(plan);
+    this.#config = next;
+    this.#authenticators = authenticatorsOf(next);
+    let movedRooms = 0;
+    for (const old of this.#bindings.all()) {
+      const lookup = next.namespaces.get(old.nsp)?.routes.resolve(old.room);
+      const backend = lookup?.ok ? plan.next.get(lookup.backend) : undefined;
+      if (lookup?.ok && backend === old.backend && lookup.channel === old.channel) continue;
+      movedRooms += 1;
+      this.#unbind(old.nsp, old.room);
+      if (lookup === undefined) continue; // its namespace is gone; the ingress drops its sockets
+      this.#bind(old.nsp, old.room);
+    }
+    await Promise.allSettled(plan.retired.map((backend) => backend.close()));
+    const names = (list: readonly Backend[]) => list.map((backend) => backend.name);
+    return {
+      movedRooms,
+      addedBackends: names(plan.added),
+      retiredBackends: names(plan.retired),
+    };
+  }
+
+  /** Readiness per backend name. */
+  health(): Map<string, BackendHealth> {
+    return new Map(this.#backends.all().map((backend) => [backend.name, backend.health()]));
+  }
+
+  /** Closes every backend. */
+  close(): Promise<void> {
+    return this.#backends.close();
+  }
+
+  /** The backend and channel that carry a room of a namespace: its binding, else its route. */
+  target(nsp: string, room: string): RoomBinding | ChannelTooLong | undefined {
+    const bound = this.#bindings.get(nsp, room);
+    if (bound !== undefined) {
+      return { ok: true, backend: bound.backend.name, channel: bound.channel };
+    }
+    return this.#config.namespaces.get(nsp)?.routes.resolve(room);
   }
 
   // --- Ingress → router --------------------------------------------------------
@@ -137,6 +207,8 @@ export class Router implements SocketHandler, RoomObserver, DeliverySink {
       if (typeof room !== "string" || room.length === 0 || room.length > maxRoomLength) {
         throw this.#refuse(socket, new SwitchyardError("SWY_ROOM_INVALID", [maxRoomLength]));
       }
+      const unroutable = this.#unroutable(nsp.name, room);
+      if (unroutable !== undefined) throw this.#refuse(socket, unroutable);
       autoJoin.push(room);
     }
     const state: SocketState = { ...(claims === undefined ? {} : { claims }), autoJoin };
@@ -184,6 +256,11 @@ export class Router implements SocketHandler, RoomObserver, DeliverySink {
       return;
     }
     if (rule.action === "join") {
+      const unroutable = this.#unroutable(socket.nsp.name, room);
+      if (unroutable !== undefined) {
+        this.#fail(socket, event, ack, unroutable);
+        return;
+      }
       socket.join(room);
       this.#succeed(rule, ctx, room, captures, ack);
       return;
@@ -248,11 +325,28 @@ export class Router implements SocketHandler, RoomObserver, DeliverySink {
     args: readonly unknown[],
     except?: string,
   ): Promise<void> {
-    return this.#backend
-      .publish({ channel: channelOf(nsp, room), event, args, except })
-      .catch((cause: unknown) => {
-        throw publishError(room, cause);
-      });
+    const bound = this.#bindings.get(nsp, room);
+    let backend = bound?.backend;
+    let channel = bound?.channel;
+    if (bound === undefined) {
+      const lookup = this.#config.namespaces.get(nsp)?.routes.resolve(room);
+      if (lookup === undefined) return Promise.reject(publishError(room, "no such namespace"));
+      if (!lookup.ok) return Promise.reject(channelError(room, lookup));
+      backend = this.#backends.get(lookup.backend);
+      channel = lookup.channel;
+    }
+    if (backend === undefined || channel === undefined) {
+      return Promise.reject(publishError(room, "its backend is not running"));
+    }
+    return backend.publish({ channel, event, args, except }).catch((cause: unknown) => {
+      throw publishError(room, cause);
+    });
+  }
+
+  /** SWY_CHANNEL_INVALID when the room's route cannot name a channel for it; else undefined. */
+  #unroutable(nsp: string, room: string): SwitchyardError | undefined {
+    const lookup = this.target(nsp, room);
+    return lookup === undefined || lookup.ok ? undefined : channelError(room, lookup);
   }
 
   /**
@@ -295,9 +389,16 @@ export class Router implements SocketHandler, RoomObserver, DeliverySink {
     answer: ForwardAnswer,
     ack: AckCallback | undefined,
   ): Promise<void> {
+    const nsp = socket.nsp.name;
+    for (const room of answer.join) {
+      const unroutable = this.#unroutable(nsp, room);
+      if (unroutable !== undefined) {
+        this.#fail(socket, rule.event, ack, unroutable);
+        return;
+      }
+    }
     for (const room of answer.leave) socket.leave(room);
     for (const room of answer.join) socket.join(room);
-    const nsp = socket.nsp.name;
     const published = await Promise.allSettled(
       answer.emit.map((e) =>
         this.publish(nsp, e.room, e.event, e.args, e.exceptSender ? socket.id : undefined),
@@ -331,41 +432,89 @@ export class Router implements SocketHandler, RoomObserver, DeliverySink {
   // --- Rooms → subscriptions -----------------------------------------------------
 
   onRoomCreated(nsp: string, room: string): void {
-    const channel = channelOf(nsp, room);
-    this.#rooms.set(channel, { nsp, room });
-    this.#backend.subscribe(channel).catch((cause: unknown) => {
-      this.#log.error({ err: cause, channel }, "subscribe failed");
-    });
+    this.#bind(nsp, room);
   }
 
   onRoomDeleted(nsp: string, room: string): void {
-    const channel = channelOf(nsp, room);
-    this.#rooms.delete(channel);
-    this.#backend.unsubscribe(channel).catch((cause: unknown) => {
-      this.#log.error({ err: cause, channel }, "unsubscribe failed");
+    this.#unbind(nsp, room);
+  }
+
+  /** Binds a room with local members to its channel, subscribing for the channel's first room. */
+  #bind(nsp: string, room: string): void {
+    const lookup = this.#config.namespaces.get(nsp)?.routes.resolve(room);
+    if (lookup === undefined) return;
+    const backend = lookup.ok ? this.#backends.get(lookup.backend) : undefined;
+    if (!lookup.ok || backend === undefined) {
+      // Joins check the route first; this happens only when a reload made the room unroutable.
+      this.#log.error(
+        { nsp, room, backend: lookup.backend },
+        "room has no channel; its members receive nothing",
+      );
+      return;
+    }
+    const { channel } = lookup;
+    if (!this.#bindings.bind({ nsp, room, backend, channel })) return;
+    backend.subscribe(channel).catch((cause: unknown) => {
+      this.#log.error({ err: cause, backend: backend.name, channel }, "subscribe failed");
+    });
+  }
+
+  /** Unbinds a room, unsubscribing after the channel's last room. */
+  #unbind(nsp: string, room: string): void {
+    const unbound = this.#bindings.unbind(nsp, room);
+    if (unbound === undefined || !unbound.isLast) return;
+    const { backend, channel } = unbound.binding;
+    backend.unsubscribe(channel).catch((cause: unknown) => {
+      this.#log.error({ err: cause, backend: backend.name, channel }, "unsubscribe failed");
     });
   }
 
   // --- Backend → clients ---------------------------------------------------------
 
-  deliver(delivery: Delivery): void {
-    const ref = this.#rooms.get(delivery.channel);
-    if (ref === undefined) return;
-    const namespace = this.#sio?.namespace(ref.nsp);
-    namespace?.broadcast(
-      { rooms: [ref.room], except: delivery.except },
-      delivery.event,
-      delivery.args,
-    );
+  #sinkOf(backend: Backend): DeliverySink {
+    let sink = this.#sinks.get(backend);
+    if (sink === undefined) {
+      sink = { deliver: (delivery) => this.#deliver(backend, delivery) };
+      this.#sinks.set(backend, sink);
+    }
+    return sink;
+  }
+
+  /** Fans a delivery out to the local rooms its channel carries, each member once. */
+  #deliver(backend: Backend, delivery: Delivery): void {
+    const rooms = this.#bindings.rooms(backend, delivery.channel);
+    if (rooms.length === 0) return;
+    const target = { rooms: [rooms[0]!.room], except: delivery.except };
+    if (rooms.length === 1) {
+      this.#sio?.namespace(rooms[0]!.nsp)?.broadcast(target, delivery.event, delivery.args);
+      return;
+    }
+    // Rooms sharing a channel: one broadcast per namespace over all of them.
+    const byNsp = new Map<string, string[]>();
+    for (const { nsp, room } of rooms) byNsp.set(nsp, [...(byNsp.get(nsp) ?? []), room]);
+    for (const [nsp, names] of byNsp) {
+      this.#sio
+        ?.namespace(nsp)
+        ?.broadcast({ rooms: names, except: delivery.except }, delivery.event, delivery.args);
+    }
   }
 }
 
-/**
- * The channel that carries a room: the namespace, NUL, the room. Namespace names
- * never hold NUL, so no room name can pass for another namespace's room.
- */
-function channelOf(nsp: string, room: string): string {
-  return `${nsp}\u0000${room}`;
+function authenticatorsOf(config: SwitchyardConfig): Map<string, Authenticator> {
+  const out = new Map<string, Authenticator>();
+  for (const nsp of config.namespaces.values()) {
+    if (nsp.auth.kind === "jwt") out.set(nsp.name, new Authenticator(nsp.auth));
+  }
+  return out;
+}
+
+function channelError(room: string, lookup: ChannelTooLong): SwitchyardError {
+  return new SwitchyardError("SWY_CHANNEL_INVALID", [
+    room,
+    lookup.length,
+    lookup.backend,
+    lookup.maxLength,
+  ]);
 }
 
 const ANY: Readonly<Record<string, string>> = Object.freeze({});

@@ -40,6 +40,8 @@ export class SioServer {
   readonly handler: SocketHandler;
   readonly #namespaces = new Map<string, Namespace>();
 
+  readonly #observer: RoomObserver | undefined;
+
   constructor(
     options: SioOptions,
     namespaces: Iterable<string>,
@@ -48,16 +50,33 @@ export class SioServer {
   ) {
     this.options = options;
     this.handler = handler;
-    const onDisconnect = (socket: Socket, reason: DisconnectReason): void =>
-      handler.onDisconnect(socket, reason);
-    for (const name of namespaces) {
-      this.#namespaces.set(name, new Namespace(name, onDisconnect, observer));
-    }
+    this.#observer = observer;
+    this.setNamespaces(namespaces);
     this.engine = new EngineServer(options, (session, req) => this.#onSession(session, req));
   }
 
   namespace(name: string): Namespace | undefined {
     return this.#namespaces.get(name);
+  }
+
+  /**
+   * Makes `names` the namespaces clients may connect to: new ones open at once; the
+   * sockets of removed ones are disconnected (`server namespace disconnect`) and
+   * later CONNECTs to them are refused. Kept ones are untouched.
+   */
+  setNamespaces(names: Iterable<string>): void {
+    const wanted = new Set(names);
+    for (const [name, namespace] of this.#namespaces) {
+      if (wanted.has(name)) continue;
+      this.#namespaces.delete(name);
+      for (const socket of [...namespace.sockets.values()]) socket.disconnect();
+    }
+    const onDisconnect = (socket: Socket, reason: DisconnectReason): void =>
+      this.handler.onDisconnect(socket, reason);
+    for (const name of wanted) {
+      if (this.#namespaces.has(name)) continue;
+      this.#namespaces.set(name, new Namespace(name, onDisconnect, this.#observer));
+    }
   }
 
   namespaces(): IterableIterator<Namespace> {

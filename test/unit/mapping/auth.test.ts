@@ -64,8 +64,8 @@ describe("auth and join: validation", () => {
       '    auth: { jwt: { secret: "${JWT_SECRET}", publicKey: "${JWT_SECRET}" } }', // 5
     ].join("\n");
     expect(diagnose(yaml, SECRET_ENV)).toEqual([
-      `t.yaml:3:18 SWY_CFG_REQUIRED Missing required key 'secret' (in namespaces["/a"].auth.jwt: give secret (HS*) or publicKey (PEM, RS*/PS*/ES*))`,
-      `t.yaml:5:45 SWY_CFG_VALUE namespaces["/b"].auth.jwt takes secret or publicKey, not both`,
+      `t.yaml:3:18 SWY_CFG_REQUIRED Missing required key 'secret' (in namespaces["/a"].auth.jwt: give secret (HS*), publicKey (PEM, RS*/PS*/ES*) or jwksFile)`,
+      `t.yaml:5:45 SWY_CFG_VALUE namespaces["/b"].auth.jwt takes one of secret, publicKey and jwksFile, not secret and publicKey`,
     ]);
   });
 

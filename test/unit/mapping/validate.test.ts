@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { loadConfigFromString } from "../../../src/mapping/compile.js";
 import { formatDiagnostic } from "../../../src/mapping/diagnostic.js";
 import type { Env } from "../../../src/mapping/load.js";
-import { describePath } from "../../../src/mapping/validate.js";
+import { describePath } from "../../../src/mapping/reporter.js";
 
 /** The formatted diagnostics of a YAML string named t.yaml. */
 function diagnose(yaml: string, env: Env = {}): string[] {

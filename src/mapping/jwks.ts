@@ -1,0 +1,83 @@
+/**
+ * Reads `auth.jwt.jwksFile`: a JSON Web Key Set on disk. Shared by validation (a bad
+ * file is a diagnostic) and compilation (the key set and the default `algorithms`).
+ * Never echoes key material: problems name the file and the key's index only.
+ */
+
+import { createPublicKey, createSecretKey, type JsonWebKey } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { HMAC_ALGORITHMS } from "./schema.js";
+import type { JsonWebKeySet } from "./types.js";
+
+const EC_BY_CURVE: Readonly<Record<string, string>> = {
+  "P-256": "ES256",
+  "P-384": "ES384",
+  "P-521": "ES512",
+};
+const RSA_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"];
+
+/** A key set and what it verifies, or why the file is unusable. */
+export type JwksRead =
+  | {
+      readonly jwks: JsonWebKeySet;
+      readonly algorithms: readonly string[];
+      readonly problem?: undefined;
+    }
+  | { readonly jwks?: undefined; readonly algorithms?: undefined; readonly problem: string };
+
+/**
+ * Reads and checks a JWKS file: JSON `{ "keys": [...] }` with at least one key, each
+ * importable (RSA, EC on P-256/384/521, or oct). The algorithms are each key's `alg`
+ * when it has one, else every algorithm its type allows.
+ */
+export function readJwks(file: string): JwksRead {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    return { problem: `cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"})` };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { problem: "is not JSON" };
+  }
+  const keys = (value as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys) || keys.length === 0) {
+    return { problem: 'is not a key set: it needs a non-empty "keys" list' };
+  }
+  const algorithms = new Set<string>();
+  for (const [i, key] of keys.entries()) {
+    const found = keyAlgorithms(key);
+    if (found === undefined) {
+      return { problem: `key ${i} is not an RSA, EC (P-256, P-384, P-521) or oct JSON Web Key` };
+    }
+    for (const algorithm of found) algorithms.add(algorithm);
+  }
+  return { jwks: { keys: keys as JsonWebKeySet["keys"] }, algorithms: [...algorithms] };
+}
+
+function keyAlgorithms(key: unknown): readonly string[] | undefined {
+  if (typeof key !== "object" || key === null) return undefined;
+  const jwk = key as JsonWebKey & { alg?: unknown };
+  try {
+    if (jwk.kty === "oct") createSecretKey(Buffer.from(String(jwk.k ?? ""), "base64url"));
+    else createPublicKey({ key: jwk, format: "jwk" });
+  } catch {
+    return undefined;
+  }
+  if (typeof jwk.alg === "string") return [jwk.alg];
+  switch (jwk.kty) {
+    case "RSA":
+      return RSA_ALGORITHMS;
+    case "EC": {
+      const algorithm = EC_BY_CURVE[String(jwk.crv)];
+      return algorithm === undefined ? undefined : [algorithm];
+    }
+    case "oct":
+      return typeof jwk.k === "string" && jwk.k !== "" ? HMAC_ALGORITHMS : undefined;
+    default:
+      return undefined;
+  }
+}

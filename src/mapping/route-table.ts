@@ -1,0 +1,207 @@
+/**
+ * A namespace's `routes`, compiled into a {@link RouteTable} that answers "which
+ * backend and channel carry room R" without parsing anything per lookup.
+ *
+ * Lookup: a map of exact room names; then the patterns whose literal prefix (the
+ * text before their first capture) begins the room, found by walking a character
+ * trie of those prefixes, tried in precedence order; then `*`; then `native`.
+ * Answers are cached per room (bounded), so a room's later publishes cost one map
+ * lookup.
+ *
+ * Rollout hash: FNV-1a (32-bit) over the room name's UTF-8 bytes, modulo 10000. A
+ * room moves to the rollout target when that bucket is below `percent × 100`, so
+ * every node agrees, and raising the percentage only moves rooms onto the target.
+ */
+
+import { type ChannelNaming, escapeChannelText } from "../egress/channel-naming.js";
+import { roomChannel } from "../egress/registry.js";
+import { compileRoomPattern, parseChannelTemplate, parseRoomPattern } from "./pattern.js";
+import { NATIVE_BACKEND } from "./schema.js";
+import type { ChannelTooLong, RoomBinding, RoomPattern, RouteTable } from "./types.js";
+
+/** A route as validation left it. */
+export interface RawRoute {
+  readonly room: string;
+  readonly backend: string;
+  readonly channel?: string;
+  readonly rollout?: {
+    readonly backend: string;
+    readonly channel?: string;
+    readonly percent: number;
+  };
+}
+
+/** How a backend names channels: `undefined` for kinds that carry rooms by name. */
+export type NamingOf = (backend: string) => ChannelNaming | undefined;
+
+type Captures = Readonly<Record<string, string>>;
+type Lookup = RoomBinding | ChannelTooLong;
+
+interface Target {
+  readonly backend: string;
+  channel(nsp: string, room: string, captures: Captures): string;
+  readonly maxLength: number;
+}
+
+interface Route {
+  readonly pattern: RoomPattern;
+  /** Position in precedence order: lower wins. */
+  readonly rank: number;
+  readonly primary: Target;
+  readonly rollout?: { readonly target: Target; readonly threshold: number };
+}
+
+interface TrieNode {
+  readonly next: Map<string, TrieNode>;
+  readonly routes: Route[];
+}
+
+/** Most rooms a table remembers answers for; the cache starts over when full. */
+const CACHE_LIMIT = 10_000;
+const NO_CAPTURES: Captures = Object.freeze({});
+
+/** Compiles validated routes. @throws Error on an invalid pattern or template (validate first). */
+export function compileRouteTable(
+  nsp: string,
+  routes: readonly RawRoute[],
+  namingOf: NamingOf,
+): RouteTable {
+  const exact = new Map<string, Route>();
+  const trie: TrieNode = { next: new Map(), routes: [] };
+  let catchAll: Route | undefined;
+
+  const ordered = routes
+    .map((raw, order) => ({ raw, order, parsed: parseRoomPattern(raw.room) }))
+    .sort((a, b) => literalLength(b.parsed) - literalLength(a.parsed) || a.order - b.order);
+  ordered.forEach(({ raw, parsed }, rank) => {
+    const route: Route = {
+      pattern: compileRoomPattern(raw.room),
+      rank,
+      primary: compileTarget(raw.backend, raw.channel, namingOf),
+      ...(raw.rollout === undefined
+        ? {}
+        : {
+            rollout: {
+              target: compileTarget(raw.rollout.backend, raw.rollout.channel, namingOf),
+              threshold: Math.round(raw.rollout.percent * 100),
+            },
+          }),
+    };
+    if (parsed.isAny) {
+      catchAll ??= route;
+    } else if (parsed.captures.length === 0) {
+      if (!exact.has(raw.room)) exact.set(raw.room, route);
+    } else {
+      const prefix = typeof parsed.parts[0] === "string" ? parsed.parts[0] : "";
+      let node = trie;
+      for (const char of prefix) {
+        let child = node.next.get(char);
+        if (child === undefined) {
+          child = { next: new Map(), routes: [] };
+          node.next.set(char, child);
+        }
+        node = child;
+      }
+      node.routes.push(route);
+    }
+  });
+  const fallback = compileTarget(NATIVE_BACKEND, undefined, namingOf);
+
+  function find(room: string): { route: Route; captures: Captures } | undefined {
+    const literal = exact.get(room);
+    if (literal !== undefined) return { route: literal, captures: NO_CAPTURES };
+    let candidates: Route[] | undefined;
+    let node: TrieNode | undefined = trie;
+    for (let i = 0; node !== undefined; i++) {
+      if (node.routes.length > 0) candidates = (candidates ?? []).concat(node.routes);
+      if (i >= room.length) break;
+      node = node.next.get(room[i]!);
+    }
+    if (candidates !== undefined) {
+      candidates.sort((a, b) => a.rank - b.rank);
+      for (const route of candidates) {
+        const captures = route.pattern.match(room);
+        if (captures !== undefined) return { route, captures };
+      }
+    }
+    return catchAll && { route: catchAll, captures: NO_CAPTURES };
+  }
+
+  function lookup(room: string): Lookup {
+    const found = find(room);
+    let target = fallback;
+    if (found !== undefined) {
+      const { rollout } = found.route;
+      target =
+        rollout !== undefined && rolloutBucket(room) < rollout.threshold
+          ? rollout.target
+          : found.route.primary;
+    }
+    const channel = target.channel(nsp, room, found?.captures ?? NO_CAPTURES);
+    if (channel.length > target.maxLength) {
+      return Object.freeze({
+        ok: false,
+        backend: target.backend,
+        length: channel.length,
+        maxLength: target.maxLength,
+      });
+    }
+    return Object.freeze({ ok: true, backend: target.backend, channel });
+  }
+
+  const cache = new Map<string, Lookup>();
+  return Object.freeze({
+    resolve(room: string): Lookup {
+      let answer = cache.get(room);
+      if (answer === undefined) {
+        answer = lookup(room);
+        if (cache.size >= CACHE_LIMIT) cache.clear();
+        cache.set(room, answer);
+      }
+      return answer;
+    },
+  });
+}
+
+function compileTarget(backend: string, channel: string | undefined, namingOf: NamingOf): Target {
+  const naming = namingOf(backend);
+  if (naming === undefined || channel === undefined) {
+    return { backend, maxLength: Number.POSITIVE_INFINITY, channel: roomChannel };
+  }
+  const parts = parseChannelTemplate(channel).parts;
+  const escaped = (text: string) => escapeChannelText(naming, text);
+  return {
+    backend,
+    maxLength: naming.maxLength,
+    channel(nspName, room, captures) {
+      let out = "";
+      for (const part of parts) {
+        if (typeof part === "string") out += part;
+        else out += escaped(captures[part.capture] ?? builtin(part.capture, nspName, room));
+      }
+      return out;
+    },
+  };
+}
+
+/** `{room}` and `{nsp}` in a channel template, unless the room pattern captures those names. */
+function builtin(name: string, nsp: string, room: string): string {
+  return name === "room" ? room : name === "nsp" ? nsp : "";
+}
+
+function literalLength(parsed: ReturnType<typeof parseRoomPattern>): number {
+  if (parsed.isAny) return -1;
+  let length = 0;
+  for (const part of parsed.parts) if (typeof part === "string") length += part.length;
+  return length;
+}
+
+/** The room's rollout bucket, 0–9999: FNV-1a 32-bit of its UTF-8 bytes, modulo 10000. */
+export function rolloutBucket(room: string): number {
+  let hash = 0x811c9dc5;
+  for (const byte of Buffer.from(room, "utf8")) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash % 10_000;
+}

@@ -1,0 +1,257 @@
+/**
+ * Semantic checks of `backends:` and each namespace's `routes:`, after the schema:
+ * routes name backends that exist, channel templates read only what their room
+ * pattern captures and hold only characters their backend kind allows, no route is
+ * shadowed by another, and rollouts move some rooms but not all.
+ */
+
+import { builtinBackends } from "../egress/builtin.js";
+import { disallowedChars } from "../egress/channel-naming.js";
+import type { BackendRegistry } from "../egress/registry.js";
+import { didYouMean } from "./did-you-mean.js";
+import type { DocPath } from "./load.js";
+import { type ParsedRoomPattern, parseChannelTemplate, parseRoomPattern } from "./pattern.js";
+import { asRecord, capitalise, describeEnv, type Reporter } from "./reporter.js";
+import { DEFAULTS, NATIVE_BACKEND } from "./schema.js";
+
+/** The kinds Switchyard ships, shared so that their compiled schema is shared too. */
+export const BUILTIN_KINDS: BackendRegistry = builtinBackends();
+
+/** Names a channel template may read besides the room pattern's captures. */
+export const CHANNEL_VARIABLES = ["room", "nsp"] as const;
+
+/** Backend name → its kind (`undefined` when the kind is missing or not a string). */
+export function declaredBackends(root: Record<string, unknown>): Map<string, string | undefined> {
+  const out = new Map<string, string | undefined>([[NATIVE_BACKEND, NATIVE_BACKEND]]);
+  for (const [name, value] of Object.entries(asRecord(root.backends) ?? {})) {
+    const kind = asRecord(value)?.kind;
+    out.set(name, typeof kind === "string" ? kind : undefined);
+  }
+  return out;
+}
+
+export function checkRoutes(out: Reporter, data: unknown, kinds: BackendRegistry): void {
+  const root = asRecord(data);
+  if (!root) return;
+  const backends = declaredBackends(root);
+  const nativeKind = asRecord(asRecord(root.backends)?.[NATIVE_BACKEND])?.kind;
+  if (typeof nativeKind === "string" && nativeKind !== NATIVE_BACKEND) {
+    out.add(
+      "SWY_CFG_VALUE",
+      out.doc.position(["backends", NATIVE_BACKEND, "kind"], "value"),
+      [`The backend named native must be of kind native`],
+      { hint: "rooms no route matches live on it; give this backend another name" },
+    );
+  }
+  const limits = asRecord(asRecord(root.server)?.limits);
+  const maxRoomLength =
+    typeof limits?.maxRoomLength === "number"
+      ? limits.maxRoomLength
+      : DEFAULTS.server.limits.maxRoomLength;
+  for (const [nsp, value] of Object.entries(asRecord(root.namespaces) ?? {})) {
+    const routes = asRecord(value)?.routes;
+    if (!Array.isArray(routes)) continue;
+    const context: RouteContext = { out, kinds, backends, maxRoomLength };
+    const seen = new Map<string, DocPath>();
+    routes.forEach((route, i) => {
+      checkRoute(context, ["namespaces", nsp, "routes", i], asRecord(route), seen);
+    });
+  }
+}
+
+interface RouteContext {
+  readonly out: Reporter;
+  readonly kinds: BackendRegistry;
+  readonly backends: ReadonlyMap<string, string | undefined>;
+  readonly maxRoomLength: number;
+}
+
+function checkRoute(
+  context: RouteContext,
+  path: DocPath,
+  route: Record<string, unknown> | undefined,
+  seen: Map<string, DocPath>,
+): void {
+  const { out } = context;
+  if (!route || typeof route.room !== "string" || route.room === "") return;
+  const roomPath = [...path, "room"];
+  if (out.doc.isEnvBroken(roomPath)) return;
+  const pattern = parseRoomPattern(route.room);
+  const at = out.doc.position(roomPath, "value");
+  const vars = out.doc.envVars(roomPath);
+  for (const problem of pattern.problems) {
+    out.add("SWY_CFG_PATTERN", at, [
+      vars.length > 0
+        ? `${capitalise(describeEnv(vars))} is not a valid room pattern: ${problem.summary}`
+        : problem.message,
+    ]);
+  }
+  if (pattern.problems.length > 0) return;
+
+  const shape = patternShape(pattern);
+  const earlier = seen.get(shape);
+  if (earlier !== undefined) {
+    const first = out.doc.position(earlier, "value");
+    out.add(
+      "SWY_CFG_UNREACHABLE",
+      at,
+      [
+        `No room can take this route: the route at line ${first.line} has the same room pattern and comes first`,
+      ],
+      { hint: "remove one of them, or merge their rollouts" },
+    );
+  } else {
+    seen.set(shape, roomPath);
+  }
+  const literal = literalOf(pattern);
+  if (literal !== undefined && literal.length > context.maxRoomLength) {
+    out.add(
+      "SWY_CFG_UNREACHABLE",
+      at,
+      [
+        `Room ${out.show(roomPath, route.room)} is longer than maxRoomLength (${context.maxRoomLength})`,
+      ],
+      { hint: "no room can match it", severity: "warning" },
+    );
+  }
+
+  const primary = checkTarget(context, path, route, pattern);
+  const rollout = asRecord(route.rollout);
+  if (!rollout) return;
+  const rolloutPath = [...path, "rollout"];
+  const secondary = checkTarget(context, rolloutPath, rollout, pattern);
+  const percent = rollout.percent;
+  if (percent === 0 || percent === 100) {
+    const [moved, stays] = percent === 0 ? ["no room", "every room"] : ["every room", "no room"];
+    out.add(
+      "SWY_CFG_UNREACHABLE",
+      out.doc.position([...rolloutPath, "percent"], "value"),
+      [
+        `A rollout of ${percent} % moves ${moved} to ${rollout.backend}; ${stays} stays on ${route.backend}`,
+      ],
+      {
+        hint: "fine for a moment of a migration; remove the rollout once it is over",
+        severity: "warning",
+      },
+    );
+  }
+  if (primary !== undefined && primary === secondary && route.channel === rollout.channel) {
+    out.add(
+      "SWY_CFG_UNREACHABLE",
+      out.doc.position([...rolloutPath, "backend"], "value"),
+      ["The rollout moves rooms to the backend and channel they already have"],
+      { severity: "warning" },
+    );
+  }
+}
+
+/**
+ * Checks one target (`backend` and `channel`) of a route or of its rollout. Returns
+ * the backend name when it exists.
+ */
+function checkTarget(
+  context: RouteContext,
+  path: DocPath,
+  target: Record<string, unknown>,
+  pattern: ParsedRoomPattern,
+): string | undefined {
+  const { out, backends } = context;
+  const name = target.backend;
+  if (typeof name !== "string" || name === "") return undefined;
+  const backendPath = [...path, "backend"];
+  if (!backends.has(name)) {
+    const known = [...backends.keys()];
+    const suggestion = didYouMean(name, known);
+    out.add(
+      "SWY_CFG_REF",
+      out.doc.position(backendPath, "value"),
+      [`Unknown backend ${out.show(backendPath, name)}`],
+      { hint: suggestion ? `did you mean '${suggestion}'?` : `backends: ${known.join(", ")}` },
+    );
+    return undefined;
+  }
+  const kind = backends.get(name);
+  // A missing or unknown kind was reported by the schema.
+  if (kind === undefined || !context.kinds.kinds().includes(kind)) return name;
+  const naming = context.kinds.get(kind).channelNaming;
+  const channelPath = [...path, "channel"];
+  const channel = target.channel;
+  if (naming === undefined) {
+    if (channel !== undefined) {
+      out.add(
+        "SWY_CFG_CHANNEL",
+        out.doc.position(channelPath, "key"),
+        [`Backend '${name}' is of kind ${kind}, which carries rooms by their own names`],
+        { hint: "remove channel" },
+      );
+    }
+    return name;
+  }
+  if (channel === undefined) {
+    out.add("SWY_CFG_REQUIRED", out.doc.position(path, "value"), ["channel"], {
+      hint: `backend '${name}' is of kind ${kind}, which names channels: e.g. channel: "room-{room}"`,
+    });
+    return name;
+  }
+  if (typeof channel !== "string" || channel === "" || out.doc.isEnvBroken(channelPath)) {
+    return name;
+  }
+  const at = out.doc.position(channelPath, "value");
+  const vars = out.doc.envVars(channelPath);
+  const shown = vars.length > 0 ? capitalise(describeEnv(vars)) : `Channel template '${channel}'`;
+  const template = parseChannelTemplate(channel);
+  for (const problem of template.problems) {
+    out.add("SWY_CFG_TEMPLATE", at, [
+      vars.length > 0
+        ? `${shown} is not a valid channel template: ${problem.summary}`
+        : problem.message,
+    ]);
+  }
+  if (template.problems.length > 0) return name;
+  const readable = [...pattern.captures, ...CHANNEL_VARIABLES];
+  for (const ref of template.captures) {
+    if (readable.includes(ref)) continue;
+    const suggestion = vars.length > 0 ? undefined : didYouMean(ref, readable);
+    out.add(
+      "SWY_CFG_TEMPLATE",
+      at,
+      [`${shown} reads {${ref}}, which room pattern '${pattern.source}' does not capture`],
+      {
+        hint: suggestion
+          ? `did you mean '{${suggestion}}'?`
+          : `it can read ${readable.map((r) => `{${r}}`).join(", ")}`,
+      },
+    );
+  }
+  const literal = template.parts.filter((p) => typeof p === "string").join("");
+  const bad = disallowedChars(naming, literal);
+  if (bad.length > 0) {
+    out.add(
+      "SWY_CFG_CHANNEL",
+      at,
+      [
+        `${shown} holds ${bad.map((c) => JSON.stringify(c)).join(", ")}, which ${kind} channel names cannot`,
+      ],
+      {
+        hint: `allowed: ${naming.allowedText}; text a {capture} brings in is escaped, literal text is not`,
+      },
+    );
+  }
+  if (literal.length > naming.maxLength) {
+    out.add("SWY_CFG_CHANNEL", at, [
+      `${shown} is longer than the ${naming.maxLength} characters ${kind} channel names allow`,
+    ]);
+  }
+  return name;
+}
+
+/** Patterns with the same shape match the same rooms: capture names do not matter. */
+function patternShape(pattern: ParsedRoomPattern): string {
+  if (pattern.isAny) return "*";
+  return JSON.stringify(pattern.parts.map((p) => (typeof p === "string" ? p : 0)));
+}
+
+function literalOf(pattern: ParsedRoomPattern): string | undefined {
+  if (pattern.isAny || pattern.captures.length > 0) return undefined;
+  return pattern.parts.join("");
+}

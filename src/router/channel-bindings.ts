@@ -1,0 +1,84 @@
+import type { Backend } from "../egress/backend.js";
+
+/** A room with local members, and the backend channel that carries it. */
+export interface Binding {
+  readonly nsp: string;
+  readonly room: string;
+  readonly backend: Backend;
+  readonly channel: string;
+}
+
+/**
+ * Which backend channel carries each room that has members on this node, and the
+ * reverse: which local rooms a channel's deliveries are for. Several rooms may share
+ * one channel (a route may map them together); the node holds one subscription per
+ * backend and channel, opened with the first room and closed with the last.
+ */
+export class ChannelBindings {
+  /** `nsp NUL room` → binding. */
+  readonly #byRoom = new Map<string, Binding>();
+  readonly #byChannel = new Map<Backend, Map<string, Binding[]>>();
+
+  get(nsp: string, room: string): Binding | undefined {
+    return this.#byRoom.get(keyOf(nsp, room));
+  }
+
+  /** Every binding, in the order rooms were bound. */
+  all(): Binding[] {
+    return [...this.#byRoom.values()];
+  }
+
+  /** The local rooms `backend`'s `channel` carries; empty when none. */
+  rooms(backend: Backend, channel: string): readonly Binding[] {
+    return this.#byChannel.get(backend)?.get(channel) ?? NONE;
+  }
+
+  /**
+   * Binds a room (replacing nothing: unbind it first).
+   *
+   * @returns Whether the room is the channel's first, so the caller subscribes.
+   */
+  bind(binding: Binding): boolean {
+    this.#byRoom.set(keyOf(binding.nsp, binding.room), binding);
+    let channels = this.#byChannel.get(binding.backend);
+    if (channels === undefined) {
+      channels = new Map();
+      this.#byChannel.set(binding.backend, channels);
+    }
+    const rooms = channels.get(binding.channel);
+    if (rooms === undefined) {
+      channels.set(binding.channel, [binding]);
+      return true;
+    }
+    rooms.push(binding);
+    return false;
+  }
+
+  /**
+   * Unbinds a room.
+   *
+   * @returns The binding it had and whether it was its channel's last room, so the
+   *   caller unsubscribes; `undefined` when the room was not bound.
+   */
+  unbind(nsp: string, room: string): { binding: Binding; isLast: boolean } | undefined {
+    const key = keyOf(nsp, room);
+    const binding = this.#byRoom.get(key);
+    if (binding === undefined) return undefined;
+    this.#byRoom.delete(key);
+    const channels = this.#byChannel.get(binding.backend)!;
+    const rooms = channels.get(binding.channel)!.filter((b) => b !== binding);
+    if (rooms.length > 0) {
+      channels.set(binding.channel, rooms);
+      return { binding, isLast: false };
+    }
+    channels.delete(binding.channel);
+    if (channels.size === 0) this.#byChannel.delete(binding.backend);
+    return { binding, isLast: true };
+  }
+}
+
+const NONE: readonly Binding[] = Object.freeze([]);
+
+function keyOf(nsp: string, room: string): string {
+  return `${nsp}\u0000${room}`;
+}
