@@ -35,14 +35,19 @@ program
       return;
     }
     const log = createLogger(config.log.level);
-    const running = await startSwitchyard(config, { port: opts.port, host: opts.host, log });
-    const reloader = new ConfigReloader(opts.config, running, { log, watch: opts.watch });
+    // Listening before start resolves: a SIGHUP in that window must reload, not kill.
+    let reloader: ConfigReloader | undefined;
+    let isReloadAsked = false;
     process.on("SIGHUP", () => {
-      void reloader.reload("signal");
+      if (reloader === undefined) isReloadAsked = true;
+      else void reloader.reload("signal");
     });
+    const running = await startSwitchyard(config, { port: opts.port, host: opts.host, log });
+    reloader = new ConfigReloader(opts.config, running, { log, watch: opts.watch });
+    if (isReloadAsked) void reloader.reload("signal");
     const stop = (signal: string): void => {
       log.info({ signal }, "shutting down");
-      reloader.close();
+      reloader?.close();
       running.close().then(
         () => process.exit(0),
         () => process.exit(1),

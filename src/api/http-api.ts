@@ -7,11 +7,19 @@ import type { SioServer } from "../ingress/sio/server.js";
 import type { ApiConfig } from "../mapping/types.js";
 import { metrics } from "../metrics.js";
 
-/**
- * Publishes to a room as a client broadcast would (the router does): resolves when
- * the room's backend accepted the message, rejects with SWY_PUBLISH_FAILED otherwise.
- */
+/** Where a room lives, as the API shows it. */
+export interface RoomPlacement {
+  readonly backend: string;
+  /** The channel, for backends that name channels; absent for the native core. */
+  readonly channel?: string;
+}
+
+/** The router as the API sees it. */
 export interface RoomPublisher {
+  /**
+   * Publishes to a room as a client broadcast would: resolves when the room's backend
+   * accepted the message, rejects with a coded error (SWY_PUBLISH_FAILED…) otherwise.
+   */
   publish(
     nsp: string,
     room: string,
@@ -19,6 +27,8 @@ export interface RoomPublisher {
     args: readonly unknown[],
     except?: string,
   ): Promise<void>;
+  /** The backend and channel that carry a room; `undefined` when it cannot have one. */
+  placement(nsp: string, room: string): RoomPlacement | undefined;
 }
 
 export interface HttpApiOptions {
@@ -200,9 +210,10 @@ export class HttpApi {
       return;
     }
     const namespace = this.#options.sio.namespace(nsp)!;
-    const rooms: { room: string; members: number }[] = [];
+    const rooms: ({ room: string; members: number } & Partial<RoomPlacement>)[] = [];
     for (const room of namespace.roomNames()) {
-      rooms.push({ room, members: namespace.members(room)?.size ?? 0 });
+      const placement = this.#options.publisher.placement(nsp, room);
+      rooms.push({ room, members: namespace.members(room)?.size ?? 0, ...placement });
     }
     json(res, 200, { namespace: nsp, rooms, connections: namespace.sockets.size });
   }

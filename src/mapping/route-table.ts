@@ -24,6 +24,7 @@ export interface RawRoute {
   readonly room: string;
   readonly backend: string;
   readonly channel?: string;
+  readonly rename?: Readonly<Record<string, string>>;
   readonly rollout?: {
     readonly backend: string;
     readonly channel?: string;
@@ -47,6 +48,7 @@ interface Route {
   readonly pattern: RoomPattern;
   /** Position in precedence order: lower wins. */
   readonly rank: number;
+  readonly rename: ReadonlyMap<string, string>;
   readonly primary: Target;
   readonly rollout?: { readonly target: Target; readonly threshold: number };
 }
@@ -59,6 +61,7 @@ interface TrieNode {
 /** Most rooms a table remembers answers for; the cache starts over when full. */
 const CACHE_LIMIT = 10_000;
 const NO_CAPTURES: Captures = Object.freeze({});
+const NO_RENAMES: ReadonlyMap<string, string> = new Map();
 
 /** Compiles validated routes. @throws Error on an invalid pattern or template (validate first). */
 export function compileRouteTable(
@@ -77,6 +80,7 @@ export function compileRouteTable(
     const route: Route = {
       pattern: compileRoomPattern(raw.room),
       rank,
+      rename: raw.rename === undefined ? NO_RENAMES : new Map(Object.entries(raw.rename)),
       primary: compileTarget(raw.backend, raw.channel, namingOf),
       ...(raw.rollout === undefined
         ? {}
@@ -146,7 +150,8 @@ export function compileRouteTable(
         maxLength: target.maxLength,
       });
     }
-    return Object.freeze({ ok: true, backend: target.backend, channel });
+    const rename = found?.route.rename ?? NO_RENAMES;
+    return Object.freeze({ ok: true, backend: target.backend, channel, rename });
   }
 
   const cache = new Map<string, Lookup>();

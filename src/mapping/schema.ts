@@ -673,6 +673,21 @@ const routeSchema: JsonSchema = {
     },
     backend: backendNameProperty,
     channel: channelProperty,
+    rename: {
+      description:
+        "Event names to change on deliveries from the channel before members receive them, " +
+        "e.g. `client-message: message` so a native Pusher client's client event reaches " +
+        "Socket.IO members as `message`. Default `{}`.",
+      type: "object",
+      propertyNames: { minLength: 1 },
+      additionalProperties: {
+        description: "The name members receive.",
+        type: "string",
+        minLength: 1,
+      },
+      default: {},
+      examples: [{ "client-message": "message" }],
+    },
     rollout: {
       description:
         "Move a share of the route's rooms to another backend: `percent` of them, chosen by " +

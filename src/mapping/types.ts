@@ -153,6 +153,8 @@ export interface RoomBinding {
   /** A name of `SwitchyardConfig.backends`. */
   readonly backend: string;
   readonly channel: string;
+  /** Event names changed on deliveries from the channel (the route's `rename`); often empty. */
+  readonly rename: ReadonlyMap<string, string>;
 }
 
 /** A room whose escaped channel name is longer than its backend's kind allows. */

@@ -8,6 +8,7 @@
 import { builtinBackends } from "../egress/builtin.js";
 import { disallowedChars } from "../egress/channel-naming.js";
 import type { BackendRegistry } from "../egress/registry.js";
+import { RESERVED_EVENTS } from "../ingress/sio/parser.js";
 import { didYouMean } from "./did-you-mean.js";
 import type { DocPath } from "./load.js";
 import { type ParsedRoomPattern, parseChannelTemplate, parseRoomPattern } from "./pattern.js";
@@ -115,6 +116,19 @@ function checkRoute(
     );
   }
 
+  const rename = asRecord(route.rename);
+  for (const [from, to] of Object.entries(rename ?? {})) {
+    if (typeof to === "string" && RESERVED_EVENTS.has(to)) {
+      out.add(
+        "SWY_CFG_RESERVED_EVENT",
+        out.doc.position([...path, "rename", from], "value"),
+        [to],
+        {
+          hint: "Socket.IO clients would not receive it as an event",
+        },
+      );
+    }
+  }
   const primary = checkTarget(context, path, route, pattern);
   const rollout = asRecord(route.rollout);
   if (!rollout) return;

@@ -6,6 +6,8 @@ export interface Binding {
   readonly room: string;
   readonly backend: Backend;
   readonly channel: string;
+  /** Event names changed on deliveries, from the room's route. */
+  readonly rename: ReadonlyMap<string, string>;
 }
 
 /**

@@ -1,6 +1,7 @@
+import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
 import type { Backend, BackendHealth, Delivery, DeliverySink } from "../egress/backend.js";
-import type { BackendRegistry } from "../egress/registry.js";
+import { type BackendRegistry, parseRoomChannel } from "../egress/registry.js";
 import { SwitchyardError } from "../errors.js";
 import { ConnectRefusal } from "../ingress/sio/client.js";
 import type { RoomObserver } from "../ingress/sio/namespace.js";
@@ -108,7 +109,14 @@ export class Router implements SocketHandler, RoomObserver {
     for (const old of this.#bindings.all()) {
       const lookup = next.namespaces.get(old.nsp)?.routes.resolve(old.room);
       const backend = lookup?.ok ? plan.next.get(lookup.backend) : undefined;
-      if (lookup?.ok && backend === old.backend && lookup.channel === old.channel) continue;
+      if (
+        lookup?.ok &&
+        backend === old.backend &&
+        lookup.channel === old.channel &&
+        isDeepStrictEqual(lookup.rename, old.rename)
+      ) {
+        continue;
+      }
       movedRooms += 1;
       this.#unbind(old.nsp, old.room);
       if (lookup === undefined) continue; // its namespace is gone; the ingress drops its sockets
@@ -137,7 +145,12 @@ export class Router implements SocketHandler, RoomObserver {
   target(nsp: string, room: string): RoomBinding | ChannelTooLong | undefined {
     const bound = this.#bindings.get(nsp, room);
     if (bound !== undefined) {
-      return { ok: true, backend: bound.backend.name, channel: bound.channel };
+      return {
+        ok: true,
+        backend: bound.backend.name,
+        channel: bound.channel,
+        rename: bound.rename,
+      };
     }
     return this.#config.namespaces.get(nsp)?.routes.resolve(room);
   }
@@ -343,6 +356,15 @@ export class Router implements SocketHandler, RoomObserver {
     });
   }
 
+  /** Where a room lives, for the API: its backend, and its channel unless it is a native one. */
+  placement(nsp: string, room: string): { backend: string; channel?: string } | undefined {
+    const lookup = this.target(nsp, room);
+    if (lookup === undefined || !lookup.ok) return undefined;
+    return parseRoomChannel(lookup.channel) === undefined
+      ? { backend: lookup.backend, channel: lookup.channel }
+      : { backend: lookup.backend };
+  }
+
   /** SWY_CHANNEL_INVALID when the room's route cannot name a channel for it; else undefined. */
   #unroutable(nsp: string, room: string): SwitchyardError | undefined {
     const lookup = this.target(nsp, room);
@@ -452,8 +474,8 @@ export class Router implements SocketHandler, RoomObserver {
       );
       return;
     }
-    const { channel } = lookup;
-    if (!this.#bindings.bind({ nsp, room, backend, channel })) return;
+    const { channel, rename } = lookup;
+    if (!this.#bindings.bind({ nsp, room, backend, channel, rename })) return;
     backend.subscribe(channel).catch((cause: unknown) => {
       this.#log.error({ err: cause, backend: backend.name, channel }, "subscribe failed");
     });
@@ -480,22 +502,36 @@ export class Router implements SocketHandler, RoomObserver {
     return sink;
   }
 
-  /** Fans a delivery out to the local rooms its channel carries, each member once. */
+  /**
+   * Fans a delivery out to the local rooms its channel carries, each member once,
+   * under the event name each room's route gives it.
+   */
   #deliver(backend: Backend, delivery: Delivery): void {
     const rooms = this.#bindings.rooms(backend, delivery.channel);
-    if (rooms.length === 0) return;
-    const target = { rooms: [rooms[0]!.room], except: delivery.except };
     if (rooms.length === 1) {
-      this.#sio?.namespace(rooms[0]!.nsp)?.broadcast(target, delivery.event, delivery.args);
-      return;
-    }
-    // Rooms sharing a channel: one broadcast per namespace over all of them.
-    const byNsp = new Map<string, string[]>();
-    for (const { nsp, room } of rooms) byNsp.set(nsp, [...(byNsp.get(nsp) ?? []), room]);
-    for (const [nsp, names] of byNsp) {
+      const { nsp, room, rename } = rooms[0]!;
       this.#sio
         ?.namespace(nsp)
-        ?.broadcast({ rooms: names, except: delivery.except }, delivery.event, delivery.args);
+        ?.broadcast(
+          { rooms: [room], except: delivery.except },
+          rename.get(delivery.event) ?? delivery.event,
+          delivery.args,
+        );
+      return;
+    }
+    // Rooms sharing a channel: one broadcast per namespace and event name over all of them.
+    const groups = new Map<string, { nsp: string; event: string; rooms: string[] }>();
+    for (const { nsp, room, rename } of rooms) {
+      const event = rename.get(delivery.event) ?? delivery.event;
+      const key = `${nsp}\u0000${event}`;
+      const group = groups.get(key);
+      if (group === undefined) groups.set(key, { nsp, event, rooms: [room] });
+      else group.rooms.push(room);
+    }
+    for (const { nsp, event, rooms: names } of groups.values()) {
+      this.#sio
+        ?.namespace(nsp)
+        ?.broadcast({ rooms: names, except: delivery.except }, event, delivery.args);
     }
   }
 }

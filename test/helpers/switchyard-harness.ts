@@ -1,5 +1,6 @@
 import pino from "pino";
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
+import type { BackendRegistry } from "../../src/egress/registry.js";
 import { loadConfigFromString } from "../../src/mapping/compile.js";
 import { formatDiagnostic } from "../../src/mapping/diagnostic.js";
 import type { Env } from "../../src/mapping/load.js";
@@ -14,12 +15,16 @@ export class Harness {
     this.server = server;
   }
 
-  /** Starts a Switchyard from `yaml`; `${VAR}` reads `env` (never process.env). */
-  static async start(yaml: string, env: Env = {}): Promise<Harness> {
-    const { config, diagnostics } = loadConfigFromString(yaml, "test.yaml", env);
+  /**
+   * Starts a Switchyard from `yaml`; `${VAR}` reads `env` (never process.env). `kinds`
+   * replaces the built-in backend kinds.
+   */
+  static async start(yaml: string, env: Env = {}, kinds?: BackendRegistry): Promise<Harness> {
+    const { config, diagnostics } = loadConfigFromString(yaml, "test.yaml", env, kinds);
     if (config === undefined) throw new Error(diagnostics.map(formatDiagnostic).join("\n"));
     const log = pino({ level: "silent" });
-    return new Harness(await startSwitchyard(config, { port: 0, host: "127.0.0.1", log }));
+    const options = { port: 0, host: "127.0.0.1", log, ...(kinds ? { kinds } : {}) };
+    return new Harness(await startSwitchyard(config, options));
   }
 
   get url(): string {

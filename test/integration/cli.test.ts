@@ -1,4 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { io } from "socket.io-client";
 import { afterEach, describe, expect, it } from "vitest";
@@ -72,5 +75,50 @@ describe("the switchyard command", () => {
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
     child = undefined;
+  });
+
+  it("start reloads its file on SIGHUP: a namespace added to it accepts connections", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "switchyard-cli-"));
+    const file = join(dir, "switchyard.yaml");
+    writeFileSync(file, "namespaces:\n  /: {}\n");
+    try {
+      child = spawn(
+        process.execPath,
+        [BIN, "start", "--config", file, "--port", "0", "--host", "127.0.0.1", "--no-watch"],
+        { cwd: ROOT },
+      );
+      let out = "";
+      const logged = (pattern: RegExp) =>
+        new Promise<RegExpExecArray>((resolve) => {
+          const check = () => {
+            const match = pattern.exec(out);
+            if (match === null) return;
+            child!.stdout!.off("data", check);
+            resolve(match);
+          };
+          child!.stdout!.on("data", check);
+          check();
+        });
+      child.stdout!.on("data", (chunk) => {
+        out += chunk;
+      });
+      const port = Number((await logged(/"port":(\d+)/))[1]);
+
+      writeFileSync(file, "namespaces:\n  /: {}\n  /late: {}\n");
+      const reloaded = logged(/"msg":"configuration reloaded"/);
+      child.kill("SIGHUP");
+      await reloaded;
+      const socket = io(`http://127.0.0.1:${port}/late`, { transports: ["websocket"] });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          socket.once("connect", resolve);
+          socket.once("connect_error", reject);
+        });
+      } finally {
+        socket.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

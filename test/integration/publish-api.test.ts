@@ -372,15 +372,15 @@ describe("GET /api/v1/rooms and /api/v1/namespaces", () => {
     expect(body).toEqual({
       namespace: "/",
       rooms: [
-        { room: "room:1", members: 2 },
-        { room: "room:2", members: 1 },
+        { room: "room:1", members: 2, backend: "native" },
+        { room: "room:2", members: 1, backend: "native" },
       ],
       connections: 3,
     });
     expect((await call("/api/v1/rooms")).body).toMatchObject({ namespace: "/", connections: 3 });
     expect((await call("/api/v1/rooms?namespace=%2Fchat")).body).toEqual({
       namespace: "/chat",
-      rooms: [{ room: "lobby", members: 1 }],
+      rooms: [{ room: "lobby", members: 1, backend: "native" }],
       connections: 1,
     });
   });
@@ -422,6 +422,7 @@ describe("a backend that refuses a publication", () => {
       publisher: {
         publish: (_nsp, room) =>
           Promise.reject(new SwitchyardError("SWY_PUBLISH_FAILED", [room, "backend down"])),
+        placement: () => ({ backend: "native" }),
       },
       sio: {
         namespace: (name) => (name === "/" ? namespace : undefined),

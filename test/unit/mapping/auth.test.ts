@@ -1,5 +1,8 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: these strings hold ${VAR} references on purpose.
 import { generateKeyPairSync } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadConfigFromString } from "../../../src/mapping/compile.js";
 import { formatDiagnostic } from "../../../src/mapping/diagnostic.js";
@@ -193,5 +196,40 @@ describe("auth: { webhook }", () => {
       `t.yaml:5:11 SWY_CFG_VALUE namespaces["/b"].auth must not be empty`,
       `t.yaml:7:29 SWY_CFG_VALUE namespaces["/c"].auth.webhook.url must be an http:// or https:// URL, got 'ftp://app'`,
     ]);
+  });
+});
+
+describe("auth.jwt.jwksFile: validation", () => {
+  it("reports a key set that is missing, not JSON, empty or holds an unusable key", () => {
+    const dir = mkdtempSync(join(tmpdir(), "switchyard-jwks-"));
+    try {
+      writeFileSync(join(dir, "text.json"), "not json");
+      writeFileSync(join(dir, "empty.json"), '{"keys": []}');
+      writeFileSync(join(dir, "odd.json"), '{"keys": [{"kty": "OKP"}]}');
+      const { publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+      const jwk = publicKey.export({ format: "jwk" });
+      writeFileSync(join(dir, "ec.json"), JSON.stringify({ keys: [jwk] }));
+      const yaml = [
+        "namespaces:",
+        `  /a: { auth: { jwt: { jwksFile: "${dir}/none.json" } } }`,
+        `  /b: { auth: { jwt: { jwksFile: "${dir}/text.json" } } }`,
+        `  /c: { auth: { jwt: { jwksFile: "${dir}/empty.json" } } }`,
+        `  /d: { auth: { jwt: { jwksFile: "${dir}/odd.json" } } }`,
+        `  /e: { auth: { jwt: { algorithms: [RS256], jwksFile: "${dir}/ec.json" } } }`,
+        `  /f: { auth: { jwt: { jwksFile: "${dir}/ec.json", secret: "\${JWT_SECRET}" } } }`,
+        `  /g: { auth: { jwt: { jwksFile: "${dir}/ec.json" } } }`,
+      ].join("\n");
+      const lines = diagnose(yaml, SECRET_ENV).map((line) => line.replaceAll(dir, "DIR"));
+      expect(lines).toEqual([
+        "t.yaml:2:34 SWY_CFG_VALUE The key set 'DIR/none.json' cannot be read (ENOENT)",
+        "t.yaml:3:34 SWY_CFG_VALUE The key set 'DIR/text.json' is not JSON",
+        `t.yaml:4:34 SWY_CFG_VALUE The key set 'DIR/empty.json' is not a key set: it needs a non-empty "keys" list`,
+        "t.yaml:5:34 SWY_CFG_VALUE The key set 'DIR/odd.json' key 0 is not an RSA, EC (P-256, P-384, P-521) or oct JSON Web Key",
+        "t.yaml:6:37 SWY_CFG_VALUE Algorithm RS256 cannot be verified with this key set (it allows ES256)",
+        't.yaml:7:24 SWY_CFG_VALUE namespaces["/f"].auth.jwt takes one of secret, publicKey and jwksFile, not secret and jwksFile',
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

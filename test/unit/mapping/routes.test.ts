@@ -1,0 +1,297 @@
+import { describe, expect, it } from "vitest";
+import type { ChannelNaming } from "../../../src/egress/channel-naming.js";
+import { nativeFactory } from "../../../src/egress/native/native-factory.js";
+import { BackendRegistry, roomChannel } from "../../../src/egress/registry.js";
+import { loadConfigFromString } from "../../../src/mapping/compile.js";
+import { formatDiagnostic } from "../../../src/mapping/diagnostic.js";
+import { rolloutBucket } from "../../../src/mapping/route-table.js";
+import type { SwitchyardConfig } from "../../../src/mapping/types.js";
+
+/** Pusher's rules, as a kind of this test's own: the mapping learns them from the registry. */
+const BUS_NAMING: ChannelNaming = {
+  maxLength: 40,
+  allowedText: "A-Z a-z 0-9 _ - = @ , . ;",
+  escapeChar: "=",
+  isAllowed: (char) => /^[A-Za-z0-9_\-=@,.;]$/.test(char),
+};
+
+const KINDS = new BackendRegistry().register(nativeFactory).register({
+  kind: "bus",
+  settingsSchema: {
+    type: "object",
+    additionalProperties: false,
+    required: ["url"],
+    properties: { url: { description: "Where the bus is.", type: "string" } },
+  },
+  channelNaming: BUS_NAMING,
+  create: (name) => nativeFactory.create(name, {}, undefined as never),
+});
+
+const BACKENDS = ["backends:", "  bus: { kind: bus, settings: { url: ws://bus } }"];
+
+function load(lines: readonly string[]) {
+  return loadConfigFromString(lines.join("\n"), "t.yaml", {}, KINDS);
+}
+
+function compile(lines: readonly string[]): SwitchyardConfig {
+  const { config, diagnostics } = load(lines);
+  const errors = diagnostics.filter((d) => d.severity === "error");
+  expect(errors.map(formatDiagnostic)).toEqual([]);
+  return config!;
+}
+
+function diagnose(lines: readonly string[]): string[] {
+  return load(lines).diagnostics.map(formatDiagnostic);
+}
+
+function routesOf(lines: readonly string[], nsp = "/") {
+  return compile(lines).namespaces.get(nsp)!.routes;
+}
+
+describe("routes: which backend and channel carry a room", () => {
+  it("puts rooms no route matches on the native backend, by their own names", () => {
+    const config = compile(["namespaces:", "  /chat: {}"]);
+    expect([...config.backends.keys()]).toEqual(["native"]);
+    expect(config.namespaces.get("/chat")!.routes.resolve("room:1")).toMatchObject({
+      ok: true,
+      backend: "native",
+      channel: roomChannel("/chat", "room:1"),
+    });
+  });
+
+  it("prefers the exact room, then the pattern with the most literal text, then *", () => {
+    const routes = routesOf([
+      ...BACKENDS,
+      "namespaces:",
+      "  /:",
+      "    routes:",
+      '      - { room: "*", backend: bus, channel: "all-{room}" }',
+      '      - { room: "room:{id}", backend: bus, channel: "room-{id}" }',
+      '      - { room: "room:vip-{id}", backend: bus, channel: "vip-{id}" }',
+      '      - { room: "room:vip-0", backend: native }',
+    ]);
+    expect(routes.resolve("room:vip-0")).toMatchObject({ backend: "native" });
+    expect(routes.resolve("room:vip-7")).toMatchObject({ backend: "bus", channel: "vip-7" });
+    expect(routes.resolve("room:7")).toMatchObject({ backend: "bus", channel: "room-7" });
+    expect(routes.resolve("lobby")).toMatchObject({ backend: "bus", channel: "all-lobby" });
+  });
+
+  it("takes the route written first when two patterns have as much literal text", () => {
+    const routes = routesOf([
+      ...BACKENDS,
+      "namespaces:",
+      "  /:",
+      "    routes:",
+      '      - { room: "{a}:x", backend: bus, channel: "first-{a}" }',
+      '      - { room: "x:{b}", backend: bus, channel: "second-{b}" }',
+    ]);
+    expect(routes.resolve("x:x")).toMatchObject({ channel: "first-x" });
+    expect(routes.resolve("x:y")).toMatchObject({ channel: "second-y" });
+  });
+
+  it("escapes captured text the kind does not allow, so distinct rooms keep distinct channels", () => {
+    const routes = routesOf([
+      ...BACKENDS,
+      "namespaces:",
+      "  /:",
+      "    routes:",
+      '      - { room: "dm:{pair}", backend: bus, channel: "private-dm-{pair}" }',
+      '      - { room: "*", backend: bus, channel: "{nsp}{room}" }',
+    ]);
+    expect(routes.resolve("dm:ann+bob")).toMatchObject({ channel: "private-dm-ann=2Bbob" });
+    expect(routes.resolve("dm:ann=2Bbob")).toMatchObject({ channel: "private-dm-ann=3D2Bbob" });
+    expect(routes.resolve("dm:zoë")).toMatchObject({ channel: "private-dm-zo=C3=AB" });
+    expect(routes.resolve("a b")).toMatchObject({ channel: "=2Fa=20b" });
+  });
+
+  it("answers a room whose escaped channel is too long with the lengths, not a channel", () => {
+    const routes = routesOf([
+      ...BACKENDS,
+      "namespaces:",
+      "  /:",
+      "    routes:",
+      '      - { room: "room:{id}", backend: bus, channel: "room-{id}" }',
+    ]);
+    expect(routes.resolve(`room:${"x".repeat(35)}`)).toMatchObject({ ok: true });
+    expect(routes.resolve(`room:${"x".repeat(36)}`)).toEqual({
+      ok: false,
+      backend: "bus",
+      length: 41,
+      maxLength: 40,
+    });
+  });
+
+  it("carries the route's renames with every room it places", () => {
+    const routes = routesOf([
+      ...BACKENDS,
+      "namespaces:",
+      "  /:",
+      "    routes:",
+      '      - { room: "room:{id}", backend: bus, channel: "room-{id}", rename: { client-message: message } }',
+    ]);
+    const placed = routes.resolve("room:1");
+    expect(placed.ok && [...placed.rename]).toEqual([["client-message", "message"]]);
+  });
+
+  it("keeps namespaces apart: the same room name routes by its own namespace's table", () => {
+    const config = compile([
+      ...BACKENDS,
+      "namespaces:",
+      "  /a:",
+      '    routes: [{ room: "lobby", backend: bus, channel: "a-lobby" }]',
+      "  /b: {}",
+    ]);
+    expect(config.namespaces.get("/a")!.routes.resolve("lobby")).toMatchObject({
+      backend: "bus",
+      channel: "a-lobby",
+    });
+    expect(config.namespaces.get("/b")!.routes.resolve("lobby")).toMatchObject({
+      backend: "native",
+    });
+  });
+});
+
+describe("rollout: a share of a route's rooms on another backend", () => {
+  const withPercent = (percent: number) =>
+    routesOf([
+      ...BACKENDS,
+      "namespaces:",
+      "  /:",
+      "    routes:",
+      "      - room: room:{id}",
+      "        backend: native",
+      `        rollout: { backend: bus, channel: "room-{id}", percent: ${percent} }`,
+    ]);
+  const rooms = Array.from({ length: 10_000 }, (_, i) => `room:${i}`);
+  const moved = (percent: number) => {
+    const routes = withPercent(percent);
+    return new Set(rooms.filter((room) => routes.resolve(room).backend === "bus"));
+  };
+
+  it("hashes room names with FNV-1a into 10000 buckets, the same on every node", () => {
+    // FNV-1a 32-bit test vectors: "" → 0x811c9dc5, "a" → 0xe40c292c, "foobar" → 0xbf9cf968.
+    expect(rolloutBucket("")).toBe(0x811c9dc5 % 10_000);
+    expect(rolloutBucket("a")).toBe(0xe40c292c % 10_000);
+    expect(rolloutBucket("foobar")).toBe(0xbf9cf968 % 10_000);
+  });
+
+  it("moves about the given share of rooms, and raising it only adds rooms", () => {
+    const at10 = moved(10);
+    const at30 = moved(30);
+    expect(at10.size).toBeGreaterThan(900);
+    expect(at10.size).toBeLessThan(1_100);
+    expect(at30.size).toBeGreaterThan(2_850);
+    expect(at30.size).toBeLessThan(3_150);
+    expect([...at10].filter((room) => !at30.has(room))).toEqual([]);
+    expect(moved(0).size).toBe(0);
+    expect(moved(100).size).toBe(rooms.length);
+  });
+});
+
+describe("routes and backends: diagnostics", () => {
+  it("names an unknown backend, with the one it probably meant", () => {
+    expect(
+      diagnose([
+        ...BACKENDS,
+        "namespaces:",
+        "  /:",
+        "    routes:",
+        '      - { room: "a", backend: buss, channel: "a" }',
+        '      - { room: "b", backend: nope, channel: "b" }',
+      ]),
+    ).toEqual([
+      "t.yaml:6:31 SWY_CFG_REF Unknown backend 'buss' (did you mean 'bus'?)",
+      "t.yaml:7:31 SWY_CFG_REF Unknown backend 'nope' (backends: native, bus)",
+    ]);
+  });
+
+  it("lists the known kinds for an unknown kind and checks settings with the kind's schema", () => {
+    expect(
+      diagnose([
+        "backends:",
+        "  a: { kind: buss }",
+        "  b: { kind: bus, settings: { url: 5, extra: 1 } }",
+        "  native: { kind: bus, settings: { url: x } }",
+        "namespaces: { /: {} }",
+      ]),
+    ).toEqual([
+      "t.yaml:2:14 SWY_CFG_VALUE backends.a.kind must be one of bus, native, got 'buss' (did you mean 'bus'?)",
+      "t.yaml:3:36 SWY_CFG_TYPE backends.b.settings.url must be a string, got 5",
+      "t.yaml:3:39 SWY_CFG_UNKNOWN_KEY Unknown key 'extra' (known keys: url)",
+      "t.yaml:4:19 SWY_CFG_VALUE The backend named native must be of kind native (rooms no route matches live on it; give this backend another name)",
+    ]);
+  });
+
+  it("asks for a channel on kinds that name channels, and refuses one on native", () => {
+    expect(
+      diagnose([
+        ...BACKENDS,
+        "namespaces:",
+        "  /:",
+        "    routes:",
+        '      - { room: "a", backend: bus }',
+        '      - { room: "b", backend: native, channel: "b" }',
+      ]),
+    ).toEqual([
+      `t.yaml:6:9 SWY_CFG_REQUIRED Missing required key 'channel' (backend 'bus' is of kind bus, which names channels: e.g. channel: "room-{room}")`,
+      "t.yaml:7:39 SWY_CFG_CHANNEL Backend 'native' is of kind native, which carries rooms by their own names (remove channel)",
+    ]);
+  });
+
+  it("checks channel templates: captured names, allowed characters and length", () => {
+    expect(
+      diagnose([
+        ...BACKENDS,
+        "namespaces:",
+        "  /:",
+        "    routes:",
+        '      - { room: "room:{id}", backend: bus, channel: "room-{di}" }',
+        '      - { room: "dm:{a}", backend: bus, channel: "dm:{a}/x" }',
+        `      - { room: "x:{a}", backend: bus, channel: "${"x".repeat(41)}{a}" }`,
+        '      - { room: "y:{a}", backend: bus, channel: "y-{a" }',
+      ]),
+    ).toEqual([
+      "t.yaml:6:53 SWY_CFG_TEMPLATE Channel template 'room-{di}' reads {di}, which room pattern 'room:{id}' does not capture (did you mean '{id}'?)",
+      `t.yaml:7:50 SWY_CFG_CHANNEL Channel template 'dm:{a}/x' holds ":", "/", which bus channel names cannot (allowed: A-Z a-z 0-9 _ - = @ , . ;; text a {capture} brings in is escaped, literal text is not)`,
+      `t.yaml:8:49 SWY_CFG_CHANNEL Channel template '${"x".repeat(41)}{a}' is longer than the 40 characters bus channel names allow`,
+      "t.yaml:9:49 SWY_CFG_TEMPLATE Channel template 'y-{a': unclosed '{' (write '{{' for a literal '{')",
+    ]);
+  });
+
+  it("flags routes no room can take and rollouts that move nothing or everything", () => {
+    expect(
+      diagnose([
+        ...BACKENDS,
+        "namespaces:",
+        "  /:",
+        "    routes:",
+        '      - { room: "room:{id}", backend: native }',
+        '      - { room: "room:{n}", backend: bus, channel: "r-{n}" }',
+        '      - { room: "*", backend: native }',
+        '      - { room: "*", backend: native }',
+        '      - { room: "a", backend: native, rollout: { backend: bus, channel: "a", percent: 0 } }',
+        '      - { room: "b", backend: native, rollout: { backend: native, percent: 100 } }',
+        '      - { room: "c", backend: native, rollout: { backend: bus, channel: "c", percent: 101 } }',
+      ]),
+    ).toEqual([
+      "t.yaml:7:17 SWY_CFG_UNREACHABLE No room can take this route: the route at line 6 has the same room pattern and comes first (remove one of them, or merge their rollouts)",
+      "t.yaml:9:17 SWY_CFG_UNREACHABLE No room can take this route: the route at line 8 has the same room pattern and comes first (remove one of them, or merge their rollouts)",
+      "t.yaml:10:87 SWY_CFG_UNREACHABLE warning: A rollout of 0 % moves no room to bus; every room stays on native (fine for a moment of a migration; remove the rollout once it is over)",
+      "t.yaml:11:59 SWY_CFG_UNREACHABLE warning: The rollout moves rooms to the backend and channel they already have",
+      "t.yaml:11:76 SWY_CFG_UNREACHABLE warning: A rollout of 100 % moves every room to native; no room stays on native (fine for a moment of a migration; remove the rollout once it is over)",
+      't.yaml:12:87 SWY_CFG_VALUE namespaces["/"].routes[6].rollout.percent must be at most 100, got 101',
+    ]);
+  });
+
+  it("refuses a rename to an event name Socket.IO reserves", () => {
+    expect(
+      diagnose([
+        "namespaces:",
+        "  /:",
+        '    routes: [{ room: "a", backend: native, rename: { hello: disconnect } }]',
+      ]),
+    ).toEqual([
+      "t.yaml:3:61 SWY_CFG_RESERVED_EVENT Event name 'disconnect' is reserved by Socket.IO (Socket.IO clients would not receive it as an event)",
+    ]);
+  });
+});
