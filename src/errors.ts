@@ -171,6 +171,36 @@ export const ERRORS = {
   SWY_FORWARD_REJECTED: { message: "The app refused the event with HTTP %s", surface: "ack" },
   SWY_FORWARD_BAD_RESPONSE: { message: "The app's answer is malformed: %s", surface: "ack" },
 
+  // Backends of kind `pusher`: a publication reaches the sender's ack as the message of
+  // SWY_PUBLISH_FAILED; subscription and connection trouble is logged and counted.
+  SWY_PUSHER_PAYLOAD_TOO_LARGE: {
+    message: "Event data is %s bytes; Pusher accepts at most %s",
+    surface: "ack",
+  },
+  SWY_PUSHER_CHANNEL_INVALID: {
+    message: "Channel '%s' cannot be used on Pusher: %s",
+    surface: "ack",
+  },
+  SWY_PUSHER_EVENT_INVALID: {
+    message: "Event '%s' cannot be published on Pusher: %s",
+    surface: "ack",
+  },
+  SWY_PUSHER_REJECTED: { message: "Pusher refused the publication with HTTP %s", surface: "ack" },
+  SWY_PUSHER_UNAVAILABLE: { message: "Pusher could not be reached: %s", surface: "ack" },
+  SWY_PUSHER_QUEUE_FULL: {
+    message: "%s publications are already waiting for Pusher (maxQueued)",
+    surface: "ack",
+  },
+  SWY_PUSHER_CLOSED: { message: "The Pusher backend is closed", surface: "ack" },
+  SWY_PUSHER_SUBSCRIBE_FAILED: {
+    message: "Subscription to '%s' not confirmed: %s; retrying",
+    surface: "api",
+  },
+  SWY_PUSHER_CONNECT_REFUSED: {
+    message: "Pusher refused the connection (%s): %s",
+    surface: "api",
+  },
+
   // Server-side API.
   SWY_ACK_TIMEOUT: { message: "No ack for '%s' within %s ms", surface: "api" },
   SWY_SOCKET_DISCONNECTED: { message: "Socket disconnected before the ack", surface: "api" },

@@ -73,6 +73,66 @@ export class Metrics {
     help: "When the configuration in force was loaded, in Unix seconds.",
     registers: [this.registry],
   });
+  readonly pusherConnected = new Gauge({
+    name: "switchyard_pusher_connected",
+    help: "1 while a pusher backend's pusher-js connection is connected, else 0, by backend.",
+    labelNames: ["backend"],
+    registers: [this.registry],
+  });
+  readonly pusherReconnects = new Counter({
+    name: "switchyard_pusher_reconnects_total",
+    help: "Times a pusher backend's connection came back after being lost, by backend.",
+    labelNames: ["backend"],
+    registers: [this.registry],
+  });
+  readonly pusherConnectionErrors = new Counter({
+    name: "switchyard_pusher_connection_errors_total",
+    help: "pusher:error frames and connection failures of a pusher backend, by backend and reason.",
+    labelNames: ["backend", "reason"],
+    registers: [this.registry],
+  });
+  readonly pusherSubscriptions = new Gauge({
+    name: "switchyard_pusher_subscriptions",
+    help: "Channels a pusher backend is subscribed to, by backend and state (confirmed, pending).",
+    labelNames: ["backend", "state"],
+    registers: [this.registry],
+  });
+  readonly pusherSubscribeFailures = new Counter({
+    name: "switchyard_pusher_subscribe_failures_total",
+    help: "Channel subscriptions of a pusher backend that failed and will be retried, by backend and reason (timeout, refused, auth).",
+    labelNames: ["backend", "reason"],
+    registers: [this.registry],
+  });
+  readonly pusherPublished = new Counter({
+    name: "switchyard_pusher_published_total",
+    help: "Events a pusher backend's REST calls got accepted, by backend.",
+    labelNames: ["backend"],
+    registers: [this.registry],
+  });
+  readonly pusherPublishFailures = new Counter({
+    name: "switchyard_pusher_publish_failures_total",
+    help: "Publications a pusher backend refused or could not send, by backend and reason (too_large, invalid_channel, invalid_event, rejected, unavailable, queue_full, closed).",
+    labelNames: ["backend", "reason"],
+    registers: [this.registry],
+  });
+  readonly pusherPublishQueue = new Gauge({
+    name: "switchyard_pusher_publish_queue",
+    help: "Publications of a pusher backend waiting or in flight, by backend.",
+    labelNames: ["backend"],
+    registers: [this.registry],
+  });
+  readonly pusherRequests = new Counter({
+    name: "switchyard_pusher_requests_total",
+    help: "REST calls a pusher backend made, by backend and endpoint (events, batch_events).",
+    labelNames: ["backend", "endpoint"],
+    registers: [this.registry],
+  });
+  readonly pusherReceiveErrors = new Counter({
+    name: "switchyard_pusher_receive_errors_total",
+    help: "Events a pusher backend received but could not hand over, by backend and reason.",
+    labelNames: ["backend", "reason"],
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "switchyard_" });

@@ -1,7 +1,8 @@
 import { nativeFactory } from "./native/native-factory.js";
+import { pusherFactory } from "./pusher/pusher-factory.js";
 import { BackendRegistry } from "./registry.js";
 
 /** A registry holding every backend kind Switchyard ships. */
 export function builtinBackends(): BackendRegistry {
-  return new BackendRegistry().register(nativeFactory);
+  return new BackendRegistry().register(nativeFactory).register(pusherFactory);
 }
