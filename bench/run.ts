@@ -7,6 +7,7 @@
  *
  * See docs/benchmarks.md for what is measured and how; `--help` for the flags.
  */
+
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus as osCpus, release, tmpdir } from "node:os";
@@ -25,6 +26,7 @@ import {
   sizeId,
   summarize,
 } from "./report.js";
+import { formatRouting, runRoutingBench } from "./routing.js";
 import {
   bashWithLimits,
   cpuAvailability,
@@ -61,6 +63,8 @@ Servers and sizes
   --sizes PATTERNS     keep sizes whose id matches, e.g. '1k/*/100B,10k/100r/*'
                        (ids: 1k/1r/100B, 1k/100r/1KiB, 10k/1r/100B, ...; * is a wildcard)
   --quick              1k connections, 1 and 100 rooms, 100 B; 1 s warmup, 3 s measure
+  --routing-only       run only the routing micro-benchmark (room lookups with 1,000 routes)
+  --no-routing         skip the routing micro-benchmark that runs first
 Measurement
   --warmup SEC         warmup before each measurement window (default 2)
   --measure SEC        measurement window (default 5)
@@ -100,6 +104,8 @@ const { values: args } = parseArgs({
     payloads: { type: "string", default: "100,1024" },
     sizes: { type: "string" },
     quick: { type: "boolean", default: false },
+    "routing-only": { type: "boolean", default: false },
+    "no-routing": { type: "boolean", default: false },
     warmup: { type: "string" },
     measure: { type: "string" },
     repeat: { type: "string", default: "1" },
@@ -372,6 +378,10 @@ async function medianRss(pid: number, readings = 5, gapMs = 200): Promise<number
 
 async function main(): Promise<void> {
   const quick = args.quick;
+  // The routing table is measured in this process, before any server starts.
+  const routing = args["no-routing"] ? null : runRoutingBench(quick ? 500 : 1_000);
+  if (routing !== null) console.log(`${formatRouting(routing)}\n`);
+  if (args["routing-only"]) process.exit(0);
   const client = args.client as ClientKind;
   if (client !== "raw" && client !== "ws") {
     console.error(`--client: raw or ws, got ${args.client}`);
@@ -541,6 +551,7 @@ async function main(): Promise<void> {
         switchyardConfigSource: syConfig.source,
       },
       conditions: cond,
+      routing,
       skipped: Object.fromEntries(skipped),
       summaries,
       ratios: ratios(summaries),

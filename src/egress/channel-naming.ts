@@ -45,7 +45,19 @@ export function escapeChannelText(naming: ChannelNaming, text: string): string {
   return plainFrom === 0 ? text : out + text.slice(plainFrom);
 }
 
+/** ASCII answers of each naming, computed once: `isAllowed` may be a regular expression. */
+const asciiTables = new WeakMap<ChannelNaming, Uint8Array>();
+
 function isAllowedChar(naming: ChannelNaming, char: string): boolean {
   // A character outside the BMP is two code units; no kind allows those.
-  return char.length === 1 && naming.isAllowed(char);
+  if (char.length !== 1) return false;
+  const code = char.charCodeAt(0);
+  if (code >= 128) return naming.isAllowed(char);
+  let table = asciiTables.get(naming);
+  if (table === undefined) {
+    table = new Uint8Array(128);
+    for (let c = 0; c < 128; c++) table[c] = naming.isAllowed(String.fromCharCode(c)) ? 1 : 0;
+    asciiTables.set(naming, table);
+  }
+  return table[code] === 1;
 }

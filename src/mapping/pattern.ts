@@ -118,6 +118,12 @@ function parseBraced(source: string, mode: "pattern" | "template"): ParsedRoomPa
   return { source, isAny: false, parts, captures, problems };
 }
 
+/** Patterns with the same shape match the same rooms: capture names do not matter. */
+export function patternShape(pattern: ParsedRoomPattern): string {
+  if (pattern.isAny) return "*";
+  return JSON.stringify(pattern.parts.map((p) => (typeof p === "string" ? p : 0)));
+}
+
 /**
  * Compiles a room pattern into a matcher. A pattern without captures is compared as
  * a string; one with captures becomes one anchored regular expression. `match`

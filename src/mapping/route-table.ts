@@ -5,8 +5,9 @@
  * Lookup: a map of exact room names; then the patterns whose literal prefix (the
  * text before their first capture) begins the room, found by walking a character
  * trie of those prefixes, tried in precedence order; then `*`; then `native`.
- * Answers are cached per room (bounded), so a room's later publishes cost one map
- * lookup.
+ * Nothing is cached here: the router keeps the answer for every room with local
+ * members (src/router/channel-bindings.ts), and a cache of answers for the rest
+ * cost more in garbage collection than it saved (bench/routing.ts).
  *
  * Rollout hash: FNV-1a (32-bit) over the room name's UTF-8 bytes, modulo 10000. A
  * room moves to the rollout target when that bucket is below `percent × 100`, so
@@ -55,11 +56,12 @@ interface Route {
 
 interface TrieNode {
   readonly next: Map<string, TrieNode>;
+  /** Patterns whose literal prefix ends here. */
   readonly routes: Route[];
+  /** This node's and its ancestors' patterns, in precedence order: a room reaching it tries these. */
+  candidates: readonly Route[];
 }
 
-/** Most rooms a table remembers answers for; the cache starts over when full. */
-const CACHE_LIMIT = 10_000;
 const NO_CAPTURES: Captures = Object.freeze({});
 const NO_RENAMES: ReadonlyMap<string, string> = new Map();
 
@@ -70,7 +72,7 @@ export function compileRouteTable(
   namingOf: NamingOf,
 ): RouteTable {
   const exact = new Map<string, Route>();
-  const trie: TrieNode = { next: new Map(), routes: [] };
+  const trie: TrieNode = { next: new Map(), routes: [], candidates: [] };
   let catchAll: Route | undefined;
 
   const ordered = routes
@@ -101,7 +103,7 @@ export function compileRouteTable(
       for (const char of prefix) {
         let child = node.next.get(char);
         if (child === undefined) {
-          child = { next: new Map(), routes: [] };
+          child = { next: new Map(), routes: [], candidates: [] };
           node.next.set(char, child);
         }
         node = child;
@@ -110,23 +112,21 @@ export function compileRouteTable(
     }
   });
   const fallback = compileTarget(NATIVE_BACKEND, undefined, namingOf);
+  inheritCandidates(trie, []);
 
   function find(room: string): { route: Route; captures: Captures } | undefined {
     const literal = exact.get(room);
     if (literal !== undefined) return { route: literal, captures: NO_CAPTURES };
-    let candidates: Route[] | undefined;
-    let node: TrieNode | undefined = trie;
-    for (let i = 0; node !== undefined; i++) {
-      if (node.routes.length > 0) candidates = (candidates ?? []).concat(node.routes);
-      if (i >= room.length) break;
-      node = node.next.get(room[i]!);
+    // The deepest node the room's first characters reach holds every pattern whose prefix begins it.
+    let node = trie;
+    for (let i = 0; i < room.length; i++) {
+      const child = node.next.get(room[i]!);
+      if (child === undefined) break;
+      node = child;
     }
-    if (candidates !== undefined) {
-      candidates.sort((a, b) => a.rank - b.rank);
-      for (const route of candidates) {
-        const captures = route.pattern.match(room);
-        if (captures !== undefined) return { route, captures };
-      }
+    for (const route of node.candidates) {
+      const captures = route.pattern.match(room);
+      if (captures !== undefined) return { route, captures };
     }
     return catchAll && { route: catchAll, captures: NO_CAPTURES };
   }
@@ -154,18 +154,14 @@ export function compileRouteTable(
     return Object.freeze({ ok: true, backend: target.backend, channel, rename });
   }
 
-  const cache = new Map<string, Lookup>();
-  return Object.freeze({
-    resolve(room: string): Lookup {
-      let answer = cache.get(room);
-      if (answer === undefined) {
-        answer = lookup(room);
-        if (cache.size >= CACHE_LIMIT) cache.clear();
-        cache.set(room, answer);
-      }
-      return answer;
-    },
-  });
+  return Object.freeze({ resolve: lookup });
+}
+
+/** Fills every node's `candidates`: its ancestors' patterns and its own, by rank. */
+function inheritCandidates(node: TrieNode, inherited: readonly Route[]): void {
+  node.candidates =
+    node.routes.length === 0 ? inherited : [...inherited, ...node.routes].sort((a, b) => a.rank - b.rank);
+  for (const child of node.next.values()) inheritCandidates(child, node.candidates);
 }
 
 function compileTarget(backend: string, channel: string | undefined, namingOf: NamingOf): Target {

@@ -11,7 +11,12 @@ import type { BackendRegistry } from "../egress/registry.js";
 import { RESERVED_EVENTS } from "../ingress/sio/parser.js";
 import { didYouMean } from "./did-you-mean.js";
 import type { DocPath } from "./load.js";
-import { type ParsedRoomPattern, parseChannelTemplate, parseRoomPattern } from "./pattern.js";
+import {
+  type ParsedRoomPattern,
+  parseChannelTemplate,
+  parseRoomPattern,
+  patternShape,
+} from "./pattern.js";
 import { asRecord, capitalise, describeEnv, type Reporter } from "./reporter.js";
 import { DEFAULTS, NATIVE_BACKEND } from "./schema.js";
 
@@ -257,12 +262,6 @@ function checkTarget(
     ]);
   }
   return name;
-}
-
-/** Patterns with the same shape match the same rooms: capture names do not matter. */
-function patternShape(pattern: ParsedRoomPattern): string {
-  if (pattern.isAny) return "*";
-  return JSON.stringify(pattern.parts.map((p) => (typeof p === "string" ? p : 0)));
 }
 
 function literalOf(pattern: ParsedRoomPattern): string | undefined {

@@ -15,7 +15,7 @@ import { sortDiagnostics } from "./diagnostic.js";
 import { didYouMean } from "./did-you-mean.js";
 import { readJwks } from "./jwks.js";
 import type { DocPath, LoadedDocument } from "./load.js";
-import { parseRoomPattern } from "./pattern.js";
+import { parseRoomPattern, patternShape } from "./pattern.js";
 import { publicKeyAlgorithms } from "./public-key.js";
 import {
   asRecord,
@@ -453,6 +453,8 @@ function checkRule(
   const has = (key: string) => keys.includes(key) && rule[key] !== undefined;
 
   const captureSets: string[][] = [];
+  const shapes = new Set<string>();
+  let anyAt: number | undefined;
   if (has("allow") && Array.isArray(rule.allow)) {
     rule.allow.forEach((pattern, i) => {
       if (typeof pattern !== "string" || pattern === "") return;
@@ -469,6 +471,20 @@ function checkRule(
         ]);
       }
       if (parsed.problems.length > 0) return;
+      if (anyAt !== undefined || shapes.has(patternShape(parsed))) {
+        out.add(
+          "SWY_CFG_UNREACHABLE",
+          at,
+          [
+            anyAt !== undefined
+              ? `Room pattern ${out.show(patternPath, pattern)} comes after '*', which already allows every room`
+              : `Room pattern ${out.show(patternPath, pattern)} allows only rooms an earlier pattern of this list allows`,
+          ],
+          { hint: "its captures are never read; remove it", severity: "warning" },
+        );
+      }
+      shapes.add(patternShape(parsed));
+      if (parsed.isAny) anyAt ??= i;
       captureSets.push([...parsed.captures]);
       const literal = parsed.parts.every((p) => typeof p === "string")
         ? parsed.parts.join("")

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ChannelNaming } from "../../../src/egress/channel-naming.js";
+import { NativeBackend } from "../../../src/egress/native/native-backend.js";
 import { nativeFactory } from "../../../src/egress/native/native-factory.js";
 import { BackendRegistry, roomChannel } from "../../../src/egress/registry.js";
 import { loadConfigFromString } from "../../../src/mapping/compile.js";
@@ -24,7 +25,7 @@ const KINDS = new BackendRegistry().register(nativeFactory).register({
     properties: { url: { description: "Where the bus is.", type: "string" } },
   },
   channelNaming: BUS_NAMING,
-  create: (name) => nativeFactory.create(name, {}, undefined as never),
+  create: (name) => new NativeBackend(name),
 });
 
 const BACKENDS = ["backends:", "  bus: { kind: bus, settings: { url: ws://bus } }"];
@@ -292,6 +293,22 @@ describe("routes and backends: diagnostics", () => {
       ]),
     ).toEqual([
       "t.yaml:3:61 SWY_CFG_RESERVED_EVENT Event name 'disconnect' is reserved by Socket.IO (Socket.IO clients would not receive it as an event)",
+    ]);
+  });
+});
+
+describe("allow lists: patterns that can never be the one a room matches", () => {
+  it("warns about a pattern after '*' and a pattern repeated with other capture names", () => {
+    expect(
+      diagnose([
+        "namespaces:",
+        "  /:",
+        "    events:",
+        '      a: { action: join, room: "{data.room}", allow: ["room:{id}", "room:{n}", "*", "lobby"] }',
+      ]),
+    ).toEqual([
+      "t.yaml:4:68 SWY_CFG_UNREACHABLE warning: Room pattern 'room:{n}' allows only rooms an earlier pattern of this list allows (its captures are never read; remove it)",
+      "t.yaml:4:85 SWY_CFG_UNREACHABLE warning: Room pattern 'lobby' comes after '*', which already allows every room (its captures are never read; remove it)",
     ]);
   });
 });
