@@ -120,7 +120,14 @@ export function runRoutingBench(ms = 1_000): RoutingResult {
   for (const r of bound) {
     const placed = table.resolve(r);
     if (placed.ok)
-      bindings.bind({ nsp: "/", room: r, backend, channel: placed.channel, rename: placed.rename });
+      bindings.bind({
+        nsp: "/",
+        room: r,
+        backend,
+        channel: placed.channel,
+        rename: placed.rename,
+        ready: Promise.resolve(),
+      });
   }
   const naive = naiveTable();
   const resolve = (r: string) => table.resolve(r);

@@ -26,7 +26,7 @@ export interface ErrorSpec {
   readonly surface: ErrorSurface;
   /**
    * HTTP status for `http` errors, and for an error of another surface that the
-   * HTTP API can answer too (SWY_PUBLISH_FAILED: 502).
+   * HTTP API can answer too (SWY_PUBLISH_FAILED: 502, a backend's publish errors).
    */
   readonly status?: number;
   /** Engine.IO handshake error number (0–5) for `http` errors of the Engine.IO table. */
@@ -149,6 +149,11 @@ export const ERRORS = {
   },
   SWY_ROOM_NOT_ALLOWED: { message: "Room '%s' is not allowed by this rule", surface: "ack" },
   SWY_ROOM_NOT_MEMBER: { message: "Not a member of room '%s'", surface: "ack" },
+  // The room's backend did not confirm the channel subscription within server.joinTimeout.
+  SWY_SUBSCRIBE_FAILED: {
+    message: "Room '%s' could not be subscribed on backend '%s': %s",
+    surface: "ack",
+  },
   // The route's channel template, with the room's text escaped, is too long for the backend.
   SWY_CHANNEL_INVALID: {
     message: "Room '%s' needs a channel of %s characters on backend '%s' (at most %s)",
@@ -176,22 +181,34 @@ export const ERRORS = {
   SWY_PUSHER_PAYLOAD_TOO_LARGE: {
     message: "Event data is %s bytes; Pusher accepts at most %s",
     surface: "ack",
+    status: 413,
   },
   SWY_PUSHER_CHANNEL_INVALID: {
     message: "Channel '%s' cannot be used on Pusher: %s",
     surface: "ack",
+    status: 400,
   },
   SWY_PUSHER_EVENT_INVALID: {
     message: "Event '%s' cannot be published on Pusher: %s",
     surface: "ack",
+    status: 400,
   },
-  SWY_PUSHER_REJECTED: { message: "Pusher refused the publication with HTTP %s", surface: "ack" },
-  SWY_PUSHER_UNAVAILABLE: { message: "Pusher could not be reached: %s", surface: "ack" },
+  SWY_PUSHER_REJECTED: {
+    message: "Pusher refused the publication with HTTP %s",
+    surface: "ack",
+    status: 502,
+  },
+  SWY_PUSHER_UNAVAILABLE: {
+    message: "Pusher could not be reached: %s",
+    surface: "ack",
+    status: 503,
+  },
   SWY_PUSHER_QUEUE_FULL: {
     message: "%s publications are already waiting for Pusher (maxQueued)",
     surface: "ack",
+    status: 503,
   },
-  SWY_PUSHER_CLOSED: { message: "The Pusher backend is closed", surface: "ack" },
+  SWY_PUSHER_CLOSED: { message: "The Pusher backend is closed", surface: "ack", status: 503 },
   SWY_PUSHER_SUBSCRIBE_FAILED: {
     message: "Subscription to '%s' not confirmed: %s; retrying",
     surface: "api",

@@ -106,6 +106,7 @@ interface RawServer {
   cookie?: boolean | Partial<CookieConfig>;
   heartbeat?: { interval?: number; timeout?: number };
   connectTimeout?: number;
+  joinTimeout?: number;
   upgradeTimeout?: number;
   limits?: {
     maxHttpBufferSize?: number;
@@ -271,6 +272,7 @@ function compileServer(s: RawServer): ServerConfig {
     pingInterval: s.heartbeat?.interval ?? d.heartbeat.interval,
     pingTimeout: s.heartbeat?.timeout ?? d.heartbeat.timeout,
     connectTimeout: s.connectTimeout ?? d.connectTimeout,
+    joinTimeout: s.joinTimeout ?? d.joinTimeout,
     upgradeTimeout: s.upgradeTimeout ?? d.upgradeTimeout,
     maxHttpBufferSize: s.limits?.maxHttpBufferSize ?? d.limits.maxHttpBufferSize,
     maxAttachments: s.limits?.maxAttachments ?? d.limits.maxAttachments,

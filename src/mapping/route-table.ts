@@ -160,7 +160,9 @@ export function compileRouteTable(
 /** Fills every node's `candidates`: its ancestors' patterns and its own, by rank. */
 function inheritCandidates(node: TrieNode, inherited: readonly Route[]): void {
   node.candidates =
-    node.routes.length === 0 ? inherited : [...inherited, ...node.routes].sort((a, b) => a.rank - b.rank);
+    node.routes.length === 0
+      ? inherited
+      : [...inherited, ...node.routes].sort((a, b) => a.rank - b.rank);
   for (const child of node.next.values()) inheritCandidates(child, node.candidates);
 }
 

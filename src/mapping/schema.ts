@@ -31,6 +31,7 @@ export const DEFAULTS = {
     cookie: false,
     heartbeat: { interval: 25_000, timeout: 20_000 },
     connectTimeout: 45_000,
+    joinTimeout: 10_000,
     upgradeTimeout: 10_000,
     allowEIO3: false,
     limits: {
@@ -264,6 +265,11 @@ const serverSchema: JsonSchema = {
     connectTimeout: milliseconds(
       "How long a new session may take to send its first Socket.IO CONNECT before it is closed.",
       DEFAULTS.server.connectTimeout,
+    ),
+    joinTimeout: milliseconds(
+      "How long a join waits for its room's backend subscription to be confirmed before " +
+        "the ack reports SWY_SUBSCRIBE_FAILED and the socket leaves the room.",
+      DEFAULTS.server.joinTimeout,
     ),
     upgradeTimeout: milliseconds(
       "How long a transport upgrade (polling to WebSocket) may take before it is abandoned.",

@@ -235,6 +235,8 @@ export interface ServerConfig {
   readonly pingTimeout: number;
   /** ms, default 45000. */
   readonly connectTimeout: number;
+  /** ms a join waits for its room's backend subscription; default 10000. */
+  readonly joinTimeout: number;
   /** ms, default 10000. */
   readonly upgradeTimeout: number;
   /** Bytes, default 1000000. */

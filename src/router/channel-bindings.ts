@@ -8,6 +8,8 @@ export interface Binding {
   readonly channel: string;
   /** Event names changed on deliveries, from the room's route. */
   readonly rename: ReadonlyMap<string, string>;
+  /** Settles when the channel's subscription does: shared by the rooms of one channel. */
+  readonly ready: Promise<void>;
 }
 
 /**
@@ -28,6 +30,11 @@ export class ChannelBindings {
   /** Every binding, in the order rooms were bound. */
   all(): Binding[] {
     return [...this.#byRoom.values()];
+  }
+
+  /** The subscription of `backend`'s `channel`, when some local room holds it. */
+  subscription(backend: Backend, channel: string): Promise<void> | undefined {
+    return this.#byChannel.get(backend)?.get(channel)?.[0]?.ready;
   }
 
   /** The local rooms `backend`'s `channel` carries; empty when none. */

@@ -275,7 +275,13 @@ export class Router implements SocketHandler, RoomObserver {
         return;
       }
       socket.join(room);
-      this.#succeed(rule, ctx, room, captures, ack);
+      this.#joined(socket.nsp.name, room).then(
+        () => this.#succeed(rule, ctx, room, captures, ack),
+        (error: SwitchyardError) => {
+          socket.leave(room);
+          this.#fail(socket, event, ack, error);
+        },
+      );
       return;
     }
     this.#broadcast(socket, rule, ctx, room, captures, ack);
@@ -363,6 +369,31 @@ export class Router implements SocketHandler, RoomObserver {
     return parseRoomChannel(lookup.channel) === undefined
       ? { backend: lookup.backend, channel: lookup.channel }
       : { backend: lookup.backend };
+  }
+
+  /**
+   * Resolves once the channel of a room just joined is subscribed, so that the join's
+   * ack means "you will receive what is published next"; rejects with
+   * SWY_SUBSCRIBE_FAILED when the backend refuses or does not confirm it within
+   * `server.joinTimeout`.
+   */
+  #joined(nsp: string, room: string): Promise<void> {
+    const bound = this.#bindings.get(nsp, room);
+    if (bound === undefined) return Promise.resolve();
+    const { backend, ready } = bound;
+    const timeout = this.#config.server.joinTimeout;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no confirmation within ${timeout} ms`)), timeout);
+    });
+    return Promise.race([ready, late]).then(
+      () => clearTimeout(timer),
+      (cause: unknown) => {
+        clearTimeout(timer);
+        const reason = cause instanceof Error ? cause.message : String(cause);
+        throw new SwitchyardError("SWY_SUBSCRIBE_FAILED", [room, backend.name, reason], { cause });
+      },
+    );
   }
 
   /** SWY_CHANNEL_INVALID when the room's route cannot name a channel for it; else undefined. */
@@ -475,10 +506,14 @@ export class Router implements SocketHandler, RoomObserver {
       return;
     }
     const { channel, rename } = lookup;
-    if (!this.#bindings.bind({ nsp, room, backend, channel, rename })) return;
-    backend.subscribe(channel).catch((cause: unknown) => {
-      this.#log.error({ err: cause, backend: backend.name, channel }, "subscribe failed");
-    });
+    let ready = this.#bindings.subscription(backend, channel);
+    if (ready === undefined) {
+      ready = backend.subscribe(channel);
+      ready.catch((cause: unknown) => {
+        this.#log.warn({ err: cause, backend: backend.name, channel }, "subscribe failed");
+      });
+    }
+    this.#bindings.bind({ nsp, room, backend, channel, rename, ready });
   }
 
   /** Unbinds a room, unsubscribing after the channel's last room. */
@@ -567,7 +602,9 @@ function matchAny(
   return undefined;
 }
 
+/** A backend's own coded error as it is; anything else as SWY_PUBLISH_FAILED with its cause. */
 function publishError(room: string, cause: unknown): SwitchyardError {
+  if (cause instanceof SwitchyardError) return cause;
   const reason = cause instanceof Error ? cause.message : String(cause);
   return new SwitchyardError("SWY_PUBLISH_FAILED", [room, reason], { cause });
 }

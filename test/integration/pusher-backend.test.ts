@@ -278,7 +278,7 @@ describe("pusher backend: Socket.IO rooms on Pusher channels", () => {
     await emulator.close();
     const ack = await emit(alice, "shout", { room: "room:1", payload: { n: 1 } });
     expect(ack.ok).toBe(false);
-    expect(ack.error?.code).toBe("SWY_PUBLISH_FAILED");
+    expect(ack.error?.code).toBe("SWY_PUSHER_UNAVAILABLE");
     expect(ack.error?.message).toMatch(/Pusher could not be reached/);
     const metrics = await (await fetch(`${harness.url}/metrics`)).text();
     expect(metrics).toMatch(
@@ -299,7 +299,7 @@ describe("pusher backend: Socket.IO rooms on Pusher channels", () => {
       payload: { blob: "x".repeat(11_000) },
     });
     expect(ack.ok).toBe(false);
-    expect(ack.error?.code).toBe("SWY_PUBLISH_FAILED");
+    expect(ack.error?.code).toBe("SWY_PUSHER_PAYLOAD_TOO_LARGE");
     expect(ack.error?.message).toMatch(/Pusher accepts at most 10000/);
     expect(emulator.stats.published).toBe(publishedBefore);
   });

@@ -17,12 +17,29 @@ const BUS_NAMING: ChannelNaming = {
   isAllowed: (char) => /^[A-Za-z0-9_\-=@,.;]$/.test(char),
 };
 
-const KINDS = new BackendRegistry().register(nativeFactory).register({
-  kind: "bus",
-  settingsSchema: { type: "object", additionalProperties: false, properties: {} },
-  channelNaming: BUS_NAMING,
-  create: (name) => new NativeBackend(name),
-});
+/** Subscriptions that never settle, or that the service refuses. */
+const NEVER = new Promise<void>(() => {});
+const KINDS = new BackendRegistry()
+  .register(nativeFactory)
+  .register({
+    kind: "bus",
+    settingsSchema: { type: "object", additionalProperties: false, properties: {} },
+    channelNaming: BUS_NAMING,
+    create: (name) => new NativeBackend(name),
+  })
+  .register({
+    kind: "silent",
+    settingsSchema: { type: "object" },
+    create: (name) => Object.assign(new NativeBackend(name), { subscribe: () => NEVER }),
+  })
+  .register({
+    kind: "refusing",
+    settingsSchema: { type: "object" },
+    create: (name) =>
+      Object.assign(new NativeBackend(name), {
+        subscribe: () => Promise.reject(new Error("channel is disabled")),
+      }),
+  });
 
 const RULES = `
     events:
@@ -143,5 +160,52 @@ describe("routes: rooms carried on the backend and channel their route names", (
     const refusal = await harness.refusal({ auth: { token: await token("x".repeat(30)) } });
     expect(refusal.data).toEqual({ code: "SWY_CHANNEL_INVALID" });
     expect(refusal.message).toContain("at most 24");
+  });
+
+  it("acks a join only once the room's channel is subscribed, and refuses one never confirmed", async () => {
+    const harness = await Harness.start(
+      `
+server: { joinTimeout: 100 }
+backends:
+  silent: { kind: silent }
+  refusing: { kind: refusing }
+namespaces:
+  /:
+    routes:
+      - { room: "quiet:{id}", backend: silent }
+      - { room: "closed:{id}", backend: refusing }
+${RULES}
+`,
+      {},
+      KINDS,
+    );
+    cleanup.add(() => harness.close());
+    const [a, b] = [await harness.connect(), await harness.connect()];
+    expect(await emit(a, "join", { room: "quiet:1" })).toEqual({
+      ok: false,
+      error: {
+        code: "SWY_SUBSCRIBE_FAILED",
+        message:
+          "Room 'quiet:1' could not be subscribed on backend 'silent': no confirmation within 100 ms",
+      },
+    });
+    expect(await emit(a, "join", { room: "closed:1" })).toEqual({
+      ok: false,
+      error: {
+        code: "SWY_SUBSCRIBE_FAILED",
+        message:
+          "Room 'closed:1' could not be subscribed on backend 'refusing': channel is disabled",
+      },
+    });
+    // The failed joins left no membership behind: a member of neither room hears nothing of them.
+    expect(await emit(b, "join", { room: "lobby" })).toEqual({ ok: true });
+    expect(await emit(a, "join", { room: "lobby" })).toEqual({ ok: true });
+    const heard = next(b, "message");
+    expect(await emit(a, "publish", { room: "closed:1", payload: 1 })).toMatchObject({
+      ok: false,
+      error: { code: "SWY_ROOM_NOT_MEMBER" },
+    });
+    expect(await emit(a, "publish", { room: "lobby", payload: 2 })).toEqual({ ok: true });
+    expect(await heard).toEqual([2]);
   });
 });
