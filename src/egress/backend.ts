@@ -59,4 +59,9 @@ export interface Backend {
   publish(publication: Publication): Promise<void>;
   health(): BackendHealth;
   close(): Promise<void>;
+  /**
+   * Kinds that listen per namespace (the native core on Redis): the namespaces the
+   * sink serves changed (a reload); listen to the new set. Optional.
+   */
+  onNamespacesChanged?(): Promise<void>;
 }

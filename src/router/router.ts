@@ -26,6 +26,7 @@ import { Authenticator, type Claims } from "./authenticator.js";
 import { BackendSet } from "./backend-set.js";
 import { ChannelBindings } from "./channel-bindings.js";
 import { type ForwardAnswer, forwardEvent } from "./forward-event.js";
+import { LocalNode } from "./local-node.js";
 
 /** What the router keeps on `socket.data`. */
 interface SocketState {
@@ -123,6 +124,8 @@ export class Router implements SocketHandler, RoomObserver {
       this.#bind(old.nsp, old.room);
     }
     await Promise.allSettled(plan.retired.map((backend) => backend.close()));
+    const kept = [...plan.next.values()].filter((backend) => !plan.added.includes(backend));
+    await Promise.allSettled(kept.map((backend) => backend.onNamespacesChanged?.()));
     const names = (list: readonly Backend[]) => list.map((backend) => backend.name);
     return {
       movedRooms,
@@ -528,10 +531,16 @@ export class Router implements SocketHandler, RoomObserver {
 
   // --- Backend → clients ---------------------------------------------------------
 
+  /** The sink a backend starts with: channel deliveries, and this node for cluster backends. */
   #sinkOf(backend: Backend): DeliverySink {
     let sink = this.#sinks.get(backend);
     if (sink === undefined) {
-      sink = { deliver: (delivery) => this.#deliver(backend, delivery) };
+      sink = new LocalNode({
+        sio: () => this.#sio,
+        namespaces: () => [...this.#config.namespaces.keys()],
+        onDelivery: (delivery) => this.#deliver(backend, delivery),
+        log: this.#log,
+      });
       this.#sinks.set(backend, sink);
     }
     return sink;

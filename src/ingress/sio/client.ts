@@ -24,6 +24,8 @@ export class Client implements SessionListener {
   readonly session: Session;
   /** The peer's address, for logs and forwarded context. */
   readonly address: string;
+  /** When the session was accepted, in ms since the epoch. */
+  readonly issued = Date.now();
   readonly #server: SioServer;
   readonly #sockets = new Map<string, Socket>();
   #partial: PartialPacket | undefined;

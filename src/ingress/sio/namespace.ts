@@ -9,12 +9,17 @@ export interface RoomObserver {
   onRoomDeleted(nsp: string, room: string): void;
 }
 
-/** Who receives a broadcast. */
+/**
+ * Who receives a broadcast. As in socket.io, a socket id names a room holding just
+ * that socket, in `rooms` and in `exceptRooms`.
+ */
 export interface BroadcastTarget {
   /** Rooms whose members receive it; empty means every socket of the namespace. */
   readonly rooms: readonly string[];
-  /** Socket ids left out (the sender, for except-sender broadcasts). */
+  /** A socket id left out (the sender, for except-sender broadcasts). */
   readonly except?: string;
+  /** Rooms whose members are left out (socket.io's `except(rooms)`). */
+  readonly exceptRooms?: readonly string[];
 }
 
 /** Called for every socket that leaves the namespace. */
@@ -69,33 +74,69 @@ export class Namespace {
   }
 
   #deliver(target: BroadcastTarget, packets: readonly Outbound[]): number {
-    const { rooms, except } = target;
     let count = 0;
-    const send = (socket: Socket): void => {
-      if (socket.id === except) return;
+    this.forEachTarget(target, (socket) => {
       const session = socket.client.session;
       for (const packet of packets) session.send(packet);
       count++;
-    };
+    });
+    return count;
+  }
+
+  /** The sockets a target selects, each once. */
+  select(target: BroadcastTarget): Socket[] {
+    const out: Socket[] = [];
+    this.forEachTarget(target, (socket) => out.push(socket));
+    return out;
+  }
+
+  /** Calls `fn` once for every socket the target selects. */
+  forEachTarget(target: BroadcastTarget, fn: (socket: Socket) => void): void {
+    const { rooms, except } = target;
+    const excluded = this.#excluded(target.exceptRooms);
+    const visit =
+      excluded === undefined
+        ? (socket: Socket) => {
+            if (socket.id !== except) fn(socket);
+          }
+        : (socket: Socket) => {
+            if (socket.id !== except && !excluded.has(socket)) fn(socket);
+          };
     if (rooms.length === 0) {
-      for (const socket of this.sockets.values()) send(socket);
+      for (const socket of this.sockets.values()) visit(socket);
     } else if (rooms.length === 1) {
-      const members = this.#rooms.get(rooms[0]!);
-      if (members !== undefined) for (const socket of members) send(socket);
+      const members = this.#membersOf(rooms[0]!);
+      if (members !== undefined) for (const socket of members) visit(socket);
     } else {
       // A socket in several of the target rooms still receives the packet once.
       const seen = new Set<Socket>();
       for (const room of rooms) {
-        const members = this.#rooms.get(room);
+        const members = this.#membersOf(room);
         if (members === undefined) continue;
         for (const socket of members) {
           if (seen.has(socket)) continue;
           seen.add(socket);
-          send(socket);
+          visit(socket);
         }
       }
     }
-    return count;
+  }
+
+  /** A room's members; a socket id that is no room names its own socket. */
+  #membersOf(room: string): Iterable<Socket> | undefined {
+    const members = this.#rooms.get(room);
+    if (members !== undefined) return members;
+    const socket = this.sockets.get(room);
+    return socket === undefined ? undefined : [socket];
+  }
+
+  #excluded(rooms: readonly string[] | undefined): Set<Socket> | undefined {
+    if (rooms === undefined || rooms.length === 0) return undefined;
+    const out = new Set<Socket>();
+    for (const room of rooms) {
+      for (const socket of this.#membersOf(room) ?? []) out.add(socket);
+    }
+    return out;
   }
 
   /** @internal */
