@@ -17,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { type ClientProtocol, Fleet, type Meter, type RampOptions } from "./generator.js";
+import { formatPusher, type PusherResult, runPusherBench } from "./pusher.js";
 import {
   formatTable,
   type MemoryStats,
@@ -65,6 +66,9 @@ Servers and sizes
   --quick              1k connections, 1 and 100 rooms, 100 B; 1 s warmup, 3 s measure
   --routing-only       run only the routing micro-benchmark (room lookups with 1,000 routes)
   --no-routing         skip the routing micro-benchmark that runs first
+  --pusher-only        run only the Pusher backend benchmark (bridge latency and batched publish
+                       throughput against the emulator); with --routing-only, both
+  --no-pusher          skip the Pusher backend benchmark that runs after the routing one
 Measurement
   --warmup SEC         warmup before each measurement window (default 2)
   --measure SEC        measurement window (default 5)
@@ -106,6 +110,8 @@ const { values: args } = parseArgs({
     quick: { type: "boolean", default: false },
     "routing-only": { type: "boolean", default: false },
     "no-routing": { type: "boolean", default: false },
+    "pusher-only": { type: "boolean", default: false },
+    "no-pusher": { type: "boolean", default: false },
     warmup: { type: "string" },
     measure: { type: "string" },
     repeat: { type: "string", default: "1" },
@@ -376,12 +382,67 @@ async function medianRss(pid: number, readings = 5, gapMs = 200): Promise<number
   return median(v);
 }
 
+/**
+ * The Pusher backend benchmark (bench/pusher.ts): Switchyard on the server CPU, the emulator and
+ * the clients here. About 16 s; `--quick` about 8 s.
+ */
+async function pusherBench(quick: boolean): Promise<PusherResult | null> {
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const logDir = `${ROOT}/bench/results/logs/${stamp}`;
+  mkdirSync(logDir, { recursive: true });
+  try {
+    return await runPusherBench({
+      root: ROOT,
+      samples: quick ? 500 : 1000,
+      warmup: quick ? 50 : 100,
+      throughputWarmupMs: quick ? 500 : 1000,
+      throughputMs: quick ? 1500 : 3000,
+      rooms: 8,
+      window: 16,
+      payloadBytes: 100,
+      cpu: process.env.SWITCHYARD_BENCH_PIN === "pinned" ? serverCpu : null,
+      logPath: `${logDir}/switchyard-pusher.log`,
+    });
+  } catch (err) {
+    console.warn(`Pusher benchmark FAILED: ${(err as Error).message}`);
+    return null;
+  }
+}
+
+/** The JSON of a run of micro-benchmarks alone (the full run writes its own, with them in it). */
+function writeMicroJson(routing: unknown, pusher: PusherResult): void {
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const outPath = resolve(args.out ?? `${ROOT}/bench/results/bench-${stamp}.json`);
+  mkdirSync(dirname(outPath), { recursive: true });
+  const json = {
+    finishedAt: new Date().toISOString(),
+    argv: process.argv.slice(2),
+    routing,
+    pusher,
+  };
+  writeFileSync(outPath, `${JSON.stringify(json, null, 2)}\n`);
+  console.log(`JSON: ${relative(process.cwd(), outPath)}`);
+}
+
 async function main(): Promise<void> {
   const quick = args.quick;
+  // Before any child process starts: they are killed on every way out.
+  installGuards(num("max-minutes", args["max-minutes"], 1));
+  // --routing-only and --pusher-only each run their micro-benchmark alone; together, both.
+  const isOnly = args["routing-only"] || args["pusher-only"];
   // The routing table is measured in this process, before any server starts.
-  const routing = args["no-routing"] ? null : runRoutingBench(quick ? 500 : 1_000);
+  const routing =
+    args["no-routing"] || (isOnly && !args["routing-only"])
+      ? null
+      : runRoutingBench(quick ? 500 : 1_000);
   if (routing !== null) console.log(`${formatRouting(routing)}\n`);
-  if (args["routing-only"]) process.exit(0);
+  const pusher =
+    args["no-pusher"] || (isOnly && !args["pusher-only"]) ? null : await pusherBench(quick);
+  if (pusher !== null) console.log(`${formatPusher(pusher)}\n`);
+  if (isOnly) {
+    if (pusher !== null) writeMicroJson(routing, pusher);
+    process.exit(0);
+  }
   const client = args.client as ClientKind;
   if (client !== "raw" && client !== "ws") {
     console.error(`--client: raw or ws, got ${args.client}`);
@@ -402,9 +463,7 @@ async function main(): Promise<void> {
   const fixedWindow = args.window !== undefined ? num("window", args.window, 1) : undefined;
   const publishers = num("publishers", args.publishers, 1);
   const batch = num("batch", args.batch, 1);
-  const maxMinutes = num("max-minutes", args["max-minutes"], 1);
   const quietWaitSec = num("quiet-wait", args["quiet-wait"]);
-  installGuards(maxMinutes);
 
   // --quick trims the sizes only when neither they nor --sizes were given.
   const trim = quick && args.sizes === undefined;
@@ -552,6 +611,7 @@ async function main(): Promise<void> {
       },
       conditions: cond,
       routing,
+      pusher,
       skipped: Object.fromEntries(skipped),
       summaries,
       ratios: ratios(summaries),

@@ -119,9 +119,11 @@ export const pusherSettingsSchema: Readonly<Record<string, unknown>> = {
       type: "string",
     },
     port: {
-      description: "Port of `host` for REST and WebSocket. Default 443 with TLS, 80 without.",
+      description:
+        "Port of `host` for REST and WebSocket. Default 443 with TLS, 80 without; an empty " +
+        'string (`"${PUSHER_PORT:-}"`) means the default.',
       type: ["integer", "string"],
-      pattern: "^[0-9]{1,5}$",
+      pattern: "^([0-9]{1,5})?$",
       minimum: 1,
       maximum: 65_535,
     },
