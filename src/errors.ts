@@ -71,6 +71,12 @@ export const ERRORS = {
     status: 413,
   },
   SWY_HTTP_NOT_FOUND: { message: "Not found", surface: "http", status: 404 },
+  // A request relayed to the node that owns its session, which could not be reached.
+  SWY_RELAY_FAILED: {
+    message: "The node that owns this session could not be reached",
+    surface: "http",
+    status: 502,
+  },
 
   // The HTTP API (`/api/v1/...`, when the file has an `api` block).
   SWY_API_UNAUTHORIZED: {
@@ -216,6 +222,29 @@ export const ERRORS = {
   SWY_PUSHER_CONNECT_REFUSED: {
     message: "Pusher refused the connection (%s): %s",
     surface: "api",
+  },
+
+  // Backends of kind `native` with `redis` settings: a publication reaches the sender's ack
+  // as the message of SWY_PUBLISH_FAILED; cluster requests reject the server-side API.
+  SWY_NATIVE_REDIS_UNAVAILABLE: {
+    message: "Redis could not be reached: %s",
+    surface: "ack",
+    status: 503,
+  },
+  SWY_NATIVE_REDIS_ENCODE_FAILED: {
+    message: "'%s' cannot be encoded for Redis: %s",
+    surface: "ack",
+    status: 400,
+  },
+  SWY_NATIVE_REDIS_CLOSED: {
+    message: "The native backend's Redis connections are closed",
+    surface: "ack",
+    status: 503,
+  },
+  SWY_NATIVE_REDIS_TIMEOUT: {
+    message: "Cluster request '%s': %s of %s nodes answered within %s ms",
+    surface: "api",
+    status: 504,
   },
 
   // Server-side API.

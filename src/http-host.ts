@@ -13,6 +13,13 @@ export interface Mount {
 /** What `/readyz` reports: ready, or why not. */
 export type ReadinessProbe = () => { isReady: boolean; checks: Record<string, string> };
 
+/** Hands a request for a session another node owns to that node (src/cluster/session-relay.ts). */
+export interface Relay {
+  /** Relays the request, or calls `local` when this node should answer it. */
+  web(req: IncomingMessage, res: ServerResponse, local: () => void): void;
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, local: () => void): void;
+}
+
 /**
  * More routes on the same port (the HTTP API). Sees each request no mount claims,
  * with its path (no query); answers it and returns true, or returns false untouched.
@@ -20,14 +27,16 @@ export type ReadinessProbe = () => { isReady: boolean; checks: Record<string, st
 export type HttpRoutes = (req: IncomingMessage, res: ServerResponse, path: string) => boolean;
 
 /**
- * The HTTP server on Switchyard's one port: Engine.IO mounts, `/healthz`,
- * `/readyz`, `/metrics` and whatever `routes` answer. Anything else is 404 with a
+ * The HTTP server on Switchyard's one port: Engine.IO mounts (whose requests for
+ * another node's sessions `relay` takes first), `/healthz`, `/readyz`, `/metrics`
+ * and whatever `routes` answer. Anything else is 404 with a
  * coded body.
  */
 export function createHttpHost(
   mounts: readonly Mount[],
   readiness: ReadinessProbe,
   routes?: HttpRoutes,
+  relay?: Relay,
 ): Server {
   const find = (url: string | undefined): EngineServer | undefined => {
     const path = pathOf(url);
@@ -40,7 +49,8 @@ export function createHttpHost(
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const engine = find(req.url);
     if (engine !== undefined) {
-      engine.handleRequest(req, res);
+      if (relay === undefined) engine.handleRequest(req, res);
+      else relay.web(req, res, () => engine.handleRequest(req, res));
       return;
     }
     const path = pathOf(req.url);
@@ -70,7 +80,8 @@ export function createHttpHost(
       socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
       return;
     }
-    engine.handleUpgrade(req, socket, head);
+    if (relay === undefined) engine.handleUpgrade(req, socket, head);
+    else relay.upgrade(req, socket, head, () => engine.handleUpgrade(req, socket, head));
   });
   // Polling clients keep connections alive across long GETs; Node's default
   // keep-alive timeout (5 s) would otherwise cut idle sockets between polls.

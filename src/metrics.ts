@@ -62,6 +62,17 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly relayed = new Counter({
+    name: "switchyard_relayed_requests_total",
+    help: "Polling requests and WebSocket upgrades relayed to the node that owns their session.",
+    labelNames: ["transport"],
+    registers: [this.registry],
+  });
+  readonly relayErrors = new Counter({
+    name: "switchyard_relay_errors_total",
+    help: "Relays that failed (the owner node could not be reached); the client got 502 or a closed socket.",
+    registers: [this.registry],
+  });
   readonly reloads = new Counter({
     name: "switchyard_config_reloads_total",
     help: "Configuration reloads, by result: applied, invalid (the file has errors) or failed (a backend would not start).",
@@ -131,6 +142,49 @@ export class Metrics {
     name: "switchyard_pusher_receive_errors_total",
     help: "Events a pusher backend received but could not hand over, by backend and reason.",
     labelNames: ["backend", "reason"],
+    registers: [this.registry],
+  });
+
+  readonly nativeRedisConnected = new Gauge({
+    name: "switchyard_native_redis_connected",
+    help: "1 while a native backend's Redis connection is ready, else 0, by backend and connection (publisher, subscriber).",
+    labelNames: ["backend", "connection"],
+    registers: [this.registry],
+  });
+  readonly nativeRedisReconnects = new Counter({
+    name: "switchyard_native_redis_reconnects_total",
+    help: "Times a native backend's Redis connection came back after being lost, by backend and connection.",
+    labelNames: ["backend", "connection"],
+    registers: [this.registry],
+  });
+  readonly nativeRedisPublished = new Counter({
+    name: "switchyard_native_redis_published_total",
+    help: "Publications a native backend got Redis to accept, by backend.",
+    labelNames: ["backend"],
+    registers: [this.registry],
+  });
+  readonly nativeRedisPublishFailures = new Counter({
+    name: "switchyard_native_redis_publish_failures_total",
+    help: "Publications and replies a native backend could not send to Redis, by backend and reason (unavailable, encode, closed, reply).",
+    labelNames: ["backend", "reason"],
+    registers: [this.registry],
+  });
+  readonly nativeRedisReceived = new Counter({
+    name: "switchyard_native_redis_received_total",
+    help: "Messages from other nodes a native backend acted on, by backend and type (broadcast, join, fetch-sockets, reply, ...).",
+    labelNames: ["backend", "type"],
+    registers: [this.registry],
+  });
+  readonly nativeRedisReceiveErrors = new Counter({
+    name: "switchyard_native_redis_receive_errors_total",
+    help: "Messages from Redis a native backend dropped, by backend and reason (malformed, sink).",
+    labelNames: ["backend", "reason"],
+    registers: [this.registry],
+  });
+  readonly nativeRedisRequestFailures = new Counter({
+    name: "switchyard_native_redis_request_failures_total",
+    help: "Cluster requests of a native backend (all_rooms, fetch_sockets, server_count) that failed, by backend, request and reason (timeout, unavailable).",
+    labelNames: ["backend", "request", "reason"],
     registers: [this.registry],
   });
 

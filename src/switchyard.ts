@@ -2,6 +2,7 @@ import type { AddressInfo } from "node:net";
 import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
 import { HttpApi } from "./api/http-api.js";
+import { ClusterNode } from "./cluster/cluster-node.js";
 import { builtinBackends } from "./egress/builtin.js";
 import type { BackendRegistry } from "./egress/registry.js";
 import { createHttpHost } from "./http-host.js";
@@ -44,8 +45,16 @@ export async function startSwitchyard(
 ): Promise<RunningSwitchyard> {
   const { server } = config;
   const log = options.log;
+  // A cluster node tags its session ids; the tag is known before listening, the
+  // advertised address (which may need the port) once listening.
+  const cluster = config.cluster && new ClusterNode(config.cluster, log);
   const router = new Router(config, options.kinds ?? builtinBackends(), log);
-  const sio = new SioServer(server, config.namespaces.keys(), router, router);
+  const sio = new SioServer(
+    { ...server, ...(cluster ? { sessionIdPrefix: cluster.tag } : {}) },
+    config.namespaces.keys(),
+    router,
+    router,
+  );
   router.attach(sio);
   await router.start();
   metrics.configLoadedAt.set(Date.now() / 1000);
@@ -73,6 +82,7 @@ export async function startSwitchyard(
       return { isReady, checks };
     },
     api && ((req, res, path) => api.handle(req, res, path)),
+    cluster?.relay,
   );
   await new Promise<void>((resolve, reject) => {
     http.once("error", reject);
@@ -82,6 +92,7 @@ export async function startSwitchyard(
     });
   });
   const port = (http.address() as AddressInfo).port;
+  await cluster?.start(options.host ?? server.host, port);
   options.log.info(
     { port, path: server.path, source: config.source, api: api !== undefined },
     "switchyard listening",
@@ -112,6 +123,7 @@ export async function startSwitchyard(
       sio.close();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
+      await cluster?.close();
       await router.close();
     },
   };

@@ -77,6 +77,8 @@ export interface ClusterSink extends DeliverySink {
   fetchSockets(selector: SocketSelector): ClusterSocket[];
   /** `allRooms`: the rooms of `nsp` with local members, socket-id rooms included. */
   rooms(nsp: string): string[];
+  /** Whether a socket with this id is connected to `nsp` here (a socket-id room is local). */
+  hasSocket(nsp: string, id: string): boolean;
 }
 
 /** What a cluster backend can tell about the whole cluster (for the admin API). */

@@ -19,6 +19,7 @@ import { compileTemplate } from "./template.js";
 import type {
   AuthConfig,
   BackendConfig,
+  ClusterConfig,
   CookieConfig,
   CorsConfig,
   Diagnostic,
@@ -119,6 +120,7 @@ interface RawConfig {
   server?: RawServer;
   log?: { level?: LogConfig["level"] };
   api?: { token: string };
+  cluster?: { advertise?: string; redis?: string; key?: string; nodeTtl?: number };
   backends?: Record<string, { kind: string; settings?: Record<string, unknown> }>;
   namespaces: Record<string, RawNamespace>;
 }
@@ -176,9 +178,20 @@ export function compileConfig(
     server: compileServer(raw.server ?? {}),
     log: { level: raw.log?.level ?? DEFAULTS.log.level },
     ...(raw.api === undefined ? {} : { api: { token: new Secret(raw.api.token) } }),
+    ...(raw.cluster === undefined ? {} : { cluster: compileCluster(raw.cluster) }),
     backends,
     namespaces: new FrozenMap(namespaces),
   });
+}
+
+function compileCluster(raw: NonNullable<RawConfig["cluster"]>): ClusterConfig {
+  const d = DEFAULTS.cluster;
+  return {
+    ...(raw.advertise === undefined ? {} : { advertise: raw.advertise }),
+    redis: new Secret(raw.redis ?? d.redis),
+    key: raw.key ?? d.key,
+    nodeTtl: raw.nodeTtl ?? d.nodeTtl,
+  };
 }
 
 function compileBackends(

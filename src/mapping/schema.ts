@@ -52,6 +52,7 @@ export const DEFAULTS = {
   rule: { allow: [], exceptSender: true, requireMembership: true },
   forward: { timeout: 5_000 },
   jwt: { clockTolerance: 0 },
+  cluster: { redis: "redis://127.0.0.1:6379", key: "switchyard", nodeTtl: 15_000 },
   webhook: { timeout: 5_000 },
 } as const;
 
@@ -318,6 +319,42 @@ const serverSchema: JsonSchema = {
         },
       },
     },
+  },
+};
+
+const clusterSchema: JsonSchema = {
+  description:
+    "Run as one node of a Switchyard cluster behind a plain (round-robin) load balancer: " +
+    "nodes list themselves in Redis, and a polling request or WebSocket upgrade for a " +
+    "session another node owns is relayed there. See docs/scaling.md.",
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    advertise: {
+      description:
+        "The URL other nodes reach this one at, e.g. `http://10.0.0.5:3000`. Default: " +
+        "`http://<server.host>:<port>` (the host name when listening on every address).",
+      type: "string",
+      pattern: "^https?://[^/?#\\s]+$",
+      patternErrorMessage: "must be http:// or https:// with a host and optional port, no path",
+    },
+    redis: {
+      description: `The Redis URL of the node registry. Default \`${DEFAULTS.cluster.redis}\`.`,
+      type: "string",
+      pattern: "^rediss?://",
+      patternErrorMessage: "must start with redis:// or rediss://",
+      default: DEFAULTS.cluster.redis,
+    },
+    key: {
+      description: `Prefix of the registry's Redis key (\`<key>:nodes\`). Default \`${DEFAULTS.cluster.key}\`.`,
+      type: "string",
+      minLength: 1,
+      default: DEFAULTS.cluster.key,
+    },
+    nodeTtl: milliseconds(
+      "How long a node stays listed without a heartbeat (it beats every third of it).",
+      DEFAULTS.cluster.nodeTtl,
+    ),
   },
 };
 
@@ -830,6 +867,7 @@ export function configSchema(kinds: BackendRegistry): JsonSchema {
       server: serverSchema,
       log: logSchema,
       api: apiSchema,
+      cluster: clusterSchema,
       backends: backendsSchema(kinds),
       namespaces: {
         description:

@@ -260,6 +260,17 @@ export interface ApiConfig {
   readonly token: Secret;
 }
 
+/** `cluster:`: this process is one node of a Switchyard cluster (docs/scaling.md). */
+export interface ClusterConfig {
+  /** How other nodes reach this one; absent: derived from the listening address. */
+  readonly advertise?: string;
+  /** Redis URL of the node registry. May hold a password: prints as `[secret]`. */
+  readonly redis: Secret;
+  readonly key: string;
+  /** ms a node stays listed without a heartbeat. */
+  readonly nodeTtl: number;
+}
+
 /** The whole compiled file. Deep-frozen. */
 export interface SwitchyardConfig {
   /**
@@ -271,6 +282,8 @@ export interface SwitchyardConfig {
   readonly log: LogConfig;
   /** Absent when the file has no `api` block: then the HTTP API is off (its paths answer 404). */
   readonly api?: ApiConfig;
+  /** Absent: a single node (sessions must come back to the node that made them). */
+  readonly cluster?: ClusterConfig;
   /** Backend name → backend; always holds `native`. */
   readonly backends: ReadonlyMap<string, BackendConfig>;
   /** Namespace name → namespace. Only these namespaces accept connections. */

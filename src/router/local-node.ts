@@ -97,6 +97,10 @@ export class LocalNode implements ClusterSink {
     return [...namespace.sockets.keys(), ...namespace.roomNames()];
   }
 
+  hasSocket(nsp: string, id: string): boolean {
+    return this.#namespace(nsp)?.sockets.has(id) === true;
+  }
+
   #namespace(nsp: string): Namespace | undefined {
     return this.#sio()?.namespace(nsp);
   }

@@ -1,3 +1,6 @@
+import type { Logger } from "pino";
+import { pino } from "pino";
+import { metrics } from "../../metrics.js";
 import type {
   Backend,
   BackendCapabilities,
@@ -5,15 +8,49 @@ import type {
   DeliverySink,
   Publication,
 } from "../backend.js";
+import {
+  type ClusterSink,
+  type ClusterSocket,
+  type ClusterView,
+  isClusterSink,
+  type SocketSelector,
+} from "../cluster.js";
+import { parseRoomChannel } from "../registry.js";
+import { DeliverySinkBridge } from "./redis/delivery-sink-bridge.js";
+import { RedisClusterBus } from "./redis/redis-cluster-bus.js";
+import type { NativeRedisSettings } from "./redis/redis-settings.js";
 
 const RESOLVED = Promise.resolve();
 
+/** What a native backend is built with; everything optional. */
+export interface NativeBackendOptions {
+  /** Scale-out across nodes on Redis; absent: rooms stay in this process. */
+  readonly redis?: NativeRedisSettings;
+  /** Where Redis trouble is logged; default: silent. */
+  readonly log?: Logger;
+}
+
 /**
- * The native core: rooms carried in process. A publication is delivered
- * synchronously, before `publish` returns, to this node's members of the channel;
- * scale-out across nodes (issue 6) adds a bus behind the same interface.
+ * The native core: rooms carried in process, and across nodes on Redis when built
+ * with `redis` settings.
+ *
+ * - A publication is delivered synchronously, before `publish` returns, to this
+ *   node's members of the channel (if subscribed), whatever Redis does.
+ * - With Redis, a publication on a room channel (`<nsp>\0<room>`) is then
+ *   published exactly as a socket.io node with `@socket.io/redis-adapter` publishes
+ *   `io.to(room).except(except).emit(event, ...args)`; `publish` resolves once Redis
+ *   accepted it and rejects with SWY_NATIVE_REDIS_* otherwise. Other channels stay
+ *   on this node (the router never makes them for this kind).
+ * - With Redis, what other nodes and emitters send reaches a {@link ClusterSink}
+ *   as socket.io's own operations (broadcasts, joins, fetches, acked broadcasts),
+ *   for every namespace the sink serves. A plain {@link DeliverySink} gets only
+ *   single-room broadcasts of its subscribed room channels
+ *   (see {@link DeliverySinkBridge}).
+ * - Single-room messages of rooms without a subscribed channel are dropped before
+ *   decoding: the router subscribes `<nsp>\0<room>` for every room with local
+ *   members (socket-id rooms too, when `io.to(socketId)` from other nodes matters).
  */
-export class NativeBackend implements Backend {
+export class NativeBackend implements Backend, ClusterView {
   readonly name: string;
   readonly kind = "native";
   readonly capabilities: BackendCapabilities = {
@@ -22,41 +59,118 @@ export class NativeBackend implements Backend {
     clientEvents: false,
   };
   readonly #channels = new Set<string>();
+  readonly #redis: NativeRedisSettings | undefined;
+  readonly #log: Logger;
   #sink: DeliverySink | undefined;
+  #clusterSink: ClusterSink | undefined;
+  #bus: RedisClusterBus | undefined;
 
-  constructor(name: string) {
+  constructor(name: string, options: NativeBackendOptions = {}) {
     this.name = name;
+    this.#redis = options.redis;
+    this.#log = options.log ?? pino({ level: "silent" });
   }
 
-  start(sink: DeliverySink): Promise<void> {
+  /**
+   * Takes the sink; with Redis, connects and listens on the sink's namespaces, and
+   * resolves once both connections are ready or after `requestsTimeout` with the
+   * backend not ready (it keeps reconnecting).
+   */
+  async start(sink: DeliverySink): Promise<void> {
     this.#sink = sink;
-    return RESOLVED;
+    if (this.#redis === undefined) return;
+    const clusterSink = isClusterSink(sink)
+      ? sink
+      : new DeliverySinkBridge(sink, this.#channels, (broadcast) => {
+          metrics.nativeRedisReceiveErrors.inc({ backend: this.name, reason: "unmappable" });
+          this.#log.debug(
+            { nsp: broadcast.nsp, rooms: broadcast.rooms },
+            "native redis: broadcast maps onto no subscribed channel of a plain sink",
+          );
+        });
+    this.#clusterSink = clusterSink;
+    this.#bus = new RedisClusterBus(this.name, this.#redis, this.#log);
+    await this.#bus.start(clusterSink, clusterSink.namespaces());
   }
 
-  subscribe(channel: string): Promise<void> {
+  /** With Redis in sharded `dynamic` modes, resolves once the room's channel is listened on. */
+  async subscribe(channel: string): Promise<void> {
+    if (this.#channels.has(channel)) return;
     this.#channels.add(channel);
-    return RESOLVED;
+    const room = parseRoomChannel(channel);
+    if (this.#bus === undefined || room === undefined) return;
+    await this.#bus.addRoom(room.nsp, room.room);
+    if (this.#clusterSink instanceof DeliverySinkBridge) {
+      await this.#bus.setNamespaces(this.#clusterSink.namespaces());
+    }
   }
 
-  unsubscribe(channel: string): Promise<void> {
-    this.#channels.delete(channel);
-    return RESOLVED;
+  async unsubscribe(channel: string): Promise<void> {
+    if (!this.#channels.delete(channel)) return;
+    const room = parseRoomChannel(channel);
+    if (this.#bus === undefined || room === undefined) return;
+    await this.#bus.removeRoom(room.nsp, room.room);
+    if (this.#clusterSink instanceof DeliverySinkBridge) {
+      await this.#bus.setNamespaces(this.#clusterSink.namespaces());
+    }
   }
 
+  /**
+   * @throws SwitchyardError SWY_NATIVE_REDIS_UNAVAILABLE, SWY_NATIVE_REDIS_ENCODE_FAILED
+   *   or SWY_NATIVE_REDIS_CLOSED when Redis did not take it (local members got it).
+   */
   publish(publication: Publication): Promise<void> {
     if (this.#sink !== undefined && this.#channels.has(publication.channel)) {
       this.#sink.deliver(publication);
     }
-    return RESOLVED;
+    const room = parseRoomChannel(publication.channel);
+    if (this.#bus === undefined || room === undefined) return RESOLVED;
+    const except = publication.except === undefined ? [] : [publication.except];
+    return this.#bus.publish(room.nsp, room.room, except, publication.event, publication.args);
   }
 
   health(): BackendHealth {
+    if (this.#bus !== undefined) return this.#bus.health();
     return { isReady: this.#sink !== undefined };
   }
 
-  close(): Promise<void> {
+  /** Resolves the next time the backend is ready (at once without Redis, once started). */
+  whenReady(): Promise<void> {
+    return this.#bus?.whenReady() ?? RESOLVED;
+  }
+
+  /** Listens on the namespaces the sink serves now. */
+  async onNamespacesChanged(): Promise<void> {
+    if (this.#bus === undefined || this.#clusterSink === undefined) return;
+    await this.#bus.setNamespaces(this.#clusterSink.namespaces());
+  }
+
+  /** Every room of `nsp` in the cluster; without Redis, this node's. */
+  clusterRooms(nsp: string): Promise<string[]> {
+    if (this.#bus !== undefined) return this.#bus.clusterRooms(nsp);
+    const sink = this.#sink;
+    return Promise.resolve(sink !== undefined && isClusterSink(sink) ? sink.rooms(nsp) : []);
+  }
+
+  /** Every socket `selector` targets in the cluster; without Redis, this node's. */
+  clusterSockets(selector: SocketSelector): Promise<ClusterSocket[]> {
+    if (this.#bus !== undefined) return this.#bus.clusterSockets(selector);
+    const sink = this.#sink;
+    return Promise.resolve(
+      sink !== undefined && isClusterSink(sink) ? sink.fetchSockets(selector) : [],
+    );
+  }
+
+  /** Nodes Redis counts for `nsp`; without Redis, 1. */
+  serverCount(nsp: string): Promise<number> {
+    return this.#bus?.serverCount(nsp) ?? Promise.resolve(1);
+  }
+
+  async close(): Promise<void> {
     this.#channels.clear();
     this.#sink = undefined;
-    return RESOLVED;
+    this.#clusterSink = undefined;
+    // The bus stays, closed, so that a late publication fails with SWY_NATIVE_REDIS_CLOSED.
+    await this.#bus?.close();
   }
 }

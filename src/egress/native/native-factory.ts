@@ -1,9 +1,33 @@
 import type { BackendFactory } from "../registry.js";
 import { NativeBackend } from "./native-backend.js";
+import {
+  type NativeRedisSettingsInput,
+  nativeRedisSettingsSchema,
+  resolveNativeRedisSettings,
+} from "./redis/redis-settings.js";
 
-/** Kind `native`: rooms carried in process. It takes no settings yet. */
+/** The `settings` of kind `native`, as written in YAML. */
+export interface NativeSettingsInput {
+  readonly redis?: NativeRedisSettingsInput;
+}
+
+/**
+ * Kind `native`: rooms carried in process, and across nodes on Redis when the
+ * settings have a `redis` block (wire-compatible with `@socket.io/redis-adapter`,
+ * so socket.io servers and `@socket.io/redis-emitter` share the rooms).
+ */
 export const nativeFactory = {
   kind: "native",
-  settingsSchema: { type: "object", additionalProperties: false, properties: {} },
-  create: (name) => new NativeBackend(name),
-} as const satisfies BackendFactory<Record<string, never>>;
+  settingsSchema: {
+    type: "object",
+    additionalProperties: false,
+    properties: { redis: nativeRedisSettingsSchema },
+  },
+  create: (name, settings, deps) =>
+    new NativeBackend(name, {
+      log: deps.log,
+      ...(settings?.redis === undefined
+        ? {}
+        : { redis: resolveNativeRedisSettings(settings.redis) }),
+    }),
+} as const satisfies BackendFactory<NativeSettingsInput>;

@@ -121,7 +121,7 @@ export const pusherSettingsSchema: Readonly<Record<string, unknown>> = {
     port: {
       description:
         "Port of `host` for REST and WebSocket. Default 443 with TLS, 80 without; an empty " +
-        'string (`"${PUSHER_PORT:-}"`) means the default.',
+        "string (an unset `PUSHER_PORT:-` default) means the default.",
       type: ["integer", "string"],
       pattern: "^([0-9]{1,5})?$",
       minimum: 1,

@@ -36,6 +36,11 @@ export interface EngineOptions {
   readonly maxQueuedBytes: number;
   readonly cors: CorsOptions | false;
   readonly cookie: CookieOptions | false;
+  /**
+   * Text every session id starts with: a cluster node's tag, so that any node can
+   * tell which node owns a session. Ids stay 20 characters. Default none.
+   */
+  readonly sessionIdPrefix?: string;
 }
 
 /** Why a session closed. The first six are the reasons engine.io reports too. */

@@ -194,7 +194,8 @@ export class EngineServer implements SessionHost {
   }
 
   #newId(): string {
-    return randomBytes(15).toString("base64url");
+    const prefix = this.options.sessionIdPrefix ?? "";
+    return prefix + randomBytes(15).toString("base64url").slice(prefix.length);
   }
 }
 

@@ -1,0 +1,260 @@
+/**
+ * What the two wire dialects of `@socket.io/redis-adapter` (classic and sharded)
+ * have in common, seen from this node: the messages it acts on, the replies it
+ * sends, and the payload rules (MessagePack by `notepack.io`, or JSON). Pure: no
+ * socket, timer or configuration.
+ */
+
+import { decode as msgpackDecode, encode as msgpackEncode } from "notepack.io";
+import type { ClusterBroadcast, ClusterSocket, SocketSelector } from "../../cluster.js";
+
+/** What a channel carries for this node, so a message can be decoded by its role. */
+export type ChannelRole = "broadcast" | "request" | "response";
+
+/** A channel or pattern to listen on for one namespace. */
+export interface Listening {
+  /** PSUBSCRIBE patterns (classic only). */
+  readonly patterns: readonly string[];
+  /** SUBSCRIBE (classic) or SSUBSCRIBE (sharded) channels, by role. */
+  readonly channels: readonly { readonly channel: string; readonly role: ChannelRole }[];
+}
+
+/** A bytes-or-text payload on its channel, ready for PUBLISH or SPUBLISH. */
+export interface Outbound {
+  readonly channel: string;
+  readonly payload: Buffer | string;
+}
+
+/** An answer from another node to a request this node made. */
+export interface Reply {
+  readonly requestId: string;
+  readonly rooms?: readonly string[];
+  readonly sockets?: readonly ClusterSocket[];
+  readonly clientCount?: number;
+  /** Present (possibly `undefined`) for a broadcast ack. */
+  readonly ack?: { readonly arg: unknown };
+}
+
+/** A message from another node or an emitter, decoded. */
+export type Inbound =
+  | { readonly type: "broadcast"; readonly from: string; readonly broadcast: ClusterBroadcast }
+  | {
+      readonly type: "broadcast-with-ack";
+      readonly from: string;
+      readonly requestId: string;
+      readonly broadcast: ClusterBroadcast;
+      /** The sender's `flags.timeout`, when it sent one. */
+      readonly timeoutMs: number | undefined;
+    }
+  | {
+      readonly type: "join" | "leave";
+      readonly selector: SocketSelector;
+      readonly rooms: readonly string[];
+    }
+  | { readonly type: "disconnect"; readonly selector: SocketSelector; readonly close: boolean }
+  | {
+      readonly type: "legacy-join" | "legacy-leave";
+      readonly requestId: string;
+      readonly sid: string;
+      readonly room: string;
+    }
+  | {
+      readonly type: "legacy-disconnect";
+      readonly requestId: string;
+      readonly sid: string;
+      readonly close: boolean;
+    }
+  | { readonly type: "all-rooms"; readonly from: string; readonly requestId: string }
+  | {
+      readonly type: "fetch-sockets";
+      readonly from: string;
+      readonly requestId: string;
+      readonly selector: SocketSelector;
+    }
+  | {
+      readonly type: "legacy-sockets";
+      readonly requestId: string;
+      readonly rooms: readonly string[];
+    }
+  | { readonly type: "server-side-emit"; readonly from: string }
+  | { readonly type: "reply"; readonly reply: Reply }
+  /** Valid, but nothing for this node to do (own message, other namespace, heartbeat). */
+  | { readonly type: "ignored"; readonly reason: string };
+
+/** A reply this node sends to a request from another node. */
+export type ReplyOut =
+  | { readonly kind: "rooms"; readonly requestId: string; readonly rooms: readonly string[] }
+  | {
+      readonly kind: "sockets";
+      readonly requestId: string;
+      readonly sockets: readonly ClusterSocket[];
+    }
+  | { readonly kind: "socket-ids"; readonly requestId: string; readonly ids: readonly string[] }
+  | { readonly kind: "done"; readonly requestId: string }
+  | { readonly kind: "count"; readonly requestId: string; readonly clientCount: number }
+  | { readonly kind: "ack"; readonly requestId: string; readonly arg: unknown };
+
+/** One dialect of the adapter's protocol, bound to a key and this node's uid. */
+export interface ClusterCodec {
+  /** This node's id on the wire; messages carrying it are its own. */
+  readonly uid: string;
+  /** What to listen on for `nsp`. */
+  listening(nsp: string): Listening;
+  /** The channel whose subscriber count (NUMSUB or SHARDNUMSUB) is the node count. */
+  countChannel(nsp: string): string;
+  /** A per-room channel to listen on while `room` has local members, if the dialect has one. */
+  roomListening(nsp: string, room: string): string | undefined;
+  /**
+   * The room a received broadcast channel is dedicated to, read from the channel
+   * name alone so that messages for rooms without local members are dropped
+   * undecoded; `undefined` for channels that carry any room.
+   */
+  roomOfChannel(nsp: string, channel: string): string | undefined;
+  /** Decodes a payload received on a channel of `role` for `nsp`; throws when malformed. */
+  decode(nsp: string, role: ChannelRole, payload: Buffer): Inbound;
+  /** `io.to(room).except(except).emit(event, ...args)` as a node publishes it. */
+  encodeBroadcast(
+    nsp: string,
+    room: string,
+    except: readonly string[],
+    event: string,
+    args: readonly unknown[],
+  ): Outbound;
+  /** The `allRooms()` request; `undefined` when the dialect has none. */
+  encodeAllRooms(nsp: string, requestId: string): Outbound | undefined;
+  /** The `fetchSockets()` request. */
+  encodeFetchSockets(nsp: string, requestId: string, selector: SocketSelector): Outbound;
+  /** A reply to the node `to` (its uid); `undefined` when the dialect has no such reply. */
+  encodeReply(nsp: string, to: string, reply: ReplyOut): Outbound | undefined;
+}
+
+/** MessagePack exactly as the adapter and the emitter write it (notepack.io 3). */
+export function encodeMsgpack(value: unknown): Buffer {
+  return msgpackEncode(value) as Buffer;
+}
+
+/**
+ * The adapter's reading rule: a payload whose first byte is `{` is JSON, anything
+ * else MessagePack. Throws when the payload is neither.
+ */
+export function decodePayload(payload: Buffer): unknown {
+  if (payload[0] === 0x7b) return JSON.parse(payload.toString("utf8"));
+  return msgpackDecode(payload);
+}
+
+/** Whether `value` holds binary anywhere (an ArrayBuffer or any view), as the adapter checks. */
+export function hasBinary(value: unknown, isViaToJson = false): boolean {
+  if (value === null || typeof value !== "object") return false;
+  if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) return true;
+  if (Array.isArray(value)) return value.some((item) => hasBinary(item));
+  for (const item of Object.values(value)) {
+    if (hasBinary(item)) return true;
+  }
+  const toJSON = (value as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === "function" && !isViaToJson) {
+    return hasBinary(toJSON.call(value), true);
+  }
+  return false;
+}
+
+/** Thrown by a decoder for a payload of the wrong shape. */
+export class MalformedMessageError extends Error {
+  override readonly name = "MalformedMessageError";
+}
+
+export function asRecord(value: unknown, what: string): Record<string, unknown> {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new MalformedMessageError(`${what} is not a map`);
+  }
+  return value as Record<string, unknown>;
+}
+
+export function asString(value: unknown, what: string): string {
+  if (typeof value !== "string") throw new MalformedMessageError(`${what} is not a string`);
+  return value;
+}
+
+/** Room names are strings; the adapter tolerates numbers (socket.io issue 418), so do we. */
+export function asRooms(value: unknown, what: string): string[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw new MalformedMessageError(`${what} is not an array`);
+  return value.map((room) => {
+    if (typeof room === "string") return room;
+    if (typeof room === "number") return String(room);
+    throw new MalformedMessageError(`${what} holds a ${typeof room}`);
+  });
+}
+
+/** A request id as the wire carries it (uid2 strings; numbers tolerated). */
+export function asRequestId(value: unknown): string {
+  if (typeof value === "string" && value !== "") return value;
+  if (typeof value === "number") return String(value);
+  throw new MalformedMessageError("requestId is missing");
+}
+
+/** A selector from the wire's `opts: {rooms, except}` (absent: every socket). */
+export function selectorOf(nsp: string, opts: unknown): SocketSelector {
+  if (opts === undefined || opts === null) return { nsp, rooms: [], except: [] };
+  const record = asRecord(opts, "opts");
+  return {
+    nsp,
+    rooms: asRooms(record.rooms, "opts.rooms"),
+    except: asRooms(record.except, "opts.except"),
+  };
+}
+
+/**
+ * A broadcast from a socket.io packet `{type: 2, data: [event, ...args], nsp}` and
+ * its options; the packet's `nsp` defaults to `/` as the adapter reads it.
+ */
+export function broadcastOf(
+  nsp: string,
+  packet: unknown,
+  opts: unknown,
+): ClusterBroadcast | { ignored: string } {
+  const record = asRecord(packet, "packet");
+  const packetNsp = record.nsp === undefined ? "/" : record.nsp;
+  if (packetNsp !== nsp) return { ignored: "other namespace" };
+  const data = record.data;
+  if (!Array.isArray(data) || typeof data[0] !== "string") {
+    throw new MalformedMessageError("packet.data is not [event, ...args]");
+  }
+  const options = opts === undefined || opts === null ? {} : asRecord(opts, "opts");
+  const flags =
+    options.flags === undefined || options.flags === null ? {} : asRecord(options.flags, "flags");
+  const selector = selectorOf(nsp, options);
+  return {
+    ...selector,
+    event: data[0],
+    args: data.slice(1),
+    volatile: flags.volatile === true,
+  };
+}
+
+/** The packet a node broadcasts for an event: type 2 (EVENT) even with binary arguments. */
+export function eventPacket(
+  nsp: string,
+  event: string,
+  args: readonly unknown[],
+): { type: 2; data: unknown[]; nsp: string } {
+  return { type: 2, data: [event, ...args], nsp };
+}
+
+/** `flags.timeout` of the wire options, when a sender gave one. */
+export function timeoutOf(opts: unknown): number | undefined {
+  if (opts === null || typeof opts !== "object") return undefined;
+  const flags = (opts as { flags?: unknown }).flags;
+  if (flags === null || typeof flags !== "object") return undefined;
+  const timeout = (flags as { timeout?: unknown }).timeout;
+  return typeof timeout === "number" && timeout > 0 ? timeout : undefined;
+}
+
+/** A socket list of a fetch reply, checked just enough to hand on. */
+export function socketsOf(value: unknown): ClusterSocket[] {
+  if (!Array.isArray(value)) throw new MalformedMessageError("sockets is not an array");
+  return value.map((item) => {
+    const record = asRecord(item, "socket");
+    asString(record.id, "socket.id");
+    return { ...record, rooms: asRooms(record.rooms, "socket.rooms") } as unknown as ClusterSocket;
+  });
+}

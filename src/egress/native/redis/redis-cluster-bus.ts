@@ -1,0 +1,731 @@
+import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
+import type { Logger } from "pino";
+import { SwitchyardError } from "../../../errors.js";
+import { metrics } from "../../../metrics.js";
+import type { BackendHealth } from "../../backend.js";
+import type {
+  ClusterBroadcast,
+  ClusterSink,
+  ClusterSocket,
+  ClusterView,
+  SocketSelector,
+} from "../../cluster.js";
+import { ClassicCodec } from "./classic-codec.js";
+import type {
+  ChannelRole,
+  ClusterCodec,
+  Inbound,
+  Listening,
+  Outbound,
+  Reply,
+  ReplyOut,
+} from "./cluster-codec.js";
+import type { NativeRedisSettings } from "./redis-settings.js";
+import { ShardedCodec } from "./sharded-codec.js";
+
+/** A request this node made and the replies it still waits for. */
+interface PendingRequest {
+  readonly replies: Reply[];
+  readonly expected: number;
+  resolve(replies: Reply[]): void;
+  reject(error: unknown): void;
+  readonly timer: NodeJS.Timeout;
+}
+
+type Connection = "publisher" | "subscriber";
+
+/**
+ * This node as a member of a socket.io cluster on Redis, speaking
+ * `@socket.io/redis-adapter`'s protocol (classic or sharded, see the codecs).
+ *
+ * - Two ioredis connections: a publisher with `enableOfflineQueue: false` (a
+ *   publish while Redis is down fails at once, never waits unseen) and a
+ *   subscriber (ioredis reconnects it and subscribes again by itself).
+ * - For every namespace it is told to listen on, it listens exactly where the
+ *   adapter does, so Redis counts it among the servers of that namespace, and it
+ *   answers every request from other nodes once (requests it made itself are
+ *   never answered). Whatever it receives is handed to the {@link ClusterSink}.
+ * - It is ready only while both connections are ready and the subscriber has
+ *   confirmed its subscriptions after (re)connecting.
+ */
+export class RedisClusterBus implements ClusterView {
+  readonly #name: string;
+  readonly #settings: NativeRedisSettings;
+  readonly #log: Logger;
+  readonly #codec: ClusterCodec;
+  readonly #isSharded: boolean;
+  #sink: ClusterSink | undefined;
+  #pub: Redis | undefined;
+  #sub: Redis | undefined;
+  #isPubReady = false;
+  #isSubReady = false;
+  #isClosed = false;
+  /** Namespaces listened on, with what was subscribed for each. */
+  readonly #listened = new Map<string, Listening>();
+  /** SUBSCRIBE/SSUBSCRIBE channel → its namespace and role. */
+  readonly #channels = new Map<string, { nsp: string; role: ChannelRole }>();
+  /** PSUBSCRIBE pattern → its namespace. */
+  readonly #patterns = new Map<string, string>();
+  /** Rooms with local members by namespace, as the backend's subscriptions say. */
+  readonly #rooms = new Map<string, Set<string>>();
+  readonly #pending = new Map<string, PendingRequest>();
+  #readyWaiters: (() => void)[] = [];
+
+  constructor(name: string, settings: NativeRedisSettings, log: Logger) {
+    this.#name = name;
+    this.#settings = settings;
+    this.#log = log;
+    this.#isSharded = settings.mode === "sharded";
+    this.#codec = this.#isSharded
+      ? new ShardedCodec(settings.key, settings.subscriptionMode)
+      : new ClassicCodec(settings.key);
+  }
+
+  /** This node's uid on the wire (one per backend instance, for every namespace). */
+  get uid(): string {
+    return this.#codec.uid;
+  }
+
+  /**
+   * Connects, listens on `namespaces`, and resolves once both connections are ready
+   * or after `requestsTimeout` with the bus not ready (ioredis keeps trying).
+   */
+  async start(sink: ClusterSink, namespaces: readonly string[]): Promise<void> {
+    this.#sink = sink;
+    const { url, requestsTimeout } = this.#settings;
+    const pub = new Redis(url, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      // A publication in flight when the connection drops is not sent again after
+      // the reconnection, out of order with what was published since; the command
+      // timeout makes it fail instead.
+      autoResendUnfulfilledCommands: false,
+      commandTimeout: requestsTimeout,
+    });
+    // Subscriptions asked for while Redis is down wait for it however long it takes.
+    const sub = new Redis(url, {
+      lazyConnect: true,
+      autoResubscribe: true,
+      maxRetriesPerRequest: null,
+    });
+    this.#pub = pub;
+    this.#sub = sub;
+    this.#watch(pub, "publisher");
+    this.#watch(sub, "subscriber");
+    sub.on("pmessageBuffer", (pattern: string, channel: Buffer, message: Buffer) =>
+      this.#onPatternMessage(pattern, channel, message),
+    );
+    sub.on("messageBuffer", (channel: Buffer, message: Buffer) =>
+      this.#onChannelMessage(channel, message),
+    );
+    sub.on("smessageBuffer", (channel: Buffer, message: Buffer) =>
+      this.#onChannelMessage(channel, message),
+    );
+    const ready = this.whenReady();
+    // Failures surface as `error` events and reconnection attempts.
+    pub.connect().catch(() => {});
+    sub.connect().catch(() => {});
+    const listening = this.setNamespaces(namespaces).catch((error: unknown) => {
+      this.#log.warn({ err: error }, "native redis: listening failed; it is retried on reconnect");
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), requestsTimeout);
+    });
+    const outcome = await Promise.race([Promise.all([ready, listening]), timeout]);
+    clearTimeout(timer);
+    if (outcome === "timeout") {
+      this.#log.warn(
+        { timeout: requestsTimeout, reason: this.health().reason },
+        "native redis not ready yet; the backend reports not ready and keeps trying",
+      );
+    }
+  }
+
+  /** Resolves the next time both connections are ready (at once if they are). */
+  whenReady(): Promise<void> {
+    if (this.health().isReady) return Promise.resolve();
+    return new Promise((resolve) => this.#readyWaiters.push(resolve));
+  }
+
+  health(): BackendHealth {
+    if (this.#isClosed) return { isReady: false, reason: "closed" };
+    if (this.#pub === undefined || this.#sub === undefined) {
+      return { isReady: false, reason: "not started" };
+    }
+    // ioredis emits its events a tick after the fact, and a connection the server
+    // closed stops being writable before ioredis calls it closed: check all three.
+    if (!isUsable(this.#pub, this.#isPubReady)) {
+      return { isReady: false, reason: `redis publisher connection is ${this.#pub.status}` };
+    }
+    if (!isUsable(this.#sub, this.#isSubReady)) {
+      return { isReady: false, reason: `redis subscriber connection is ${this.#sub.status}` };
+    }
+    return { isReady: true };
+  }
+
+  /** Listens on exactly `namespaces`: new ones are subscribed, dropped ones unsubscribed. */
+  async setNamespaces(namespaces: readonly string[]): Promise<void> {
+    const wanted = new Set(namespaces);
+    const work: Promise<void>[] = [];
+    for (const nsp of this.#listened.keys()) {
+      if (!wanted.has(nsp)) work.push(this.#unlisten(nsp));
+    }
+    for (const nsp of wanted) {
+      if (!this.#listened.has(nsp)) work.push(this.#listen(nsp));
+    }
+    await Promise.all(work);
+  }
+
+  /**
+   * `room` of `nsp` has local members now: messages on its own channel are decoded
+   * (classic), or its channel is listened on (sharded `dynamic` modes).
+   */
+  async addRoom(nsp: string, room: string): Promise<void> {
+    let rooms = this.#rooms.get(nsp);
+    if (rooms === undefined) {
+      rooms = new Set();
+      this.#rooms.set(nsp, rooms);
+    }
+    if (rooms.has(room)) return;
+    rooms.add(room);
+    if (this.#listened.has(nsp)) await this.#listenRoom(nsp, room);
+  }
+
+  /** `room` of `nsp` has no local members any more. */
+  async removeRoom(nsp: string, room: string): Promise<void> {
+    const rooms = this.#rooms.get(nsp);
+    if (rooms === undefined || !rooms.delete(room)) return;
+    if (rooms.size === 0) this.#rooms.delete(nsp);
+    if (this.#listened.has(nsp)) await this.#unlistenRoom(nsp, room);
+  }
+
+  /**
+   * Publishes `io.to(room).except(except).emit(event, ...args)` as a socket.io node
+   * would. Resolves once Redis accepted it.
+   *
+   * @throws SwitchyardError SWY_NATIVE_REDIS_UNAVAILABLE when Redis is unreachable,
+   *   SWY_NATIVE_REDIS_ENCODE_FAILED when the arguments cannot be encoded,
+   *   SWY_NATIVE_REDIS_CLOSED after {@link close}.
+   */
+  async publish(
+    nsp: string,
+    room: string,
+    except: readonly string[],
+    event: string,
+    args: readonly unknown[],
+  ): Promise<void> {
+    if (this.#isClosed) {
+      throw this.#publishFailure("closed", new SwitchyardError("SWY_NATIVE_REDIS_CLOSED"));
+    }
+    let outbound: Outbound;
+    try {
+      outbound = this.#codec.encodeBroadcast(nsp, room, except, event, args);
+    } catch (error) {
+      throw this.#publishFailure(
+        "encode",
+        new SwitchyardError("SWY_NATIVE_REDIS_ENCODE_FAILED", [event, describe(error)], {
+          cause: error,
+        }),
+        { nsp, room, event },
+      );
+    }
+    try {
+      await this.#send(outbound);
+    } catch (error) {
+      throw this.#publishFailure(
+        "unavailable",
+        new SwitchyardError("SWY_NATIVE_REDIS_UNAVAILABLE", [describe(error)], { cause: error }),
+        { nsp, room, event },
+      );
+    }
+    metrics.nativeRedisPublished.inc({ backend: this.#name });
+  }
+
+  /**
+   * Nodes counted in `nsp` by Redis: subscribers of the request channel (classic,
+   * `PUBSUB NUMSUB`) or of the namespace channel (sharded, `PUBSUB SHARDNUMSUB`).
+   * This node counts once it listens on `nsp`.
+   */
+  async serverCount(nsp: string): Promise<number> {
+    const pub = this.#requirePublisher();
+    const command = this.#isSharded ? "SHARDNUMSUB" : "NUMSUB";
+    try {
+      const reply = (await pub.call("PUBSUB", command, this.#codec.countChannel(nsp))) as unknown[];
+      return Number.parseInt(String(reply[1]), 10);
+    } catch (error) {
+      metrics.nativeRedisRequestFailures.inc({
+        backend: this.#name,
+        request: "server_count",
+        reason: "unavailable",
+      });
+      throw new SwitchyardError("SWY_NATIVE_REDIS_UNAVAILABLE", [describe(error)], {
+        cause: error,
+      });
+    }
+  }
+
+  /**
+   * Every room of `nsp` on every node: classic asks with the adapter's ALL_ROOMS
+   * request; the sharded protocol has none, so there the rooms of every socket
+   * (FETCH_SOCKETS) stand in, which leaves out rooms a node keeps without sockets.
+   */
+  async clusterRooms(nsp: string): Promise<string[]> {
+    const sink = this.#requireListening(nsp);
+    const rooms = new Set(sink.rooms(nsp));
+    const requestId = newRequestId();
+    const allRooms = this.#codec.encodeAllRooms(nsp, requestId);
+    const replies =
+      allRooms === undefined
+        ? await this.#request(nsp, "fetch sockets", requestId, () =>
+            this.#codec.encodeFetchSockets(nsp, requestId, { nsp, rooms: [], except: [] }),
+          )
+        : await this.#request(nsp, "all rooms", requestId, () => allRooms);
+    for (const reply of replies) {
+      for (const room of reply.rooms ?? []) rooms.add(room);
+      for (const socket of reply.sockets ?? []) {
+        for (const room of socket.rooms) rooms.add(room);
+      }
+    }
+    return [...rooms];
+  }
+
+  /** Every socket of the cluster `selector` targets, this node's first. */
+  async clusterSockets(selector: SocketSelector): Promise<ClusterSocket[]> {
+    const sink = this.#requireListening(selector.nsp);
+    const sockets = [...sink.fetchSockets(selector)];
+    const requestId = newRequestId();
+    const replies = await this.#request(selector.nsp, "fetch sockets", requestId, () =>
+      this.#codec.encodeFetchSockets(selector.nsp, requestId, selector),
+    );
+    for (const reply of replies) sockets.push(...(reply.sockets ?? []));
+    return sockets;
+  }
+
+  /** Unsubscribes, fails the requests still waiting, and closes both connections. */
+  async close(): Promise<void> {
+    if (this.#isClosed) return;
+    this.#isClosed = true;
+    for (const [requestId, pending] of this.#pending) {
+      clearTimeout(pending.timer);
+      pending.reject(new SwitchyardError("SWY_NATIVE_REDIS_CLOSED"));
+      this.#pending.delete(requestId);
+    }
+    const sub = this.#sub;
+    const pub = this.#pub;
+    // Both steps are bounded: a connection that just lost its server would otherwise
+    // hold its commands until a reconnection that may never come.
+    const limit = this.#settings.requestsTimeout;
+    if (sub !== undefined && isUsable(sub, this.#isSubReady)) {
+      try {
+        await bounded(this.setNamespaces([]), limit);
+      } catch (error) {
+        this.#log.debug({ err: error }, "native redis: unsubscribing at close failed");
+      }
+    }
+    await Promise.all([quit(sub, limit), quit(pub, limit)]);
+    for (const connection of ["publisher", "subscriber"] as const) {
+      metrics.nativeRedisConnected.set({ backend: this.#name, connection }, 0);
+    }
+    this.#sink = undefined;
+  }
+
+  #watch(redis: Redis, connection: Connection): void {
+    const labels = { backend: this.#name, connection };
+    metrics.nativeRedisConnected.set(labels, 0);
+    let wasReady = false;
+    let hasLoggedError = false;
+    redis.on("ready", () => {
+      if (connection === "publisher") {
+        this.#onConnectionReady(connection, labels, wasReady);
+        wasReady = true;
+        hasLoggedError = false;
+        return;
+      }
+      // ioredis has just re-sent the subscriptions; a PING answered after them
+      // proves they are in place before the node counts as ready.
+      redis.ping().then(
+        () => {
+          if (redis.status !== "ready" || this.#isClosed) return;
+          this.#onConnectionReady(connection, labels, wasReady);
+          wasReady = true;
+          hasLoggedError = false;
+        },
+        () => {},
+      );
+    });
+    const onDown = (): void => {
+      if (connection === "publisher") this.#isPubReady = false;
+      else this.#isSubReady = false;
+      metrics.nativeRedisConnected.set(labels, 0);
+    };
+    redis.on("close", onDown);
+    redis.on("end", onDown);
+    redis.on("error", (error: Error) => {
+      if (this.#isClosed) return;
+      // ioredis reports every failed reconnection attempt; one warning per outage.
+      if (hasLoggedError) {
+        this.#log.debug({ err: error, connection }, "native redis connection error");
+      } else {
+        hasLoggedError = true;
+        this.#log.warn({ err: error, connection }, "native redis connection lost; reconnecting");
+      }
+    });
+  }
+
+  #onConnectionReady(
+    connection: Connection,
+    labels: { backend: string; connection: Connection },
+    wasReady: boolean,
+  ): void {
+    if (connection === "publisher") this.#isPubReady = true;
+    else this.#isSubReady = true;
+    metrics.nativeRedisConnected.set(labels, 1);
+    if (wasReady) {
+      metrics.nativeRedisReconnects.inc(labels);
+      this.#log.info({ connection }, "native redis connection back");
+    }
+    if (!this.health().isReady) return;
+    const waiters = this.#readyWaiters;
+    this.#readyWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  async #listen(nsp: string): Promise<void> {
+    const sub = this.#sub;
+    if (sub === undefined) return;
+    const listening = this.#codec.listening(nsp);
+    this.#listened.set(nsp, listening);
+    for (const pattern of listening.patterns) this.#patterns.set(pattern, nsp);
+    for (const { channel, role } of listening.channels) this.#channels.set(channel, { nsp, role });
+    const channels = listening.channels.map(({ channel }) => channel);
+    const work: Promise<unknown>[] = [];
+    if (listening.patterns.length > 0) work.push(sub.psubscribe(...listening.patterns));
+    if (this.#isSharded) {
+      // One SSUBSCRIBE per channel: on a Redis Cluster they may live on different shards.
+      for (const channel of channels) work.push(sub.ssubscribe(channel));
+      for (const room of this.#rooms.get(nsp) ?? []) work.push(this.#listenRoom(nsp, room));
+    } else {
+      work.push(sub.subscribe(...channels));
+    }
+    await Promise.all(work);
+  }
+
+  async #unlisten(nsp: string): Promise<void> {
+    const sub = this.#sub;
+    const listening = this.#listened.get(nsp);
+    if (sub === undefined || listening === undefined) return;
+    this.#listened.delete(nsp);
+    const channels = listening.channels.map(({ channel }) => channel);
+    const work: Promise<unknown>[] = [];
+    if (this.#isSharded) {
+      for (const room of this.#rooms.get(nsp) ?? []) work.push(this.#unlistenRoom(nsp, room));
+      for (const channel of channels) work.push(sub.sunsubscribe(channel));
+    } else {
+      work.push(sub.unsubscribe(...channels));
+    }
+    if (listening.patterns.length > 0) work.push(sub.punsubscribe(...listening.patterns));
+    await Promise.all(work);
+    for (const pattern of listening.patterns) this.#patterns.delete(pattern);
+    for (const channel of channels) this.#channels.delete(channel);
+  }
+
+  async #listenRoom(nsp: string, room: string): Promise<void> {
+    const channel = this.#codec.roomListening(nsp, room);
+    if (channel === undefined || this.#sub === undefined) return;
+    this.#channels.set(channel, { nsp, role: "broadcast" });
+    await this.#sub.ssubscribe(channel);
+  }
+
+  async #unlistenRoom(nsp: string, room: string): Promise<void> {
+    const channel = this.#codec.roomListening(nsp, room);
+    if (channel === undefined || this.#sub === undefined) return;
+    this.#channels.delete(channel);
+    await this.#sub.sunsubscribe(channel);
+  }
+
+  #onPatternMessage(pattern: string, channel: Buffer, payload: Buffer): void {
+    const nsp = this.#patterns.get(pattern);
+    if (nsp === undefined) return;
+    const room = this.#codec.roomOfChannel(nsp, channel.toString());
+    // The adapter's shortcut: a message for one room this node has no member of
+    // is dropped before it is decoded. A socket id is the room of its socket.
+    if (room !== undefined && this.#rooms.get(nsp)?.has(room) !== true) {
+      const sink = this.#sink;
+      if (sink === undefined || !sink.hasSocket(nsp, room)) return;
+    }
+    this.#onMessage(nsp, "broadcast", payload);
+  }
+
+  #onChannelMessage(channel: Buffer, payload: Buffer): void {
+    const target = this.#channels.get(channel.toString());
+    if (target === undefined) return;
+    this.#onMessage(target.nsp, target.role, payload);
+  }
+
+  #onMessage(nsp: string, role: ChannelRole, payload: Buffer): void {
+    const sink = this.#sink;
+    if (sink === undefined || this.#isClosed) return;
+    let inbound: Inbound;
+    try {
+      inbound = this.#codec.decode(nsp, role, payload);
+    } catch (error) {
+      metrics.nativeRedisReceiveErrors.inc({ backend: this.#name, reason: "malformed" });
+      this.#log.warn({ err: error, nsp, role }, "native redis: malformed message dropped");
+      return;
+    }
+    if (inbound.type === "ignored") return;
+    metrics.nativeRedisReceived.inc({ backend: this.#name, type: inbound.type });
+    try {
+      this.#handle(sink, nsp, inbound);
+    } catch (error) {
+      metrics.nativeRedisReceiveErrors.inc({ backend: this.#name, reason: "sink" });
+      this.#log.error({ err: error, nsp, type: inbound.type }, "native redis: handling failed");
+    }
+  }
+
+  #handle(sink: ClusterSink, nsp: string, inbound: Inbound): void {
+    switch (inbound.type) {
+      case "broadcast":
+        sink.broadcast(inbound.broadcast);
+        return;
+      case "broadcast-with-ack":
+        this.#broadcastWithAck(
+          sink,
+          nsp,
+          inbound.from,
+          inbound.requestId,
+          inbound.broadcast,
+          inbound.timeoutMs,
+        );
+        return;
+      case "join":
+        sink.joinSockets(inbound.selector, inbound.rooms);
+        return;
+      case "leave":
+        sink.leaveSockets(inbound.selector, inbound.rooms);
+        return;
+      case "disconnect":
+        sink.disconnectSockets(inbound.selector, inbound.close);
+        return;
+      case "legacy-join":
+      case "legacy-leave":
+      case "legacy-disconnect": {
+        // The 7.x form names one socket; only the node that has it acts and answers.
+        const selector = { nsp, rooms: [inbound.sid], except: [] };
+        if (!sink.fetchSockets(selector).some((socket) => socket.id === inbound.sid)) return;
+        if (inbound.type === "legacy-disconnect") sink.disconnectSockets(selector, inbound.close);
+        else if (inbound.type === "legacy-join") sink.joinSockets(selector, [inbound.room]);
+        else sink.leaveSockets(selector, [inbound.room]);
+        this.#reply(nsp, "", { kind: "done", requestId: inbound.requestId });
+        return;
+      }
+      case "all-rooms":
+        if (this.#pending.has(inbound.requestId)) return;
+        this.#reply(nsp, inbound.from, {
+          kind: "rooms",
+          requestId: inbound.requestId,
+          rooms: sink.rooms(nsp),
+        });
+        return;
+      case "fetch-sockets":
+        if (this.#pending.has(inbound.requestId)) return;
+        this.#reply(nsp, inbound.from, {
+          kind: "sockets",
+          requestId: inbound.requestId,
+          sockets: sink.fetchSockets(inbound.selector),
+        });
+        return;
+      case "legacy-sockets":
+        this.#reply(nsp, "", {
+          kind: "socket-ids",
+          requestId: inbound.requestId,
+          ids: sink.fetchSockets({ nsp, rooms: inbound.rooms, except: [] }).map((s) => s.id),
+        });
+        return;
+      case "server-side-emit":
+        // This node has no server-side listeners: like a socket.io server without
+        // any, it neither acts nor answers (an acked emit counts it as silent).
+        return;
+      case "reply":
+        this.#onReply(inbound.reply);
+        return;
+    }
+  }
+
+  #broadcastWithAck(
+    sink: ClusterSink,
+    nsp: string,
+    from: string,
+    requestId: string,
+    broadcast: ClusterBroadcast,
+    timeoutMs: number | undefined,
+  ): void {
+    if (this.#pending.has(requestId)) return;
+    // The requester waits for exactly one count per node, even 0 and even on failure.
+    let isCounted = false;
+    const onCount = (count: number): void => {
+      if (isCounted) return;
+      isCounted = true;
+      this.#reply(nsp, from, { kind: "count", requestId, clientCount: count });
+    };
+    try {
+      sink.broadcastWithAck(
+        broadcast,
+        timeoutMs ?? this.#settings.requestsTimeout,
+        onCount,
+        (arg) => this.#reply(nsp, from, { kind: "ack", requestId, arg }),
+      );
+    } finally {
+      onCount(0);
+    }
+  }
+
+  #reply(nsp: string, to: string, reply: ReplyOut): void {
+    let outbound: Outbound | undefined;
+    try {
+      outbound = this.#codec.encodeReply(nsp, to, reply);
+    } catch (error) {
+      this.#publishFailure(
+        "reply",
+        new SwitchyardError("SWY_NATIVE_REDIS_ENCODE_FAILED", [reply.kind, describe(error)], {
+          cause: error,
+        }),
+        { nsp },
+      );
+      return;
+    }
+    if (outbound === undefined) return;
+    this.#send(outbound).catch((error: unknown) => {
+      this.#publishFailure(
+        "reply",
+        new SwitchyardError("SWY_NATIVE_REDIS_UNAVAILABLE", [describe(error)], { cause: error }),
+        { nsp, reply: reply.kind },
+      );
+    });
+  }
+
+  #onReply(reply: Reply): void {
+    const pending = this.#pending.get(reply.requestId);
+    if (pending === undefined) return;
+    pending.replies.push(reply);
+    if (pending.replies.length < pending.expected) return;
+    clearTimeout(pending.timer);
+    this.#pending.delete(reply.requestId);
+    pending.resolve(pending.replies);
+  }
+
+  /** Sends a request and collects one reply per other node counted in `nsp`. */
+  async #request(
+    nsp: string,
+    what: string,
+    requestId: string,
+    encode: () => Outbound,
+  ): Promise<Reply[]> {
+    const expected = (await this.serverCount(nsp)) - 1;
+    if (expected <= 0) return [];
+    const timeoutMs = this.#settings.requestsTimeout;
+    const replies = new Promise<Reply[]>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const pending = this.#pending.get(requestId);
+        this.#pending.delete(requestId);
+        metrics.nativeRedisRequestFailures.inc({
+          backend: this.#name,
+          request: what.replace(" ", "_"),
+          reason: "timeout",
+        });
+        const error = new SwitchyardError("SWY_NATIVE_REDIS_TIMEOUT", [
+          what,
+          pending?.replies.length ?? 0,
+          expected,
+          timeoutMs,
+        ]);
+        this.#log.warn({ nsp, requestId }, error.message);
+        reject(error);
+      }, timeoutMs);
+      this.#pending.set(requestId, { replies: [], expected, resolve, reject, timer });
+    });
+    try {
+      await this.#send(encode());
+    } catch (error) {
+      const pending = this.#pending.get(requestId);
+      if (pending !== undefined) clearTimeout(pending.timer);
+      this.#pending.delete(requestId);
+      metrics.nativeRedisRequestFailures.inc({
+        backend: this.#name,
+        request: what.replace(" ", "_"),
+        reason: "unavailable",
+      });
+      throw new SwitchyardError("SWY_NATIVE_REDIS_UNAVAILABLE", [describe(error)], {
+        cause: error,
+      });
+    }
+    return replies;
+  }
+
+  async #send(outbound: Outbound): Promise<void> {
+    const pub = this.#requirePublisher();
+    if (this.#isSharded) await pub.spublish(outbound.channel, outbound.payload);
+    else await pub.publish(outbound.channel, outbound.payload);
+  }
+
+  #requirePublisher(): Redis {
+    if (this.#isClosed) throw new SwitchyardError("SWY_NATIVE_REDIS_CLOSED");
+    if (this.#pub === undefined) throw new Error("the native redis bus is not started");
+    return this.#pub;
+  }
+
+  #requireListening(nsp: string): ClusterSink {
+    if (this.#isClosed) throw new SwitchyardError("SWY_NATIVE_REDIS_CLOSED");
+    if (this.#sink === undefined) throw new Error("the native redis bus is not started");
+    // Replies come on channels of the namespace: only a listened one can be asked.
+    if (!this.#listened.has(nsp)) throw new SwitchyardError("SWY_API_NAMESPACE_UNKNOWN", [nsp]);
+    return this.#sink;
+  }
+
+  #publishFailure(
+    reason: "unavailable" | "encode" | "closed" | "reply",
+    error: SwitchyardError,
+    context: Record<string, unknown> = {},
+  ): SwitchyardError {
+    metrics.nativeRedisPublishFailures.inc({ backend: this.#name, reason });
+    this.#log.warn({ ...context, code: error.code, reason }, error.message);
+    return error;
+  }
+}
+
+function isUsable(redis: Redis, isReady: boolean): boolean {
+  return isReady && redis.status === "ready" && redis.stream?.writable === true;
+}
+
+function newRequestId(): string {
+  return randomBytes(8).toString("hex");
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+async function quit(redis: Redis | undefined, limit: number): Promise<void> {
+  if (redis === undefined) return;
+  try {
+    if (redis.status === "ready") await bounded(redis.quit(), limit);
+  } catch {
+    // Closed below either way.
+  }
+  redis.disconnect();
+}
+
+/** `promise`, or a rejection after `ms` milliseconds. */
+async function bounded<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
