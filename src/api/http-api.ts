@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
+import type { ClusterView } from "../egress/cluster.js";
 import { SwitchyardError } from "../errors.js";
 import { RESERVED_EVENTS } from "../ingress/sio/parser.js";
 import type { SioServer } from "../ingress/sio/server.js";
@@ -29,6 +30,8 @@ export interface RoomPublisher {
   ): Promise<void>;
   /** The backend and channel that carry a room; `undefined` when it cannot have one. */
   placement(nsp: string, room: string): RoomPlacement | undefined;
+  /** The whole cluster as the native core on Redis sees it; `undefined` on a single node. */
+  cluster(): ClusterView | undefined;
 }
 
 export interface HttpApiOptions {
@@ -83,6 +86,7 @@ export class HttpApi {
       ["/api/v1/publish", { method: "POST", handler: (req, res) => this.#onPublish(req, res) }],
       ["/api/v1/rooms", { method: "GET", handler: (req, res) => this.#onRooms(req, res) }],
       ["/api/v1/namespaces", { method: "GET", handler: (_req, res) => this.#onNamespaces(res) }],
+      ["/api/v1/cluster", { method: "GET", handler: (req, res) => this.#onCluster(req, res) }],
     ]);
   }
 
@@ -216,6 +220,49 @@ export class HttpApi {
       rooms.push({ room, members: namespace.members(room)?.size ?? 0, ...placement });
     }
     json(res, 200, { namespace: nsp, rooms, connections: namespace.sockets.size });
+  }
+
+  /**
+   * The cluster's rooms of a namespace with their member counts, its connections
+   * and its nodes, asked of every node through the native core's Redis (socket.io's
+   * own fetchSockets). A single node answers for itself.
+   */
+  #onCluster(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? "";
+    const query = new URLSearchParams(url.includes("?") ? url.slice(url.indexOf("?") + 1) : "");
+    const nsp = this.#namespace(query.get("namespace") ?? "/");
+    if (nsp instanceof SwitchyardError) {
+      this.#fail(req, res, nsp);
+      return;
+    }
+    const view = this.#options.publisher.cluster();
+    if (view === undefined) {
+      const namespace = this.#options.sio.namespace(nsp)!;
+      const rooms = [...namespace.roomNames()].map((room) => ({
+        room,
+        members: namespace.members(room)?.size ?? 0,
+      }));
+      json(res, 200, { namespace: nsp, nodes: 1, connections: namespace.sockets.size, rooms });
+      return;
+    }
+    Promise.all([view.serverCount(nsp), view.clusterSockets({ nsp, rooms: [], except: [] })]).then(
+      ([nodes, sockets]) => {
+        const members = new Map<string, number>();
+        for (const socket of sockets) {
+          // A socket's own id is a room of socket.io's; it is not listed as one.
+          for (const room of socket.rooms.slice(1)) members.set(room, (members.get(room) ?? 0) + 1);
+        }
+        const rooms = [...members].map(([room, count]) => ({ room, members: count }));
+        json(res, 200, { namespace: nsp, nodes, connections: sockets.length, rooms });
+      },
+      (error: unknown) => {
+        const failure =
+          error instanceof SwitchyardError
+            ? error
+            : new SwitchyardError("SWY_INTERNAL", ["cluster view failed"], { cause: error });
+        this.#fail(req, res, failure, {}, true);
+      },
+    );
   }
 
   #onNamespaces(res: ServerResponse): void {

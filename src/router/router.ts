@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
 import type { Backend, BackendHealth, Delivery, DeliverySink } from "../egress/backend.js";
+import { type ClusterView, isClusterView } from "../egress/cluster.js";
 import { type BackendRegistry, parseRoomChannel } from "../egress/registry.js";
 import { SwitchyardError } from "../errors.js";
 import { ConnectRefusal } from "../ingress/sio/client.js";
@@ -363,6 +364,12 @@ export class Router implements SocketHandler, RoomObserver {
     return backend.publish({ channel, event, args, except }).catch((cause: unknown) => {
       throw publishError(room, cause);
     });
+  }
+
+  /** The cluster view of the `native` backend, when it runs across nodes on Redis. */
+  cluster(): ClusterView | undefined {
+    const native = this.#backends.get("native");
+    return native !== undefined && isClusterView(native) ? native : undefined;
   }
 
   /** Where a room lives, for the API: its backend, and its channel unless it is a native one. */

@@ -423,6 +423,7 @@ describe("a backend that refuses a publication", () => {
         publish: (_nsp, room) =>
           Promise.reject(new SwitchyardError("SWY_PUBLISH_FAILED", [room, "backend down"])),
         placement: () => ({ backend: "native" }),
+        cluster: () => undefined,
       },
       sio: {
         namespace: (name) => (name === "/" ? namespace : undefined),
