@@ -206,13 +206,8 @@ export class HttpApi {
   // --- GET /api/v1/rooms, GET /api/v1/namespaces ---------------------------------
 
   #onRooms(req: IncomingMessage, res: ServerResponse): void {
-    const url = req.url ?? "";
-    const query = new URLSearchParams(url.includes("?") ? url.slice(url.indexOf("?") + 1) : "");
-    const nsp = this.#namespace(query.get("namespace") ?? "/");
-    if (nsp instanceof SwitchyardError) {
-      this.#fail(req, res, nsp);
-      return;
-    }
+    const nsp = this.#queryNamespace(req, res);
+    if (nsp === undefined) return;
     const namespace = this.#options.sio.namespace(nsp)!;
     const rooms: ({ room: string; members: number } & Partial<RoomPlacement>)[] = [];
     for (const room of namespace.roomNames()) {
@@ -228,13 +223,8 @@ export class HttpApi {
    * own fetchSockets). A single node answers for itself.
    */
   #onCluster(req: IncomingMessage, res: ServerResponse): void {
-    const url = req.url ?? "";
-    const query = new URLSearchParams(url.includes("?") ? url.slice(url.indexOf("?") + 1) : "");
-    const nsp = this.#namespace(query.get("namespace") ?? "/");
-    if (nsp instanceof SwitchyardError) {
-      this.#fail(req, res, nsp);
-      return;
-    }
+    const nsp = this.#queryNamespace(req, res);
+    if (nsp === undefined) return;
     const view = this.#options.publisher.cluster();
     if (view === undefined) {
       const namespace = this.#options.sio.namespace(nsp)!;
@@ -272,6 +262,16 @@ export class HttpApi {
       rooms: namespace.roomCount,
     }));
     json(res, 200, { namespaces });
+  }
+
+  /** The `namespace` query parameter (default `/`) when configured; else answers the error. */
+  #queryNamespace(req: IncomingMessage, res: ServerResponse): string | undefined {
+    const url = req.url ?? "";
+    const query = new URLSearchParams(url.includes("?") ? url.slice(url.indexOf("?") + 1) : "");
+    const nsp = this.#namespace(query.get("namespace") ?? "/");
+    if (!(nsp instanceof SwitchyardError)) return nsp;
+    this.#fail(req, res, nsp);
+    return undefined;
   }
 
   /** A configured namespace's name, or the error for `value`. */

@@ -5,6 +5,7 @@
 
 import { type ConfigErrorCode, makeDiagnostic, type Position } from "./diagnostic.js";
 import type { DocPath, LoadedDocument } from "./load.js";
+import { type ParsedRoomPattern, parseRoomPattern } from "./pattern.js";
 import type { Diagnostic } from "./types.js";
 
 /** The diagnostics of one document, in the order they were found. */
@@ -76,4 +77,28 @@ export function describeValue(value: unknown): string {
 
 export function capitalise(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+/**
+ * Parses the room pattern at `path` and reports its problems (SWY_CFG_PATTERN),
+ * never quoting a value from the environment. Returns the parsed pattern when it is
+ * valid; `undefined` when it is not, or when its `${VAR}` was already reported.
+ */
+export function checkRoomPattern(
+  out: Reporter,
+  path: DocPath,
+  source: string,
+): ParsedRoomPattern | undefined {
+  if (out.doc.isEnvBroken(path)) return undefined;
+  const parsed = parseRoomPattern(source);
+  const at = out.doc.position(path, "value");
+  const vars = out.doc.envVars(path);
+  for (const problem of parsed.problems) {
+    out.add("SWY_CFG_PATTERN", at, [
+      vars.length > 0
+        ? `${capitalise(describeEnv(vars))} is not a valid room pattern: ${problem.summary}`
+        : problem.message,
+    ]);
+  }
+  return parsed.problems.length > 0 ? undefined : parsed;
 }

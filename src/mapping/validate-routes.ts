@@ -11,13 +11,8 @@ import type { BackendRegistry } from "../egress/registry.js";
 import { RESERVED_EVENTS } from "../ingress/sio/parser.js";
 import { didYouMean } from "./did-you-mean.js";
 import type { DocPath } from "./load.js";
-import {
-  type ParsedRoomPattern,
-  parseChannelTemplate,
-  parseRoomPattern,
-  patternShape,
-} from "./pattern.js";
-import { asRecord, capitalise, describeEnv, type Reporter } from "./reporter.js";
+import { type ParsedRoomPattern, parseChannelTemplate, patternShape } from "./pattern.js";
+import { asRecord, capitalise, checkRoomPattern, describeEnv, type Reporter } from "./reporter.js";
 import { DEFAULTS, NATIVE_BACKEND } from "./schema.js";
 
 /** The kinds Switchyard ships, shared so that their compiled schema is shared too. */
@@ -81,18 +76,9 @@ function checkRoute(
   const { out } = context;
   if (!route || typeof route.room !== "string" || route.room === "") return;
   const roomPath = [...path, "room"];
-  if (out.doc.isEnvBroken(roomPath)) return;
-  const pattern = parseRoomPattern(route.room);
+  const pattern = checkRoomPattern(out, roomPath, route.room);
+  if (pattern === undefined) return;
   const at = out.doc.position(roomPath, "value");
-  const vars = out.doc.envVars(roomPath);
-  for (const problem of pattern.problems) {
-    out.add("SWY_CFG_PATTERN", at, [
-      vars.length > 0
-        ? `${capitalise(describeEnv(vars))} is not a valid room pattern: ${problem.summary}`
-        : problem.message,
-    ]);
-  }
-  if (pattern.problems.length > 0) return;
 
   const shape = patternShape(pattern);
   const earlier = seen.get(shape);

@@ -15,11 +15,12 @@ import { sortDiagnostics } from "./diagnostic.js";
 import { didYouMean } from "./did-you-mean.js";
 import { readJwks } from "./jwks.js";
 import type { DocPath, LoadedDocument } from "./load.js";
-import { parseRoomPattern, patternShape } from "./pattern.js";
+import { patternShape } from "./pattern.js";
 import { publicKeyAlgorithms } from "./public-key.js";
 import {
   asRecord,
   capitalise,
+  checkRoomPattern,
   describeEnv,
   describePath,
   describeValue,
@@ -459,18 +460,9 @@ function checkRule(
     rule.allow.forEach((pattern, i) => {
       if (typeof pattern !== "string" || pattern === "") return;
       const patternPath = [...path, "allow", i];
-      if (out.doc.isEnvBroken(patternPath)) return;
-      const parsed = parseRoomPattern(pattern);
+      const parsed = checkRoomPattern(out, patternPath, pattern);
+      if (parsed === undefined) return;
       const at = out.doc.position(patternPath, "value");
-      const vars = out.doc.envVars(patternPath);
-      for (const problem of parsed.problems) {
-        out.add("SWY_CFG_PATTERN", at, [
-          vars.length > 0
-            ? `${capitalise(describeEnv(vars))} is not a valid room pattern: ${problem.summary}`
-            : problem.message,
-        ]);
-      }
-      if (parsed.problems.length > 0) return;
       if (anyAt !== undefined || shapes.has(patternShape(parsed))) {
         out.add(
           "SWY_CFG_UNREACHABLE",
