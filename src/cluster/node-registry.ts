@@ -117,6 +117,8 @@ export class NodeRegistry {
   async #beat(): Promise<void> {
     const entry: Entry = { url: this.#options.advertise, expires: Date.now() + this.#options.ttl };
     await this.#redis.hset(this.#hash, this.tag, JSON.stringify(entry));
+    // The hash outlives its nodes only briefly: a cluster whose nodes all died leaves nothing.
+    await this.#redis.pexpire(this.#hash, this.#options.ttl * 2);
     const all = await this.#redis.hgetall(this.#hash);
     const nodes = new Map<string, Entry>();
     const stale: string[] = [];
