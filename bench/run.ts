@@ -16,6 +16,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
+import { type ClusterResult, formatCluster, runClusterBench } from "./cluster.js";
 import { type ClientProtocol, Fleet, type Meter, type RampOptions } from "./generator.js";
 import { formatPusher, type PusherResult, runPusherBench } from "./pusher.js";
 import {
@@ -69,6 +70,12 @@ Servers and sizes
   --pusher-only        run only the Pusher backend benchmark (bridge latency and batched publish
                        throughput against the emulator); with --routing-only, both
   --no-pusher          skip the Pusher backend benchmark that runs after the routing one
+  --cluster-only       run only the cluster benchmark: fan-out across two nodes through Redis,
+                       Switchyard and socket.io (redis adapter), 1,000 connections, 1 and 100 rooms,
+                       100 B, next to one node of each; warmup 1 s, measure 3 s unless given
+                       (--quick: 0.5 s and 1 s); combines with the other --X-only flags
+  --no-cluster         skip the cluster benchmark that runs after the Pusher one
+  --redis-url URL      Redis of the cluster benchmark (default redis://127.0.0.1:6379)
 Measurement
   --warmup SEC         warmup before each measurement window (default 2)
   --measure SEC        measurement window (default 5)
@@ -112,6 +119,9 @@ const { values: args } = parseArgs({
     "no-routing": { type: "boolean", default: false },
     "pusher-only": { type: "boolean", default: false },
     "no-pusher": { type: "boolean", default: false },
+    "cluster-only": { type: "boolean", default: false },
+    "no-cluster": { type: "boolean", default: false },
+    "redis-url": { type: "string", default: "redis://127.0.0.1:6379" },
     warmup: { type: "string" },
     measure: { type: "string" },
     repeat: { type: "string", default: "1" },
@@ -409,8 +419,49 @@ async function pusherBench(quick: boolean): Promise<PusherResult | null> {
   }
 }
 
+/**
+ * The cluster benchmark (bench/cluster.ts): two Switchyard nodes and two socket.io nodes on
+ * Redis, and one node of each, on the server CPU; the generator here. About 80 s; `--quick`
+ * about 30 s.
+ */
+async function clusterBench(quick: boolean): Promise<ClusterResult | null> {
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const logDir = `${ROOT}/bench/results/logs/${stamp}`;
+  mkdirSync(logDir, { recursive: true });
+  const background = await backgroundLoad(1000);
+  if (background > 10) {
+    console.warn(
+      `WARNING: other processes use ${Math.round(background)}% of a core: cluster figures will be disturbed`,
+    );
+  }
+  try {
+    return await runClusterBench({
+      root: ROOT,
+      redisUrl: args["redis-url"],
+      conns: 1000,
+      rooms: [1, 100],
+      payloadBytes: 100,
+      warmupMs: num("warmup", args.warmup ?? (quick ? "0.5" : "1")) * 1000,
+      measureMs: num("measure", args.measure ?? (quick ? "1" : "3")) * 1000,
+      fixedRate: num("fixed-rate", args["fixed-rate"], 1),
+      inflight: num("inflight", args.inflight, 1),
+      cpu: process.env.SWITCHYARD_BENCH_PIN === "pinned" ? serverCpu : null,
+      logDir,
+      batch: num("batch", args.batch, 1),
+      backgroundCpuPct: background,
+    });
+  } catch (err) {
+    console.warn(`Cluster benchmark FAILED: ${(err as Error).message}`);
+    return null;
+  }
+}
+
 /** The JSON of a run of micro-benchmarks alone (the full run writes its own, with them in it). */
-function writeMicroJson(routing: unknown, pusher: PusherResult): void {
+function writeMicroJson(
+  routing: unknown,
+  pusher: PusherResult | null,
+  cluster: ClusterResult | null,
+): void {
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const outPath = resolve(args.out ?? `${ROOT}/bench/results/bench-${stamp}.json`);
   mkdirSync(dirname(outPath), { recursive: true });
@@ -419,6 +470,7 @@ function writeMicroJson(routing: unknown, pusher: PusherResult): void {
     argv: process.argv.slice(2),
     routing,
     pusher,
+    cluster,
   };
   writeFileSync(outPath, `${JSON.stringify(json, null, 2)}\n`);
   console.log(`JSON: ${relative(process.cwd(), outPath)}`);
@@ -428,8 +480,9 @@ async function main(): Promise<void> {
   const quick = args.quick;
   // Before any child process starts: they are killed on every way out.
   installGuards(num("max-minutes", args["max-minutes"], 1));
-  // --routing-only and --pusher-only each run their micro-benchmark alone; together, both.
-  const isOnly = args["routing-only"] || args["pusher-only"];
+  // --routing-only, --pusher-only and --cluster-only each run their benchmark alone; together,
+  // those named.
+  const isOnly = args["routing-only"] || args["pusher-only"] || args["cluster-only"];
   // The routing table is measured in this process, before any server starts.
   const routing =
     args["no-routing"] || (isOnly && !args["routing-only"])
@@ -439,8 +492,11 @@ async function main(): Promise<void> {
   const pusher =
     args["no-pusher"] || (isOnly && !args["pusher-only"]) ? null : await pusherBench(quick);
   if (pusher !== null) console.log(`${formatPusher(pusher)}\n`);
+  const cluster =
+    args["no-cluster"] || (isOnly && !args["cluster-only"]) ? null : await clusterBench(quick);
+  if (cluster !== null) console.log(`${formatCluster(cluster)}\n`);
   if (isOnly) {
-    if (pusher !== null) writeMicroJson(routing, pusher);
+    if (pusher !== null || cluster !== null) writeMicroJson(routing, pusher, cluster);
     process.exit(0);
   }
   const client = args.client as ClientKind;
@@ -612,6 +668,7 @@ async function main(): Promise<void> {
       conditions: cond,
       routing,
       pusher,
+      cluster,
       skipped: Object.fromEntries(skipped),
       summaries,
       ratios: ratios(summaries),

@@ -46,10 +46,16 @@ export class SwitchyardProcess {
     return new Promise((resolve, reject) => {
       let out = "";
       let err = "";
+      // A process that never says where it listens is killed, not left behind.
+      const deadline = setTimeout(() => {
+        child.kill("SIGKILL");
+        reject(new Error(`switchyard did not log its port within 10 s: ${err}${out}`));
+      }, 10_000);
       const onData = (chunk: Buffer) => {
         out += chunk.toString();
         const match = /"port":(\d+)/.exec(out);
         if (match === null) return;
+        clearTimeout(deadline);
         child.stdout!.off("data", onData);
         resolve(new SwitchyardProcess(child, Number(match[1]), out));
       };
