@@ -2,14 +2,14 @@ import type { AddressInfo } from "node:net";
 import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
 import { HttpApi } from "./api/http-api.js";
-import { ClusterNode } from "./cluster/cluster-node.js";
 import { builtinBackends } from "./egress/builtin.js";
 import type { BackendRegistry } from "./egress/registry.js";
 import { createHttpHost } from "./http-host.js";
 import { SioServer } from "./ingress/sio/server.js";
 import type { SwitchyardConfig } from "./mapping/types.js";
 import { metrics } from "./metrics.js";
-import { type ReloadSummary, Router } from "./router/router.js";
+import type { ReloadSummary } from "./router/room-channels.js";
+import { Router } from "./router/router.js";
 
 export interface StartOptions {
   /** Overrides `server.port`; 0 picks a free port. */
@@ -47,13 +47,16 @@ export async function startSwitchyard(
   const log = options.log;
   // A cluster node tags its session ids; the tag is known before listening, the
   // advertised address (which may need the port) once listening.
-  const cluster = config.cluster && new ClusterNode(config.cluster, log);
+  // ioredis and http-proxy load only for a cluster node.
+  const cluster =
+    config.cluster &&
+    new (await import("./cluster/cluster-node.js")).ClusterNode(config.cluster, log);
   const router = new Router(config, options.kinds ?? builtinBackends(), log);
   const sio = new SioServer(
     { ...server, ...(cluster ? { sessionIdPrefix: cluster.tag } : {}) },
     config.namespaces.keys(),
     router,
-    router,
+    router.rooms,
   );
   router.attach(sio);
   await router.start();

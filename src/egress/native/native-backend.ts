@@ -17,7 +17,7 @@ import {
 } from "../cluster.js";
 import { parseRoomChannel } from "../registry.js";
 import { DeliverySinkBridge } from "./redis/delivery-sink-bridge.js";
-import { RedisClusterBus } from "./redis/redis-cluster-bus.js";
+import type { RedisClusterBus } from "./redis/redis-cluster-bus.js";
 import type { NativeRedisSettings } from "./redis/redis-settings.js";
 
 const RESOLVED = Promise.resolve();
@@ -89,6 +89,8 @@ export class NativeBackend implements Backend, ClusterView {
           );
         });
     this.#clusterSink = clusterSink;
+    // ioredis and the codecs load only for a native core on Redis.
+    const { RedisClusterBus } = await import("./redis/redis-cluster-bus.js");
     this.#bus = new RedisClusterBus(this.name, this.#redis, this.#log);
     await this.#bus.start(clusterSink, clusterSink.namespaces());
   }

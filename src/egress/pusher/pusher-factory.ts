@@ -1,11 +1,14 @@
+import { LazyBackend } from "../lazy-backend.js";
 import type { BackendFactory } from "../registry.js";
-import { PusherBackend } from "./pusher-backend.js";
 import { pusherChannelNaming } from "./pusher-channel-naming.js";
 import {
   type PusherSettingsInput,
   pusherSettingsSchema,
   resolvePusherSettings,
 } from "./pusher-settings.js";
+
+/** What a pusher backend can do besides publish and subscribe. */
+const PUSHER_CAPABILITIES = { presence: false, history: false, clientEvents: true } as const;
 
 /**
  * Kind `pusher`: rooms carried on Pusher Channels (or a Pusher-compatible server).
@@ -16,5 +19,12 @@ export const pusherFactory = {
   kind: "pusher",
   settingsSchema: pusherSettingsSchema,
   channelNaming: pusherChannelNaming,
-  create: (name, settings, deps) => new PusherBackend(name, resolvePusherSettings(settings), deps),
+  // The pusher and pusher-js SDKs load only when a pusher backend starts.
+  create: (name, settings, deps) => {
+    const resolved = resolvePusherSettings(settings);
+    return new LazyBackend(name, "pusher", PUSHER_CAPABILITIES, async () => {
+      const { PusherBackend } = await import("./pusher-backend.js");
+      return new PusherBackend(name, resolved, deps);
+    });
+  },
 } as const satisfies BackendFactory<PusherSettingsInput>;

@@ -1,0 +1,309 @@
+import { isDeepStrictEqual } from "node:util";
+import type { Logger } from "pino";
+import type { Backend, BackendHealth, Delivery, DeliverySink } from "../egress/backend.js";
+import { type ClusterView, isClusterView } from "../egress/cluster.js";
+import { type BackendRegistry, parseRoomChannel } from "../egress/registry.js";
+import { SwitchyardError } from "../errors.js";
+import type { RoomObserver } from "../ingress/sio/namespace.js";
+import type { SioServer } from "../ingress/sio/server.js";
+import type { ChannelTooLong, RoomBinding, SwitchyardConfig } from "../mapping/types.js";
+import { BackendSet } from "./backend-set.js";
+import { ChannelBindings } from "./channel-bindings.js";
+import { LocalNode } from "./local-node.js";
+
+/** What {@link RoomChannels.reload} changed. */
+export interface ReloadSummary {
+  /** Rooms with local members that now live on another backend or channel. */
+  readonly movedRooms: number;
+  readonly addedBackends: readonly string[];
+  readonly retiredBackends: readonly string[];
+}
+
+/**
+ * The router's half that faces the backends: which backend and channel carry each
+ * room (the routes), one subscription per channel with local members (reference
+ * counted over the rooms it carries, driven by the ingress's room events), publishes
+ * on the room's channel, and deliveries fanned out to the rooms a channel carries.
+ */
+export class RoomChannels implements RoomObserver {
+  #config: SwitchyardConfig;
+  readonly #backends: BackendSet;
+  readonly #log: Logger;
+  readonly #bindings = new ChannelBindings();
+  /** One sink per backend instance, so a delivery says which backend it came from. */
+  readonly #sinks = new WeakMap<Backend, DeliverySink>();
+  #sio: SioServer | undefined;
+
+  constructor(config: SwitchyardConfig, registry: BackendRegistry, log: Logger) {
+    this.#config = config;
+    this.#backends = new BackendSet(registry, log);
+    this.#log = log;
+  }
+
+  /** Binds to the ingress whose rooms these are; call once, before listening. */
+  attach(sio: SioServer): void {
+    this.#sio = sio;
+  }
+
+  /** Builds and starts the configured backends; call once, before listening. */
+  async start(): Promise<void> {
+    const plan = await this.#backends.prepare(this.#config.backends, (b) => this.#sinkOf(b));
+    this.#backends.commit(plan);
+  }
+
+  /**
+   * Applies a new configuration's backends and routes: builds and starts the new
+   * backends, then moves every room with local members whose backend, channel or
+   * renames changed (subscribe on the new channel, then unsubscribe from the old),
+   * then closes the backends no longer named. Members stay in their rooms.
+   *
+   * @throws When a new backend fails to start; nothing has changed then.
+   */
+  async reload(next: SwitchyardConfig): Promise<ReloadSummary> {
+    const plan = await this.#backends.prepare(next.backends, (b) => this.#sinkOf(b));
+    this.#backends.commit(plan);
+    this.#config = next;
+    let movedRooms = 0;
+    for (const old of this.#bindings.all()) {
+      const lookup = next.namespaces.get(old.nsp)?.routes.resolve(old.room);
+      const backend = lookup?.ok ? plan.next.get(lookup.backend) : undefined;
+      if (
+        lookup?.ok &&
+        backend === old.backend &&
+        lookup.channel === old.channel &&
+        isDeepStrictEqual(lookup.rename, old.rename)
+      ) {
+        continue;
+      }
+      movedRooms += 1;
+      this.#unbind(old.nsp, old.room);
+      if (lookup === undefined) continue; // its namespace is gone; the ingress drops its sockets
+      this.#bind(old.nsp, old.room);
+    }
+    await Promise.allSettled(plan.retired.map((backend) => backend.close()));
+    const kept = [...plan.next.values()].filter((backend) => !plan.added.includes(backend));
+    await Promise.allSettled(kept.map((backend) => backend.onNamespacesChanged?.()));
+    const names = (list: readonly Backend[]) => list.map((backend) => backend.name);
+    return {
+      movedRooms,
+      addedBackends: names(plan.added),
+      retiredBackends: names(plan.retired),
+    };
+  }
+
+  /** Readiness per backend name. */
+  health(): Map<string, BackendHealth> {
+    return new Map(this.#backends.all().map((backend) => [backend.name, backend.health()]));
+  }
+
+  /** Closes every backend. */
+  close(): Promise<void> {
+    return this.#backends.close();
+  }
+
+  /** The backend and channel that carry a room of a namespace: its binding, else its route. */
+  target(nsp: string, room: string): RoomBinding | ChannelTooLong | undefined {
+    const bound = this.#bindings.get(nsp, room);
+    if (bound !== undefined) {
+      return {
+        ok: true,
+        backend: bound.backend.name,
+        channel: bound.channel,
+        rename: bound.rename,
+      };
+    }
+    return this.#config.namespaces.get(nsp)?.routes.resolve(room);
+  }
+
+  /**
+   * Publishes an event to a room the way a client's broadcast does: on the room's
+   * channel and backend, so members on this node and on every other node receive it.
+   * Serves client broadcasts and the HTTP publish API. The caller has checked the
+   * room and the event name.
+   *
+   * @param except A socket id the delivery leaves out.
+   * @returns Resolves when the backend accepted the message; rejects with the
+   *   backend's own coded error (SWY_PUSHER_*, SWY_NATIVE_REDIS_*), SWY_CHANNEL_INVALID,
+   *   or SWY_PUBLISH_FAILED with the cause attached.
+   */
+  publish(
+    nsp: string,
+    room: string,
+    event: string,
+    args: readonly unknown[],
+    except?: string,
+  ): Promise<void> {
+    const bound = this.#bindings.get(nsp, room);
+    let backend = bound?.backend;
+    let channel = bound?.channel;
+    if (bound === undefined) {
+      const lookup = this.#config.namespaces.get(nsp)?.routes.resolve(room);
+      if (lookup === undefined) return Promise.reject(publishError(room, "no such namespace"));
+      if (!lookup.ok) return Promise.reject(channelError(room, lookup));
+      backend = this.#backends.get(lookup.backend);
+      channel = lookup.channel;
+    }
+    if (backend === undefined || channel === undefined) {
+      return Promise.reject(publishError(room, "its backend is not running"));
+    }
+    return backend.publish({ channel, event, args, except }).catch((cause: unknown) => {
+      throw publishError(room, cause);
+    });
+  }
+
+  /** The cluster view of the `native` backend, when it runs across nodes on Redis. */
+  cluster(): ClusterView | undefined {
+    const native = this.#backends.get("native");
+    return native !== undefined && isClusterView(native) ? native : undefined;
+  }
+
+  /** Where a room lives, for the API: its backend, and its channel unless it is a native one. */
+  placement(nsp: string, room: string): { backend: string; channel?: string } | undefined {
+    const lookup = this.target(nsp, room);
+    if (lookup === undefined || !lookup.ok) return undefined;
+    return parseRoomChannel(lookup.channel) === undefined
+      ? { backend: lookup.backend, channel: lookup.channel }
+      : { backend: lookup.backend };
+  }
+
+  /**
+   * Resolves once the channel of a room just joined is subscribed, so that the join's
+   * ack means "you will receive what is published next"; rejects with
+   * SWY_SUBSCRIBE_FAILED when the backend refuses or does not confirm it within
+   * `server.joinTimeout`.
+   */
+  joined(nsp: string, room: string): Promise<void> {
+    const bound = this.#bindings.get(nsp, room);
+    if (bound === undefined) return Promise.resolve();
+    const { backend, ready } = bound;
+    const timeout = this.#config.server.joinTimeout;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no confirmation within ${timeout} ms`)), timeout);
+    });
+    return Promise.race([ready, late]).then(
+      () => clearTimeout(timer),
+      (cause: unknown) => {
+        clearTimeout(timer);
+        const reason = cause instanceof Error ? cause.message : String(cause);
+        throw new SwitchyardError("SWY_SUBSCRIBE_FAILED", [room, backend.name, reason], { cause });
+      },
+    );
+  }
+
+  /** SWY_CHANNEL_INVALID when the room's route cannot name a channel for it; else undefined. */
+  unroutable(nsp: string, room: string): SwitchyardError | undefined {
+    const lookup = this.target(nsp, room);
+    return lookup === undefined || lookup.ok ? undefined : channelError(room, lookup);
+  }
+
+  // --- Rooms → subscriptions -----------------------------------------------------
+
+  onRoomCreated(nsp: string, room: string): void {
+    this.#bind(nsp, room);
+  }
+
+  onRoomDeleted(nsp: string, room: string): void {
+    this.#unbind(nsp, room);
+  }
+
+  /** Binds a room with local members to its channel, subscribing for the channel's first room. */
+  #bind(nsp: string, room: string): void {
+    const lookup = this.#config.namespaces.get(nsp)?.routes.resolve(room);
+    if (lookup === undefined) return;
+    const backend = lookup.ok ? this.#backends.get(lookup.backend) : undefined;
+    if (!lookup.ok || backend === undefined) {
+      // Joins check the route first; this happens only when a reload made the room unroutable.
+      this.#log.error(
+        { nsp, room, backend: lookup.backend },
+        "room has no channel; its members receive nothing",
+      );
+      return;
+    }
+    const { channel, rename } = lookup;
+    let ready = this.#bindings.subscription(backend, channel);
+    if (ready === undefined) {
+      ready = backend.subscribe(channel);
+      ready.catch((cause: unknown) => {
+        this.#log.warn({ err: cause, backend: backend.name, channel }, "subscribe failed");
+      });
+    }
+    this.#bindings.bind({ nsp, room, backend, channel, rename, ready });
+  }
+
+  /** Unbinds a room, unsubscribing after the channel's last room. */
+  #unbind(nsp: string, room: string): void {
+    const unbound = this.#bindings.unbind(nsp, room);
+    if (unbound === undefined || !unbound.isLast) return;
+    const { backend, channel } = unbound.binding;
+    backend.unsubscribe(channel).catch((cause: unknown) => {
+      this.#log.error({ err: cause, backend: backend.name, channel }, "unsubscribe failed");
+    });
+  }
+
+  // --- Backend → clients ---------------------------------------------------------
+
+  /** The sink a backend starts with: channel deliveries, and this node for cluster backends. */
+  #sinkOf(backend: Backend): DeliverySink {
+    let sink = this.#sinks.get(backend);
+    if (sink === undefined) {
+      sink = new LocalNode({
+        sio: () => this.#sio,
+        namespaces: () => [...this.#config.namespaces.keys()],
+        onDelivery: (delivery) => this.#deliver(backend, delivery),
+        log: this.#log,
+      });
+      this.#sinks.set(backend, sink);
+    }
+    return sink;
+  }
+
+  /**
+   * Fans a delivery out to the local rooms its channel carries, each member once,
+   * under the event name each room's route gives it.
+   */
+  #deliver(backend: Backend, delivery: Delivery): void {
+    const rooms = this.#bindings.rooms(backend, delivery.channel);
+    if (rooms.length === 1) {
+      const { nsp, room, rename } = rooms[0]!;
+      this.#sio
+        ?.namespace(nsp)
+        ?.broadcast(
+          { rooms: [room], except: delivery.except },
+          rename.get(delivery.event) ?? delivery.event,
+          delivery.args,
+        );
+      return;
+    }
+    // Rooms sharing a channel: one broadcast per namespace and event name over all of them.
+    const groups = new Map<string, { nsp: string; event: string; rooms: string[] }>();
+    for (const { nsp, room, rename } of rooms) {
+      const event = rename.get(delivery.event) ?? delivery.event;
+      const key = `${nsp}\u0000${event}`;
+      const group = groups.get(key);
+      if (group === undefined) groups.set(key, { nsp, event, rooms: [room] });
+      else group.rooms.push(room);
+    }
+    for (const { nsp, event, rooms: names } of groups.values()) {
+      this.#sio
+        ?.namespace(nsp)
+        ?.broadcast({ rooms: names, except: delivery.except }, event, delivery.args);
+    }
+  }
+}
+
+function channelError(room: string, lookup: ChannelTooLong): SwitchyardError {
+  return new SwitchyardError("SWY_CHANNEL_INVALID", [
+    room,
+    lookup.length,
+    lookup.backend,
+    lookup.maxLength,
+  ]);
+}
+
+/** A backend's own coded error as it is; anything else as SWY_PUBLISH_FAILED with its cause. */
+function publishError(room: string, cause: unknown): SwitchyardError {
+  if (cause instanceof SwitchyardError) return cause;
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new SwitchyardError("SWY_PUBLISH_FAILED", [room, reason], { cause });
+}
