@@ -3,6 +3,7 @@ import { io, type Socket } from "socket.io-client";
 import { describe, expect, it } from "vitest";
 import { useCleanup } from "../helpers/cleanup.js";
 import { RoundRobin } from "../helpers/round-robin.js";
+import { connectV2Client, emitWithAckV2 } from "../helpers/sio-client-v2.js";
 import { Harness } from "../helpers/switchyard-harness.js";
 
 const RULES = `
@@ -12,7 +13,7 @@ const RULES = `
 /** Two nodes of one cluster (a registry key of this test's own) or two unrelated nodes. */
 function yaml(key: string | undefined): string {
   const cluster = key === undefined ? "" : `cluster: { key: ${key}, nodeTtl: 3000 }\n`;
-  return `${cluster}namespaces:\n  /:${RULES}\n`;
+  return `server: { allowEIO3: true }\n${cluster}namespaces:\n  /:${RULES}\n`;
 }
 
 describe("no sticky sessions: a round-robin balancer in front of a cluster", () => {
@@ -99,4 +100,18 @@ describe("no sticky sessions: a round-robin balancer in front of a cluster", () 
     });
     expect(outcome).toMatch(/^(connect_error|disconnect) /);
   });
+
+  it.each(["polling", "upgrade"] as const)(
+    "keeps socket.io 2.x clients' sessions too (%s)",
+    async (mode) => {
+      const { balancer } = await cluster(`swy-relay-${randomBytes(4).toString("hex")}`);
+      const socket = await connectV2Client(cleanup, balancer.url, mode);
+      for (let i = 0; i < 6; i++) {
+        expect(await emitWithAckV2(socket, "join", { room: `room:${i}` })).toEqual([
+          { ok: true, room: `room:${i}` },
+        ]);
+      }
+      expect(socket.connected).toBe(true);
+    },
+  );
 });
