@@ -1,10 +1,10 @@
 import type { Logger } from "pino";
+import { hasBinary } from "../binary.js";
 import type { BackendHealth } from "../egress/backend.js";
 import type { ClusterView } from "../egress/cluster.js";
 import type { BackendRegistry } from "../egress/registry.js";
 import { SwitchyardError } from "../errors.js";
 import { ConnectRefusal } from "../ingress/sio/client.js";
-import { hasBinary } from "../ingress/sio/parser.js";
 import type { SioServer, SocketHandler } from "../ingress/sio/server.js";
 import type { AckCallback, DisconnectReason, Socket } from "../ingress/sio/socket.js";
 import type {

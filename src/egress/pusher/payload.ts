@@ -16,6 +16,8 @@
  *   other value becomes the single argument.
  */
 
+import { hasBinary, isBinary } from "../../binary.js";
+
 /** The key whose value `1` marks an envelope. */
 export const ENVELOPE_MARKER = "$switchyard";
 
@@ -89,18 +91,6 @@ export function decodeEvent(event: string, data: unknown): DecodedEvent {
 /** Whether an event name is Pusher's own (`pusher:*`, `pusher_internal:*`), never an app's. */
 export function isProtocolEvent(event: string): boolean {
   return event.startsWith("pusher:") || event.startsWith("pusher_internal:");
-}
-
-/** Whether a value holds binary data anywhere (Buffer, ArrayBuffer or a typed array). */
-export function hasBinary(value: unknown): boolean {
-  if (isBinary(value)) return true;
-  if (Array.isArray(value)) return value.some(hasBinary);
-  if (isPlainObject(value)) return Object.values(value).some(hasBinary);
-  return false;
-}
-
-function isBinary(value: unknown): value is Buffer | ArrayBuffer | ArrayBufferView {
-  return Buffer.isBuffer(value) || value instanceof ArrayBuffer || ArrayBuffer.isView(value);
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -5,6 +5,8 @@
  * @see https://github.com/socketio/socket.io/blob/main/docs/socket.io-protocol/v5-current.md
  */
 
+import { hasBinary, isBinary } from "../../binary.js";
+
 export const SioType = {
   CONNECT: 0,
   DISCONNECT: 1,
@@ -55,25 +57,6 @@ export function encode(packet: SioPacket): [string, ...Buffer[]] {
   if (packet.id !== undefined) text += packet.id;
   if (data !== undefined) text += JSON.stringify(data);
   return [text, ...attachments];
-}
-
-/** Whether a value holds binary data anywhere (Buffer, ArrayBuffer or a typed array). */
-export function hasBinary(value: unknown, depth = 0): boolean {
-  if (value === null || typeof value !== "object" || depth > 64) return false;
-  if (isBinary(value)) return true;
-  if (Array.isArray(value)) {
-    for (const item of value) if (hasBinary(item, depth + 1)) return true;
-    return false;
-  }
-  if (typeof (value as { toJSON?: unknown }).toJSON === "function") return false;
-  for (const key in value) {
-    if (hasBinary((value as Record<string, unknown>)[key], depth + 1)) return true;
-  }
-  return false;
-}
-
-function isBinary(value: object): boolean {
-  return Buffer.isBuffer(value) || value instanceof ArrayBuffer || ArrayBuffer.isView(value);
 }
 
 function toBuffer(value: object): Buffer {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { hasBinary } from "../../../src/binary.js";
 import {
   decodeEvent,
   encodeEvent,
-  hasBinary,
   isProtocolEvent,
   parseWireData,
 } from "../../../src/egress/pusher/payload.js";

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { hasBinary } from "../../../src/binary.js";
 import {
   decodeText,
   encode,
-  hasBinary,
   reconstruct,
   SioDecodeError,
   SioType,

@@ -142,21 +142,6 @@ export function decodePayload(payload: Buffer): unknown {
   return msgpackDecode(payload);
 }
 
-/** Whether `value` holds binary anywhere (an ArrayBuffer or any view), as the adapter checks. */
-export function hasBinary(value: unknown, isViaToJson = false): boolean {
-  if (value === null || typeof value !== "object") return false;
-  if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) return true;
-  if (Array.isArray(value)) return value.some((item) => hasBinary(item));
-  for (const item of Object.values(value)) {
-    if (hasBinary(item)) return true;
-  }
-  const toJSON = (value as { toJSON?: unknown }).toJSON;
-  if (typeof toJSON === "function" && !isViaToJson) {
-    return hasBinary(toJSON.call(value), true);
-  }
-  return false;
-}
-
 /** Thrown by a decoder for a payload of the wrong shape. */
 export class MalformedMessageError extends Error {
   override readonly name = "MalformedMessageError";

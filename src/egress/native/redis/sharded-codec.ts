@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { hasBinary } from "../../../binary.js";
 import type { SocketSelector } from "../../cluster.js";
 import {
   asRecord,
@@ -10,7 +11,6 @@ import {
   decodePayload,
   encodeMsgpack,
   eventPacket,
-  hasBinary,
   type Inbound,
   type Listening,
   MalformedMessageError,
@@ -244,7 +244,8 @@ export class ShardedCodec implements ClusterCodec {
 
   #encode(nsp: string, type: number, data: unknown): Buffer | string {
     const message = { type, data, uid: this.uid, nsp };
-    return MAY_CARRY_BINARY.has(type) && hasBinary(data)
+    // The adapter's rule: an object's `toJSON()` form counts (it is what JSON would send).
+    return MAY_CARRY_BINARY.has(type) && hasBinary(data, true)
       ? encodeMsgpack(message)
       : JSON.stringify(message);
   }
