@@ -69,7 +69,7 @@ export async function startSwitchyard(
       api: config.api,
       maxBodyBytes: server.maxHttpBufferSize,
       maxRoomLength: server.maxRoomLength,
-      publisher: router,
+      publisher: router.rooms,
       sio,
       log: options.log,
     });

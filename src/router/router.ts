@@ -1,7 +1,6 @@
 import type { Logger } from "pino";
 import { hasBinary } from "../binary.js";
 import type { BackendHealth } from "../egress/backend.js";
-import type { ClusterView } from "../egress/cluster.js";
 import type { BackendRegistry } from "../egress/registry.js";
 import { SwitchyardError } from "../errors.js";
 import { ConnectRefusal } from "../ingress/sio/client.js";
@@ -98,31 +97,6 @@ export class Router implements SocketHandler {
   /** Closes every backend. */
   close(): Promise<void> {
     return this.rooms.close();
-  }
-
-  /**
-   * Publishes an event to a room the way a client's broadcast does, on the room's
-   * backend and channel (see {@link RoomChannels.publish}). Serves client broadcasts,
-   * forward answers and the HTTP publish API.
-   */
-  publish(
-    nsp: string,
-    room: string,
-    event: string,
-    args: readonly unknown[],
-    except?: string,
-  ): Promise<void> {
-    return this.rooms.publish(nsp, room, event, args, except);
-  }
-
-  /** Where a room lives, for the API. */
-  placement(nsp: string, room: string): { backend: string; channel?: string } | undefined {
-    return this.rooms.placement(nsp, room);
-  }
-
-  /** The cluster view of the `native` backend, when it runs across nodes on Redis. */
-  cluster(): ClusterView | undefined {
-    return this.rooms.cluster();
   }
 
   // --- Ingress → router --------------------------------------------------------
@@ -278,7 +252,7 @@ export class Router implements SocketHandler {
       return;
     }
     const args = rule.args === undefined ? ctx.args : rule.args.map((template) => template(ctx));
-    const published = this.publish(
+    const published = this.rooms.publish(
       socket.nsp.name,
       room,
       rule.emit,
@@ -349,7 +323,7 @@ export class Router implements SocketHandler {
     for (const room of answer.join) socket.join(room);
     const published = await Promise.allSettled(
       answer.emit.map((e) =>
-        this.publish(nsp, e.room, e.event, e.args, e.exceptSender ? socket.id : undefined),
+        this.rooms.publish(nsp, e.room, e.event, e.args, e.exceptSender ? socket.id : undefined),
       ),
     );
     const failed = published.find((p) => p.status === "rejected");
