@@ -269,6 +269,8 @@ export const ERRORS = {
     message: "Event name '%s' is reserved by Socket.IO",
     surface: "config",
   },
+  // A warning: the file works, but leaves a door open (docs/security.md).
+  SWY_CFG_INSECURE: { message: "%s", surface: "config" },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
