@@ -603,8 +603,9 @@ export class Fleet {
   }
 }
 
+/** The generator's room names: room:1 … room:N (examples/bench allows `room:{id}`). */
 export function roomName(room: number): string {
-  return `r${room + 1}`;
+  return `room:${room + 1}`;
 }
 
 /**

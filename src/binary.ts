@@ -30,8 +30,34 @@ function scan(value: unknown, followToJson: boolean, depth: number): boolean {
   }
   const toJSON = (value as { toJSON?: unknown }).toJSON;
   if (typeof toJSON === "function" && !followToJson) return false;
-  for (const key in value) {
+  for (const key of Object.keys(value)) {
     if (scan((value as Record<string, unknown>)[key], followToJson, depth + 1)) return true;
   }
   return typeof toJSON === "function" && scan(toJSON.call(value), followToJson, depth + 1);
+}
+
+/**
+ * Whether a value holds, at any depth up to 64, an object shaped like a Socket.IO
+ * attachment placeholder (`{"_placeholder": true, ...}`). In a packet that also
+ * carries binary, a client reads such an object as a reference to an attachment and,
+ * when it names none, drops its whole connection; data from outside that mixes the
+ * two is refused where it enters.
+ */
+export function hasPlaceholder(value: unknown): boolean {
+  return findPlaceholder(value, 0);
+}
+
+function findPlaceholder(value: unknown, depth: number): boolean {
+  if (value === null || typeof value !== "object" || depth > MAX_DEPTH || isBinary(value)) {
+    return false;
+  }
+  if (Array.isArray(value)) {
+    for (const item of value) if (findPlaceholder(item, depth + 1)) return true;
+    return false;
+  }
+  if ((value as { _placeholder?: unknown })._placeholder === true) return true;
+  for (const key of Object.keys(value)) {
+    if (findPlaceholder((value as Record<string, unknown>)[key], depth + 1)) return true;
+  }
+  return false;
 }

@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError } from "commander";
 import { ConfigReloader } from "./config-reloader.js";
 import { startConformanceServer } from "./conformance.js";
+import { guardProcess } from "./internal-errors.js";
 import { createLogger } from "./log.js";
 import { loadConfig } from "./mapping/compile.js";
 import { formatDiagnostic } from "./mapping/diagnostic.js";
@@ -16,6 +17,14 @@ function parsePort(value: string): number {
   return port;
 }
 
+interface StartFlags {
+  readonly config: string;
+  readonly port?: number;
+  readonly host?: string;
+  readonly adminPort?: number;
+  readonly watch: boolean;
+}
+
 const program = new Command()
   .name("switchyard")
   .description("A Socket.IO sidecar that carries rooms on the backends a YAML mapping names.");
@@ -26,15 +35,27 @@ program
   .option("-c, --config <file>", "mapping file", DEFAULT_CONFIG)
   .option("-p, --port <port>", "listen on this port instead of server.port", parsePort)
   .option("--host <host>", "listen on this address instead of server.host")
+  .option(
+    "--admin-port <port>",
+    "serve /readyz and /metrics on this port instead of admin.port (needs an admin block)",
+    parsePort,
+  )
   .option("--no-watch", "reload on SIGHUP only, not when the file changes")
-  .action(async (opts: { config: string; port?: number; host?: string; watch: boolean }) => {
+  .action(async (opts: StartFlags) => {
     const { config, diagnostics } = loadConfig(opts.config);
     for (const diagnostic of diagnostics) process.stderr.write(`${formatDiagnostic(diagnostic)}\n`);
     if (config === undefined) {
       process.exitCode = 1;
       return;
     }
+    // Silently ignoring the flag would leave /metrics public while the operator thinks it is not.
+    if (opts.adminPort !== undefined && config.admin === undefined) {
+      process.stderr.write(`--admin-port needs an admin block in ${opts.config}\n`);
+      process.exitCode = 1;
+      return;
+    }
     const log = createLogger(config.log.level);
+    guardProcess(log);
     // Listening before start resolves: a SIGHUP in that window must reload, not kill.
     let reloader: ConfigReloader | undefined;
     let isReloadAsked = false;
@@ -42,7 +63,12 @@ program
       if (reloader === undefined) isReloadAsked = true;
       else void reloader.reload("signal");
     });
-    const running = await startSwitchyard(config, { port: opts.port, host: opts.host, log });
+    const running = await startSwitchyard(config, {
+      port: opts.port,
+      host: opts.host,
+      adminPort: opts.adminPort,
+      log,
+    });
     reloader = new ConfigReloader(opts.config, running, { log, watch: opts.watch });
     if (isReloadAsked) void reloader.reload("signal");
     const stop = (signal: string): void => {

@@ -1,9 +1,8 @@
 import type { AddressInfo } from "node:net";
 import { createHttpHost } from "./http-host.js";
-import type { EngineOptions } from "./ingress/engine/options.js";
 import { Outbound } from "./ingress/engine/outbound.js";
 import { EngineServer } from "./ingress/engine/server.js";
-import { SioServer, type SocketHandler } from "./ingress/sio/server.js";
+import { type SioOptions, SioServer, type SocketHandler } from "./ingress/sio/server.js";
 
 /**
  * The reference behaviour of the official Engine.IO and Socket.IO protocol test
@@ -36,7 +35,8 @@ export const CONFORMANCE_OPTIONS = {
   cookie: false,
   connectTimeout: 1000,
   maxAttachments: 10,
-} as const satisfies EngineOptions & { connectTimeout: number; maxAttachments: number };
+  maxDepth: 32,
+} as const satisfies SioOptions;
 
 const handler: SocketHandler = {
   onConnect: () => undefined,

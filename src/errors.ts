@@ -70,6 +70,12 @@ export const ERRORS = {
     surface: "http",
     status: 413,
   },
+  // A browser page on an origin `server.cors.origin` does not list: refused before any session is touched.
+  SWY_EIO_ORIGIN_FORBIDDEN: {
+    message: "Origin not allowed",
+    surface: "http",
+    status: 403,
+  },
   SWY_HTTP_NOT_FOUND: { message: "Not found", surface: "http", status: 404 },
   // A request relayed to the node that owns its session, which could not be reached.
   SWY_RELAY_FAILED: {
@@ -143,6 +149,10 @@ export const ERRORS = {
   SWY_AUTH_REQUIRED: { message: "Authentication required", surface: "connect" },
   SWY_AUTH_INVALID: { message: "Invalid token", surface: "connect" },
   SWY_AUTH_EXPIRED: { message: "Token expired", surface: "connect" },
+  // A valid signature on a token that never expires: refused unless `allowNoExpiry: true`.
+  SWY_AUTH_EXPIRY_REQUIRED: { message: "Token has no expiry", surface: "connect" },
+  // With `maxTokenAge`, a token must say when it was issued.
+  SWY_AUTH_ISSUED_AT_REQUIRED: { message: "Token has no issue time", surface: "connect" },
   // `auth: { webhook }` namespaces: the app's own message and code, when it gives them, win.
   SWY_AUTH_REFUSED: { message: "Connection refused by the app", surface: "connect" },
   SWY_AUTH_UNAVAILABLE: { message: "Authentication is unavailable", surface: "connect" },
@@ -165,6 +175,33 @@ export const ERRORS = {
     message: "Room '%s' needs a channel of %s characters on backend '%s' (at most %s)",
     surface: "ack",
   },
+  // The room is the id of a connected socket: joining it would receive what is sent to that socket.
+  SWY_ROOM_RESERVED: { message: "Room '%s' is the id of a connected socket", surface: "ack" },
+
+  // Budgets (docs/security.md): each refuses only the event that passes it.
+  SWY_PAYLOAD_TOO_DEEP: {
+    message: "Data nests deeper than %s levels (limits.maxDepth)",
+    surface: "ack",
+    // The publish API refuses a body nested too deep with the same code.
+    status: 400,
+  },
+  SWY_RATE_LIMITED: {
+    message: "More than %s events per second (limits.eventsPerSecond); slow down",
+    surface: "ack",
+  },
+  SWY_ROOM_LIMIT: {
+    message: "A socket may be in at most %s rooms (limits.maxRoomsPerSocket)",
+    surface: "ack",
+  },
+  SWY_PUBLISH_BUSY: {
+    message: "%s publications of this socket are still waiting for their backend",
+    surface: "ack",
+  },
+  SWY_FORWARD_BUSY: {
+    message: "Too many events are waiting for the app (%s); try again",
+    surface: "ack",
+  },
+  // Messages that reach clients never carry a cause's text (hosts, ports): the log has it.
   SWY_PUBLISH_FAILED: {
     message: "Publish to room '%s' failed: %s",
     surface: "ack",
@@ -227,7 +264,7 @@ export const ERRORS = {
   // Backends of kind `native` with `redis` settings: a publication reaches the sender's ack
   // as the message of SWY_PUBLISH_FAILED; cluster requests reject the server-side API.
   SWY_NATIVE_REDIS_UNAVAILABLE: {
-    message: "Redis could not be reached: %s",
+    message: "Redis could not be reached",
     surface: "ack",
     status: 503,
   },

@@ -61,6 +61,18 @@ export class Metrics {
     labelNames: ["code"],
     registers: [this.registry],
   });
+  readonly internalErrors = new Counter({
+    name: "switchyard_internal_errors_total",
+    help: "Unexpected errors (bugs) caught before they could take the process down, by where they were caught; each is logged with its stack.",
+    labelNames: ["where"],
+    registers: [this.registry],
+  });
+  readonly limitRefusals = new Counter({
+    name: "switchyard_limit_refusals_total",
+    help: "Work refused because a budget of server.limits was spent, by limit (docs/security.md).",
+    labelNames: ["limit"],
+    registers: [this.registry],
+  });
 
   readonly relayed = new Counter({
     name: "switchyard_relayed_requests_total",

@@ -5,6 +5,8 @@ import type { ClusterView } from "../egress/cluster.js";
 import { SwitchyardError } from "../errors.js";
 import { RESERVED_EVENTS } from "../ingress/sio/parser.js";
 import type { SioServer } from "../ingress/sio/server.js";
+import { reportInternalError } from "../internal-errors.js";
+import { textExceedsDepth } from "../json-depth.js";
 import type { ApiConfig } from "../mapping/types.js";
 import { metrics } from "../metrics.js";
 
@@ -26,7 +28,7 @@ export interface RoomPublisher {
     room: string,
     event: string,
     args: readonly unknown[],
-    except?: string,
+    options?: { readonly except?: string | undefined },
   ): Promise<void>;
   /** The backend and channel that carry a room; `undefined` when it cannot have one. */
   placement(nsp: string, room: string): RoomPlacement | undefined;
@@ -40,6 +42,8 @@ export interface HttpApiOptions {
   readonly maxBodyBytes: number;
   /** Longest room name, characters (`server.limits.maxRoomLength`). */
   readonly maxRoomLength: number;
+  /** How deep a publish's arguments may nest (`server.limits.maxDepth`). */
+  readonly maxDepth: number;
   readonly publisher: RoomPublisher;
   /** The configured namespaces with this node's sockets and rooms: the ingress's server. */
   readonly sio: Pick<SioServer, "namespace" | "namespaces">;
@@ -130,35 +134,49 @@ export class HttpApi {
 
   #onPublish(req: IncomingMessage, res: ServerResponse): void {
     readBody(req, this.#options.maxBodyBytes, (body) => {
-      if (body === undefined) {
-        this.#fail(
-          req,
-          res,
-          new SwitchyardError("SWY_API_PAYLOAD_TOO_LARGE", [this.#options.maxBodyBytes]),
-        );
-        return;
+      try {
+        this.#publish(req, res, body);
+      } catch (error) {
+        // A bug, not the caller's fault: reported, and answered rather than left hanging.
+        reportInternalError(this.#options.log, "api", error);
+        if (!res.headersSent) {
+          this.#fail(req, res, new SwitchyardError("SWY_INTERNAL", ["publish failed"]), {}, true);
+        }
       }
-      const parsed = this.#parsePublish(body);
-      if (parsed instanceof SwitchyardError) {
-        this.#fail(req, res, parsed, {}, true);
-        return;
-      }
-      const { nsp, room, event, args, except } = parsed;
-      this.#options.publisher.publish(nsp, room, event, args, except).then(
-        () => json(res, 202, { ok: true }),
-        (cause: unknown) => {
-          const error =
-            cause instanceof SwitchyardError
-              ? cause
-              : new SwitchyardError("SWY_PUBLISH_FAILED", [room, String(cause)], { cause });
-          this.#options.log.warn(
-            { err: error, nsp, room, event },
-            "publish API: the backend refused",
-          );
-          this.#fail(req, res, error, {}, true);
-        },
-      );
     });
+  }
+
+  #publish(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined): void {
+    if (body === undefined) {
+      this.#fail(
+        req,
+        res,
+        new SwitchyardError("SWY_API_PAYLOAD_TOO_LARGE", [this.#options.maxBodyBytes]),
+      );
+      return;
+    }
+    const parsed = this.#parsePublish(body);
+    if (parsed instanceof SwitchyardError) {
+      this.#fail(req, res, parsed, {}, true);
+      return;
+    }
+    const { nsp, room, event, args, except } = parsed;
+    this.#options.publisher.publish(nsp, room, event, args, { except }).then(
+      () => json(res, 202, { ok: true }),
+      (cause: unknown) => {
+        const error =
+          cause instanceof SwitchyardError
+            ? cause
+            : new SwitchyardError("SWY_PUBLISH_FAILED", [room, "the backend refused it"], {
+                cause,
+              });
+        this.#options.log.warn(
+          { err: error, nsp, room, event },
+          "publish API: the backend refused",
+        );
+        this.#fail(req, res, error, {}, true);
+      },
+    );
   }
 
   /** The publication a body asks for, or the first problem with it. */
@@ -167,9 +185,14 @@ export class HttpApi {
   ):
     | SwitchyardError
     | { nsp: string; room: string; event: string; args: readonly unknown[]; except?: string } {
+    const text = body.toString("utf8");
+    // The body object and its `args` list sit above the arguments themselves.
+    if (textExceedsDepth(text, this.#options.maxDepth + 2)) {
+      return new SwitchyardError("SWY_PAYLOAD_TOO_DEEP", [this.#options.maxDepth]);
+    }
     let value: unknown;
     try {
-      value = JSON.parse(body.toString("utf8"));
+      value = JSON.parse(text);
     } catch {
       return new SwitchyardError("SWY_API_BAD_JSON", ["it is not valid JSON"]);
     }

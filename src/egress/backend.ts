@@ -11,6 +11,11 @@ export interface Publication {
   readonly args: readonly unknown[];
   /** A socket id the delivery must leave out (except-sender broadcasts). */
   readonly except?: string;
+  /**
+   * The socket that sent it, when a client did: a backend that queues publications
+   * limits each sender's share of its queue by it (BackendLimits.maxPublishesPerSocket).
+   */
+  readonly origin?: string;
 }
 
 /** A message a backend hands back for the members of a channel on this node. */

@@ -1,11 +1,28 @@
 import type { Logger } from "pino";
+import { DEFAULT_MAX_DEPTH } from "../json-depth.js";
 import type { Backend } from "./backend.js";
 import type { ChannelNaming } from "./channel-naming.js";
+
+/** The server's limits a backend enforces on what passes through it (docs/security.md). */
+export interface BackendLimits {
+  /** How deep inbound data may nest; deeper messages are dropped and counted. */
+  readonly maxDepth: number;
+  /** Publications of one sender (Publication.origin) a backend's queue may hold. */
+  readonly maxPublishesPerSocket: number;
+}
 
 /** What a backend factory may use; handed over by the composition root. */
 export interface BackendDeps {
   readonly log: Logger;
+  /** Absent (tests that build a backend alone): {@link DEFAULT_BACKEND_LIMITS}. */
+  readonly limits?: BackendLimits;
 }
+
+/** The limits of a backend built without the server's: the configuration's defaults. */
+export const DEFAULT_BACKEND_LIMITS: BackendLimits = Object.freeze({
+  maxDepth: DEFAULT_MAX_DEPTH,
+  maxPublishesPerSocket: 64,
+});
 
 /**
  * One backend kind: its name, the JSON Schema of its settings (checked when the

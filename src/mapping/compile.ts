@@ -83,6 +83,8 @@ interface RawRule {
   url?: string;
   timeout?: number;
   headers?: Record<string, string>;
+  signingSecret?: string;
+  includeToken?: boolean;
   allow?: string[];
   ack?: unknown;
   emit?: string;
@@ -109,17 +111,13 @@ interface RawServer {
   connectTimeout?: number;
   joinTimeout?: number;
   upgradeTimeout?: number;
-  limits?: {
-    maxHttpBufferSize?: number;
-    maxAttachments?: number;
-    maxQueuedBytes?: number;
-    maxRoomLength?: number;
-  };
+  limits?: Partial<Record<keyof typeof DEFAULTS.server.limits, number>>;
 }
 interface RawConfig {
   server?: RawServer;
   log?: { level?: LogConfig["level"] };
   api?: { token: string };
+  admin?: { host?: string; port: number };
   cluster?: { advertise?: string; redis?: string; key?: string; nodeTtl?: number };
   backends?: Record<string, { kind: string; settings?: Record<string, unknown> }>;
   namespaces: Record<string, RawNamespace>;
@@ -132,9 +130,17 @@ interface RawJwt {
   issuer?: string;
   audience?: string;
   clockTolerance?: number;
+  allowNoExpiry?: boolean;
+  maxTokenAge?: number;
+  disconnectOnExpiry?: boolean;
+}
+interface RawWebhook {
+  url: string;
+  timeout?: number;
+  signingSecret?: string;
 }
 interface RawNamespace {
-  auth?: "none" | { jwt?: RawJwt; webhook?: { url: string; timeout?: number } };
+  auth?: "none" | { jwt?: RawJwt; webhook?: RawWebhook };
   join?: string[];
   routes?: RawRoute[];
   events?: Record<string, RawRule>;
@@ -178,6 +184,9 @@ export function compileConfig(
     server: compileServer(raw.server ?? {}),
     log: { level: raw.log?.level ?? DEFAULTS.log.level },
     ...(raw.api === undefined ? {} : { api: { token: new Secret(raw.api.token) } }),
+    ...(raw.admin === undefined
+      ? {}
+      : { admin: { host: raw.admin.host ?? DEFAULTS.admin.host, port: raw.admin.port } }),
     ...(raw.cluster === undefined ? {} : { cluster: compileCluster(raw.cluster) }),
     backends,
     namespaces: new FrozenMap(namespaces),
@@ -244,6 +253,7 @@ function compileAuth(auth: RawNamespace["auth"], configFile: string): AuthConfig
       kind: "webhook",
       url: auth.webhook.url,
       timeout: auth.webhook.timeout ?? DEFAULTS.webhook.timeout,
+      ...signingSecretOf(auth.webhook.signingSecret),
     };
   }
   const jwt = auth.jwt ?? {};
@@ -269,7 +279,14 @@ function compileAuth(auth: RawNamespace["auth"], configFile: string): AuthConfig
     ...(jwt.issuer === undefined ? {} : { issuer: jwt.issuer }),
     ...(jwt.audience === undefined ? {} : { audience: jwt.audience }),
     clockTolerance: jwt.clockTolerance ?? DEFAULTS.jwt.clockTolerance,
+    allowNoExpiry: jwt.allowNoExpiry ?? DEFAULTS.jwt.allowNoExpiry,
+    ...(jwt.maxTokenAge === undefined ? {} : { maxTokenAge: jwt.maxTokenAge }),
+    disconnectOnExpiry: jwt.disconnectOnExpiry ?? DEFAULTS.jwt.disconnectOnExpiry,
   };
+}
+
+function signingSecretOf(secret: string | undefined): { signingSecret?: Secret } {
+  return secret === undefined ? {} : { signingSecret: new Secret(secret) };
 }
 
 function compileServer(s: RawServer): ServerConfig {
@@ -291,6 +308,13 @@ function compileServer(s: RawServer): ServerConfig {
     maxAttachments: s.limits?.maxAttachments ?? d.limits.maxAttachments,
     maxQueuedBytes: s.limits?.maxQueuedBytes ?? d.limits.maxQueuedBytes,
     maxRoomLength: s.limits?.maxRoomLength ?? d.limits.maxRoomLength,
+    maxDepth: s.limits?.maxDepth ?? d.limits.maxDepth,
+    maxRoomsPerSocket: s.limits?.maxRoomsPerSocket ?? d.limits.maxRoomsPerSocket,
+    eventsPerSecond: s.limits?.eventsPerSecond ?? d.limits.eventsPerSecond,
+    eventBurst: s.limits?.eventBurst ?? d.limits.eventBurst,
+    maxPublishesPerSocket: s.limits?.maxPublishesPerSocket ?? d.limits.maxPublishesPerSocket,
+    maxForwardsPerSocket: s.limits?.maxForwardsPerSocket ?? d.limits.maxForwardsPerSocket,
+    maxForwards: s.limits?.maxForwards ?? d.limits.maxForwards,
   };
 }
 
@@ -326,6 +350,7 @@ function compileCookie(cookie: boolean | Partial<CookieConfig>): CookieConfig | 
     name: c.name ?? d.name,
     path: c.path ?? d.path,
     httpOnly: c.httpOnly ?? d.httpOnly,
+    secure: c.secure ?? d.secure,
     sameSite: c.sameSite ?? d.sameSite,
   };
 }
@@ -341,6 +366,8 @@ function compileRule(event: string, raw: RawRule, at: string): EventRule {
       headers: new FrozenMap(
         Object.entries(raw.headers ?? {}).map(([name, value]) => [name, new Secret(value)]),
       ),
+      ...signingSecretOf(raw.signingSecret),
+      includeToken: raw.includeToken ?? DEFAULTS.forward.includeToken,
     };
   }
   const ack = raw.ack === undefined ? {} : { ack: compileTemplate(raw.ack) };

@@ -139,12 +139,13 @@ export function compileRoomPattern(source: string): RoomPattern {
       `Invalid room pattern (${parsed.problems[0]!.summary}); validate the configuration first`,
     );
   }
-  if (parsed.isAny) return Object.freeze({ source, match: () => NO_CAPTURES });
+  if (parsed.isAny) return Object.freeze({ source, match: () => NO_CAPTURES, test: () => true });
   if (parsed.captures.length === 0) {
     const literal = parsed.parts.join("");
     return Object.freeze({
       source,
       match: (room: string) => (room === literal ? NO_CAPTURES : undefined),
+      test: (room: string) => room === literal,
     });
   }
   const names = parsed.captures;
@@ -153,6 +154,7 @@ export function compileRoomPattern(source: string): RoomPattern {
   );
   return Object.freeze({
     source,
+    test: (room: string) => regex.test(room),
     match(room: string) {
       const m = regex.exec(room);
       if (m === null) return undefined;

@@ -12,7 +12,8 @@
  */
 
 import { builtinBackends } from "../egress/builtin.js";
-import type { BackendRegistry } from "../egress/registry.js";
+import { type BackendRegistry, DEFAULT_BACKEND_LIMITS } from "../egress/registry.js";
+import { DEFAULT_MAX_DEPTH } from "../json-depth.js";
 
 /** A JSON Schema node, as plain data. */
 export type JsonSchema = { readonly [keyword: string]: unknown };
@@ -39,6 +40,13 @@ export const DEFAULTS = {
       maxAttachments: 10,
       maxQueuedBytes: 1_048_576,
       maxRoomLength: 256,
+      maxDepth: DEFAULT_MAX_DEPTH,
+      maxRoomsPerSocket: 1_000,
+      eventsPerSecond: 100,
+      eventBurst: 200,
+      maxPublishesPerSocket: DEFAULT_BACKEND_LIMITS.maxPublishesPerSocket,
+      maxForwardsPerSocket: 4,
+      maxForwards: 256,
     },
   },
   cors: {
@@ -47,14 +55,21 @@ export const DEFAULTS = {
     allowedHeaders: [],
     maxAge: 600,
   },
-  cookie: { name: "io", path: "/", httpOnly: true, sameSite: "Lax" },
+  cookie: { name: "io", path: "/", httpOnly: true, secure: false, sameSite: "Lax" },
+  admin: { host: "127.0.0.1" },
   log: { level: "info" },
   rule: { allow: [], exceptSender: true, requireMembership: true },
-  forward: { timeout: 5_000 },
-  jwt: { clockTolerance: 0 },
+  forward: { timeout: 5_000, includeToken: false },
+  jwt: { clockTolerance: 0, allowNoExpiry: false, disconnectOnExpiry: false },
   cluster: { redis: "redis://127.0.0.1:6379", key: "switchyard", nodeTtl: 15_000 },
   webhook: { timeout: 5_000 },
 } as const;
+
+/**
+ * Shortest HMAC key or token that draws no SWY_CFG_INSECURE warning: 32 characters,
+ * 256 bits when each is a byte.
+ */
+export const RECOMMENDED_SECRET_LENGTH = 32;
 
 /** JWS algorithms a `secret` (HMAC) key verifies. */
 export const HMAC_ALGORITHMS = ["HS256", "HS384", "HS512"] as const;
@@ -185,6 +200,13 @@ const cookieSchema: JsonSchema = {
       type: "boolean",
       default: DEFAULTS.cookie.httpOnly,
     },
+    secure: {
+      description:
+        "Send the cookie over HTTPS only (`Secure`). Browsers drop a `sameSite: None` cookie " +
+        "without it. Default false.",
+      type: "boolean",
+      default: DEFAULTS.cookie.secure,
+    },
     sameSite: {
       description: "The SameSite attribute. Default `Lax`.",
       enum: ["Strict", "Lax", "None"],
@@ -264,7 +286,8 @@ const serverSchema: JsonSchema = {
       },
     },
     connectTimeout: milliseconds(
-      "How long a new session may take to send its first Socket.IO CONNECT before it is closed.",
+      "How long a new session may take to send its first Socket.IO CONNECT, and a session " +
+        "that left its last namespace to join one again, before it is closed.",
       DEFAULTS.server.connectTimeout,
     ),
     joinTimeout: milliseconds(
@@ -316,6 +339,73 @@ const serverSchema: JsonSchema = {
           minimum: 1,
           maximum: 65_536,
           default: DEFAULTS.server.limits.maxRoomLength,
+        },
+        maxDepth: {
+          description:
+            "How deep data from outside may nest (arrays and objects): a client event's " +
+            "arguments, a CONNECT auth payload, a publish API body's arguments, what a backend " +
+            "or the app sends back. Deeper data is refused unparsed (SWY_PAYLOAD_TOO_DEEP). " +
+            "Default 32.",
+          type: "integer",
+          minimum: 1,
+          maximum: 1_000,
+          default: DEFAULTS.server.limits.maxDepth,
+        },
+        maxRoomsPerSocket: {
+          description:
+            "Rooms a socket may be in when a join rule adds one; past it the join is refused " +
+            "in the ack (SWY_ROOM_LIMIT). Every room counts, but rooms from the token's claims, " +
+            "the app and the cluster are never refused. Default 1000.",
+          type: "integer",
+          minimum: 1,
+          maximum: 10_000_000,
+          default: DEFAULTS.server.limits.maxRoomsPerSocket,
+        },
+        eventsPerSecond: {
+          description:
+            "Events one socket may send per second, on average: a token bucket refilled at this " +
+            "rate. An event over budget is refused in its ack (SWY_RATE_LIMITED). Default 100.",
+          type: "number",
+          exclusiveMinimum: 0,
+          maximum: 1_000_000_000,
+          default: DEFAULTS.server.limits.eventsPerSecond,
+        },
+        eventBurst: {
+          description:
+            "Events one socket may send at once above `eventsPerSecond` (the bucket's size). " +
+            "Default 200.",
+          type: "integer",
+          minimum: 1,
+          maximum: 1_000_000_000,
+          default: DEFAULTS.server.limits.eventBurst,
+        },
+        maxPublishesPerSocket: {
+          description:
+            "Broadcasts of one socket waiting for their backend to accept them (a managed " +
+            "service's publish queue is shared by every socket); one more is refused in its " +
+            "ack (SWY_PUBLISH_BUSY). Default 64.",
+          type: "integer",
+          minimum: 1,
+          maximum: 1_000_000,
+          default: DEFAULTS.server.limits.maxPublishesPerSocket,
+        },
+        maxForwardsPerSocket: {
+          description:
+            "Events of one socket waiting for the app's answer (`action: forward`); one more " +
+            "is refused in its ack (SWY_FORWARD_BUSY). Default 4.",
+          type: "integer",
+          minimum: 1,
+          maximum: 1_000_000,
+          default: DEFAULTS.server.limits.maxForwardsPerSocket,
+        },
+        maxForwards: {
+          description:
+            "Events of all sockets waiting for the app's answer, i.e. requests open to the " +
+            "app at once; one more is refused in its ack (SWY_FORWARD_BUSY). Default 256.",
+          type: "integer",
+          minimum: 1,
+          maximum: 1_000_000,
+          default: DEFAULTS.server.limits.maxForwards,
         },
       },
     },
@@ -372,6 +462,32 @@ const logSchema: JsonSchema = {
   },
 };
 
+const adminSchema: JsonSchema = {
+  description:
+    "A second listener for operators: `/healthz`, `/readyz` and `/metrics`, and nothing else. " +
+    "With it, the public port answers 404 for `/readyz` and `/metrics` (`/healthz` stays, for " +
+    "load balancers). Absent (default): all three are on the public port.",
+  type: "object",
+  additionalProperties: false,
+  required: ["port"],
+  properties: {
+    host: {
+      description: `Address the admin listener binds. Default \`${DEFAULTS.admin.host}\` (this machine only).`,
+      type: "string",
+      minLength: 1,
+      default: DEFAULTS.admin.host,
+    },
+    port: {
+      description:
+        "TCP port of the admin listener, not `server.port`. `--admin-port` on the command line " +
+        "wins. 0 picks a free port.",
+      type: "integer",
+      minimum: 0,
+      maximum: 65_535,
+    },
+  },
+};
+
 /** Shortest `api.token` accepted: a guessable token is worse than none. */
 export const MIN_API_TOKEN_LENGTH = 16;
 
@@ -388,7 +504,8 @@ const apiSchema: JsonSchema = {
       description: [
         "The bearer token every API request must send (`Authorization: Bearer TOKEN`): at least",
         `${MIN_API_TOKEN_LENGTH} characters of letters, digits and \`-._~+/\`, optionally ending`,
-        `in \`=\`. Read it from the environment: \`token: "\${SWITCHYARD_API_TOKEN}"\`.`,
+        `in \`=\`; fewer than ${RECOMMENDED_SECRET_LENGTH} draws a warning. Read it from the`,
+        `environment: \`token: "\${SWITCHYARD_API_TOKEN}"\`.`,
         "Diagnostics and logs never print it.",
       ].join(" "),
       type: "string",
@@ -498,6 +615,20 @@ const broadcastSchema: JsonSchema = {
   },
 };
 
+const signingSecretProperty: JsonSchema = {
+  description: [
+    "Sign every request to the app: it carries `X-Switchyard-Timestamp` (Unix seconds) and",
+    "`X-Switchyard-Signature: sha256=HEX`, the HMAC-SHA256 of `TIMESTAMP.BODY` with this key,",
+    "so the app can refuse requests that do not come from Switchyard (docs/mapping.md).",
+    `Use at least ${RECOMMENDED_SECRET_LENGTH} random characters and read it from the environment:`,
+    `\`signingSecret: "\${APP_SIGNING_SECRET}"\`. Absent (default): requests are not signed.`,
+    "Diagnostics and logs never print it.",
+  ].join(" "),
+  type: "string",
+  minLength: 1,
+  writeOnly: true,
+};
+
 const forwardSchema: JsonSchema = {
   type: "object",
   additionalProperties: false,
@@ -537,6 +668,15 @@ const forwardSchema: JsonSchema = {
         writeOnly: true,
       },
     },
+    signingSecret: signingSecretProperty,
+    includeToken: {
+      description:
+        "Send the client's `token` in the request's `auth`. Default false: `auth` is sent " +
+        "without it (the verified `claims` are sent either way), so the app never holds a " +
+        "credential it does not need.",
+      type: "boolean",
+      default: DEFAULTS.forward.includeToken,
+    },
   },
 };
 
@@ -572,7 +712,8 @@ const jwtSchema: JsonSchema = {
   properties: {
     secret: {
       description:
-        "The HMAC key (HS256/384/512), as text. Read it from the environment: " +
+        `The HMAC key (HS256/384/512), as text: at least ${RECOMMENDED_SECRET_LENGTH} random ` +
+        "characters (a shorter key draws a warning). Read it from the environment: " +
         `\`secret: "\${JWT_SECRET}"\`. Diagnostics and logs never print it.`,
       type: "string",
       minLength: 1,
@@ -618,11 +759,36 @@ const jwtSchema: JsonSchema = {
       minLength: 1,
     },
     clockTolerance: {
-      description: "Leeway for `exp` and `nbf`. Seconds, default 0.",
+      description: "Leeway for `exp`, `nbf` and `maxTokenAge`. Seconds, default 0.",
       type: "integer",
       minimum: 0,
       maximum: 86_400,
       default: DEFAULTS.jwt.clockTolerance,
+    },
+    allowNoExpiry: {
+      description:
+        "Accept tokens without an `exp` claim, which never expire. Default false: they are " +
+        "refused (SWY_AUTH_EXPIRY_REQUIRED).",
+      type: "boolean",
+      default: DEFAULTS.jwt.allowNoExpiry,
+    },
+    maxTokenAge: {
+      description:
+        "Refuse tokens issued longer ago than this (their `iat`; SWY_AUTH_EXPIRED), and " +
+        "tokens without `iat` (SWY_AUTH_ISSUED_AT_REQUIRED). Seconds; absent (default): the " +
+        "age is not checked.",
+      type: "integer",
+      minimum: 1,
+      maximum: 2_147_483_647,
+      examples: [3600],
+    },
+    disconnectOnExpiry: {
+      description:
+        "Disconnect a socket when its token's `exp` (plus `clockTolerance`) passes: it " +
+        'receives the event `switchyard:disconnect` `{code: "SWY_AUTH_EXPIRED", message}`, ' +
+        "then a server disconnect. Default false: a connection outlives its token.",
+      type: "boolean",
+      default: DEFAULTS.jwt.disconnectOnExpiry,
     },
   },
 };
@@ -649,6 +815,7 @@ const webhookSchema: JsonSchema = {
         "SWY_AUTH_UNAVAILABLE.",
       DEFAULTS.webhook.timeout,
     ),
+    signingSecret: signingSecretProperty,
   },
 };
 
@@ -686,8 +853,9 @@ const percentProperty: JsonSchema = {
 const channelProperty: JsonSchema = {
   description:
     "Template of the backend channel: literal text and `{name}` for the room pattern's " +
-    "captures, `{room}` (the whole room) or `{nsp}`. Captured text outside the kind's " +
-    "allowed characters is escaped (docs/mapping.md). Required for kinds that name " +
+    "captures, `{room}` (the whole room) or `{nsp}`. Text a reference brings in keeps its " +
+    "letters and digits; every other character is escaped, and two routes of one backend " +
+    "that could give one channel are an error (docs/mapping.md). Required for kinds that name " +
     "channels (pusher, ably, websocket); not allowed for native, which carries rooms by name.",
   type: "string",
   minLength: 1,
@@ -867,6 +1035,7 @@ export function configSchema(kinds: BackendRegistry): JsonSchema {
       server: serverSchema,
       log: logSchema,
       api: apiSchema,
+      admin: adminSchema,
       cluster: clusterSchema,
       backends: backendsSchema(kinds),
       namespaces: {

@@ -14,6 +14,7 @@
  * message only pays for the property reads.
  */
 
+import { setOwn as defineValue } from "../own-property.js";
 import { didYouMean } from "./did-you-mean.js";
 import type { Template, TemplateContext } from "./types.js";
 
@@ -252,20 +253,6 @@ function compileNode(value: unknown): Compiled {
     };
   }
   return { constant: true, value };
-}
-
-/** Sets an own property even for a key such as `__proto__`, which `=` would not. */
-function defineValue(target: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === "__proto__") {
-    Object.defineProperty(target, key, {
-      value,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  } else {
-    target[key] = value;
-  }
 }
 
 function toFn(c: Compiled): Template {

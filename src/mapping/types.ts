@@ -44,6 +44,8 @@ export interface RoomPattern {
   readonly source: string;
   /** Returns the named captures when `room` matches, otherwise `undefined`. */
   match(room: string): Readonly<Record<string, string>> | undefined;
+  /** Whether `room` matches, without building the captures. */
+  test(room: string): boolean;
 }
 
 interface RuleBase {
@@ -102,6 +104,13 @@ export interface ForwardRule {
   readonly timeout: number;
   /** Extra request headers; values print as `[secret]`. */
   readonly headers: ReadonlyMap<string, Secret>;
+  /**
+   * The HMAC-SHA256 key that signs each request (`X-Switchyard-Signature`); absent: the
+   * requests are not signed.
+   */
+  readonly signingSecret?: Secret;
+  /** Whether the request's `auth` keeps the client's `token`; default false (removed). */
+  readonly includeToken: boolean;
 }
 
 export type EventRule = JoinRule | LeaveRule | BroadcastRule | ForwardRule;
@@ -126,8 +135,14 @@ export interface JwtAuthConfig {
   readonly issuer?: string;
   /** The `aud` a token must carry, when set. */
   readonly audience?: string;
-  /** Leeway for `exp` and `nbf`, in seconds; default 0. */
+  /** Leeway for `exp`, `nbf` and `maxTokenAge`, in seconds; default 0. */
   readonly clockTolerance: number;
+  /** Accept tokens without `exp`; default false (SWY_AUTH_EXPIRY_REQUIRED). */
+  readonly allowNoExpiry: boolean;
+  /** Oldest `iat` accepted, in seconds before now; absent: the age is not checked. */
+  readonly maxTokenAge?: number;
+  /** Disconnect a socket when its token's `exp` (+ `clockTolerance`) passes; default false. */
+  readonly disconnectOnExpiry: boolean;
 }
 
 /** `auth: { webhook }`: a namespace whose connections the app accepts or refuses. */
@@ -137,6 +152,11 @@ export interface WebhookAuthConfig {
   readonly url: string;
   /** How long the app may take to answer, in ms; default 5000. */
   readonly timeout: number;
+  /**
+   * The HMAC-SHA256 key that signs each request (`X-Switchyard-Signature`); absent: the
+   * requests are not signed.
+   */
+  readonly signingSecret?: Secret;
 }
 
 /** How a namespace authenticates connections: `none` accepts every one. */
@@ -247,6 +267,20 @@ export interface ServerConfig {
   readonly maxQueuedBytes: number;
   /** Characters in a room name, default 256. */
   readonly maxRoomLength: number;
+  /** How deep data from outside may nest (src/json-depth.ts); default 32. */
+  readonly maxDepth: number;
+  /** Rooms a socket may be in when a join rule adds one; default 1000. */
+  readonly maxRoomsPerSocket: number;
+  /** A socket's sustained events per second (token bucket rate); default 100. */
+  readonly eventsPerSecond: number;
+  /** A socket's burst of events (token bucket size); default 200. */
+  readonly eventBurst: number;
+  /** A socket's broadcasts waiting for their backend; default 64. */
+  readonly maxPublishesPerSocket: number;
+  /** A socket's events waiting for the app (forward rules); default 4. */
+  readonly maxForwardsPerSocket: number;
+  /** Every socket's events waiting for the app; default 256. */
+  readonly maxForwards: number;
 }
 
 export interface LogConfig {
@@ -258,6 +292,14 @@ export interface LogConfig {
 export interface ApiConfig {
   /** The bearer token every request must send. Prints as `[secret]`. */
   readonly token: Secret;
+}
+
+/** `admin:`: a separate listener for `/healthz`, `/readyz` and `/metrics`. */
+export interface AdminConfig {
+  /** Default `127.0.0.1`. */
+  readonly host: string;
+  /** Never `server.port`; `--admin-port` on the command line wins. */
+  readonly port: number;
 }
 
 /** `cluster:`: this process is one node of a Switchyard cluster (docs/scaling.md). */
@@ -282,6 +324,11 @@ export interface SwitchyardConfig {
   readonly log: LogConfig;
   /** Absent when the file has no `api` block: then the HTTP API is off (its paths answer 404). */
   readonly api?: ApiConfig;
+  /**
+   * Absent (default): `/readyz` and `/metrics` are on the public port. Present: they are
+   * served on this listener only.
+   */
+  readonly admin?: AdminConfig;
   /** Absent: a single node (sessions must come back to the node that made them). */
   readonly cluster?: ClusterConfig;
   /** Backend name → backend; always holds `native`. */

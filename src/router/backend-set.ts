@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { Backend, DeliverySink } from "../egress/backend.js";
-import type { BackendRegistry } from "../egress/registry.js";
+import type { BackendLimits, BackendRegistry } from "../egress/registry.js";
 import type { BackendConfig } from "../mapping/types.js";
 
 /** What a reload would change: the next instances, and which of them are new or retired. */
@@ -27,11 +27,14 @@ interface Entry {
 export class BackendSet {
   readonly #registry: BackendRegistry;
   readonly #log: Logger;
+  readonly #limits: BackendLimits;
   #entries = new Map<string, Entry>();
 
-  constructor(registry: BackendRegistry, log: Logger) {
+  /** @param limits The server's limits every backend enforces (they change at restart only). */
+  constructor(registry: BackendRegistry, log: Logger, limits: BackendLimits) {
     this.#registry = registry;
     this.#log = log;
+    this.#limits = limits;
   }
 
   get(name: string): Backend | undefined {
@@ -60,9 +63,10 @@ export class BackendSet {
         entries.set(config.name, current);
         continue;
       }
-      const backend = this.#registry
-        .get(config.kind)
-        .create(config.name, config.settings, { log: this.#log.child({ backend: config.name }) });
+      const backend = this.#registry.get(config.kind).create(config.name, config.settings, {
+        log: this.#log.child({ backend: config.name }),
+        limits: this.#limits,
+      });
       added.push(backend);
       entries.set(config.name, { backend, fingerprint });
     }

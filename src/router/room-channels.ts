@@ -11,6 +11,12 @@ import { BackendSet } from "./backend-set.js";
 import { ChannelBindings } from "./channel-bindings.js";
 import { LocalNode } from "./local-node.js";
 
+/** Who a publication leaves out and who sent it (see {@link RoomChannels.publish}). */
+export interface PublishOptions {
+  readonly except?: string | undefined;
+  readonly origin?: string | undefined;
+}
+
 /** What {@link RoomChannels.reload} changed. */
 export interface ReloadSummary {
   /** Rooms with local members that now live on another backend or channel. */
@@ -36,7 +42,8 @@ export class RoomChannels implements RoomObserver {
 
   constructor(config: SwitchyardConfig, registry: BackendRegistry, log: Logger) {
     this.#config = config;
-    this.#backends = new BackendSet(registry, log);
+    const { maxDepth, maxPublishesPerSocket } = config.server;
+    this.#backends = new BackendSet(registry, log, { maxDepth, maxPublishesPerSocket });
     this.#log = log;
   }
 
@@ -121,19 +128,29 @@ export class RoomChannels implements RoomObserver {
    * Serves client broadcasts and the HTTP publish API. The caller has checked the
    * room and the event name.
    *
-   * @param except A socket id the delivery leaves out.
+   * A room that is the id of a socket on this node (and no room of its own) reaches
+   * that socket directly, as `io.to(socketId)` does; other sockets' ids follow their
+   * route, which on the native core on Redis reaches the node that has the socket.
+   *
+   * @param options `except`: a socket id the delivery leaves out; `origin`: the socket
+   *   that sent it, whose share of a backend's publish queue it counts against.
    * @returns Resolves when the backend accepted the message; rejects with the
    *   backend's own coded error (SWY_PUSHER_*, SWY_NATIVE_REDIS_*), SWY_CHANNEL_INVALID,
-   *   or SWY_PUBLISH_FAILED with the cause attached.
+   *   SWY_PUBLISH_BUSY, or SWY_PUBLISH_FAILED with the cause attached.
    */
   publish(
     nsp: string,
     room: string,
     event: string,
     args: readonly unknown[],
-    except?: string,
+    options: PublishOptions = {},
   ): Promise<void> {
+    const { except, origin } = options;
     const bound = this.#bindings.get(nsp, room);
+    if (bound === undefined && this.isLocalSocket(nsp, room)) {
+      this.#sio?.namespace(nsp)?.broadcast({ rooms: [room], except }, event, args);
+      return Promise.resolve();
+    }
     let backend = bound?.backend;
     let channel = bound?.channel;
     if (bound === undefined) {
@@ -146,9 +163,14 @@ export class RoomChannels implements RoomObserver {
     if (backend === undefined || channel === undefined) {
       return Promise.reject(publishError(room, "its backend is not running"));
     }
-    return backend.publish({ channel, event, args, except }).catch((cause: unknown) => {
+    return backend.publish({ channel, event, args, except, origin }).catch((cause: unknown) => {
       throw publishError(room, cause);
     });
+  }
+
+  /** Whether `id` is the id of a socket of `nsp` connected to this node. */
+  isLocalSocket(nsp: string, id: string): boolean {
+    return this.#sio?.namespace(nsp)?.sockets.has(id) === true;
   }
 
   /** The cluster view of the `native` backend, when it runs across nodes on Redis. */
@@ -178,14 +200,21 @@ export class RoomChannels implements RoomObserver {
     const { backend, ready } = bound;
     const timeout = this.#config.server.joinTimeout;
     let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Error(`no confirmation within ${timeout} ms`);
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no confirmation within ${timeout} ms`)), timeout);
+      timer = setTimeout(() => reject(timedOut), timeout);
     });
     return Promise.race([ready, late]).then(
       () => clearTimeout(timer),
       (cause: unknown) => {
         clearTimeout(timer);
-        const reason = cause instanceof Error ? cause.message : String(cause);
+        // The sender learns the backend's code or the timeout, never the cause's text.
+        const reason =
+          cause === timedOut
+            ? `no confirmation within ${timeout} ms`
+            : cause instanceof SwitchyardError
+              ? cause.code
+              : "the backend refused it";
         throw new SwitchyardError("SWY_SUBSCRIBE_FAILED", [room, backend.name, reason], { cause });
       },
     );
@@ -301,9 +330,11 @@ function channelError(room: string, lookup: ChannelTooLong): SwitchyardError {
   ]);
 }
 
-/** A backend's own coded error as it is; anything else as SWY_PUBLISH_FAILED with its cause. */
+/**
+ * A backend's own coded error as it is; anything else as SWY_PUBLISH_FAILED with its
+ * cause attached for the log (its text, which may name hosts, never reaches the sender).
+ */
 function publishError(room: string, cause: unknown): SwitchyardError {
   if (cause instanceof SwitchyardError) return cause;
-  const reason = cause instanceof Error ? cause.message : String(cause);
-  return new SwitchyardError("SWY_PUBLISH_FAILED", [room, reason], { cause });
+  return new SwitchyardError("SWY_PUBLISH_FAILED", [room, "the backend refused it"], { cause });
 }

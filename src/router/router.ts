@@ -6,6 +6,7 @@ import { SwitchyardError } from "../errors.js";
 import { ConnectRefusal } from "../ingress/sio/client.js";
 import type { SioServer, SocketHandler } from "../ingress/sio/server.js";
 import type { AckCallback, DisconnectReason, Socket } from "../ingress/sio/socket.js";
+import { reportInternalError } from "../internal-errors.js";
 import type {
   BroadcastRule,
   ForwardRule,
@@ -19,20 +20,39 @@ import type {
 import { metrics } from "../metrics.js";
 import { authWebhook } from "./auth-webhook.js";
 import { Authenticator, type Claims } from "./authenticator.js";
+import { Budgets, type SocketBudget } from "./budgets.js";
 import { type ForwardAnswer, forwardEvent } from "./forward-event.js";
 import { type ReloadSummary, RoomChannels } from "./room-channels.js";
+import { TokenExpiry } from "./token-expiry.js";
 
-/** What the router keeps on `socket.data`. */
-interface SocketState {
-  /** The verified token's claims, in namespaces with `auth: { jwt }`. */
-  readonly claims?: Claims;
-  /** The namespace's `join` rooms, resolved at connect, joined once connected. */
-  readonly autoJoin: readonly string[];
+/** What the router keeps on `socket.data`, budget included: one object per socket. */
+class SocketState implements SocketBudget {
+  tokens = 0;
+  refilledAt = 0;
+  forwards = 0;
+
+  /**
+   * @param autoJoin The namespace's `join` rooms, resolved at connect, joined once connected.
+   * @param claims The verified token's claims, in namespaces with `auth: { jwt }`.
+   */
+  constructor(
+    readonly autoJoin: readonly string[],
+    readonly claims: Claims | undefined,
+  ) {}
 }
 
 function stateOf(socket: Socket): SocketState | undefined {
   return socket.data as SocketState | undefined;
 }
+
+const NO_ROOMS: readonly string[] = Object.freeze([]);
+
+/**
+ * The shapes of socket ids in a Socket.IO cluster: 20 characters of base64url (ours and
+ * socket.io's), or `<namespace>#<id>` (socket.io's for 2.x clients). Only rooms of these
+ * shapes can be another socket's id, so only they are looked up before a join.
+ */
+const SOCKET_ID_SHAPE = /^(?:\/[^#]*#)?[A-Za-z0-9_-]{20}$/;
 
 const NO_ARGS: readonly unknown[] = Object.freeze([]);
 
@@ -51,12 +71,16 @@ export class Router implements SocketHandler {
   readonly #log: Logger;
   /** Namespace name → its token verifier, for namespaces with `auth: { jwt }`. */
   #authenticators: ReadonlyMap<string, Authenticator>;
+  /** Disconnects sockets whose token expires, in namespaces with `disconnectOnExpiry`. */
+  readonly #tokenExpiry = new TokenExpiry();
+  readonly #budgets: Budgets;
 
   constructor(config: SwitchyardConfig, registry: BackendRegistry, log: Logger) {
     this.#config = config;
     this.rooms = new RoomChannels(config, registry, log);
     this.#log = log;
     this.#authenticators = authenticatorsOf(config);
+    this.#budgets = new Budgets(config.server);
   }
 
   /** Binds the router to the ingress it serves; call once, before listening. */
@@ -111,7 +135,7 @@ export class Router implements SocketHandler {
     const nsp = this.#config.namespaces.get(socket.nsp.name);
     if (nsp === undefined) return undefined;
     if (nsp.auth.kind === "webhook") {
-      return authWebhook(nsp.auth, nsp.name, auth).then(
+      return authWebhook(nsp.auth, nsp.name, auth, this.#config.server.maxDepth).then(
         (claims) => this.#prepareSocket(socket, nsp, claims),
         (error: unknown) => {
           if (error instanceof ConnectRefusal) throw error;
@@ -137,10 +161,15 @@ export class Router implements SocketHandler {
     );
   }
 
-  /** Joins the rooms {@link onConnect} resolved, now that the client knows it is connected. */
+  /**
+   * Joins the rooms {@link onConnect} resolved, now that the client knows it is
+   * connected, and starts its token's expiry timer where the namespace asks for one.
+   */
   onConnected(socket: Socket): void {
     const state = stateOf(socket);
     for (const room of state?.autoJoin ?? []) socket.join(room);
+    const auth = this.#config.namespaces.get(socket.nsp.name)?.auth;
+    this.#tokenExpiry.watch(socket, auth, state?.claims);
   }
 
   /**
@@ -149,7 +178,10 @@ export class Router implements SocketHandler {
    * @throws ConnectRefusal SWY_ROOM_INVALID when a room template yields no valid room.
    */
   #prepareSocket(socket: Socket, nsp: NamespaceConfig, claims: Claims | undefined): void {
-    if (claims === undefined && nsp.join.length === 0) return;
+    if (claims === undefined && nsp.join.length === 0) {
+      socket.data = this.#newState(NO_ROOMS, undefined);
+      return;
+    }
     const ctx: TemplateContext = {
       args: NO_ARGS,
       auth: socket.auth,
@@ -168,8 +200,7 @@ export class Router implements SocketHandler {
       if (unroutable !== undefined) throw this.#refuse(socket, unroutable);
       autoJoin.push(room);
     }
-    const state: SocketState = { ...(claims === undefined ? {} : { claims }), autoJoin };
-    socket.data = state;
+    socket.data = this.#newState(autoJoin, claims);
   }
 
   /** A connect refusal for `error`, counted by the client; logged here at debug level. */
@@ -179,6 +210,11 @@ export class Router implements SocketHandler {
   }
 
   onEvent(socket: Socket, event: string, args: unknown[], ack: AckCallback | undefined): void {
+    const limited = this.#budgets.takeEvent(this.#budgetOf(socket));
+    if (limited !== undefined) {
+      this.#fail(socket, event, ack, limited);
+      return;
+    }
     const rule = this.#config.namespaces.get(socket.nsp.name)?.events.get(event);
     if (rule === undefined) {
       this.#fail(socket, event, ack, new SwitchyardError("SWY_EVENT_UNKNOWN", [event]));
@@ -204,38 +240,112 @@ export class Router implements SocketHandler {
     }
     if (rule.action === "leave") {
       socket.leave(room);
-      this.#succeed(rule, ctx, room, undefined, ack);
+      this.#succeed(rule, ctx, room, undefined, ack, socket);
       return;
     }
-    const captures = matchAny(rule.allow, room);
+    // Captures are read only by ack templates: without one, a test that builds nothing will do.
+    const captures =
+      rule.ack === undefined ? testAny(rule.allow, room) : matchAny(rule.allow, room);
     if (captures === undefined) {
       this.#fail(socket, event, ack, new SwitchyardError("SWY_ROOM_NOT_ALLOWED", [room]));
       return;
     }
     if (rule.action === "join") {
-      const unroutable = this.rooms.unroutable(socket.nsp.name, room);
-      if (unroutable !== undefined) {
-        this.#fail(socket, event, ack, unroutable);
-        return;
-      }
-      socket.join(room);
-      this.rooms.joined(socket.nsp.name, room).then(
-        () => this.#succeed(rule, ctx, room, captures, ack),
-        (error: SwitchyardError) => {
-          socket.leave(room);
-          this.#fail(socket, event, ack, error);
-        },
-      );
+      this.#join(socket, rule, ctx, room, captures, ack);
       return;
     }
     this.#broadcast(socket, rule, ctx, room, captures, ack);
   }
 
+  /** Tells the sender of an event the ingress refused undecoded (SWY_PAYLOAD_TOO_DEEP). */
+  onEventRefused(
+    socket: Socket,
+    event: string,
+    error: SwitchyardError,
+    ack: AckCallback | undefined,
+  ): void {
+    // A refused event still costs work: it is paid for like any other.
+    this.#fail(socket, event, ack, this.#budgets.takeEvent(this.#budgetOf(socket)) ?? error);
+  }
+
   onError(error: unknown): void {
-    this.#log.error({ err: error }, "unexpected error in the router");
+    reportInternalError(this.#log, "router", error);
+  }
+
+  /**
+   * Joins a room a rule allowed, once it is known not to be another socket's id, and
+   * acks once the room's channel is subscribed.
+   */
+  #join(
+    socket: Socket,
+    rule: JoinRule,
+    ctx: TemplateContext,
+    room: string,
+    captures: Readonly<Record<string, string>>,
+    ack: AckCallback | undefined,
+  ): void {
+    const nsp = socket.nsp.name;
+    const isNew = !socket.rooms.has(room);
+    const refusal =
+      (isNew ? this.#budgets.checkRooms(socket.rooms.size) : undefined) ??
+      this.rooms.unroutable(nsp, room);
+    if (refusal !== undefined) {
+      this.#fail(socket, rule.event, ack, refusal);
+      return;
+    }
+    if (!isNew || !SOCKET_ID_SHAPE.test(room)) {
+      this.#joinNow(socket, rule, ctx, room, captures, ack);
+      return;
+    }
+    this.#whenNotASocket(nsp, room).then(
+      (reserved) => {
+        if (reserved === undefined) this.#joinNow(socket, rule, ctx, room, captures, ack);
+        else this.#fail(socket, rule.event, ack, reserved);
+      },
+      (error: unknown) => this.#fail(socket, rule.event, ack, asCoded(error)),
+    );
+  }
+
+  /** The join itself. Never throws: a bug is reported and answered SWY_INTERNAL. */
+  #joinNow(
+    socket: Socket,
+    rule: JoinRule,
+    ctx: TemplateContext,
+    room: string,
+    captures: Readonly<Record<string, string>>,
+    ack: AckCallback | undefined,
+  ): void {
+    if (!socket.isConnected) return;
+    try {
+      socket.join(room);
+      this.rooms.joined(socket.nsp.name, room).then(
+        () => this.#succeed(rule, ctx, room, captures, ack, socket),
+        (error: SwitchyardError) => {
+          socket.leave(room);
+          this.#fail(socket, rule.event, ack, error);
+        },
+      );
+    } catch (error) {
+      this.#internal(socket, rule.event, ack, error);
+    }
+  }
+
+  /**
+   * Resolves with SWY_ROOM_RESERVED when `room` is the id of a connected socket of
+   * `nsp`, on this node or (on Redis) any node of the cluster; else with undefined.
+   * Joining such a room would receive what is sent to that socket alone.
+   */
+  async #whenNotASocket(nsp: string, room: string): Promise<SwitchyardError | undefined> {
+    const reserved = () => new SwitchyardError("SWY_ROOM_RESERVED", [room]);
+    if (this.rooms.isLocalSocket(nsp, room)) return reserved();
+    const cluster = this.rooms.cluster();
+    if (cluster === undefined) return undefined;
+    const sockets = await cluster.clusterSockets({ nsp, rooms: [room], except: [] });
+    return sockets.some((socket) => socket.id === room) ? reserved() : undefined;
   }
 
   onDisconnect(socket: Socket, reason: DisconnectReason): void {
+    this.#tokenExpiry.forget(socket);
     this.#log.debug({ socket: socket.id, nsp: socket.nsp.name, reason }, "socket disconnected");
   }
 
@@ -252,23 +362,19 @@ export class Router implements SocketHandler {
       return;
     }
     const args = rule.args === undefined ? ctx.args : rule.args.map((template) => template(ctx));
-    const published = this.rooms.publish(
-      socket.nsp.name,
-      room,
-      rule.emit,
-      args,
-      rule.exceptSender ? socket.id : undefined,
-    );
+    const published = this.rooms.publish(socket.nsp.name, room, rule.emit, args, {
+      except: rule.exceptSender ? socket.id : undefined,
+      origin: socket.id,
+    });
+    // #succeed and #fail never throw, so neither chain can end in an unhandled rejection.
     if (ack === undefined) {
-      published.catch((error: SwitchyardError) => {
-        this.#fail(socket, rule.event, undefined, error);
-      });
-      return;
+      published.catch((error: SwitchyardError) => this.#fail(socket, rule.event, undefined, error));
+    } else {
+      published.then(
+        () => this.#succeed(rule, ctx, room, captures, ack, socket),
+        (error: SwitchyardError) => this.#fail(socket, rule.event, ack, error),
+      );
     }
-    published.then(
-      () => this.#succeed(rule, ctx, room, captures, ack),
-      (error: SwitchyardError) => this.#fail(socket, rule.event, ack, error),
-    );
   }
 
   /**
@@ -281,6 +387,12 @@ export class Router implements SocketHandler {
       this.#fail(socket, rule.event, ack, new SwitchyardError("SWY_FORWARD_BINARY", [rule.event]));
       return;
     }
+    const budget = this.#budgetOf(socket);
+    const busy = this.#budgets.startForward(budget);
+    if (busy !== undefined) {
+      this.#fail(socket, rule.event, ack, busy);
+      return;
+    }
     const claims = stateOf(socket)?.claims;
     const request = {
       event: rule.event,
@@ -289,8 +401,8 @@ export class Router implements SocketHandler {
       auth: socket.auth,
       ...(claims === undefined ? {} : { claims }),
     };
-    const { maxRoomLength, maxHttpBufferSize } = this.#config.server;
-    forwardEvent(rule, request, { maxRoomLength, maxBodyBytes: maxHttpBufferSize })
+    const { maxRoomLength, maxHttpBufferSize, maxDepth } = this.#config.server;
+    forwardEvent(rule, request, { maxRoomLength, maxBodyBytes: maxHttpBufferSize, maxDepth })
       .then((answer) => this.#applyAnswer(socket, rule, answer, ack))
       .catch((error: unknown) => {
         if (!(error instanceof SwitchyardError)) {
@@ -302,7 +414,9 @@ export class Router implements SocketHandler {
           this.#log.warn({ err: error.cause, event: rule.event, at: rule.at }, error.message);
         }
         this.#fail(socket, rule.event, ack, error as SwitchyardError);
-      });
+      })
+      .catch((error: unknown) => this.#internal(socket, rule.event, ack, error))
+      .finally(() => this.#budgets.endForward(budget));
   }
 
   async #applyAnswer(
@@ -323,7 +437,10 @@ export class Router implements SocketHandler {
     for (const room of answer.join) socket.join(room);
     const published = await Promise.allSettled(
       answer.emit.map((e) =>
-        this.rooms.publish(nsp, e.room, e.event, e.args, e.exceptSender ? socket.id : undefined),
+        this.rooms.publish(nsp, e.room, e.event, e.args, {
+          except: e.exceptSender ? socket.id : undefined,
+          origin: socket.id,
+        }),
       ),
     );
     const failed = published.find((p) => p.status === "rejected");
@@ -332,24 +449,66 @@ export class Router implements SocketHandler {
     if (answer.disconnect) socket.disconnect();
   }
 
+  /** Acks a rule's success. Never throws: a bug is reported and answered SWY_INTERNAL. */
   #succeed(
     rule: JoinRule | LeaveRule | BroadcastRule,
     ctx: TemplateContext,
     room: string,
     captures: Readonly<Record<string, string>> | undefined,
     ack: AckCallback | undefined,
+    socket: Socket,
   ): void {
     if (ack === undefined) return;
-    ack(rule.ack === undefined ? { ok: true } : rule.ack({ ...ctx, room, captures }));
+    try {
+      ack(rule.ack === undefined ? { ok: true } : rule.ack({ ...ctx, room, captures }));
+    } catch (error) {
+      this.#internal(socket, rule.event, ack, error);
+    }
   }
 
-  /** Tells the sender what went wrong: in its ack, or as a `switchyard:error` event. */
+  #newState(autoJoin: readonly string[], claims: Claims | undefined): SocketState {
+    const state = new SocketState(autoJoin, claims);
+    this.#budgets.open(state);
+    return state;
+  }
+
+  /** The socket's budget; a socket accepted before the router knew it gets a fresh one. */
+  #budgetOf(socket: Socket): SocketBudget {
+    let state = stateOf(socket);
+    if (state === undefined) {
+      state = this.#newState(NO_ROOMS, undefined);
+      socket.data = state;
+    }
+    return state;
+  }
+
+  /** A bug on a client's path: reported, and the client told SWY_INTERNAL rather than nothing. */
+  #internal(socket: Socket, event: string, ack: AckCallback | undefined, error: unknown): void {
+    reportInternalError(this.#log, "event", error);
+    this.#fail(socket, event, ack, new SwitchyardError("SWY_INTERNAL", ["event failed"]));
+  }
+
+  /**
+   * Tells the sender what went wrong: in its ack, or as a `switchyard:error` event.
+   * Never throws (a failure to tell is reported), so it can end any promise chain.
+   */
   #fail(socket: Socket, event: string, ack: AckCallback | undefined, error: SwitchyardError): void {
     metrics.errors.inc({ code: error.code });
     this.#log.debug({ socket: socket.id, event, code: error.code }, error.message);
-    if (ack !== undefined) ack({ ok: false, error: error.toJSON() });
-    else socket.emit(ERROR_EVENT, { event, ...error.toJSON() });
+    try {
+      if (ack !== undefined) ack({ ok: false, error: error.toJSON() });
+      else socket.emit(ERROR_EVENT, { event, ...error.toJSON() });
+    } catch (again) {
+      reportInternalError(this.#log, "event:answer", again);
+    }
   }
+}
+
+/** A failure as the coded error the sender gets; anything uncoded is SWY_INTERNAL. */
+function asCoded(error: unknown): SwitchyardError {
+  return error instanceof SwitchyardError
+    ? error
+    : new SwitchyardError("SWY_INTERNAL", ["event failed"], { cause: error });
 }
 
 function authenticatorsOf(config: SwitchyardConfig): Map<string, Authenticator> {
@@ -361,6 +520,16 @@ function authenticatorsOf(config: SwitchyardConfig): Map<string, Authenticator> 
 }
 
 const ANY: Readonly<Record<string, string>> = Object.freeze({});
+
+/** {@link matchAny} for callers that need no captures: ANY when a pattern matches. */
+function testAny(
+  patterns: readonly RoomPattern[],
+  room: string,
+): Readonly<Record<string, string>> | undefined {
+  if (patterns.length === 0) return ANY;
+  for (const pattern of patterns) if (pattern.test(room)) return ANY;
+  return undefined;
+}
 
 function matchAny(
   patterns: readonly RoomPattern[],

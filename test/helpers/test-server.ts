@@ -111,9 +111,7 @@ export async function startTestServer(
     events,
     socketOf(clientSocket, nsp = "/") {
       const socket =
-        clientSocket.id === undefined
-          ? undefined
-          : sio.namespace(nsp)?.sockets.get(clientSocket.id);
+        clientSocket.id === undefined ? undefined : findSocket(sio, nsp, clientSocket.id);
       if (socket === undefined) throw new Error(`no server socket ${clientSocket.id} in ${nsp}`);
       return socket;
     },
@@ -235,4 +233,20 @@ export function useConformanceServer(): { readonly url: string } {
       return `http://127.0.0.1:${server.port}`;
     },
   };
+}
+
+/**
+ * The server socket a client knows as `clientId`: its id, or for a socket.io 2.x client
+ * (which takes its engine id, or `<nsp>#<engine id>`, for its socket id while the server
+ * gives it another) the socket of that session.
+ */
+function findSocket(sio: SioServer, nsp: string, clientId: string): Socket | undefined {
+  const namespace = sio.namespace(nsp);
+  const byId = namespace?.sockets.get(clientId);
+  if (byId !== undefined) return byId;
+  const sid = clientId.slice(clientId.indexOf("#") + 1);
+  for (const socket of namespace?.sockets.values() ?? []) {
+    if (socket.client.session.id === sid && socket.client.session.protocol === 3) return socket;
+  }
+  return undefined;
 }

@@ -133,7 +133,7 @@ describe("a cluster: three Switchyard processes, a socket.io server with the Red
   it("delivers a broadcast from any node to every other member on every node, exactly once", async () => {
     const room = `room:${randomBytes(3).toString("hex")}`;
     const room1 = await members(room, 2);
-    const room2 = await members(`other:${randomBytes(3).toString("hex")}`, 1);
+    const room2 = await members(`room:other-${randomBytes(3).toString("hex")}`, 1);
     const inboxes = new Map([...room1.flat(), ...room2.flat()].map((c) => [c, inbox(c)]));
 
     // One publisher per server: Switchyard nodes 0, 1, 2 and the socket.io server.
@@ -167,16 +167,16 @@ describe("a cluster: three Switchyard processes, a socket.io server with the Red
 
   it("takes the emitter's emit, socketsJoin, socketsLeave and disconnectSockets on every node", async () => {
     const suffix = randomBytes(3).toString("hex");
-    const group = await members(`group:${suffix}`, 1);
+    const group = await members(`room:group-${suffix}`, 1);
     const all = group.flat();
     const emitter = new Emitter(socketIo.pub, { key: env.SOCKET_IO_KEY! });
 
     const hello = { from: "emitter" };
     const arrived = Promise.all(all.map((client) => receives(client, hello)));
-    emitter.to(`group:${suffix}`).emit("message", hello);
+    emitter.to(`room:group-${suffix}`).emit("message", hello);
     await arrived;
 
-    emitter.in(`group:${suffix}`).socketsJoin(`extra:${suffix}`);
+    emitter.in(`room:group-${suffix}`).socketsJoin(`extra:${suffix}`);
     // socketsJoin has no answer: a message to the new room shows when every node applied it.
     const extra = { from: "extra" };
     const viaExtra = Promise.all(all.map((client) => receives(client, extra)));
@@ -190,18 +190,18 @@ describe("a cluster: three Switchyard processes, a socket.io server with the Red
     const gone = Promise.all(
       all.map((client) => within(new Promise((r) => client.once("disconnect", r)), "disconnect")),
     );
-    emitter.in(`group:${suffix}`).disconnectSockets();
+    emitter.in(`room:group-${suffix}`).disconnectSockets();
     expect(await gone).toEqual(all.map(() => "io server disconnect"));
   });
 
   it("lets the socket.io server exclude a Switchyard socket, or reach it alone by its id", async () => {
     const suffix = randomBytes(3).toString("hex");
-    const group = await members(`x:${suffix}`, 1);
+    const group = await members(`room:x-${suffix}`, 1);
     const [left, ...rest] = group.flat();
     const got = inbox(left!);
     const payload = { from: "io", n: 1 };
     const arrived = Promise.all(rest.map((client) => receives(client, payload)));
-    socketIo.io.to(`x:${suffix}`).except(left!.id!).emit("message", payload);
+    socketIo.io.to(`room:x-${suffix}`).except(left!.id!).emit("message", payload);
     await arrived;
     // Directed at the excluded socket alone, by id, from the socket.io server.
     const direct = { from: "io", n: 2 };
@@ -224,7 +224,7 @@ namespaces:
 `;
     const harness = await Harness.start(yaml);
     cleanup.add(() => harness.close());
-    const room = `count:${randomBytes(3).toString("hex")}`;
+    const room = `room:count-${randomBytes(3).toString("hex")}`;
     const group = await members(room, 1); // one member on each of the four other servers
     const mine = await harness.connect({ transports: ["websocket"] });
     expect(((await mine.emitWithAck("join", { room })) as Ack).ok).toBe(true);
@@ -245,7 +245,7 @@ namespaces:
   it("serves polling clients behind a round-robin balancer, their sessions relayed to their nodes", async () => {
     const balancer = await RoundRobin.start(nodes.map((node) => node.url));
     cleanup.add(() => balancer.close());
-    const room = `poll:${randomBytes(3).toString("hex")}`;
+    const room = `room:poll-${randomBytes(3).toString("hex")}`;
     const a = await member(balancer.url, room, ["polling"]);
     const b = await member(balancer.url, room, ["polling"]);
     const c = await member(socketIo.url, room);

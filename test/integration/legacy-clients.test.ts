@@ -78,7 +78,7 @@ async function connectWithAuth(
 
 /**
  * A raw Engine.IO v3 WebSocket past the implicit CONNECT to "/" and the server's `auth`
- * event, with its engine id (the socket id on "/").
+ * event, with its engine id (which a 2.x client takes for its socket id on "/").
  */
 async function openV3Ws(
   url: string,
@@ -93,11 +93,16 @@ async function openV3Ws(
 }
 
 describe.each(MODES)("socket.io-client 2.x over %s", (_, mode) => {
-  it('is connected to "/" by the server alone, with the engine id as socket id and the handshake query as auth', async () => {
+  it('is connected to "/" by the server alone, with the handshake query as auth and a socket id that is not its engine id', async () => {
     const { client, auth } = await connectWithAuth(server.url, mode, { token: "x" });
     expect(auth).toEqual([{ token: "x" }]);
+    // The 2.x client names itself by its engine id; the server's id for it is another,
+    // so the id other clients may learn cannot drive this session's transport.
     expect(client.id).toBe(client.io.engine.id);
-    expect(server.socketOf(client).auth).toEqual({ token: "x" });
+    const socket = server.socketOf(client);
+    expect(socket.auth).toEqual({ token: "x" });
+    expect(socket.id).not.toBe(client.io.engine.id);
+    expect(socket.id).toMatch(/^[A-Za-z0-9_-]{20}$/);
     expect(client.io.engine.transport.name).toBe(
       mode.startsWith("polling") ? "polling" : "websocket",
     );
@@ -181,17 +186,17 @@ describe.each(MODES)("socket.io-client 2.x over %s", (_, mode) => {
     expect(auth).toEqual([{ token: "abc" }]);
     expect(custom.id).toBe(`/custom#${root.id}`);
     expect(await emitWithAckV2(custom, "message-with-ack", "custom")).toEqual(["custom"]);
-    const customId = custom.id;
+    const customId = server.socketOf(custom, "/custom").id;
     const left = server.whenDisconnected((socket) => socket.id === customId);
     custom.disconnect();
     expect(await left).toBe("client namespace disconnect");
     expect(await roundTripV2(root, "root")).toEqual(["root"]);
-    expect(server.sio.namespace("/")?.sockets.has(root.id)).toBe(true);
+    expect(server.sio.namespace("/")?.sockets.has(server.socketOf(root).id)).toBe(true);
   });
 
   it('sees a server-side disconnect as "io server disconnect", in / and in a namespace', async () => {
     const root = await connectV2Client(cleanup, server.url, mode);
-    const rootId = root.id;
+    const rootId = server.socketOf(root).id;
     const rootGone = server.whenDisconnected((socket) => socket.id === rootId);
     const rootReason = nextV2(root, "disconnect");
     root.emit("kick");
@@ -360,7 +365,13 @@ describe.each(MODES)("a socket.io-client 2.x over %s in a room with 4.x clients"
     expect(await emitWithAckV2(v2, "say", { room: "lobby", text: "from 2.x €" })).toEqual([
       { ok: true },
     ]);
-    expect(await atV4).toEqual(["from 2.x €", { from: v2.id }]);
+    // The server's id for the 2.x socket, never the engine id the 2.x client calls itself.
+    const [text, { from }] = (await atV4) as [string, { from: string }];
+    expect(text).toBe("from 2.x €");
+    expect(from).not.toBe(v2.io.engine.id);
+    expect(harness.server.sio.namespace("/")?.sockets.get(from)?.client.session.id).toBe(
+      v2.io.engine.id,
+    );
 
     const atV2 = nextV2(v2, "message");
     v4.emit("say", { room: "lobby", text: "from 4.x 😀" });
@@ -421,10 +432,10 @@ describe("examples/legacy/switchyard.yaml", () => {
     );
     const harness = await startHarness(yaml);
     const member = await harness.connect({ transports: ["websocket"] });
-    expect(await member.emitWithAck("join", { room: "r" })).toEqual({ ok: true });
+    expect(await member.emitWithAck("join", { room: "room:r" })).toEqual({ ok: true });
     const publisher = await connectV2Client(cleanup, harness.url, "polling");
     const got = next(member, "message");
-    publisher.emit("publish", { room: "r", payload: { n: 1, bytes: Buffer.from([1]) } });
+    publisher.emit("publish", { room: "room:r", payload: { n: 1, bytes: Buffer.from([1]) } });
     const [payload] = await got;
     expect((payload as { n: number }).n).toBe(1);
     expect(asBuffer((payload as { bytes: unknown }).bytes)).toEqual(Buffer.from([1]));
@@ -493,7 +504,7 @@ describe("malformed Engine.IO v3 input", () => {
     ["no type byte at all", []],
   ])("a binary WebSocket frame with %s closes the connection", async (_, bytes) => {
     const { ws, sid } = await openV3Ws(server.url);
-    const gone = server.whenDisconnected((socket) => socket.id === sid);
+    const gone = server.whenDisconnected((socket) => socket.client.session.id === sid);
     ws.send(Buffer.from(bytes));
     await ws.whenClosed();
     expect(await gone).toBe("parse error");
@@ -502,7 +513,7 @@ describe("malformed Engine.IO v3 input", () => {
 
   it("a pong from a v3 client (the client pings, the server answers) closes its WebSocket", async () => {
     const { ws, sid } = await openV3Ws(server.url);
-    const gone = server.whenDisconnected((socket) => socket.id === sid);
+    const gone = server.whenDisconnected((socket) => socket.client.session.id === sid);
     ws.send("3");
     await ws.whenClosed();
     expect(await gone).toBe("parse error");

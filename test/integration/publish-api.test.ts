@@ -419,6 +419,7 @@ describe("a backend that refuses a publication", () => {
       api: { token: new Secret(TOKEN) },
       maxBodyBytes: MAX_BODY,
       maxRoomLength: MAX_ROOM,
+      maxDepth: 32,
       publisher: {
         publish: (_nsp, room) =>
           Promise.reject(new SwitchyardError("SWY_PUBLISH_FAILED", [room, "backend down"])),

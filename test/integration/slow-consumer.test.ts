@@ -6,6 +6,9 @@ const CONFIG = `
 server:
   limits:
     maxQueuedBytes: 65536
+    # The publisher sends 400 events as fast as the reader takes them.
+    eventsPerSecond: 100000
+    eventBurst: 100000
 namespaces:
   /:
     events:

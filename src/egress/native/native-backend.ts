@@ -15,7 +15,7 @@ import {
   isClusterSink,
   type SocketSelector,
 } from "../cluster.js";
-import { parseRoomChannel } from "../registry.js";
+import { type BackendLimits, DEFAULT_BACKEND_LIMITS, parseRoomChannel } from "../registry.js";
 import { DeliverySinkBridge } from "./redis/delivery-sink-bridge.js";
 import type { RedisClusterBus } from "./redis/redis-cluster-bus.js";
 import type { NativeRedisSettings } from "./redis/redis-settings.js";
@@ -28,6 +28,8 @@ export interface NativeBackendOptions {
   readonly redis?: NativeRedisSettings;
   /** Where Redis trouble is logged; default: silent. */
   readonly log?: Logger;
+  /** The server's limits; default {@link DEFAULT_BACKEND_LIMITS}. */
+  readonly limits?: BackendLimits;
 }
 
 /**
@@ -61,6 +63,7 @@ export class NativeBackend implements Backend, ClusterView {
   readonly #channels = new Set<string>();
   readonly #redis: NativeRedisSettings | undefined;
   readonly #log: Logger;
+  readonly #limits: BackendLimits;
   #sink: DeliverySink | undefined;
   #clusterSink: ClusterSink | undefined;
   #bus: RedisClusterBus | undefined;
@@ -69,6 +72,7 @@ export class NativeBackend implements Backend, ClusterView {
     this.name = name;
     this.#redis = options.redis;
     this.#log = options.log ?? pino({ level: "silent" });
+    this.#limits = options.limits ?? DEFAULT_BACKEND_LIMITS;
   }
 
   /**
@@ -91,7 +95,7 @@ export class NativeBackend implements Backend, ClusterView {
     this.#clusterSink = clusterSink;
     // ioredis and the codecs load only for a native core on Redis.
     const { RedisClusterBus } = await import("./redis/redis-cluster-bus.js");
-    this.#bus = new RedisClusterBus(this.name, this.#redis, this.#log);
+    this.#bus = new RedisClusterBus(this.name, this.#redis, this.#log, this.#limits.maxDepth);
     await this.#bus.start(clusterSink, clusterSink.namespaces());
   }
 

@@ -26,6 +26,7 @@ export const nativeFactory = {
   create: (name, settings, deps) =>
     new NativeBackend(name, {
       log: deps.log,
+      ...(deps.limits === undefined ? {} : { limits: deps.limits }),
       ...(settings?.redis === undefined
         ? {}
         : { redis: resolveNativeRedisSettings(settings.redis) }),

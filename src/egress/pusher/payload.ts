@@ -17,9 +17,13 @@
  */
 
 import { hasBinary, isBinary } from "../../binary.js";
+import { setOwn } from "../../own-property.js";
 
 /** The key whose value `1` marks an envelope. */
 export const ENVELOPE_MARKER = "$switchyard";
+
+/** Levels the envelope adds above an argument: the envelope object and its `args` list. */
+export const ENVELOPE_DEPTH = 2;
 
 /** The envelope of events that cannot travel as a plain payload. */
 export interface Envelope {
@@ -79,6 +83,8 @@ export function parseWireData(data: string): unknown {
  * Decodes an event a pusher-js connection received. `data` is what pusher-js hands
  * over (already parsed from the wire by {@link parseWireData}'s rule; client events
  * arrive as the sender's value). The event name is kept exactly as received.
+ *
+ * @throws Error for an envelope with attachments whose placeholders name none of them.
  */
 export function decodeEvent(event: string, data: unknown): DecodedEvent {
   if (isEnvelope(data)) {
@@ -127,7 +133,8 @@ function deconstruct(value: unknown, attachments: string[]): unknown {
   if (Array.isArray(value)) return value.map((item) => deconstruct(item, attachments));
   if (isPlainObject(value) && hasBinary(value)) {
     const out: Record<string, unknown> = {};
-    for (const [key, item] of Object.entries(value)) out[key] = deconstruct(item, attachments);
+    for (const [key, item] of Object.entries(value))
+      setOwn(out, key, deconstruct(item, attachments));
     return out;
   }
   return value;
@@ -137,11 +144,14 @@ function reconstruct(value: unknown, buffers: readonly Buffer[]): unknown {
   if (buffers.length === 0) return value;
   if (Array.isArray(value)) return value.map((item) => reconstruct(item, buffers));
   if (!isPlainObject(value)) return value;
-  if (value._placeholder === true && typeof value.num === "number") {
-    // A placeholder naming no attachment stays as it is: the data is not ours to repair.
-    return buffers[value.num] ?? value;
+  if (value._placeholder === true) {
+    const buffer = typeof value.num === "number" ? buffers[value.num] : undefined;
+    // Left in place next to real binary, a client would read it as an attachment that
+    // does not exist and drop its connection.
+    if (buffer === undefined) throw new Error("a placeholder names no attachment");
+    return buffer;
   }
   const out: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value)) out[key] = reconstruct(item, buffers);
+  for (const [key, item] of Object.entries(value)) setOwn(out, key, reconstruct(item, buffers));
   return out;
 }

@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import PusherRest from "pusher";
 import PusherJs from "pusher-js";
 import { type ErrorCode, SwitchyardError } from "../../errors.js";
+import { anyExceedsDepth, exceedsDepth } from "../../json-depth.js";
 import { metrics } from "../../metrics.js";
 import type {
   Backend,
@@ -11,9 +12,16 @@ import type {
   DeliverySink,
   Publication,
 } from "../backend.js";
-import type { BackendDeps } from "../registry.js";
-import { decodeEvent, type EncodedEvent, encodeEvent, isProtocolEvent } from "./payload.js";
-import { PublishQueue } from "./publish-queue.js";
+import { PublishQueue } from "../publish-queue.js";
+import { type BackendDeps, type BackendLimits, DEFAULT_BACKEND_LIMITS } from "../registry.js";
+import {
+  type DecodedEvent,
+  decodeEvent,
+  ENVELOPE_DEPTH,
+  type EncodedEvent,
+  encodeEvent,
+  isProtocolEvent,
+} from "./payload.js";
 import { pusherChannelProblem } from "./pusher-channel-naming.js";
 import { PUSHER_LIMITS, type PusherSettings } from "./pusher-settings.js";
 
@@ -34,6 +42,7 @@ interface PusherMessage {
 /** One publication on its way, encoded once. */
 interface Outgoing {
   readonly channel: string;
+  readonly origin: string | undefined;
   readonly publication: Publication;
   readonly encoded: EncodedEvent;
 }
@@ -57,6 +66,7 @@ type PublishFailure =
   | "rejected"
   | "unavailable"
   | "queue_full"
+  | "sender_busy"
   | "closed";
 
 /**
@@ -88,6 +98,7 @@ export class PusherBackend implements Backend {
   };
   readonly #settings: PusherSettings;
   readonly #log: Logger;
+  readonly #limits: BackendLimits;
   readonly #rest: PusherRest;
   readonly #queue: PublishQueue<Outgoing>;
   readonly #subscriptions = new Map<string, Subscription>();
@@ -107,6 +118,7 @@ export class PusherBackend implements Backend {
     this.name = name;
     this.#settings = settings;
     this.#log = deps.log;
+    this.#limits = deps.limits ?? DEFAULT_BACKEND_LIMITS;
     this.#rest = new PusherRest({
       appId: settings.appId,
       key: settings.key,
@@ -262,7 +274,17 @@ export class PusherBackend implements Backend {
         publication,
       );
     }
-    const queued = this.#queue.push({ channel, publication, encoded });
+    const { origin } = publication;
+    const share = this.#limits.maxPublishesPerSocket;
+    if (origin !== undefined && this.#queue.countOf(origin) >= share) {
+      metrics.limitRefusals.inc({ limit: "maxPublishesPerSocket" });
+      return this.#refuse(
+        "sender_busy",
+        new SwitchyardError("SWY_PUBLISH_BUSY", [share]),
+        publication,
+      );
+    }
+    const queued = this.#queue.push({ channel, origin, publication, encoded });
     metrics.pusherPublishQueue.set({ backend: this.name }, this.#queue.size);
     return queued;
   }
@@ -437,8 +459,30 @@ export class PusherBackend implements Backend {
     if (isProtocolEvent(event)) return;
     const sink = this.#sink;
     if (sink === undefined) return;
-    const decoded = decodeEvent(event, message.data);
+    // Anyone who can trigger on the channel wrote this (a pusher-js user's client
+    // event, another app's server): bounded before it is walked or re-encoded.
+    if (exceedsDepth(message.data, this.#limits.maxDepth + ENVELOPE_DEPTH)) {
+      this.#dropReceived("too_deep", channel, event);
+      return;
+    }
+    let decoded: DecodedEvent;
+    try {
+      decoded = decodeEvent(event, message.data);
+    } catch (error) {
+      this.#dropReceived("malformed", channel, event, error);
+      return;
+    }
+    if (anyExceedsDepth(decoded.args, this.#limits.maxDepth)) {
+      this.#dropReceived("too_deep", channel, event);
+      return;
+    }
     this.#deliver(sink, { channel, event: decoded.event, args: decoded.args });
+  }
+
+  /** Counts and logs an event received on a channel that members will not get. */
+  #dropReceived(reason: string, channel: string, event: string, error?: unknown): void {
+    metrics.pusherReceiveErrors.inc({ backend: this.name, reason });
+    this.#log.warn({ err: error, channel, event, reason }, "pusher event dropped");
   }
 
   /** Hands a delivery to the sink; a sink that throws loses only that delivery, counted. */
@@ -672,10 +716,11 @@ function wrapRestError(error: unknown): SwitchyardError {
   if (typeof status === "number") {
     return new SwitchyardError("SWY_PUSHER_REJECTED", [status], { cause: error });
   }
-  // The SDK's RequestError keeps the network error in `error`; its message names no secret.
+  // The network error (kept as the cause, for the log) names hosts and ports; the
+  // sender learns only what kind of failure it was.
   const inner = (error as { error?: unknown } | null)?.error;
-  const reason =
-    inner instanceof Error ? inner.message : error instanceof Error ? error.message : String(error);
+  const message = inner instanceof Error ? inner.message : String(error);
+  const reason = /timeout|timed out/i.test(message) ? "no answer in time" : "the request failed";
   return new SwitchyardError("SWY_PUSHER_UNAVAILABLE", [reason], { cause: error });
 }
 

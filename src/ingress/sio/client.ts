@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { SwitchyardError } from "../../errors.js";
 import { metrics } from "../../metrics.js";
 import type { CloseReason } from "../engine/options.js";
 import { Outbound } from "../engine/outbound.js";
@@ -9,7 +10,6 @@ import {
   type PartialPacket,
   reconstruct,
   SioDecodeError,
-  type SioPacket,
   SioType,
 } from "./parser.js";
 import type { SioServer } from "./server.js";
@@ -64,10 +64,14 @@ export class Client implements SessionListener {
         this.session.close("parse error", error.code);
         return;
       }
-      // A bug in a handler must not take the process (and every other client) down.
-      metrics.errors.inc({ code: "SWY_INTERNAL" });
-      this.#server.handler.onError?.(error);
+      this.#onHandlerError(error);
     }
+  }
+
+  /** A bug in a handler must not take the process (and every other client) down. */
+  #onHandlerError(error: unknown): void {
+    metrics.errors.inc({ code: "SWY_INTERNAL" });
+    this.#server.handler.onError?.(error);
   }
 
   onClose(reason: CloseReason): void {
@@ -78,6 +82,11 @@ export class Client implements SessionListener {
   /** @internal */
   onSocketClosed(socket: Socket): void {
     if (this.#sockets.get(socket.nsp.name) === socket) this.#sockets.delete(socket.nsp.name);
+    // A session that left every namespace gets connectTimeout to join one again, as a
+    // new session does, rather than holding a connection open for nothing.
+    if (this.#sockets.size === 0 && !this.session.isClosed && this.#connectTimer === undefined) {
+      this.#connectTimer = setTimeout(closeUnconnected, this.#server.options.connectTimeout, this);
+    }
   }
 
   #clearConnectTimer(): void {
@@ -92,7 +101,7 @@ export class Client implements SessionListener {
       throw new SioDecodeError("text while attachments were expected");
     metrics.packetsIn.inc();
     metrics.bytesIn.inc(text.length);
-    const packet = decodeText(text, this.#server.options.maxAttachments);
+    const packet = decodeText(text, this.#server.options);
     if (packet.attachments > 0) {
       this.#partial = packet;
       this.#buffers = [];
@@ -113,7 +122,11 @@ export class Client implements SessionListener {
     this.#onPacket(reconstruct(partial, buffers));
   }
 
-  #onPacket(packet: SioPacket): void {
+  #onPacket(packet: PartialPacket): void {
+    if (packet.tooDeep !== undefined) {
+      this.#onTooDeep(packet, packet.tooDeep.event);
+      return;
+    }
     if (packet.type === SioType.CONNECT) {
       if (this.session.protocol === 3) {
         // Protocol v4 clients put their auth in the namespace's query: `/admin?token=abc`.
@@ -151,6 +164,29 @@ export class Client implements SessionListener {
     }
   }
 
+  /**
+   * Refuses a packet whose payload nests deeper than `maxDepth` (it was never parsed):
+   * a CONNECT gets CONNECT_ERROR, an event goes to the handler as refused, so its
+   * sender learns SWY_PAYLOAD_TOO_DEEP the way it learns every other refusal.
+   */
+  #onTooDeep(packet: PartialPacket, event: string | undefined): void {
+    const error = new SwitchyardError("SWY_PAYLOAD_TOO_DEEP", [this.#server.options.maxDepth]);
+    if (packet.type === SioType.CONNECT) {
+      if (this.#sockets.has(packet.nsp))
+        throw new SioDecodeError(`second CONNECT to ${packet.nsp}`);
+      metrics.errors.inc({ code: error.code });
+      this.#sendConnectError(packet.nsp, { message: error.message, data: { code: error.code } });
+      return;
+    }
+    const socket = this.#sockets.get(packet.nsp);
+    const handler = this.#server.handler;
+    if (socket === undefined || !socket.isConnected || handler.onEventRefused === undefined) {
+      throw new SioDecodeError("payload nested too deep", "SWY_PAYLOAD_TOO_DEEP");
+    }
+    const ack = packet.id === undefined ? undefined : this.#ackFor(socket, packet.id);
+    handler.onEventRefused(socket, event ?? "", error, ack);
+  }
+
   #ackFor(socket: Socket, id: number): AckCallback {
     let isSent = false;
     return (...args: unknown[]) => {
@@ -175,14 +211,13 @@ export class Client implements SessionListener {
       this.#sendConnectError(name, { message: "Invalid namespace" });
       return;
     }
-    // socket.io 2.x clients expect the ids socket.io gave them: the engine id on `/`,
-    // `<namespace>#<engine id>` elsewhere. v4 clients get a fresh id that does not
-    // reveal the engine's.
-    const id = legacy
-      ? name === "/"
-        ? this.session.id
-        : `${name}#${this.session.id}`
-      : randomBytes(15).toString("base64url");
+    // Every socket gets a fresh id that does not reveal its session's. socket.io derives
+    // a 2.x client's id from the engine id (`/` gets the engine id itself), but a socket
+    // id is handed to other clients (templates, the API) and the engine id drives the
+    // transport: whoever holds it can upgrade the session to a WebSocket of their own.
+    // A 2.x client therefore reads its own `socket.id` as the engine id, which the
+    // server never uses (docs/legacy.md).
+    const id = randomBytes(15).toString("base64url");
     const socket = new Socket(id, nsp, this, auth);
     this.#sockets.set(name, socket);
     const accept = (): void => {
@@ -215,7 +250,8 @@ export class Client implements SessionListener {
     try {
       const pending = this.#server.handler.onConnect(socket, auth);
       if (pending === undefined) accept();
-      else pending.then(accept, refuse);
+      // A throw in accept or refuse (a bug) is reported, never left unhandled.
+      else pending.then(accept, refuse).catch((error: unknown) => this.#onHandlerError(error));
     } catch (error) {
       refuse(error);
     }

@@ -6,6 +6,8 @@
  */
 
 import { hasBinary, isBinary } from "../../binary.js";
+import { textExceedsDepth } from "../../json-depth.js";
+import { setOwn } from "../../own-property.js";
 
 export const SioType = {
   CONNECT: 0,
@@ -75,32 +77,50 @@ function deconstruct(value: unknown, attachments: Buffer[]): unknown {
   if (Array.isArray(value)) return value.map((item) => deconstruct(item, attachments));
   if (typeof (value as { toJSON?: unknown }).toJSON === "function") return value;
   const out: Record<string, unknown> = {};
-  for (const key in value)
-    out[key] = deconstruct((value as Record<string, unknown>)[key], attachments);
+  for (const key of Object.keys(value)) {
+    setOwn(out, key, deconstruct((value as Record<string, unknown>)[key], attachments));
+  }
   return out;
 }
 
 // --- Decoding ---------------------------------------------------------------------
 
+type DecodeErrorCode =
+  | "SWY_SESSION_PARSE_ERROR"
+  | "SWY_SESSION_TOO_MANY_ATTACHMENTS"
+  | "SWY_PAYLOAD_TOO_DEEP";
+
 /** Why a packet was refused; the session is closed with `parse error`. */
 export class SioDecodeError extends Error {
   override readonly name = "SioDecodeError";
-  readonly code: "SWY_SESSION_PARSE_ERROR" | "SWY_SESSION_TOO_MANY_ATTACHMENTS";
+  readonly code: DecodeErrorCode;
 
-  constructor(
-    message: string,
-    code:
-      | "SWY_SESSION_PARSE_ERROR"
-      | "SWY_SESSION_TOO_MANY_ATTACHMENTS" = "SWY_SESSION_PARSE_ERROR",
-  ) {
+  constructor(message: string, code: DecodeErrorCode = "SWY_SESSION_PARSE_ERROR") {
     super(message);
     this.code = code;
   }
 }
 
+/** Limits the decoder enforces. */
+export interface DecodeLimits {
+  /** Binary attachments one packet may announce. */
+  readonly maxAttachments: number;
+  /**
+   * How deep an event's arguments, an ack's arguments or a CONNECT's auth payload may
+   * nest (see src/json-depth.ts); the packet's own argument list does not count.
+   */
+  readonly maxDepth: number;
+}
+
 /** A decoded text part; BINARY_* packets still wait for `attachments` buffers. */
 export interface PartialPacket extends SioPacket {
   readonly attachments: number;
+  /**
+   * Set when the payload nests deeper than `maxDepth`: it was not parsed (`data` is
+   * undefined) and the packet must be refused to its sender. Only EVENT, BINARY_EVENT
+   * and CONNECT packets are refused this way; `event` is the event's name.
+   */
+  readonly tooDeep?: { readonly event?: string };
 }
 
 const DIGIT_0 = 48;
@@ -112,9 +132,13 @@ function isDigit(code: number): boolean {
 
 /**
  * Decodes the text part of a packet and checks it the way socket.io's parser does.
- * Throws {@link SioDecodeError} when the packet is malformed.
+ * Throws {@link SioDecodeError} when the packet is malformed. A payload nested deeper
+ * than `limits.maxDepth` is never parsed: an EVENT or CONNECT comes back marked
+ * `tooDeep` (the client answers its sender with SWY_PAYLOAD_TOO_DEEP); any other packet
+ * type throws.
  */
-export function decodeText(text: string, maxAttachments: number): PartialPacket {
+export function decodeText(text: string, limits: DecodeLimits): PartialPacket {
+  const { maxAttachments, maxDepth } = limits;
   let i = 0;
   const type = text.charCodeAt(0) - DIGIT_0;
   if (!(type >= SioType.CONNECT && type <= SioType.BINARY_ACK) || text.length === 0) {
@@ -146,6 +170,12 @@ export function decodeText(text: string, maxAttachments: number): PartialPacket 
   }
   let data: unknown;
   if (start < text.length) {
+    // An EVENT's or ACK's payload is the argument list, one level above the arguments.
+    const limit =
+      type === SioType.CONNECT || type === SioType.CONNECT_ERROR ? maxDepth : maxDepth + 1;
+    if (textExceedsDepth(text, limit, start)) {
+      return tooDeep(type as SioType, nsp, id, attachments, text.slice(start));
+    }
     try {
       data = JSON.parse(text.slice(start));
     } catch {
@@ -155,6 +185,29 @@ export function decodeText(text: string, maxAttachments: number): PartialPacket 
   const packet: PartialPacket = { type: type as SioType, nsp, data, id, attachments };
   if (!isPayloadValid(packet)) throw new SioDecodeError("invalid payload");
   return packet;
+}
+
+/** The first element of an event's JSON list, when it is a string or a number. */
+const EVENT_NAME = /^\[\s*("(?:[^"\\]|\\.)*"|-?\d+)\s*[,\]]/;
+
+/** The marked packet for a payload too deep to parse, or the error for types that cannot be refused. */
+function tooDeep(
+  type: SioType,
+  nsp: string,
+  id: number | undefined,
+  attachments: number,
+  json: string,
+): PartialPacket {
+  const error = new SioDecodeError("payload nested too deep", "SWY_PAYLOAD_TOO_DEEP");
+  if (type === SioType.CONNECT) return { type, nsp, id, attachments, tooDeep: {} };
+  if (type !== SioType.EVENT && type !== SioType.BINARY_EVENT) throw error;
+  const match = EVENT_NAME.exec(json);
+  if (match === null) throw error;
+  const name: unknown = JSON.parse(match[1]!);
+  const event = String(name);
+  if (typeof name === "string" && RESERVED_EVENTS.has(name))
+    throw new SioDecodeError("invalid payload");
+  return { type, nsp, id, attachments, tooDeep: { event } };
 }
 
 function isPayloadValid(packet: SioPacket): boolean {
@@ -184,10 +237,14 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
-/** Puts the attachments back in place of their placeholders. */
-export function reconstruct(packet: PartialPacket, buffers: readonly Buffer[]): SioPacket {
+/**
+ * Puts the attachments back in place of their placeholders. A packet marked
+ * `tooDeep` keeps its mark and gets no data: its attachments are only swallowed.
+ */
+export function reconstruct(packet: PartialPacket, buffers: readonly Buffer[]): PartialPacket {
+  if (packet.tooDeep !== undefined) return { ...packet, attachments: 0 };
   const data = replacePlaceholders(packet.data, buffers);
-  return { type: packet.type, nsp: packet.nsp, data, id: packet.id };
+  return { type: packet.type, nsp: packet.nsp, data, id: packet.id, attachments: 0 };
 }
 
 function replacePlaceholders(value: unknown, buffers: readonly Buffer[]): unknown {

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from "node:http";
+import type { SwitchyardError } from "../../errors.js";
 import type { EngineOptions } from "../engine/options.js";
 import { EngineServer } from "../engine/server.js";
 import type { Session } from "../engine/session.js";
@@ -20,6 +21,16 @@ export interface SocketHandler {
   onConnected?(socket: Socket): void;
   /** An event from the client; `ack` is set when the client asked for one. */
   onEvent(socket: Socket, event: string, args: unknown[], ack: AckCallback | undefined): void;
+  /**
+   * An event the ingress refused before decoding its arguments (they nest deeper than
+   * `maxDepth`): tell the sender `error`. Without this method the session is closed.
+   */
+  onEventRefused?(
+    socket: Socket,
+    event: string,
+    error: SwitchyardError,
+    ack: AckCallback | undefined,
+  ): void;
   /** The socket left its namespace; it is no longer in any room. */
   onDisconnect(socket: Socket, reason: DisconnectReason): void;
   /** A handler threw or rejected unexpectedly; the client got an internal error or nothing. */
@@ -31,6 +42,8 @@ export interface SioOptions extends EngineOptions {
   readonly connectTimeout: number;
   /** Largest number of binary attachments in one packet. */
   readonly maxAttachments: number;
+  /** How deep the data of a client's packet may nest (src/json-depth.ts). */
+  readonly maxDepth: number;
 }
 
 /** The Socket.IO v5 server: namespaces over an {@link EngineServer}. */

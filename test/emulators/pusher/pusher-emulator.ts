@@ -84,6 +84,8 @@ export class PusherEmulator {
   #wss: WebSocketServer;
   #socketCounter = 0;
   #socketPrefix = randomInt(1, 2 ** 31);
+  /** While set, REST requests wait for it (see {@link holdRest}). */
+  #restGate: Promise<void> | undefined;
 
   private constructor(options: PusherEmulatorOptions) {
     this.#port = options.port ?? 0;
@@ -161,8 +163,26 @@ export class PusherEmulator {
     this.#wss.close();
   }
 
+  /**
+   * Fault control (delay): REST requests wait, unanswered, until the returned function is
+   * called, as a slow or overloaded service would make them. Requests already being
+   * handled are not affected.
+   */
+  holdRest(): () => void {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.#restGate = gate;
+    return () => {
+      if (this.#restGate === gate) this.#restGate = undefined;
+      release();
+    };
+  }
+
   #createServer(): Server {
-    const server = createServer((req, res) => {
+    const server = createServer(async (req, res) => {
+      await this.#restGate;
       void handleRestRequest(
         {
           findApp: (id) => this.#apps.get(id),

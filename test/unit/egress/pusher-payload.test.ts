@@ -115,13 +115,21 @@ describe("pusher payload: what other publishers send", () => {
     });
   });
 
-  it("leaves a placeholder that names no attachment as it is", () => {
+  it("refuses a placeholder that names no attachment next to real ones (a client would drop its connection)", () => {
     const wire = {
       $switchyard: 1,
-      args: [{ _placeholder: true, num: 3 }],
+      args: [
+        { _placeholder: true, num: 0 },
+        { _placeholder: true, num: 3 },
+      ],
       attachments: ["AA=="],
     };
-    expect(decodeEvent("x", wire).args).toEqual([{ _placeholder: true, num: 3 }]);
+    expect(() => decodeEvent("x", wire)).toThrow("a placeholder names no attachment");
+  });
+
+  it("keeps a placeholder-shaped object as data when the envelope has no attachments", () => {
+    const wire = { $switchyard: 1, args: [{ _placeholder: true, num: 3 }, 2] };
+    expect(decodeEvent("x", wire).args).toEqual([{ _placeholder: true, num: 3 }, 2]);
   });
 
   it("treats an object whose marker is not 1 as a plain payload", () => {

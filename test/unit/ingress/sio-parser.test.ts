@@ -8,7 +8,9 @@ import {
   SioType,
 } from "../../../src/ingress/sio/parser.js";
 
-const decode = (text: string) => decodeText(text, 10);
+const LIMITS = { maxAttachments: 10, maxDepth: 4 };
+const decode = (text: string) => decodeText(text, LIMITS);
+const nested = (depth: number) => `${"[".repeat(depth)}1${"]".repeat(depth)}`;
 
 describe("Socket.IO v5 encoding", () => {
   it("writes type, namespace, ack id and JSON in that order", () => {
@@ -82,6 +84,7 @@ describe("Socket.IO v5 decoding", () => {
       nsp: "/",
       id: 789,
       data: ["ev", Buffer.from([1]), Buffer.from([2])],
+      attachments: 0,
     });
   });
 
@@ -107,7 +110,7 @@ describe("Socket.IO v5 decoding", () => {
 
   it("refuses more attachments than the limit, with its own code", () => {
     try {
-      decodeText('511-["ev"]', 10);
+      decodeText('511-["ev"]', LIMITS);
       expect.unreachable();
     } catch (error) {
       expect((error as SioDecodeError).code).toBe("SWY_SESSION_TOO_MANY_ATTACHMENTS");
@@ -117,5 +120,40 @@ describe("Socket.IO v5 decoding", () => {
   it("refuses a placeholder that points past the attachments", () => {
     const partial = decode('51-["ev",{"_placeholder":true,"num":3}]');
     expect(() => reconstruct(partial, [Buffer.from([1])])).toThrow(SioDecodeError);
+  });
+
+  it("accepts arguments nested exactly maxDepth deep, brackets in strings not counted", () => {
+    expect(decode(`2["ev",${nested(4)}]`).data).toEqual(["ev", [[[[1]]]]]);
+    expect(decode(`2["ev","${"[".repeat(50)}\\"["]`).tooDeep).toBeUndefined();
+  });
+
+  it("marks an event nested deeper than maxDepth without parsing it, keeping its name and ack id", () => {
+    const packet = decode(`2/chat,7["ev",{"a":${nested(4)}}]`);
+    expect(packet).toMatchObject({
+      type: SioType.EVENT,
+      nsp: "/chat",
+      id: 7,
+      tooDeep: { event: "ev" },
+    });
+    expect(packet.data).toBeUndefined();
+  });
+
+  it("marks a CONNECT whose auth nests too deep, and closes on an ACK that does", () => {
+    expect(decode(`0{"a":${nested(4)}}`).tooDeep).toEqual({});
+    try {
+      decode(`31[${nested(5)}]`);
+      expect.unreachable();
+    } catch (error) {
+      expect((error as SioDecodeError).code).toBe("SWY_PAYLOAD_TOO_DEEP");
+    }
+  });
+
+  it("swallows the attachments of a binary event that nests too deep", () => {
+    const partial = decode(`51-["ev",{"_placeholder":true,"num":0},${nested(5)}]`);
+    expect(partial.tooDeep).toEqual({ event: "ev" });
+    expect(reconstruct(partial, [Buffer.from([1])])).toMatchObject({
+      attachments: 0,
+      tooDeep: { event: "ev" },
+    });
   });
 });

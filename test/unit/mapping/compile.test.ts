@@ -48,6 +48,13 @@ describe("compileConfig", () => {
       maxAttachments: 10,
       maxQueuedBytes: 1048576,
       maxRoomLength: 256,
+      maxDepth: 32,
+      maxRoomsPerSocket: 1000,
+      eventsPerSecond: 100,
+      eventBurst: 200,
+      maxPublishesPerSocket: 64,
+      maxForwardsPerSocket: 4,
+      maxForwards: 256,
     });
     expect(config.log).toEqual({ level: "info" });
     expect([...config.namespaces.keys()]).toEqual(["/"]);
@@ -75,7 +82,10 @@ describe("compileConfig", () => {
         "  connectTimeout: 1",
         "  joinTimeout: 7",
         "  upgradeTimeout: 2",
-        "  limits: { maxHttpBufferSize: 3, maxAttachments: 0, maxQueuedBytes: 5, maxRoomLength: 6 }",
+        "  limits:",
+        "    { maxHttpBufferSize: 3, maxAttachments: 0, maxQueuedBytes: 5, maxRoomLength: 6,",
+        "      maxDepth: 7, maxRoomsPerSocket: 8, eventsPerSecond: 0.5, eventBurst: 9,",
+        "      maxPublishesPerSocket: 10, maxForwardsPerSocket: 11, maxForwards: 12 }",
         "log: { level: silent }",
         "namespaces: { /: {} }",
       ].join("\n"),
@@ -93,7 +103,7 @@ describe("compileConfig", () => {
         allowedHeaders: ["authorization"],
         maxAge: 60,
       },
-      cookie: { name: "sid", path: "/", httpOnly: true, sameSite: "Strict" },
+      cookie: { name: "sid", path: "/", httpOnly: true, secure: false, sameSite: "Strict" },
       pingInterval: 1000,
       pingTimeout: 5000,
       connectTimeout: 1,
@@ -103,6 +113,13 @@ describe("compileConfig", () => {
       maxAttachments: 0,
       maxQueuedBytes: 5,
       maxRoomLength: 6,
+      maxDepth: 7,
+      maxRoomsPerSocket: 8,
+      eventsPerSecond: 0.5,
+      eventBurst: 9,
+      maxPublishesPerSocket: 10,
+      maxForwardsPerSocket: 11,
+      maxForwards: 12,
     });
     expect(config.log.level).toBe("silent");
   });
@@ -116,9 +133,30 @@ describe("compileConfig", () => {
       allowedHeaders: [],
       maxAge: 600,
     });
-    expect(any.server.cookie).toEqual({ name: "io", path: "/", httpOnly: true, sameSite: "Lax" });
+    expect(any.server.cookie).toEqual({
+      name: "io",
+      path: "/",
+      httpOnly: true,
+      secure: false,
+      sameSite: "Lax",
+    });
     const one = compile("server: { cors: { origin: 'https://x.example' } }\nnamespaces: { /: {} }");
     expect(one.server.cors).toMatchObject({ origin: ["https://x.example"] });
+  });
+
+  it("reads cookie.secure", () => {
+    const config = compile("server: { cookie: { secure: true } }\nnamespaces: { /: {} }");
+    expect(config.server.cookie).toMatchObject({ secure: true });
+  });
+
+  it("has no admin listener by default, and reads admin with host 127.0.0.1 by default", () => {
+    expect(compile("namespaces: { /: {} }").admin).toBeUndefined();
+    expect(compile("admin: { port: 9100 }\nnamespaces: { /: {} }").admin).toEqual({
+      host: "127.0.0.1",
+      port: 9100,
+    });
+    const config = compile("admin: { host: 10.0.0.5, port: 0 }\nnamespaces: { /: {} }");
+    expect(config.admin).toEqual({ host: "10.0.0.5", port: 0 });
   });
 
   it("normalises the endpoint path to a leading and a trailing slash", () => {
@@ -237,7 +275,7 @@ describe("loadConfig", () => {
 describe("escapes", () => {
   it("keeps $${ and {{ }} literal through both expansions", () => {
     const config = compile(
-      'namespaces: { /: { events: { j: { action: join, room: x, ack: "$${{literal}}" } } } }',
+      'namespaces: { /: { events: { j: { action: join, room: x, allow: [x], ack: "$${{literal}}" } } } }',
     );
     const rule = config.namespaces.get("/")!.events.get("j") as JoinRule;
     expect(rule.ack!(ctx(undefined))).toBe("${literal}");

@@ -24,7 +24,8 @@ const EXAMPLE_ENV = {
   PUSHER_KEY: "example-key",
   PUSHER_SECRET: "example-secret",
   CHAT_JWT_SECRET: "example-jwt-secret-0123456789abcdef",
-  SWITCHYARD_API_TOKEN: "example-api-token-0123456789",
+  SWITCHYARD_API_TOKEN: "example-api-token-0123456789abcdef",
+  CHAT_SIGNING_SECRET: "example-signing-secret-0123456789abcdef",
 };
 
 /** Repository-relative, `/`-separated: the name diagnostics print. */

@@ -71,4 +71,13 @@ describe("compileRoomPattern", () => {
     expect(Object.isFrozen(compileRoomPattern("room:{id}"))).toBe(true);
     expect(() => compileRoomPattern("room:{")).toThrow(/unclosed/);
   });
+
+  it("tests a room without building captures, agreeing with match", () => {
+    for (const source of ["lobby", "room:{id}", "dm:{a}-{b}", "*"]) {
+      const pattern = compileRoomPattern(source);
+      for (const room of ["lobby", "room:1", "room:", "dm:x-y", "room:1/2", "other"]) {
+        expect(pattern.test(room), `${source} ${room}`).toBe(pattern.match(room) !== undefined);
+      }
+    }
+  });
 });

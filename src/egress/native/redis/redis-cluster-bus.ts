@@ -1,7 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
+import { hasBinary, hasPlaceholder } from "../../../binary.js";
 import { SwitchyardError } from "../../../errors.js";
+import { anyExceedsDepth } from "../../../json-depth.js";
 import { metrics } from "../../../metrics.js";
 import type { BackendHealth } from "../../backend.js";
 import type {
@@ -39,9 +41,11 @@ type Connection = "publisher" | "subscriber";
  * This node as a member of a socket.io cluster on Redis, speaking
  * `@socket.io/redis-adapter`'s protocol (classic or sharded, see the codecs).
  *
- * - Two ioredis connections: a publisher with `enableOfflineQueue: false` (a
- *   publish while Redis is down fails at once, never waits unseen) and a
- *   subscriber (ioredis reconnects it and subscribes again by itself).
+ * - Two ioredis connections, neither with an offline queue: a publish while Redis
+ *   is down fails at once, never waits unseen, and a subscription change while the
+ *   subscriber is down is only recorded: this bus holds the channels it wants and
+ *   subscribes them all again whenever the subscriber (re)connects, so nothing piles
+ *   up in memory however long Redis stays away.
  * - For every namespace it is told to listen on, it listens exactly where the
  *   adapter does, so Redis counts it among the servers of that namespace, and it
  *   answers every request from other nodes once (requests it made itself are
@@ -53,6 +57,7 @@ export class RedisClusterBus implements ClusterView {
   readonly #name: string;
   readonly #settings: NativeRedisSettings;
   readonly #log: Logger;
+  readonly #maxDepth: number;
   readonly #codec: ClusterCodec;
   readonly #isSharded: boolean;
   #sink: ClusterSink | undefined;
@@ -72,10 +77,15 @@ export class RedisClusterBus implements ClusterView {
   readonly #pending = new Map<string, PendingRequest>();
   #readyWaiters: (() => void)[] = [];
 
-  constructor(name: string, settings: NativeRedisSettings, log: Logger) {
+  /**
+   * @param maxDepth How deep a broadcast's arguments from another node may nest; a
+   *   deeper one is dropped (counted as `too_deep`) rather than sent on to clients.
+   */
+  constructor(name: string, settings: NativeRedisSettings, log: Logger, maxDepth: number) {
     this.#name = name;
     this.#settings = settings;
     this.#log = log;
+    this.#maxDepth = maxDepth;
     this.#isSharded = settings.mode === "sharded";
     this.#codec = this.#isSharded
       ? new ShardedCodec(settings.key, settings.subscriptionMode)
@@ -103,10 +113,13 @@ export class RedisClusterBus implements ClusterView {
       autoResendUnfulfilledCommands: false,
       commandTimeout: requestsTimeout,
     });
-    // Subscriptions asked for while Redis is down wait for it however long it takes.
+    // Subscriptions are this bus's own state (#patterns, #channels), sent again on
+    // every connection by #resubscribe; none waits in an ioredis queue.
     const sub = new Redis(url, {
       lazyConnect: true,
-      autoResubscribe: true,
+      autoResubscribe: false,
+      autoResendUnfulfilledCommands: false,
+      enableOfflineQueue: false,
       maxRetriesPerRequest: null,
     });
     this.#pub = pub;
@@ -236,7 +249,7 @@ export class RedisClusterBus implements ClusterView {
     } catch (error) {
       throw this.#publishFailure(
         "unavailable",
-        new SwitchyardError("SWY_NATIVE_REDIS_UNAVAILABLE", [describe(error)], { cause: error }),
+        new SwitchyardError("SWY_NATIVE_REDIS_UNAVAILABLE", [], { cause: error }),
         { nsp, room, event },
       );
     }
@@ -260,7 +273,7 @@ export class RedisClusterBus implements ClusterView {
         request: "server_count",
         reason: "unavailable",
       });
-      throw new SwitchyardError("SWY_NATIVE_REDIS_UNAVAILABLE", [describe(error)], {
+      throw new SwitchyardError("SWY_NATIVE_REDIS_UNAVAILABLE", [], {
         cause: error,
       });
     }
@@ -343,17 +356,19 @@ export class RedisClusterBus implements ClusterView {
         hasLoggedError = false;
         return;
       }
-      // ioredis has just re-sent the subscriptions; a PING answered after them
-      // proves they are in place before the node counts as ready.
-      redis.ping().then(
-        () => {
-          if (redis.status !== "ready" || this.#isClosed) return;
-          this.#onConnectionReady(connection, labels, wasReady);
-          wasReady = true;
-          hasLoggedError = false;
-        },
-        () => {},
-      );
+      // A PING answered after the subscriptions proves they are in place before the
+      // node counts as ready.
+      this.#resubscribe(redis)
+        .then(() => redis.ping())
+        .then(
+          () => {
+            if (redis.status !== "ready" || this.#isClosed) return;
+            this.#onConnectionReady(connection, labels, wasReady);
+            wasReady = true;
+            hasLoggedError = false;
+          },
+          () => {},
+        );
     });
     const onDown = (): void => {
       if (connection === "publisher") this.#isPubReady = false;
@@ -392,14 +407,35 @@ export class RedisClusterBus implements ClusterView {
     for (const resolve of waiters) resolve();
   }
 
-  async #listen(nsp: string): Promise<void> {
+  /** Sends every subscription this bus wants on a connection that just became ready. */
+  async #resubscribe(sub: Redis): Promise<void> {
+    const patterns = [...this.#patterns.keys()];
+    const channels = [...this.#channels.keys()];
+    const work: Promise<unknown>[] = [];
+    if (patterns.length > 0) work.push(sub.psubscribe(...patterns));
+    if (this.#isSharded) for (const channel of channels) work.push(sub.ssubscribe(channel));
+    else if (channels.length > 0) work.push(sub.subscribe(...channels));
+    await Promise.all(work);
+  }
+
+  /** The subscriber, when commands can be sent on it now; else they wait for #resubscribe. */
+  #liveSubscriber(): Redis | undefined {
     const sub = this.#sub;
-    if (sub === undefined) return;
+    return sub !== undefined && sub.status === "ready" ? sub : undefined;
+  }
+
+  async #listen(nsp: string): Promise<void> {
+    if (this.#sub === undefined) return;
     const listening = this.#codec.listening(nsp);
     this.#listened.set(nsp, listening);
     for (const pattern of listening.patterns) this.#patterns.set(pattern, nsp);
     for (const { channel, role } of listening.channels) this.#channels.set(channel, { nsp, role });
     const channels = listening.channels.map(({ channel }) => channel);
+    const sub = this.#liveSubscriber();
+    if (sub === undefined) {
+      for (const room of this.#rooms.get(nsp) ?? []) void this.#listenRoom(nsp, room);
+      return;
+    }
     const work: Promise<unknown>[] = [];
     if (listening.patterns.length > 0) work.push(sub.psubscribe(...listening.patterns));
     if (this.#isSharded) {
@@ -413,11 +449,17 @@ export class RedisClusterBus implements ClusterView {
   }
 
   async #unlisten(nsp: string): Promise<void> {
-    const sub = this.#sub;
     const listening = this.#listened.get(nsp);
-    if (sub === undefined || listening === undefined) return;
+    if (this.#sub === undefined || listening === undefined) return;
     this.#listened.delete(nsp);
     const channels = listening.channels.map(({ channel }) => channel);
+    const sub = this.#liveSubscriber();
+    if (sub === undefined) {
+      for (const room of this.#rooms.get(nsp) ?? []) void this.#unlistenRoom(nsp, room);
+      for (const pattern of listening.patterns) this.#patterns.delete(pattern);
+      for (const channel of channels) this.#channels.delete(channel);
+      return;
+    }
     const work: Promise<unknown>[] = [];
     if (this.#isSharded) {
       for (const room of this.#rooms.get(nsp) ?? []) work.push(this.#unlistenRoom(nsp, room));
@@ -433,16 +475,16 @@ export class RedisClusterBus implements ClusterView {
 
   async #listenRoom(nsp: string, room: string): Promise<void> {
     const channel = this.#codec.roomListening(nsp, room);
-    if (channel === undefined || this.#sub === undefined) return;
+    if (channel === undefined) return;
     this.#channels.set(channel, { nsp, role: "broadcast" });
-    await this.#sub.ssubscribe(channel);
+    await this.#liveSubscriber()?.ssubscribe(channel);
   }
 
   async #unlistenRoom(nsp: string, room: string): Promise<void> {
     const channel = this.#codec.roomListening(nsp, room);
-    if (channel === undefined || this.#sub === undefined) return;
+    if (channel === undefined) return;
     this.#channels.delete(channel);
-    await this.#sub.sunsubscribe(channel);
+    await this.#liveSubscriber()?.sunsubscribe(channel);
   }
 
   #onPatternMessage(pattern: string, channel: Buffer, payload: Buffer): void {
@@ -476,6 +518,14 @@ export class RedisClusterBus implements ClusterView {
       return;
     }
     if (inbound.type === "ignored") return;
+    if (inbound.type === "broadcast" || inbound.type === "broadcast-with-ack") {
+      const problem = unsafeArgs(inbound.broadcast.args, this.#maxDepth);
+      if (problem !== undefined) {
+        metrics.nativeRedisReceiveErrors.inc({ backend: this.#name, reason: problem });
+        this.#log.warn({ nsp, reason: problem }, "native redis: broadcast dropped");
+        return;
+      }
+    }
     metrics.nativeRedisReceived.inc({ backend: this.#name, type: inbound.type });
     try {
       this.#handle(sink, nsp, inbound);
@@ -600,7 +650,7 @@ export class RedisClusterBus implements ClusterView {
     this.#send(outbound).catch((error: unknown) => {
       this.#publishFailure(
         "reply",
-        new SwitchyardError("SWY_NATIVE_REDIS_UNAVAILABLE", [describe(error)], { cause: error }),
+        new SwitchyardError("SWY_NATIVE_REDIS_UNAVAILABLE", [], { cause: error }),
         { nsp, reply: reply.kind },
       );
     });
@@ -657,7 +707,7 @@ export class RedisClusterBus implements ClusterView {
         request: what.replace(" ", "_"),
         reason: "unavailable",
       });
-      throw new SwitchyardError("SWY_NATIVE_REDIS_UNAVAILABLE", [describe(error)], {
+      throw new SwitchyardError("SWY_NATIVE_REDIS_UNAVAILABLE", [], {
         cause: error,
       });
     }
@@ -701,6 +751,17 @@ function isUsable(redis: Redis, isReady: boolean): boolean {
 
 function newRequestId(): string {
   return randomBytes(8).toString("hex");
+}
+
+/**
+ * Why a broadcast's arguments must not reach clients: nested deeper than `maxDepth`,
+ * or binary next to a placeholder-shaped object (the client would read it as an
+ * attachment that does not exist and drop its connection).
+ */
+function unsafeArgs(args: readonly unknown[], maxDepth: number): string | undefined {
+  if (anyExceedsDepth(args, maxDepth)) return "too_deep";
+  if (hasBinary(args) && hasPlaceholder(args)) return "malformed";
+  return undefined;
 }
 
 function describe(error: unknown): string {

@@ -1,6 +1,8 @@
 /** Something to send on a channel. */
 export interface ChannelItem {
   readonly channel: string;
+  /** Who asked for it (a socket id), for {@link PublishQueue.countOf}; absent for the API. */
+  readonly origin?: string | undefined;
 }
 
 /** Limits of a {@link PublishQueue}. */
@@ -23,13 +25,15 @@ interface Entry<T> {
 }
 
 /**
- * A FIFO of items sent in batches, with at most `maxInflight` batches in flight.
+ * A FIFO of items sent in batches, with at most `maxInflight` batches in flight: the
+ * outgoing half every managed backend kind shares.
  *
  * Order per channel is kept: while a batch holding a channel is in flight, no other
  * batch takes that channel's items, so two requests racing each other never carry
  * the same channel. Items of other channels overtake them. Within a batch, items
  * keep their queue order. The queue itself has no length limit: the caller checks
- * {@link waiting} before {@link push}.
+ * {@link waiting} (the whole queue) and {@link countOf} (one sender's share) before
+ * {@link push}, so that one sender cannot fill the queue every sender shares.
  */
 export class PublishQueue<T extends ChannelItem> {
   readonly #options: PublishQueueOptions<T>;
@@ -38,6 +42,8 @@ export class PublishQueue<T extends ChannelItem> {
   readonly #busy = new Map<string, number>();
   #inflight = 0;
   #inflightItems = 0;
+  /** Origin → its items waiting or in flight. */
+  readonly #byOrigin = new Map<string, number>();
 
   constructor(options: PublishQueueOptions<T>) {
     this.#options = options;
@@ -53,8 +59,15 @@ export class PublishQueue<T extends ChannelItem> {
     return this.#waiting.length + this.#inflightItems;
   }
 
+  /** Items of `origin` waiting or in flight. */
+  countOf(origin: string): number {
+    return this.#byOrigin.get(origin) ?? 0;
+  }
+
   /** Queues an item; settles as its batch does. */
   push(item: T): Promise<void> {
+    const { origin } = item;
+    if (origin !== undefined) this.#byOrigin.set(origin, this.countOf(origin) + 1);
     return new Promise<void>((resolve, reject) => {
       this.#waiting.push({ item, resolve, reject });
       this.#pump();
@@ -65,7 +78,7 @@ export class PublishQueue<T extends ChannelItem> {
   failWaiting(error: unknown): void {
     const waiting = this.#waiting;
     this.#waiting = [];
-    for (const entry of waiting) entry.reject(error);
+    for (const entry of waiting) this.#settle(entry, error);
   }
 
   #pump(): void {
@@ -109,10 +122,18 @@ export class PublishQueue<T extends ChannelItem> {
       if (left === 0) this.#busy.delete(item.channel);
       else this.#busy.set(item.channel, left);
     }
-    for (const entry of batch) {
-      if (error === undefined) entry.resolve();
-      else entry.reject(error);
-    }
+    for (const entry of batch) this.#settle(entry, error);
     this.#pump();
+  }
+
+  #settle(entry: Entry<T>, error: unknown): void {
+    const { origin } = entry.item;
+    if (origin !== undefined) {
+      const left = this.countOf(origin) - 1;
+      if (left <= 0) this.#byOrigin.delete(origin);
+      else this.#byOrigin.set(origin, left);
+    }
+    if (error === undefined) entry.resolve();
+    else entry.reject(error);
   }
 }

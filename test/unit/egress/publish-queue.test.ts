@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { PublishQueue } from "../../../src/egress/pusher/publish-queue.js";
+import { PublishQueue } from "../../../src/egress/publish-queue.js";
 
 interface Item {
   readonly channel: string;
@@ -22,7 +22,7 @@ function controlled(batchSize: number, maxInflight: number) {
 
 const ns = (batch: readonly Item[]) => batch.map((item) => `${item.channel}${item.n}`);
 
-describe("the pusher publish queue", () => {
+describe("the publish queue", () => {
   it("sends up to batchSize items per call, in queue order", async () => {
     const { queue, calls } = controlled(3, 1);
     const done = Array.from({ length: 5 }, (_, n) => queue.push({ channel: "a", n }));
