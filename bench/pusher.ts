@@ -514,8 +514,9 @@ async function measureSdkThroughput(
   let calls = 0;
   const trigger = (worker: number): Promise<boolean> => {
     calls += 1;
+    // The channels of rooms room:tp-N, whose `-` the route escapes: the bridged run's channels.
     return rest
-      .trigger(`private-room-tp-${worker % opts.rooms}`, "message", payload)
+      .trigger(`private-room-tp=2D${worker % opts.rooms}`, "message", payload)
       .then((res) => res.status === 200);
   };
   const loop = new ClosedLoop(concurrency, trigger);

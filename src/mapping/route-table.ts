@@ -41,7 +41,7 @@ type Lookup = RoomBinding | ChannelTooLong;
 
 interface Target {
   readonly backend: string;
-  channel(nsp: string, room: string, captures: Captures): string;
+  channel(room: string, captures: Captures): string;
   readonly maxLength: number;
 }
 
@@ -79,16 +79,18 @@ export function compileRouteTable(
     .map((raw, order) => ({ raw, order, parsed: parseRoomPattern(raw.room) }))
     .sort((a, b) => literalLength(b.parsed) - literalLength(a.parsed) || a.order - b.order);
   ordered.forEach(({ raw, parsed }, rank) => {
+    const target = (backend: string, channel: string | undefined) =>
+      compileTarget(nsp, parsed.captures, backend, channel, namingOf);
     const route: Route = {
       pattern: compileRoomPattern(raw.room),
       rank,
       rename: raw.rename === undefined ? NO_RENAMES : new Map(Object.entries(raw.rename)),
-      primary: compileTarget(raw.backend, raw.channel, namingOf),
+      primary: target(raw.backend, raw.channel),
       ...(raw.rollout === undefined
         ? {}
         : {
             rollout: {
-              target: compileTarget(raw.rollout.backend, raw.rollout.channel, namingOf),
+              target: target(raw.rollout.backend, raw.rollout.channel),
               threshold: Math.round(raw.rollout.percent * 100),
             },
           }),
@@ -111,7 +113,7 @@ export function compileRouteTable(
       node.routes.push(route);
     }
   });
-  const fallback = compileTarget(NATIVE_BACKEND, undefined, namingOf);
+  const fallback = compileTarget(nsp, [], NATIVE_BACKEND, undefined, namingOf);
   inheritCandidates(trie, []);
 
   function find(room: string): { route: Route; captures: Captures } | undefined {
@@ -141,7 +143,7 @@ export function compileRouteTable(
           ? rollout.target
           : found.route.primary;
     }
-    const channel = target.channel(nsp, room, found?.captures ?? NO_CAPTURES);
+    const channel = target.channel(room, found?.captures ?? NO_CAPTURES);
     if (channel.length > target.maxLength) {
       return Object.freeze({
         ok: false,
@@ -166,30 +168,54 @@ function inheritCandidates(node: TrieNode, inherited: readonly Route[]): void {
   for (const child of node.next.values()) inheritCandidates(child, node.candidates);
 }
 
-function compileTarget(backend: string, channel: string | undefined, namingOf: NamingOf): Target {
+/**
+ * A target's channel renderer. Literal text and `{nsp}` (escaped once, here) are
+ * constants; `{room}` and captures are escaped per room (src/egress/channel-naming.ts).
+ */
+function compileTarget(
+  nsp: string,
+  captured: readonly string[],
+  backend: string,
+  channel: string | undefined,
+  namingOf: NamingOf,
+): Target {
   const naming = namingOf(backend);
   if (naming === undefined || channel === undefined) {
-    return { backend, maxLength: Number.POSITIVE_INFINITY, channel: roomChannel };
+    return {
+      backend,
+      maxLength: Number.POSITIVE_INFINITY,
+      channel: (room) => roomChannel(nsp, room),
+    };
   }
-  const parts = parseChannelTemplate(channel).parts;
-  const escaped = (text: string) => escapeChannelText(naming, text);
+  // Constant text, or the capture to read (null: the whole room).
+  const pieces: (string | { readonly capture: string | null })[] = [];
+  for (const part of parseChannelTemplate(channel).parts) {
+    let piece: string | { capture: string | null };
+    if (typeof part === "string") piece = part;
+    else if (captured.includes(part.capture)) piece = { capture: part.capture };
+    else if (part.capture === "nsp") piece = escapeChannelText(naming, nsp);
+    else piece = { capture: null };
+    const last = pieces[pieces.length - 1];
+    if (typeof piece === "string" && typeof last === "string")
+      pieces[pieces.length - 1] = last + piece;
+    else pieces.push(piece);
+  }
   return {
     backend,
     maxLength: naming.maxLength,
-    channel(nspName, room, captures) {
+    channel(room, captures) {
       let out = "";
-      for (const part of parts) {
-        if (typeof part === "string") out += part;
-        else out += escaped(captures[part.capture] ?? builtin(part.capture, nspName, room));
+      for (const piece of pieces) {
+        if (typeof piece === "string") out += piece;
+        else
+          out += escapeChannelText(
+            naming,
+            piece.capture === null ? room : captures[piece.capture]!,
+          );
       }
       return out;
     },
   };
-}
-
-/** `{room}` and `{nsp}` in a channel template, unless the room pattern captures those names. */
-function builtin(name: string, nsp: string, room: string): string {
-  return name === "room" ? room : name === "nsp" ? nsp : "";
 }
 
 function literalLength(parsed: ReturnType<typeof parseRoomPattern>): number {

@@ -3,12 +3,27 @@
  * routes name backends that exist, channel templates read only what their room
  * pattern captures and hold only characters their backend kind allows, no route is
  * shadowed by another, and rollouts move some rooms but not all.
+ *
+ * Channel names are injective across the whole file: a template's references are
+ * separated (one route never gives two rooms one channel by accident), a room cannot
+ * choose a reserved prefix such as Pusher's `private-`, and no two targets (a route's
+ * backend and channel, or its rollout's) of one backend, in any namespaces, can give
+ * the same channel (src/mapping/channel-overlap.ts decides it).
  */
 
 import { builtinBackends } from "../egress/builtin.js";
-import { disallowedChars } from "../egress/channel-naming.js";
+import { type ChannelNaming, disallowedChars } from "../egress/channel-naming.js";
 import type { BackendRegistry } from "../egress/registry.js";
 import { RESERVED_EVENTS } from "../ingress/sio/parser.js";
+import {
+  type ChannelShape,
+  channelShape,
+  isVariableReference,
+  reachableReservedPrefix,
+  sharedChannel,
+  unseparatedReferences,
+} from "./channel-overlap.js";
+import type { Position } from "./diagnostic.js";
 import { didYouMean } from "./did-you-mean.js";
 import type { DocPath } from "./load.js";
 import { type ParsedRoomPattern, parseChannelTemplate, patternShape } from "./pattern.js";
@@ -49,15 +64,17 @@ export function checkRoutes(out: Reporter, data: unknown, kinds: BackendRegistry
     typeof limits?.maxRoomLength === "number"
       ? limits.maxRoomLength
       : DEFAULTS.server.limits.maxRoomLength;
+  const targets: ChannelTarget[] = [];
   for (const [nsp, value] of Object.entries(asRecord(root.namespaces) ?? {})) {
     const routes = asRecord(value)?.routes;
     if (!Array.isArray(routes)) continue;
-    const context: RouteContext = { out, kinds, backends, maxRoomLength };
+    const context: RouteContext = { out, kinds, backends, maxRoomLength, nsp, targets };
     const seen = new Map<string, DocPath>();
     routes.forEach((route, i) => {
       checkRoute(context, ["namespaces", nsp, "routes", i], asRecord(route), seen);
     });
   }
+  checkOverlaps(out, targets);
 }
 
 interface RouteContext {
@@ -65,6 +82,23 @@ interface RouteContext {
   readonly kinds: BackendRegistry;
   readonly backends: ReadonlyMap<string, string | undefined>;
   readonly maxRoomLength: number;
+  readonly nsp: string;
+  /** Every sound channel target found so far, in file order. */
+  readonly targets: ChannelTarget[];
+}
+
+/** A route's (or its rollout's) backend and channel template, once its own checks passed. */
+interface ChannelTarget {
+  readonly backend: string;
+  readonly shape: ChannelShape;
+  /** The route's path: a route's own target and its rollout's share it. */
+  readonly route: string;
+  readonly role: "route" | "rollout";
+  /** Where the channel template is. */
+  readonly at: Position;
+  /** How diagnostics name the template: quoted, or the environment variables it came from. */
+  readonly shown: string;
+  readonly isFromEnv: boolean;
 }
 
 function checkRoute(
@@ -82,6 +116,8 @@ function checkRoute(
 
   const shape = patternShape(pattern);
   const earlier = seen.get(shape);
+  // An unreachable route gives no channel; its own diagnostic says so.
+  const targets = earlier === undefined ? context.targets : [];
   if (earlier !== undefined) {
     const first = out.doc.position(earlier, "value");
     out.add(
@@ -120,11 +156,12 @@ function checkRoute(
       );
     }
   }
-  const primary = checkTarget(context, path, route, pattern);
+  const routeContext = { ...context, targets };
+  const primary = checkTarget(routeContext, path, route, pattern, path);
   const rollout = asRecord(route.rollout);
   if (!rollout) return;
   const rolloutPath = [...path, "rollout"];
-  const secondary = checkTarget(context, rolloutPath, rollout, pattern);
+  const secondary = checkTarget(routeContext, rolloutPath, rollout, pattern, path);
   const percent = rollout.percent;
   if (percent === 0 || percent === 100) {
     const [moved, stays] = percent === 0 ? ["no room", "every room"] : ["every room", "no room"];
@@ -151,14 +188,16 @@ function checkRoute(
 }
 
 /**
- * Checks one target (`backend` and `channel`) of a route or of its rollout. Returns
- * the backend name when it exists.
+ * Checks one target (`backend` and `channel`) of a route (at `routePath`) or of its
+ * rollout, and records it in `context.targets` when its channel template is sound.
+ * Returns the backend name when it exists.
  */
 function checkTarget(
   context: RouteContext,
   path: DocPath,
   target: Record<string, unknown>,
   pattern: ParsedRoomPattern,
+  routePath: DocPath,
 ): string | undefined {
   const { out, backends } = context;
   const name = target.backend;
@@ -213,6 +252,7 @@ function checkTarget(
     ]);
   }
   if (template.problems.length > 0) return name;
+  const diagnosed = out.list.length;
   const readable = [...pattern.captures, ...CHANNEL_VARIABLES];
   for (const ref of template.captures) {
     if (readable.includes(ref)) continue;
@@ -247,7 +287,124 @@ function checkTarget(
       `${shown} is longer than the ${naming.maxLength} characters ${kind} channel names allow`,
     ]);
   }
+  if (out.list.length > diagnosed) return name;
+  const shape = channelShape(template, pattern, context.nsp, naming);
+  if (!checkChannelRooms(out, at, shown, kind, naming, template, pattern, shape)) return name;
+  context.targets.push({
+    backend: name,
+    shape,
+    route: JSON.stringify(routePath),
+    role: path === routePath ? "route" : "rollout",
+    at,
+    shown,
+    isFromEnv: vars.length > 0,
+  });
   return name;
+}
+
+/**
+ * Checks what rooms can do to a template's channel: choose a reserved prefix, or
+ * split between two references two ways. Returns whether the template passed.
+ */
+function checkChannelRooms(
+  out: Reporter,
+  at: Position,
+  shown: string,
+  kind: string,
+  naming: ChannelNaming,
+  template: ParsedRoomPattern,
+  pattern: ParsedRoomPattern,
+  shape: ChannelShape,
+): boolean {
+  const reserved = naming.reservedPrefixes ?? [];
+  const first = template.parts[0];
+  const listed = reserved.map((prefix) => `'${prefix}'`).join(", ");
+  if (
+    reserved.length > 0 &&
+    first !== undefined &&
+    typeof first !== "string" &&
+    isVariableReference(first.capture, pattern)
+  ) {
+    out.add(
+      "SWY_CFG_CHANNEL",
+      at,
+      [
+        `${shown} begins with {${first.capture}}, so a room could choose the channel's prefix (${kind} reserves ${listed})`,
+      ],
+      { hint: "begin the template with literal text, such as 'room-{room}'" },
+    );
+    return false;
+  }
+  const unseparated = unseparatedReferences(template, pattern, naming);
+  if (unseparated !== undefined) {
+    const [a, b] = unseparated;
+    out.add(
+      "SWY_CFG_CHANNEL",
+      at,
+      [
+        `${shown} reads {${a}} and {${b}} with nothing between them that escaped text cannot hold, so two rooms could share a channel`,
+      ],
+      {
+        hint: `put a character other than letters, digits and '${naming.escapeChar}' between them, such as '-'`,
+      },
+    );
+    return false;
+  }
+  const prefix = reachableReservedPrefix(shape, reserved);
+  if (prefix !== undefined) {
+    out.add(
+      "SWY_CFG_CHANNEL",
+      at,
+      [
+        `${shown} gives a channel starting with '${prefix}' for some rooms, a prefix ${kind} reserves for the file's literal text to choose`,
+      ],
+      { hint: "end the literal text before the first reference with '-'" },
+    );
+    return false;
+  }
+  return true;
+}
+
+/**
+ * Refuses every target that can give a channel an earlier target of the same backend
+ * can give, naming the first such one. A route's own target and its rollout's may be
+ * the same template: one room still gets one channel.
+ */
+function checkOverlaps(out: Reporter, targets: readonly ChannelTarget[]): void {
+  // Targets whose separators differ never share a channel: compare within groups only.
+  const groups = new Map<string, ChannelTarget[]>();
+  for (const target of targets) {
+    const group = `${target.backend}\n${target.shape.skeleton}`;
+    let earlier = groups.get(group);
+    if (earlier === undefined) {
+      earlier = [];
+      groups.set(group, earlier);
+    }
+    for (const other of earlier) {
+      if (other.route === target.route && sameTokens(other.shape, target.shape)) continue;
+      const shared = sharedChannel(other.shape, target.shape);
+      if (shared === undefined) continue;
+      // A template from the environment is not quoted, nor is a channel it gives.
+      const example = target.isFromEnv || other.isFromEnv ? "" : `, such as '${shared}'`;
+      const theOther = other.role === "route" ? "the route" : "the rollout";
+      out.add(
+        "SWY_CFG_CHANNEL",
+        target.at,
+        [
+          `${target.shown} can produce the same channel as ${theOther} at line ${other.at.line}${example}`,
+        ],
+        {
+          hint: `two rooms would share a channel on backend '${target.backend}': make the literal text of one tell them apart`,
+        },
+      );
+      break;
+    }
+    earlier.push(target);
+  }
+}
+
+function sameTokens(a: ChannelShape, b: ChannelShape): boolean {
+  return a.tokens.length === b.tokens.length && a.tokens.every((t, i) => t === b.tokens[i]);
 }
 
 function literalOf(pattern: ParsedRoomPattern): string | undefined {

@@ -5,13 +5,16 @@ const ALLOWED = /^[A-Za-z0-9_\-=@,.;]$/;
 
 /**
  * Pusher's channel names: letters, digits and `_ - = @ , . ;`, at most 164 characters
- * including the `private-`/`presence-` prefix; `=` starts an escape. `#` (reserved
- * by Pusher) is outside the set, so no route can name a `#…` channel.
+ * including the `private-`/`presence-` prefix; `=` starts an escape. The prefix makes
+ * the backend sign for the channel with the app secret, so it is reserved: only a
+ * template's literal text may choose it. `#` (reserved by Pusher) is outside the set,
+ * so no route can name a `#…` channel.
  */
 export const pusherChannelNaming: ChannelNaming = {
   maxLength: PUSHER_LIMITS.channelNameChars,
   allowedText: "A-Z a-z 0-9 _ - = @ , . ;",
   escapeChar: "=",
+  reservedPrefixes: ["private-", "presence-", "private-encrypted-"],
   isAllowed: (char) => ALLOWED.test(char),
 };
 

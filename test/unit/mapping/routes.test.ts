@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: the YAML holds ${VAR} references on purpose.
 import { describe, expect, it } from "vitest";
 import type { ChannelNaming } from "../../../src/egress/channel-naming.js";
 import { NativeBackend } from "../../../src/egress/native/native-backend.js";
@@ -90,18 +91,23 @@ describe("routes: which backend and channel carry a room", () => {
     expect(routes.resolve("x:y")).toMatchObject({ channel: "second-y" });
   });
 
-  it("escapes captured text the kind does not allow, so distinct rooms keep distinct channels", () => {
+  it("escapes every character of referenced text but letters and digits, so distinct rooms keep distinct channels", () => {
     const routes = routesOf([
       ...BACKENDS,
       "namespaces:",
       "  /:",
       "    routes:",
       '      - { room: "dm:{pair}", backend: bus, channel: "private-dm-{pair}" }',
+      '      - { room: "room:{id}", backend: bus, channel: "private-room-{id}" }',
+      '      - { room: "staff:{id}", backend: bus, channel: "private-room-{id}-staff" }',
       '      - { room: "*", backend: bus, channel: "{nsp}{room}" }',
     ]);
     expect(routes.resolve("dm:ann+bob")).toMatchObject({ channel: "private-dm-ann=2Bbob" });
     expect(routes.resolve("dm:ann=2Bbob")).toMatchObject({ channel: "private-dm-ann=3D2Bbob" });
     expect(routes.resolve("dm:zoë")).toMatchObject({ channel: "private-dm-zo=C3=AB" });
+    expect(routes.resolve("dm:ann_bob.x")).toMatchObject({ channel: "private-dm-ann=5Fbob=2Ex" });
+    expect(routes.resolve("room:42-staff")).toMatchObject({ channel: "private-room-42=2Dstaff" });
+    expect(routes.resolve("staff:42")).toMatchObject({ channel: "private-room-42-staff" });
     expect(routes.resolve("a b")).toMatchObject({ channel: "=2Fa=20b" });
   });
 
@@ -309,6 +315,110 @@ describe("allow lists: patterns that can never be the one a room matches", () =>
     ).toEqual([
       "t.yaml:4:68 SWY_CFG_UNREACHABLE warning: Room pattern 'room:{n}' allows only rooms an earlier pattern of this list allows (its captures are never read; remove it)",
       "t.yaml:4:85 SWY_CFG_UNREACHABLE warning: Room pattern 'lobby' comes after '*', which already allows every room (its captures are never read; remove it)",
+    ]);
+  });
+});
+
+describe("channel names: one channel per room across the whole file", () => {
+  const PUSHER = [
+    "backends:",
+    '  pusher: { kind: pusher, settings: { appId: "1", key: k, secret: "${PUSHER_SECRET}" } }',
+    "namespaces:",
+  ];
+  const ENV = { PUSHER_SECRET: "pusher-secret-0123456789abcdef", CHANNEL: "room-{id}" };
+  const diagnosePusher = (lines: readonly string[]) =>
+    loadConfigFromString([...PUSHER, ...lines].join("\n"), "t.yaml", ENV).diagnostics.map(
+      formatDiagnostic,
+    );
+
+  it("refuses two routes of one backend whose channels can meet, naming the other route's line", () => {
+    expect(
+      diagnosePusher([
+        "  /:",
+        "    routes:",
+        '      - { room: "room:{id}", backend: pusher, channel: "private-room-{id}" }',
+        '      - { room: "staff:{id}", backend: pusher, channel: "private-room-{id}-staff" }',
+        '      - { room: "vip:{id}", backend: pusher, channel: "private-room-vip{id}" }',
+      ]),
+    ).toEqual([
+      "t.yaml:8:55 SWY_CFG_CHANNEL Channel template 'private-room-vip{id}' can produce the same channel as the route at line 6, such as 'private-room-vipx' (two rooms would share a channel on backend 'pusher': make the literal text of one tell them apart)",
+    ]);
+  });
+
+  it("compares routes of every namespace, and {nsp} tells namespaces apart", () => {
+    expect(
+      diagnosePusher([
+        "  /a:",
+        '    routes: [{ room: "room:{id}", backend: pusher, channel: "room-{id}" }]',
+        "  /b:",
+        '    routes: [{ room: "room:{id}", backend: pusher, channel: "room-{id}" }]',
+        "  /c:",
+        '    routes: [{ room: "room:{id}", backend: pusher, channel: "{nsp}-room-{id}" }]',
+        "  /d:",
+        '    routes: [{ room: "room:{id}", backend: pusher, channel: "{nsp}-room-{id}" }]',
+      ]),
+    ).toEqual([
+      "t.yaml:7:61 SWY_CFG_CHANNEL Channel template 'room-{id}' can produce the same channel as the route at line 5, such as 'room-x' (two rooms would share a channel on backend 'pusher': make the literal text of one tell them apart)",
+    ]);
+  });
+
+  it("counts rollout targets, but a route's own target and rollout may share a template", () => {
+    expect(
+      diagnosePusher([
+        "  /:",
+        "    routes:",
+        "      - room: room:{id}",
+        "        backend: native",
+        '        rollout: { backend: pusher, channel: "room-{id}", percent: 10 }',
+        '      - { room: "chat:{id}", backend: pusher, channel: "room-{id}" }',
+        '      - { room: "dm:{id}", backend: pusher, channel: "dm-{id}", rollout: { backend: pusher, channel: "dm-{id}", percent: 5 } }',
+      ]),
+    ).toEqual([
+      "t.yaml:9:56 SWY_CFG_CHANNEL Channel template 'room-{id}' can produce the same channel as the rollout at line 8, such as 'room-x' (two rooms would share a channel on backend 'pusher': make the literal text of one tell them apart)",
+      "t.yaml:10:85 SWY_CFG_UNREACHABLE warning: The rollout moves rooms to the backend and channel they already have",
+    ]);
+  });
+
+  it("does not quote a template from the environment, nor a channel it gives", () => {
+    expect(
+      diagnosePusher([
+        "  /:",
+        "    routes:",
+        '      - { room: "room:{id}", backend: pusher, channel: "room-{id}" }',
+        '      - { room: "chat:{id}", backend: pusher, channel: "${CHANNEL}" }',
+      ]),
+    ).toEqual([
+      "t.yaml:7:56 SWY_CFG_CHANNEL The value of ${CHANNEL} can produce the same channel as the route at line 6 (two rooms would share a channel on backend 'pusher': make the literal text of one tell them apart)",
+    ]);
+  });
+
+  it("keeps the reserved prefixes for literal text: a template cannot begin with a room's text", () => {
+    expect(
+      diagnosePusher([
+        "  /:",
+        "    routes:",
+        '      - { room: "*", backend: pusher, channel: "{room}" }',
+        '      - { room: "a:{id}", backend: pusher, channel: "pr{id}-a" }',
+        '      - { room: "b:{id}", backend: pusher, channel: "{nsp}-b-{id}" }',
+        '      - { room: "c:{id}", backend: pusher, channel: "presence-c-{id}" }',
+      ]),
+    ).toEqual([
+      "t.yaml:6:48 SWY_CFG_CHANNEL Channel template '{room}' begins with {room}, so a room could choose the channel's prefix (pusher reserves 'private-', 'presence-', 'private-encrypted-') (begin the template with literal text, such as 'room-{room}')",
+      "t.yaml:7:53 SWY_CFG_CHANNEL Channel template 'pr{id}-a' gives a channel starting with 'private-' for some rooms, a prefix pusher reserves for the file's literal text to choose (end the literal text before the first reference with '-')",
+    ]);
+  });
+
+  it("refuses references a room could split two ways, and allows one route to merge rooms on purpose", () => {
+    expect(
+      diagnosePusher([
+        "  /:",
+        "    routes:",
+        '      - { room: "dm:{a}:{b}", backend: pusher, channel: "dm-{a}x{b}" }',
+        '      - { room: "pm:{a}:{b}", backend: pusher, channel: "pm-{a}-{b}" }',
+        '      - { room: "team:{t}:{user}", backend: pusher, channel: "team-{t}" }',
+      ]),
+    ).toEqual([
+      "t.yaml:6:57 SWY_CFG_CHANNEL Channel template 'dm-{a}x{b}' reads {a} and {b} with nothing between them that escaped text cannot hold, so two rooms could share a channel (put a character other than letters, digits and '=' between them, such as '-')",
     ]);
   });
 });
