@@ -6,7 +6,7 @@
 
 import { createPublicKey, createSecretKey, type JsonWebKey } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { HMAC_ALGORITHMS } from "./schema.js";
+import { HMAC_ALGORITHMS, RECOMMENDED_SECRET_LENGTH } from "./schema.js";
 import type { JsonWebKeySet } from "./types.js";
 
 const EC_BY_CURVE: Readonly<Record<string, string>> = {
@@ -21,14 +21,22 @@ export type JwksRead =
   | {
       readonly jwks: JsonWebKeySet;
       readonly algorithms: readonly string[];
+      /** Indexes of `oct` keys shorter than RECOMMENDED_SECRET_LENGTH bytes. */
+      readonly weakKeys: readonly number[];
       readonly problem?: undefined;
     }
-  | { readonly jwks?: undefined; readonly algorithms?: undefined; readonly problem: string };
+  | {
+      readonly jwks?: undefined;
+      readonly algorithms?: undefined;
+      readonly weakKeys?: undefined;
+      readonly problem: string;
+    };
 
 /**
  * Reads and checks a JWKS file: JSON `{ "keys": [...] }` with at least one key, each
- * importable (RSA, EC on P-256/384/521, or oct). The algorithms are each key's `alg`
- * when it has one, else every algorithm its type allows.
+ * importable (RSA, EC on P-256/384/521, or oct) and with an `alg`, when it has one,
+ * that its type can verify. The algorithms are each key's `alg` when it has one, else
+ * every algorithm its type allows.
  */
 export function readJwks(file: string): JwksRead {
   let text: string;
@@ -48,26 +56,37 @@ export function readJwks(file: string): JwksRead {
     return { problem: 'is not a key set: it needs a non-empty "keys" list' };
   }
   const algorithms = new Set<string>();
+  const weakKeys: number[] = [];
   for (const [i, key] of keys.entries()) {
     const found = keyAlgorithms(key);
     if (found === undefined) {
       return { problem: `key ${i} is not an RSA, EC (P-256, P-384, P-521) or oct JSON Web Key` };
     }
-    for (const algorithm of found) algorithms.add(algorithm);
+    const { alg, kty, k } = key as { alg?: unknown; kty: string; k?: unknown };
+    if (typeof alg === "string") {
+      if (!found.includes(alg))
+        return { problem: `key ${i} is of type ${kty}, which cannot verify its alg ${alg}` };
+      algorithms.add(alg);
+    } else {
+      for (const algorithm of found) algorithms.add(algorithm);
+    }
+    if (kty === "oct" && Buffer.from(String(k), "base64url").length < RECOMMENDED_SECRET_LENGTH) {
+      weakKeys.push(i);
+    }
   }
-  return { jwks: { keys: keys as JsonWebKeySet["keys"] }, algorithms: [...algorithms] };
+  return { jwks: { keys: keys as JsonWebKeySet["keys"] }, algorithms: [...algorithms], weakKeys };
 }
 
+/** Every algorithm a key's type can verify, or `undefined` when it is not a usable key. */
 function keyAlgorithms(key: unknown): readonly string[] | undefined {
   if (typeof key !== "object" || key === null) return undefined;
-  const jwk = key as JsonWebKey & { alg?: unknown };
+  const jwk = key as JsonWebKey;
   try {
     if (jwk.kty === "oct") createSecretKey(Buffer.from(String(jwk.k ?? ""), "base64url"));
     else createPublicKey({ key: jwk, format: "jwk" });
   } catch {
     return undefined;
   }
-  if (typeof jwk.alg === "string") return [jwk.alg];
   switch (jwk.kty) {
     case "RSA":
       return RSA_ALGORITHMS;

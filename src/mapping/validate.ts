@@ -32,6 +32,7 @@ import {
   DEFAULTS,
   HMAC_ALGORITHMS,
   type JsonSchema,
+  RECOMMENDED_SECRET_LENGTH,
   RULE_ACTIONS,
 } from "./schema.js";
 import { parseTemplate } from "./template.js";
@@ -276,6 +277,8 @@ function checkSemantics(out: Reporter, data: unknown): void {
   if (!root) return;
   const server = asRecord(root.server);
   checkCors(out, asRecord(server?.cors));
+  checkCookie(out, asRecord(server?.cookie));
+  checkAdmin(out, server, asRecord(root.admin));
   checkApi(out, asRecord(root.api));
   const limits = asRecord(server?.limits);
   const maxRoomLength =
@@ -295,6 +298,7 @@ function checkSemantics(out: Reporter, data: unknown): void {
       ]);
     }
     if (jwt) checkJwt(out, ["namespaces", nsp, "auth", "jwt"], jwt);
+    if (webhook) checkSigningSecret(out, ["namespaces", nsp, "auth", "webhook"], webhook);
     const scope: TemplateScope = { hasClaims: jwt !== undefined || webhook !== undefined };
     if (Array.isArray(namespace?.join)) {
       namespace.join.forEach((room, i) => {
@@ -354,6 +358,9 @@ function checkJwt(out: Reporter, path: DocPath, jwt: Record<string, unknown>): v
       { hint: `read it from the environment: secret: "\${JWT_SECRET}"`, severity: "warning" },
     );
   }
+  if (hasSecret) {
+    checkSecretLength(out, keyPath, jwt.secret as string, "anyone who guesses it can sign tokens");
+  }
   const usable = hasSecret ? HMAC_ALGORITHMS : publicKeyAlgorithms(jwt.publicKey as string);
   if (usable.length === 0) {
     const subject = vars.length > 0 ? capitalise(describeEnv(vars)) : describePath(keyPath);
@@ -379,6 +386,16 @@ function checkJwksFile(out: Reporter, path: DocPath, jwt: Record<string, unknown
       `The key set ${out.show(filePath, jwt.jwksFile)} ${read.problem}`,
     ]);
     return;
+  }
+  for (const i of read.weakKeys) {
+    out.add(
+      "SWY_CFG_INSECURE",
+      at,
+      [
+        `Key ${i} of the key set ${out.show(filePath, jwt.jwksFile)} is an oct key shorter than ${RECOMMENDED_SECRET_LENGTH} bytes: anyone who guesses it can sign tokens`,
+      ],
+      { hint: `use at least ${RECOMMENDED_SECRET_LENGTH} random bytes`, severity: "warning" },
+    );
   }
   checkAlgorithms(out, path, jwt, read.algorithms, "key set");
 }
@@ -413,9 +430,34 @@ function checkCors(out: Reporter, cors: Record<string, unknown> | undefined): vo
   }
 }
 
+function checkCookie(out: Reporter, cookie: Record<string, unknown> | undefined): void {
+  if (cookie?.sameSite === "None" && cookie.secure !== true) {
+    out.add(
+      "SWY_CFG_VALUE",
+      out.doc.position(["server", "cookie", "sameSite"], "value"),
+      ["Browsers drop a SameSite=None cookie that is not Secure"],
+      { hint: "set secure: true and serve HTTPS", severity: "warning" },
+    );
+  }
+}
+
+function checkAdmin(
+  out: Reporter,
+  server: Record<string, unknown> | undefined,
+  admin: Record<string, unknown> | undefined,
+): void {
+  const serverPort = typeof server?.port === "number" ? server.port : DEFAULTS.server.port;
+  if (typeof admin?.port === "number" && admin.port !== 0 && admin.port === serverPort) {
+    out.add("SWY_CFG_VALUE", out.doc.position(["admin", "port"], "value"), [
+      `admin.port is server.port (${serverPort}): the admin listener needs a port of its own`,
+    ]);
+  }
+}
+
 function checkApi(out: Reporter, api: Record<string, unknown> | undefined): void {
   const path = ["api", "token"];
   if (typeof api?.token !== "string" || out.doc.isEnvBroken(path)) return;
+  checkSecretLength(out, path, api.token, "a short token is easier to guess");
   if (out.doc.envVars(path).length === 0) {
     out.add(
       "SWY_CFG_VALUE",
@@ -427,6 +469,49 @@ function checkApi(out: Reporter, api: Record<string, unknown> | undefined): void
       },
     );
   }
+}
+
+/**
+ * Warns (SWY_CFG_INSECURE) about a secret shorter than RECOMMENDED_SECRET_LENGTH
+ * characters, saying what a guess would give; never prints the value.
+ */
+function checkSecretLength(out: Reporter, path: DocPath, value: string, risk: string): void {
+  if (value.length >= RECOMMENDED_SECRET_LENGTH) return;
+  const at = out.doc.position(path, "value");
+  // A value the schema refused is reported once, as the error it is.
+  if (out.list.some((d) => d.severity === "error" && d.line === at.line && d.col === at.col)) {
+    return;
+  }
+  out.add(
+    "SWY_CFG_INSECURE",
+    at,
+    [`${describePath(path)} is shorter than ${RECOMMENDED_SECRET_LENGTH} characters: ${risk}`],
+    {
+      hint: `use at least ${RECOMMENDED_SECRET_LENGTH} random characters, e.g. from openssl rand -base64 32`,
+      severity: "warning",
+    },
+  );
+}
+
+/** `signingSecret` of a webhook or a forward rule: from the environment, and long enough. */
+function checkSigningSecret(out: Reporter, parent: DocPath, owner: Record<string, unknown>): void {
+  const path = [...parent, "signingSecret"];
+  const value = owner.signingSecret;
+  if (typeof value !== "string" || value === "" || out.doc.isEnvBroken(path)) return;
+  if (out.doc.envVars(path).length === 0) {
+    out.add(
+      "SWY_CFG_INSECURE",
+      out.doc.position(path, "value"),
+      [
+        `${describePath(path)} is written in the file, where anyone who reads it can sign requests to the app`,
+      ],
+      {
+        hint: `read it from the environment: signingSecret: "\${APP_SIGNING_SECRET}"`,
+        severity: "warning",
+      },
+    );
+  }
+  checkSecretLength(out, path, value, "anyone who guesses it can sign requests to the app");
 }
 
 /** What an ack may read about the rule's allow patterns. */
@@ -494,6 +579,8 @@ function checkRule(
     });
   }
   const allow: AllowInfo = { captureSets };
+  if (action === "join") checkJoinAllowed(out, path, event, rule);
+  if (action === "forward") checkSigningSecret(out, path, rule);
 
   if (has("room") && typeof rule.room === "string") {
     checkTemplate(out, [...path, "room"], rule.room, "room", allow, scope);
@@ -515,6 +602,29 @@ function checkRule(
       hint: "Socket.IO clients would not receive it as an event",
     });
   }
+}
+
+/**
+ * A join rule without `allow` lets a client into any room it names, another socket's
+ * id among them (where the HTTP API and the cluster address that socket alone).
+ */
+function checkJoinAllowed(
+  out: Reporter,
+  path: DocPath,
+  event: string,
+  rule: Record<string, unknown>,
+): void {
+  const allow = rule.allow;
+  if (allow !== undefined && !(Array.isArray(allow) && allow.length === 0)) return;
+  const at = out.doc.position(allow === undefined ? path : [...path, "allow"], "value");
+  out.add(
+    "SWY_CFG_INSECURE",
+    at,
+    [
+      `Join rule '${event}' has no allow list: a client joins any room it names, another socket's id included`,
+    ],
+    { hint: 'list the rooms it may join, e.g. allow: ["room:{id}"]', severity: "warning" },
+  );
 }
 
 function checkTemplate(
@@ -546,6 +656,21 @@ function checkTemplate(
     }
     if ((ref.root === "data" || ref.root === "args") && field === "join") {
       out.add("SWY_CFG_TEMPLATE", at, [`${shown} reads an event; a namespace's join has none`]);
+      continue;
+    }
+    if (ref.root === "auth" && (field === "room" || field === "join") && scope.hasClaims) {
+      // The namespace verifies who the client is, then lets the client say it again.
+      out.add(
+        "SWY_CFG_INSECURE",
+        at,
+        [
+          `${shown} names a room from the CONNECT auth payload, which the client chooses: any client can name any room this way`,
+        ],
+        {
+          hint: `read the verified claims instead: '{${secret ? "claims.…" : ["claims", ...ref.path].join(".")}}'`,
+          severity: "warning",
+        },
+      );
       continue;
     }
     if (ref.root === "claims" && !scope.hasClaims) {

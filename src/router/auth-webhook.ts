@@ -1,5 +1,6 @@
 import { SwitchyardError } from "../errors.js";
 import { ConnectRefusal } from "../ingress/sio/client.js";
+import { textExceedsDepth } from "../json-depth.js";
 import type { WebhookAuthConfig } from "../mapping/types.js";
 import type { Claims } from "./authenticator.js";
 import { PostFailure, postJson } from "./post-json.js";
@@ -13,7 +14,9 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 /**
  * Asks the app of a namespace with `auth: { webhook }` whether a connection may in:
- * POSTs `{nsp, auth}` and reads the answer.
+ * POSTs `{nsp, auth}` (signed when the config has a `signingSecret`) and reads the
+ * answer. `auth` is the CONNECT payload as the client sent it, `token` included:
+ * judging it is the app's job here.
  *
  * - 2xx `{ok: true, claims?}` accepts; `claims` (an object) become the socket's claims.
  * - 2xx `{ok: false, message?, code?}` refuses with the app's message and code (defaults:
@@ -28,6 +31,7 @@ export async function authWebhook(
   config: WebhookAuthConfig,
   nsp: string,
   auth: Readonly<Record<string, unknown>>,
+  maxDepth: number,
 ): Promise<Claims | undefined> {
   let answer: { status: number; text: string };
   try {
@@ -35,7 +39,11 @@ export async function authWebhook(
       config.url,
       {},
       { nsp, auth },
-      { timeoutMs: config.timeout, maxBytes: MAX_ANSWER_BYTES },
+      {
+        timeoutMs: config.timeout,
+        maxBytes: MAX_ANSWER_BYTES,
+        signingSecret: config.signingSecret,
+      },
     );
   } catch (cause) {
     if (!(cause instanceof PostFailure)) throw cause;
@@ -44,14 +52,16 @@ export async function authWebhook(
   if (answer.status < 200 || answer.status > 299) {
     throw new SwitchyardError("SWY_AUTH_REFUSED");
   }
+  const malformed = (why: string) =>
+    new SwitchyardError("SWY_AUTH_UNAVAILABLE", [], { cause: new Error(`answer ${why}`) });
+  // The answer object and `claims` sit above each claim's value.
+  if (textExceedsDepth(answer.text, maxDepth + 2)) throw malformed("nests too deep");
   let body: unknown;
   try {
     body = JSON.parse(answer.text);
   } catch (cause) {
     throw new SwitchyardError("SWY_AUTH_UNAVAILABLE", [], { cause });
   }
-  const malformed = (why: string) =>
-    new SwitchyardError("SWY_AUTH_UNAVAILABLE", [], { cause: new Error(`answer ${why}`) });
   if (!isObject(body) || typeof body.ok !== "boolean") {
     throw malformed("is not an object with a boolean ok");
   }

@@ -1,5 +1,6 @@
 import { SwitchyardError } from "../errors.js";
 import { RESERVED_EVENTS } from "../ingress/sio/parser.js";
+import { anyExceedsDepth, exceedsDepth, textExceedsDepth } from "../json-depth.js";
 import type { ForwardRule } from "../mapping/types.js";
 import { type PostAnswer, PostFailure, postJson } from "./post-json.js";
 
@@ -8,8 +9,9 @@ export interface ForwardRequest {
   readonly event: string;
   readonly args: readonly unknown[];
   readonly socket: { readonly id: string; readonly nsp: string; readonly rooms: readonly string[] };
+  /** The CONNECT auth payload; {@link forwardEvent} drops its `token` unless the rule keeps it. */
   readonly auth: Readonly<Record<string, unknown>>;
-  /** The verified token's claims, in namespaces with `auth: { jwt }`; absent elsewhere. */
+  /** The verified claims, in namespaces with `auth: { jwt }` or `{ webhook }`; absent elsewhere. */
   readonly claims?: Readonly<Record<string, unknown>>;
 }
 
@@ -38,7 +40,12 @@ export interface ForwardLimits {
   readonly maxRoomLength: number;
   /** Bytes of the answer's body. */
   readonly maxBodyBytes: number;
+  /** How deep the answer's `ack` and each emitted argument may nest. */
+  readonly maxDepth: number;
 }
+
+/** Levels of the answer above an emitted argument: the answer, `emit`, an emit, its `args`. */
+const ANSWER_DEPTH = 4;
 
 const ANSWER_KEYS = new Set(["ack", "join", "leave", "emit", "disconnect"]);
 const EMIT_KEYS = new Set(["room", "event", "args", "exceptSender"]);
@@ -46,6 +53,8 @@ const EMIT_KEYS = new Set(["room", "event", "args", "exceptSender"]);
 /**
  * POSTs `request` as JSON to the rule's URL, with the rule's headers, and validates the
  * answer. The whole exchange, body included, must finish within the rule's timeout.
+ * The request is signed when the rule has a `signingSecret`; its `auth` loses the
+ * client's `token` unless the rule says `includeToken: true`.
  *
  * @returns The answer, when the app answered 2xx with a valid answer object.
  * @throws SwitchyardError (rejects) SWY_FORWARD_UNAVAILABLE (no connection),
@@ -60,10 +69,12 @@ export async function forwardEvent(
   const headers: Record<string, string> = {};
   for (const [name, value] of rule.headers) headers[name] = value.reveal();
   let answer: PostAnswer;
+  const sent = rule.includeToken ? request : { ...request, auth: withoutToken(request.auth) };
   try {
-    answer = await postJson(rule.url, headers, request, {
+    answer = await postJson(rule.url, headers, sent, {
       timeoutMs: rule.timeout,
       maxBytes: limits.maxBodyBytes,
+      signingSecret: rule.signingSecret,
     });
   } catch (cause) {
     if (!(cause instanceof PostFailure)) throw cause;
@@ -79,13 +90,30 @@ export async function forwardEvent(
     throw new SwitchyardError("SWY_FORWARD_REJECTED", [answer.status]);
   }
   const text = answer.text;
+  const tooDeep = `nested deeper than limits.maxDepth (${limits.maxDepth})`;
+  // The app is trusted, but its answer is still data: bounded before it is parsed.
+  if (textExceedsDepth(text, limits.maxDepth + ANSWER_DEPTH)) throw bad(tooDeep);
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch (cause) {
     throw new SwitchyardError("SWY_FORWARD_BAD_RESPONSE", ["not JSON"], { cause });
   }
-  return parseAnswer(body, limits.maxRoomLength);
+  const parsed = parseAnswer(body, limits.maxRoomLength);
+  if (
+    exceedsDepth(parsed.ack, limits.maxDepth) ||
+    parsed.emit.some((emit) => anyExceedsDepth(emit.args, limits.maxDepth))
+  ) {
+    throw bad(tooDeep);
+  }
+  return parsed;
+}
+
+// The client's raw credential: the app gets the verified claims instead, unless the rule asks.
+function withoutToken(auth: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
+  if (!Object.hasOwn(auth, "token")) return auth;
+  const { token: _token, ...rest } = auth;
+  return rest;
 }
 
 function bad(reason: string): SwitchyardError {

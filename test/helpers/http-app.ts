@@ -2,9 +2,11 @@ import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Cleanup } from "./cleanup.js";
 
-/** What the app received: the parsed JSON body and the request headers. */
+/** What the app received: the parsed JSON body, the body as sent, and the request headers. */
 export interface Received {
   readonly body: Record<string, unknown>;
+  /** The body exactly as it arrived, before parsing: what a signature covers. */
+  readonly raw: string;
   readonly headers: IncomingHttpHeaders;
 }
 
@@ -32,10 +34,8 @@ export async function startApp(cleanup: Cleanup, handler: AppHandler): Promise<H
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
     req.on("end", async () => {
-      const entry = {
-        body: JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>,
-        headers: req.headers,
-      };
+      const raw = Buffer.concat(chunks).toString("utf8");
+      const entry = { body: JSON.parse(raw) as Record<string, unknown>, raw, headers: req.headers };
       received.push(entry);
       const reply = await handler(entry);
       const text = typeof reply.body === "string" ? reply.body : JSON.stringify(reply.body ?? {});

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
+import { base64url, exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
 import pino from "pino";
 import { io } from "socket.io-client";
 import { describe, expect, it } from "vitest";
@@ -32,7 +32,7 @@ namespaces:
   /:
     auth: { jwt: { jwksFile: keys.json } }
     events:
-      whoami: { action: join, room: "lobby", ack: { sub: "{claims.sub}" } }
+      whoami: { action: join, room: "lobby", allow: [lobby], ack: { sub: "{claims.sub}" } }
 `;
 
 describe("auth.jwt.jwksFile: tokens verified with a local JSON Web Key Set", () => {
@@ -85,6 +85,22 @@ describe("auth.jwt.jwksFile: tokens verified with a local JSON Web Key Set", () 
     expect(await whoami(await token(stranger, "rsa-9", "RS256", "eve"))).toBe(
       "refused SWY_AUTH_INVALID",
     );
+  });
+
+  it("verifies a jose-made HS256 token with an oct key that sits next to an RSA key", async () => {
+    const rsa = await keyPair("RS256");
+    const hmac = new TextEncoder().encode("an-hmac-key-of-more-than-32-bytes-for-hs256");
+    const octKey: JWK = { kty: "oct", kid: "hs-1", alg: "HS256", k: base64url.encode(hmac) };
+    const { whoami } = await start([await publicJwk(rsa, "rsa-1", "RS256"), octKey]);
+    const hs256 = (key: Uint8Array, kid: string) =>
+      new SignJWT({ sub: "hal" })
+        .setProtectedHeader({ alg: "HS256", kid })
+        .setExpirationTime("5m")
+        .sign(key);
+    expect(await whoami(await hs256(hmac, "hs-1"))).toBe("sub hal");
+    expect(await whoami(await token(rsa, "rsa-1", "RS256", "ann"))).toBe("sub ann");
+    const guessed = new TextEncoder().encode("a-guessed-key-of-more-than-32-bytes-for-hs256");
+    expect(await whoami(await hs256(guessed, "hs-1"))).toBe("refused SWY_AUTH_INVALID");
   });
 
   it("rotates keys on reload: the new set's tokens pass, the retired key's fail", async () => {

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { isFromSwitchyard } from "../helpers/app-signature.js";
 import { useCleanup } from "../helpers/cleanup.js";
 import { type AppHandler, heldReply, startApp, unusedUrl } from "../helpers/http-app.js";
 import { Harness, next } from "../helpers/switchyard-harness.js";
@@ -117,6 +118,40 @@ describe("auth: { webhook } per namespace", () => {
     const held = heldReply(cleanup);
     expect((await refusal(await start(hook.url, 50))).data).toEqual({
       code: "SWY_AUTH_UNAVAILABLE",
+    });
+  });
+});
+
+describe("auth: { webhook } with signingSecret", () => {
+  const SIGNING = "webhook-signing-secret-0123456789abcdef";
+  const SIGNED = `
+namespaces:
+  /:
+    auth: { webhook: { url: "\${AUTH_URL}", signingSecret: "\${SIGNING_SECRET}" } }
+`;
+
+  it("signs the connect request, and an app that checks the signature lets the client in", async () => {
+    const hook = await app(({ headers, raw }) =>
+      isFromSwitchyard(headers, raw, SIGNING) ? { body: { ok: true } } : { status: 401 },
+    );
+    harness = await Harness.start(SIGNED, { AUTH_URL: hook.url, SIGNING_SECRET: SIGNING });
+    const client = await harness.connect({ auth: { token: "t-1" } });
+    expect(client.connected).toBe(true);
+    // The webhook judges the credential itself, so it still receives the token.
+    expect(hook.received[0]!.body).toEqual({ nsp: "/", auth: { token: "t-1" } });
+  });
+
+  it("is refused by that app when Switchyard signs with another secret", async () => {
+    const hook = await app(({ headers, raw }) =>
+      isFromSwitchyard(headers, raw, SIGNING) ? { body: { ok: true } } : { status: 401 },
+    );
+    harness = await Harness.start(SIGNED, {
+      AUTH_URL: hook.url,
+      SIGNING_SECRET: "another-signing-secret-0123456789abcdef",
+    });
+    expect(await refusal(harness)).toEqual({
+      message: "Connection refused by the app",
+      data: { code: "SWY_AUTH_REFUSED" },
     });
   });
 });

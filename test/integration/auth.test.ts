@@ -260,3 +260,82 @@ namespaces:
     expect(await nextV2(client, "error")).toEqual([{ code: "SWY_AUTH_REQUIRED" }]);
   });
 });
+
+describe("JWT token lifetime", () => {
+  const LIFETIME = `
+namespaces:
+  /:
+    auth: { jwt: { secret: "\${JWT_SECRET}" } }
+    events:
+      ping: { action: join, room: lobby, allow: [lobby], ack: "pong" }
+  /eternal:
+    auth: { jwt: { secret: "\${JWT_SECRET}", allowNoExpiry: true } }
+  /fresh:
+    auth: { jwt: { secret: "\${JWT_SECRET}", maxTokenAge: 3600 } }
+  /strict:
+    auth: { jwt: { secret: "\${JWT_SECRET}", disconnectOnExpiry: true } }
+    events:
+      ping: { action: join, room: lobby, allow: [lobby], ack: "pong" }
+`;
+
+  /** An HS256 token with exactly `claims`: no exp or iat unless given. */
+  const signed = (claims: Record<string, unknown>) =>
+    new SignJWT({ sub: "alice", ...claims }).setProtectedHeader({ alg: "HS256" }).sign(HS_KEY);
+  const now = () => Date.now() / 1000;
+
+  it("refuses a token without exp with 'Token has no expiry', unless allowNoExpiry", async () => {
+    harness = await Harness.start(LIFETIME, { JWT_SECRET: SECRET });
+    const eternal = await signed({});
+    expect(await refusal({ token: eternal })).toEqual({
+      message: "Token has no expiry",
+      data: { code: "SWY_AUTH_EXPIRY_REQUIRED" },
+    });
+    const client = await harness.connect({ auth: { token: eternal } }, "/eternal");
+    expect(client.connected).toBe(true);
+  });
+
+  it("refuses under maxTokenAge a token issued too long ago, and one without iat", async () => {
+    harness = await Harness.start(LIFETIME, { JWT_SECRET: SECRET });
+    const exp = Math.floor(now()) + 600;
+    expect(await refusal({ token: await signed({ iat: now() - 7200, exp }) }, "/fresh")).toEqual({
+      message: "Token expired",
+      data: { code: "SWY_AUTH_EXPIRED" },
+    });
+    expect(await refusal({ token: await signed({ exp }) }, "/fresh")).toEqual({
+      message: "Token has no issue time",
+      data: { code: "SWY_AUTH_ISSUED_AT_REQUIRED" },
+    });
+    const fresh = await signed({ iat: Math.floor(now()) - 60, exp });
+    expect((await harness.connect({ auth: { token: fresh } }, "/fresh")).connected).toBe(true);
+  });
+
+  it("with disconnectOnExpiry, tells the client why and then disconnects it when exp passes", async () => {
+    harness = await Harness.start(LIFETIME, { JWT_SECRET: SECRET });
+    const token = await signed({ exp: now() + 0.8 });
+    const client = await harness.connect({ auth: { token } }, "/strict");
+    const seen: unknown[][] = [];
+    client.on("switchyard:disconnect", (...args: unknown[]) => seen.push(["event", ...args]));
+    const disconnected = new Promise<void>((resolve) =>
+      client.on("disconnect", (reason) => {
+        seen.push(["disconnect", reason]);
+        resolve();
+      }),
+    );
+    expect(await client.emitWithAck("ping")).toBe("pong");
+    await disconnected;
+    expect(seen).toEqual([
+      ["event", { code: "SWY_AUTH_EXPIRED", message: "Token expired" }],
+      ["disconnect", "io server disconnect"],
+    ]);
+  });
+
+  it("without disconnectOnExpiry, a connection outlives its token", async () => {
+    harness = await Harness.start(LIFETIME, { JWT_SECRET: SECRET });
+    const token = await signed({ exp: now() + 0.5 });
+    const lenient = await harness.connect({ auth: { token } });
+    const strict = await harness.connect({ auth: { token } }, "/strict");
+    // The same token's expiry ends the strict connection: by then it has passed for both.
+    await next(strict, "disconnect");
+    expect(await lenient.emitWithAck("ping")).toBe("pong");
+  });
+});

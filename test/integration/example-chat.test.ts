@@ -3,12 +3,14 @@ import { SignJWT } from "jose";
 import type { Socket } from "socket.io-client";
 import { describe, expect, it } from "vitest";
 import { useCleanup } from "../helpers/cleanup.js";
+import { isFromSwitchyard } from "../helpers/app-signature.js";
 import { startApp } from "../helpers/http-app.js";
 import { Harness, next } from "../helpers/switchyard-harness.js";
 
 const YAML = readFileSync(new URL("../../examples/chat/switchyard.yaml", import.meta.url), "utf8");
 const SECRET = "chat-example-secret-0123456789abcdef";
 const API_TOKEN = "chat-example-api-token-0123456789";
+const SIGNING_SECRET = "chat-example-signing-secret-0123456789";
 
 function token(sub: string, name: string): Promise<string> {
   return new SignJWT({ sub, name, aud: "chat" })
@@ -23,13 +25,17 @@ describe("examples/chat: a chat app's real-time layer from the mapping alone", (
   const cleanup = useCleanup();
 
   async function start() {
-    const app = await startApp(cleanup, ({ body }) => ({
-      body: { ack: { ok: true, received: (body.args as unknown[])[0] } },
-    }));
+    // The app acts only on requests signed with the shared secret, as docs/api.md shows.
+    const app = await startApp(cleanup, ({ body, raw, headers }) =>
+      isFromSwitchyard(headers, raw, SIGNING_SECRET)
+        ? { body: { ack: { ok: true, received: (body.args as unknown[])[0] } } }
+        : { status: 401 },
+    );
     const harness = await Harness.start(YAML, {
       CHAT_JWT_SECRET: SECRET,
       SWITCHYARD_API_TOKEN: API_TOKEN,
       CHAT_APP_URL: new URL(app.url).origin,
+      CHAT_SIGNING_SECRET: SIGNING_SECRET,
     });
     cleanup.add(() => harness.close());
     const user = async (sub: string, name: string): Promise<Socket> =>

@@ -1,6 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: the YAML holds ${VAR} references on purpose.
 import { SignJWT } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
+import { isFromSwitchyard } from "../helpers/app-signature.js";
 import { useCleanup } from "../helpers/cleanup.js";
 import {
   type AppHandler,
@@ -37,7 +38,11 @@ namespaces:
 }
 
 async function start(url: string, extra = ""): Promise<Harness> {
-  harness = await Harness.start(forwardYaml(extra), { APP_URL: url, APP_TOKEN: "app-secret" });
+  harness = await Harness.start(forwardYaml(extra), {
+    APP_URL: url,
+    APP_TOKEN: "app-secret",
+    SIGNING_SECRET: "forward-signing-secret-0123456789abcdef",
+  });
   return harness;
 }
 
@@ -126,12 +131,12 @@ namespaces:
 `,
       { APP_URL: app.url, JWT_SECRET: secret },
     );
-    const token = await new SignJWT({ sub: "alice" })
+    const token = await new SignJWT({ sub: "alice", exp: 4_102_444_800 })
       .setProtectedHeader({ alg: "HS256" })
       .sign(new TextEncoder().encode(secret));
     const client = await harness.connect({ auth: { token } });
     await client.emitWithAck("ask");
-    expect(app.received[0]!.body.claims).toEqual({ sub: "alice" });
+    expect(app.received[0]!.body.claims).toEqual({ sub: "alice", exp: 4_102_444_800 });
   });
 
   it("tells a client that sent no ack through switchyard:error when the app fails", async () => {
@@ -222,5 +227,50 @@ describe("action: forward failures reach the client's ack", () => {
     const before = await rejected();
     await client.emitWithAck("ask");
     expect(await rejected()).toBe(before + 1);
+  });
+});
+
+describe("action: forward, signed and without the client's token", () => {
+  const SIGNING = "forward-signing-secret-0123456789abcdef";
+
+  it("signs the request with signingSecret, and the app verifies the raw body it got", async () => {
+    const app = await startApp(({ headers, raw }) =>
+      isFromSwitchyard(headers, raw, SIGNING) ? { body: { ack: "verified" } } : { status: 401 },
+    );
+    const h = await start(app.url, '\n        signingSecret: "${SIGNING_SECRET}"');
+    const client = await h.connect();
+    expect(await client.emitWithAck("ask", { text: "é ✓" })).toBe("verified");
+    const { headers } = app.received[0]!;
+    expect(headers["x-switchyard-signature"]).toMatch(/^sha256=[0-9a-f]{64}$/);
+    expect(Number(headers["x-switchyard-timestamp"])).toBeCloseTo(Date.now() / 1000, -1);
+  });
+
+  it("sends no signature headers without signingSecret", async () => {
+    const app = await startApp(() => ({ body: {} }));
+    await (await (await start(app.url)).connect()).emitWithAck("ask");
+    expect(app.received[0]!.headers["x-switchyard-signature"]).toBeUndefined();
+    expect(app.received[0]!.headers["x-switchyard-timestamp"]).toBeUndefined();
+  });
+
+  it("leaves the client's token out of auth unless the rule says includeToken: true", async () => {
+    const app = await startApp(() => ({ body: {} }));
+    harness = await Harness.start(
+      `
+namespaces:
+  /:
+    events:
+      ask: { action: forward, url: "\${APP_URL}" }
+      tell: { action: forward, url: "\${APP_URL}", includeToken: true }
+`,
+      { APP_URL: app.url },
+    );
+    const client = await harness.connect({ auth: { token: "raw-credential", room: "7" } });
+    await client.emitWithAck("ask");
+    await client.emitWithAck("tell");
+    expect(app.received.map((r) => r.body.auth)).toEqual([
+      { room: "7" },
+      { token: "raw-credential", room: "7" },
+    ]);
+    expect(app.received[0]!.raw).not.toContain("raw-credential");
   });
 });

@@ -13,7 +13,7 @@ import { startSwitchyard } from "../../src/switchyard.js";
 import { useCleanup } from "../helpers/cleanup.js";
 import { within } from "../helpers/wait-for.js";
 
-const TOKEN = "reload-test-token-0123456789";
+const TOKEN = "reload-test-token-0123456789abcdef";
 const CLIENTS = 200;
 const ROOMS = 20;
 

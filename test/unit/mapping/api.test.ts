@@ -5,7 +5,7 @@ import { loadConfigFromString } from "../../../src/mapping/compile.js";
 import { formatDiagnostic } from "../../../src/mapping/diagnostic.js";
 import type { Env } from "../../../src/mapping/load.js";
 
-const TOKEN = "s3cr3t-token-0123456789";
+const TOKEN = "s3cr3t-token-0123456789-abcdefghij";
 const NAMESPACES = "namespaces:\n  /: {}\n";
 
 function load(api: string, env: Env = {}) {
@@ -57,7 +57,19 @@ describe("the api block", () => {
     expect(lines).toEqual([
       "t.yaml:2:10 SWY_CFG_VALUE api.token must be a bearer token: letters, digits and -._~+/, then optional =, got the value of ${T}",
     ]);
-    expect(load('api:\n  token: "${T}"', { T: "padded-token-0123456789==" }).lines).toEqual([]);
+    expect(
+      load('api:\n  token: "${T}"', { T: "padded-token-0123456789-abcdefghij==" }).lines,
+    ).toEqual([]);
+  });
+
+  it("warns about a token of 16 to 31 characters, which loads, without printing it", () => {
+    const short = "short-but-valid-token-0123";
+    const { config, lines } = load('api:\n  token: "${T}"', { T: short });
+    expect(config!.api!.token.reveal()).toBe(short);
+    expect(lines).toEqual([
+      "t.yaml:2:10 SWY_CFG_INSECURE warning: api.token is shorter than 32 characters: a short token is easier to guess (use at least 32 random characters, e.g. from openssl rand -base64 32)",
+    ]);
+    expect(lines.join("\n")).not.toContain(short);
   });
 
   it("reports an unset variable, not an empty token", () => {

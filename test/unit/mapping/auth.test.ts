@@ -12,7 +12,7 @@ function diagnose(yaml: string, env: Env = {}): string[] {
   return loadConfigFromString(yaml, "t.yaml", env).diagnostics.map(formatDiagnostic);
 }
 
-const SECRET_ENV = { JWT_SECRET: "s3cret-s3cret-s3cret" };
+const SECRET_ENV = { JWT_SECRET: "s3cret-s3cret-s3cret-s3cret-s3cret" };
 
 function rsaPem(): string {
   return generateKeyPairSync("rsa", { modulusLength: 2048 })
@@ -40,7 +40,7 @@ describe("auth and join: validation", () => {
       "    auth: none", //                                          3
       '    join: ["user:{claims.sub}"]', //                        4
       "    events:", //                                             5
-      '      hi: { action: join, room: "{claims.room}" }', //      6
+      '      hi: { action: join, room: "{claims.room}", allow: ["room:{id}"] }', // 6
       "  /other:", //                                               7
       '    auth: { jwt: { secret: "${JWT_SECRET}" } }', //          8
       '    join: ["{claims.sub}"]', //                              9
@@ -87,6 +87,7 @@ describe("auth and join: validation", () => {
     );
     const out = diagnose(yaml);
     expect(out).toEqual([
+      `t.yaml:3:28 SWY_CFG_INSECURE warning: namespaces["/"].auth.jwt.secret is shorter than 32 characters: anyone who guesses it can sign tokens (use at least 32 random characters, e.g. from openssl rand -base64 32)`,
       `t.yaml:3:28 SWY_CFG_VALUE warning: namespaces["/"].auth.jwt.secret is written in the file, where anyone who reads it can sign tokens (read it from the environment: secret: "\${JWT_SECRET}")`,
     ]);
     expect(out.join("\n")).not.toContain("hunter2");

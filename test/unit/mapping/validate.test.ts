@@ -40,7 +40,13 @@ describe("validation: structure", () => {
   });
 
   it("says which action a misplaced rule key belongs to", () => {
-    const yaml = withRules("join:", "  action: join", "  room: x", "  exceptSender: false");
+    const yaml = withRules(
+      "join:",
+      "  action: join",
+      "  room: x",
+      "  exceptSender: false", // 7
+      "  allow: [x]",
+    );
     expect(diagnose(yaml)).toEqual([
       "t.yaml:7:9 SWY_CFG_UNKNOWN_KEY Unknown key 'exceptSender' ('exceptSender' belongs to action broadcast)",
     ]);
@@ -156,7 +162,7 @@ describe("validation: semantics", () => {
       "disconnect:", //  4
       "  action: leave",
       "  room: x",
-      "newListener: { action: join, room: x }", // 7
+      "newListener: { action: join, room: x, allow: [x] }", // 7
       "say:",
       "  action: broadcast",
       "  room: x",
@@ -177,15 +183,16 @@ describe("validation: semantics", () => {
       "  ack:",
       "    ok: true",
       '    nested: [{ who: "{socket.ip}" }]', // 9
+      "  allow: ['room:{id}']",
       "say:",
       "  action: broadcast",
       '  room: "{data.room}"',
-      '  args: ["{data}", { a: "{args.one}" }]', // 13
+      '  args: ["{data}", { a: "{args.one}" }]', // 14
     );
     expect(diagnose(yaml)).toEqual([
       "t.yaml:6:15 SWY_CFG_TEMPLATE Unknown template variable '{dat}' (did you mean '{data}'?)",
       "t.yaml:9:27 SWY_CFG_TEMPLATE '{socket.ip}': socket has only 'id' ({socket.id})",
-      "t.yaml:13:31 SWY_CFG_TEMPLATE '{args.one}': args takes an index first, such as {args.0} or {args.1.name}",
+      "t.yaml:14:31 SWY_CFG_TEMPLATE '{args.one}': args takes an index first, such as {args.0} or {args.1.name}",
     ]);
   });
 
@@ -260,6 +267,36 @@ describe("validation: semantics", () => {
     expect(result.config).toBeDefined();
   });
 
+  it("warns about a SameSite=None cookie that is not Secure, but still compiles", () => {
+    const result = loadConfigFromString(
+      "server:\n  cookie: { sameSite: None }\nnamespaces: { /: {} }\n",
+      "t.yaml",
+      {},
+    );
+    expect(result.diagnostics.map(formatDiagnostic)).toEqual([
+      "t.yaml:2:23 SWY_CFG_VALUE warning: Browsers drop a SameSite=None cookie that is not Secure (set secure: true and serve HTTPS)",
+    ]);
+    expect(result.config).toBeDefined();
+    expect(
+      diagnose("server:\n  cookie: { sameSite: None, secure: true }\nnamespaces: { /: {} }"),
+    ).toEqual([]);
+  });
+
+  it("refuses an admin port that is the server's port, and admin without a port", () => {
+    expect(
+      diagnose("server: { port: 8080 }\nadmin: { port: 8080 }\nnamespaces: { /: {} }"),
+    ).toEqual([
+      "t.yaml:2:16 SWY_CFG_VALUE admin.port is server.port (8080): the admin listener needs a port of its own",
+    ]);
+    expect(diagnose("admin: { port: 3000 }\nnamespaces: { /: {} }")).toEqual([
+      "t.yaml:1:16 SWY_CFG_VALUE admin.port is server.port (3000): the admin listener needs a port of its own",
+    ]);
+    expect(diagnose("admin: { host: 127.0.0.1 }\nnamespaces: { /: {} }")).toEqual([
+      "t.yaml:1:8 SWY_CFG_REQUIRED Missing required key 'port' (in admin)",
+    ]);
+    expect(diagnose("server: { port: 0 }\nadmin: { port: 0 }\nnamespaces: { /: {} }")).toEqual([]);
+  });
+
   it("skips the semantic checks of a rule whose action is unknown", () => {
     const yaml = withRules("x:", "  action: jion", "  room: '{nope}'");
     expect(diagnose(yaml)).toEqual([
@@ -274,7 +311,7 @@ describe("validation: reporting", () => {
       "log: { level: loud }", // 1
       "server:",
       "  hots: x", // 3
-      ...withRules("connect: { action: join, room: '{x}' }").split("\n"), // 7
+      ...withRules("connect: { action: join, room: '{x}', allow: [x] }").split("\n"), // 7
     ].join("\n");
     const lines = diagnose(yaml);
     expect(lines.map((l) => l.split(" ")[0])).toEqual([
