@@ -26,18 +26,33 @@ export interface Relay {
  */
 export type HttpRoutes = (req: IncomingMessage, res: ServerResponse, path: string) => boolean;
 
+/** The operational endpoints: liveness, readiness, Prometheus metrics. */
+const ALL_PROBES: ReadonlySet<string> = new Set(["/healthz", "/readyz", "/metrics"]);
+/** What the public port keeps when an admin listener serves the rest: load balancers probe it. */
+const PUBLIC_PROBES: ReadonlySet<string> = new Set(["/healthz"]);
+
+export interface HostOptions {
+  /**
+   * An admin listener ({@link createAdminHost}) serves `/readyz` and `/metrics`, so this
+   * host answers them 404 and keeps only `/healthz`. Default false.
+   */
+  readonly hasAdminListener?: boolean;
+}
+
 /**
- * The HTTP server on Switchyard's one port: Engine.IO mounts (whose requests for
- * another node's sessions `relay` takes first), `/healthz`, `/readyz`, `/metrics`
- * and whatever `routes` answer. Anything else is 404 with a
- * coded body.
+ * The HTTP server on Switchyard's public port: Engine.IO mounts (whose requests for
+ * another node's sessions `relay` takes first), `/healthz`, `/readyz` and `/metrics`
+ * (the last two unless `options.hasAdminListener`), and whatever `routes` answer.
+ * Anything else is 404 with a coded body.
  */
 export function createHttpHost(
   mounts: readonly Mount[],
   readiness: ReadinessProbe,
   routes?: HttpRoutes,
   relay?: Relay,
+  options: HostOptions = {},
 ): Server {
+  const probes = options.hasAdminListener === true ? PUBLIC_PROBES : ALL_PROBES;
   const find = (url: string | undefined): EngineServer | undefined => {
     const path = pathOf(url);
     for (const mount of mounts) {
@@ -55,29 +70,14 @@ export function createHttpHost(
     }
     const path = pathOf(req.url);
     if (routes?.(req, res, path) === true) return;
-    if (req.method === "GET" && path === "/healthz") {
-      json(res, 200, { status: "ok" });
-    } else if (req.method === "GET" && path === "/readyz") {
-      const { isReady, checks } = readiness();
-      json(res, isReady ? 200 : 503, { status: isReady ? "ready" : "not ready", checks });
-    } else if (req.method === "GET" && path === "/metrics") {
-      metrics.registry.metrics().then(
-        (text) => {
-          res.writeHead(200, { "Content-Type": metrics.registry.contentType }).end(text);
-        },
-        () => json(res, 500, { code: "SWY_INTERNAL", message: "metrics unavailable" }),
-      );
-    } else {
-      const error = new SwitchyardError("SWY_HTTP_NOT_FOUND");
-      json(res, 404, error.toJSON());
-    }
+    if (!answerProbe(req, res, path, readiness, probes)) notFound(res);
   });
 
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on("error", destroySocket);
     const engine = find(req.url);
     if (engine === undefined) {
-      socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      refuseUpgrade(socket);
       return;
     }
     if (relay === undefined) engine.handleUpgrade(req, socket, head);
@@ -87,6 +87,54 @@ export function createHttpHost(
   // keep-alive timeout (5 s) would otherwise cut idle sockets between polls.
   server.keepAliveTimeout = 65_000;
   return server;
+}
+
+/**
+ * The admin listener (`admin:` in the file): `/healthz`, `/readyz` and `/metrics`,
+ * nothing else (404 with a coded body; upgrades are refused with 404).
+ */
+export function createAdminHost(readiness: ReadinessProbe): Server {
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (!answerProbe(req, res, pathOf(req.url), readiness, ALL_PROBES)) notFound(res);
+  });
+  server.on("upgrade", (_req: IncomingMessage, socket: Duplex) => {
+    socket.on("error", destroySocket);
+    refuseUpgrade(socket);
+  });
+  return server;
+}
+
+/** Answers a GET for one of `probes` and returns true; returns false, untouched, otherwise. */
+function answerProbe(
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  readiness: ReadinessProbe,
+  probes: ReadonlySet<string>,
+): boolean {
+  if (req.method !== "GET" || !probes.has(path)) return false;
+  if (path === "/healthz") {
+    json(res, 200, { status: "ok" });
+  } else if (path === "/readyz") {
+    const { isReady, checks } = readiness();
+    json(res, isReady ? 200 : 503, { status: isReady ? "ready" : "not ready", checks });
+  } else {
+    metrics.registry.metrics().then(
+      (text) => {
+        res.writeHead(200, { "Content-Type": metrics.registry.contentType }).end(text);
+      },
+      () => json(res, 500, { code: "SWY_INTERNAL", message: "metrics unavailable" }),
+    );
+  }
+  return true;
+}
+
+function notFound(res: ServerResponse): void {
+  json(res, 404, new SwitchyardError("SWY_HTTP_NOT_FOUND").toJSON());
+}
+
+function refuseUpgrade(socket: Duplex): void {
+  socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
 }
 
 function destroySocket(this: Duplex): void {

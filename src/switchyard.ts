@@ -1,10 +1,11 @@
+import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
 import { HttpApi } from "./api/http-api.js";
 import { builtinBackends } from "./egress/builtin.js";
 import type { BackendRegistry } from "./egress/registry.js";
-import { createHttpHost } from "./http-host.js";
+import { createAdminHost, createHttpHost, type ReadinessProbe } from "./http-host.js";
 import { SioServer } from "./ingress/sio/server.js";
 import type { SwitchyardConfig } from "./mapping/types.js";
 import { metrics } from "./metrics.js";
@@ -16,6 +17,11 @@ export interface StartOptions {
   readonly port?: number;
   /** Overrides `server.host`. */
   readonly host?: string;
+  /**
+   * Overrides `admin.port` when the file has an `admin` block; 0 picks a free port.
+   * Without an `admin` block there is no admin listener and this is ignored.
+   */
+  readonly adminPort?: number;
   readonly log: Logger;
   /** The backend kinds; default the built-in ones. Must be the registry the config was loaded with. */
   readonly kinds?: BackendRegistry;
@@ -24,17 +30,19 @@ export interface StartOptions {
 /** A listening Switchyard. */
 export interface RunningSwitchyard {
   readonly port: number;
+  /** The admin listener's port (`/readyz`, `/metrics`); undefined without an `admin` block. */
+  readonly adminPort: number | undefined;
   readonly sio: SioServer;
   /** The configuration in force. */
   readonly config: SwitchyardConfig;
   /**
    * Applies a new configuration without dropping a connection (see {@link Router.reload}).
-   * `server` and `api` keep their running values; a change to them is logged.
+   * `server`, `api` and `admin` keep their running values; a change to them is logged.
    *
    * @throws When a new backend fails to start; the running configuration stays.
    */
   reload(config: SwitchyardConfig): Promise<ReloadSummary>;
-  /** Closes every session, then the listener and the backends. */
+  /** Closes every session, then the listeners and the backends. */
   close(): Promise<void>;
 }
 
@@ -69,40 +77,54 @@ export async function startSwitchyard(
       api: config.api,
       maxBodyBytes: server.maxHttpBufferSize,
       maxRoomLength: server.maxRoomLength,
+      maxDepth: server.maxDepth,
       publisher: router.rooms,
       sio,
       log: options.log,
     });
+  const readiness: ReadinessProbe = () => {
+    const checks: Record<string, string> = {};
+    let isReady = true;
+    for (const [name, health] of router.health()) {
+      isReady &&= health.isReady;
+      checks[name] = health.isReady ? "ready" : (health.reason ?? "not ready");
+    }
+    return { isReady, checks };
+  };
   const http = createHttpHost(
     [{ path: server.path, engine: sio.engine }],
-    () => {
-      const checks: Record<string, string> = {};
-      let isReady = true;
-      for (const [name, health] of router.health()) {
-        isReady &&= health.isReady;
-        checks[name] = health.isReady ? "ready" : (health.reason ?? "not ready");
-      }
-      return { isReady, checks };
-    },
+    readiness,
     api && ((req, res, path) => api.handle(req, res, path)),
     cluster?.relay,
+    { hasAdminListener: config.admin !== undefined },
   );
-  await new Promise<void>((resolve, reject) => {
-    http.once("error", reject);
-    http.listen(options.port ?? server.port, options.host ?? server.host, () => {
-      http.off("error", reject);
-      resolve();
-    });
-  });
-  const port = (http.address() as AddressInfo).port;
+  const port = await listen(http, options.port ?? server.port, options.host ?? server.host);
+  // The admin listener is read once, like `server`: a reload does not move it.
+  const admin = config.admin && {
+    http: createAdminHost(readiness),
+    port: options.adminPort ?? config.admin.port,
+    host: config.admin.host,
+  };
+  let adminPort: number | undefined;
+  if (admin) {
+    try {
+      adminPort = await listen(admin.http, admin.port, admin.host);
+    } catch (error) {
+      // A busy admin port must not leave the public port serving without its probes.
+      await closeServer(http);
+      await router.close();
+      throw error;
+    }
+  }
   await cluster?.start(options.host ?? server.host, port);
   options.log.info(
-    { port, path: server.path, source: config.source, api: api !== undefined },
+    { port, adminPort, path: server.path, source: config.source, api: api !== undefined },
     "switchyard listening",
   );
 
   return {
     port,
+    adminPort,
     sio,
     get config() {
       return router.config;
@@ -116,7 +138,15 @@ export async function startSwitchyard(
       if (current.api?.token.reveal() !== next.api?.token.reveal()) {
         log.warn("api changed: it takes effect at the next restart");
       }
-      const summary = await router.reload({ ...next, server: current.server, api: current.api });
+      if (!isDeepStrictEqual(current.admin, next.admin)) {
+        log.warn("admin changed: it takes effect at the next restart");
+      }
+      const summary = await router.reload({
+        ...next,
+        server: current.server,
+        api: current.api,
+        admin: current.admin,
+      });
       sio.setNamespaces(next.namespaces.keys());
       metrics.configLoadedAt.set(Date.now() / 1000);
       log.info({ source: next.source, ...summary }, "configuration reloaded");
@@ -124,10 +154,27 @@ export async function startSwitchyard(
     },
     async close() {
       sio.close();
-      http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
+      await Promise.all([closeServer(http), admin && closeServer(admin.http)]);
       await cluster?.close();
       await router.close();
     },
   };
+}
+
+/** Listens and resolves with the port bound (the one asked for, or a free one for 0). */
+async function listen(http: Server, port: number, host: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", reject);
+    http.listen(port, host, () => {
+      http.off("error", reject);
+      resolve();
+    });
+  });
+  return (http.address() as AddressInfo).port;
+}
+
+/** Drops every connection, idle or not, and resolves once the listener is closed. */
+function closeServer(http: Server): Promise<void> {
+  http.closeAllConnections();
+  return new Promise((resolve) => http.close(() => resolve()));
 }

@@ -97,8 +97,11 @@ export class RawWs {
   }
 
   /** Resolves with the status of a refused upgrade (the server answered without 101). */
-  static refusal(url: string): Promise<{ status: number; body: string }> {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
+  static refusal(
+    url: string,
+    options: Pick<RawWsOptions, "headers"> = {},
+  ): Promise<{ status: number; body: string }> {
+    const ws = new WebSocket(url, { headers: options.headers, perMessageDeflate: false });
     ws.on("error", () => {});
     return within(
       new Promise((resolve, reject) => {

@@ -122,3 +122,47 @@ describe("the switchyard command", () => {
     }
   });
 });
+
+describe("switchyard start --admin-port", () => {
+  it("serves /metrics on that port and not on the public one", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "switchyard-cli-"));
+    const file = join(dir, "switchyard.yaml");
+    // A port no test could bind: the flag must win over it.
+    writeFileSync(file, "admin: { port: 1 }\nnamespaces:\n  /: {}\n");
+    try {
+      child = spawn(
+        process.execPath,
+        [BIN, "start", "-c", file, "--port", "0", "--host", "127.0.0.1", "--admin-port", "0"],
+        { cwd: ROOT },
+      );
+      const listening = await new Promise<string>((resolve) => {
+        let out = "";
+        child!.stdout!.on("data", (chunk) => {
+          out += chunk;
+          if (out.includes('"msg":"switchyard listening"')) resolve(out);
+        });
+      });
+      const port = Number(/"port":(\d+)/.exec(listening)?.[1]);
+      const adminPort = Number(/"adminPort":(\d+)/.exec(listening)?.[1]);
+      expect(adminPort).toBeGreaterThan(1);
+      expect((await fetch(`http://127.0.0.1:${adminPort}/metrics`)).status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(404);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("exits 1 when the file has no admin block, rather than leave /metrics public", async () => {
+    const result = await run([
+      "start",
+      "-c",
+      "config/switchyard.yaml",
+      "--port",
+      "0",
+      "--admin-port",
+      "9100",
+    ]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("--admin-port needs an admin block in config/switchyard.yaml");
+  });
+});

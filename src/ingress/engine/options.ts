@@ -1,6 +1,10 @@
 /** Cross-origin settings for every HTTP request of the engine, preflight included. */
 export interface CorsOptions {
-  /** Allowed origins; `"*"` allows any. */
+  /**
+   * Allowed origins; `"*"` allows any. A list is enforced, not only advertised: a
+   * polling request or WebSocket upgrade whose `Origin` header is not in it is refused
+   * with 403 SWY_EIO_ORIGIN_FORBIDDEN. Requests without `Origin` pass.
+   */
   readonly origin: "*" | readonly string[];
   readonly credentials: boolean;
   readonly methods: readonly string[];
@@ -14,6 +18,8 @@ export interface CookieOptions {
   readonly name: string;
   readonly path: string;
   readonly httpOnly: boolean;
+  /** Sent only over HTTPS; browsers drop a `SameSite=None` cookie without it. */
+  readonly secure: boolean;
   readonly sameSite: "Strict" | "Lax" | "None";
 }
 

@@ -28,6 +28,8 @@ export class EngineServer implements SessionHost {
   readonly #sessions = new Map<string, Session>();
   readonly #wss: WebSocketServer;
   readonly #cors: Middleware | undefined;
+  /** The origins a browser request may come from; undefined: any. */
+  readonly #origins: ReadonlySet<string> | undefined;
   readonly #onConnection: ConnectionHandler;
   #isClosing = false;
 
@@ -59,6 +61,10 @@ export class EngineServer implements SessionHost {
             maxAge: options.cors.maxAge,
             optionsSuccessStatus: 204,
           }) as Middleware);
+    this.#origins =
+      options.cors === false || options.cors.origin === "*"
+        ? undefined
+        : new Set(options.cors.origin);
   }
 
   /** Open sessions. */
@@ -77,6 +83,10 @@ export class EngineServer implements SessionHost {
 
   /** Handles an HTTP upgrade under the engine path. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (!this.#isOriginAllowed(req)) {
+      rejectUpgrade(socket, new SwitchyardError("SWY_EIO_ORIGIN_FORBIDDEN"));
+      return;
+    }
     const query = parseQuery(req.url);
     const problem = this.#verify(req, query, true);
     if (problem !== undefined) {
@@ -125,6 +135,10 @@ export class EngineServer implements SessionHost {
   }
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (!this.#isOriginAllowed(req)) {
+      sendError(res, {}, new SwitchyardError("SWY_EIO_ORIGIN_FORBIDDEN"));
+      return;
+    }
     const query = parseQuery(req.url);
     const problem = this.#verify(req, query, false);
     if (problem !== undefined) {
@@ -161,6 +175,17 @@ export class EngineServer implements SessionHost {
     metrics.sessionsOpened.inc({ transport: session.transportName });
     session.open();
     this.#onConnection(session, req);
+  }
+
+  /**
+   * CORS headers only stop a page from reading the answer; the request itself would
+   * still open, feed or upgrade a session, and WebSocket upgrades ignore CORS
+   * entirely. So an origin list is enforced here. A request without `Origin` comes
+   * from a non-browser client, which no page can drive.
+   */
+  #isOriginAllowed(req: IncomingMessage): boolean {
+    const origin = req.headers.origin;
+    return this.#origins === undefined || origin === undefined || this.#origins.has(origin);
   }
 
   /** The handshake error table, checked in the order engine.io checks it. */
@@ -223,11 +248,12 @@ function parseQuery(url: string | undefined): URLSearchParams {
 function serializeCookie(cookie: CookieOptions, sid: string): string {
   let value = `${cookie.name}=${encodeURIComponent(sid)}; Path=${cookie.path}`;
   if (cookie.httpOnly) value += "; HttpOnly";
+  if (cookie.secure) value += "; Secure";
   value += `; SameSite=${cookie.sameSite}`;
   return value;
 }
 
-/** Refuses a WebSocket upgrade the way engine.io does: a raw 400 and the socket destroyed. */
+/** Refuses a WebSocket upgrade the way engine.io does: a raw 400 or 403 and the socket destroyed. */
 function rejectUpgrade(socket: Duplex, error: SwitchyardError): void {
   metrics.errors.inc({ code: error.code });
   const body = JSON.stringify({ code: error.spec.eioCode ?? error.code, message: error.message });
