@@ -2,8 +2,8 @@ import { readFileSync } from "node:fs";
 import { SignJWT } from "jose";
 import type { Socket } from "socket.io-client";
 import { describe, expect, it } from "vitest";
-import { useCleanup } from "../helpers/cleanup.js";
 import { isFromSwitchyard } from "../helpers/app-signature.js";
+import { useCleanup } from "../helpers/cleanup.js";
 import { startApp } from "../helpers/http-app.js";
 import { Harness, next } from "../helpers/switchyard-harness.js";
 
