@@ -127,6 +127,8 @@ export function runRoutingBench(ms = 1_000): RoutingResult {
         channel: placed.channel,
         rename: placed.rename,
         ready: Promise.resolve(),
+        inflight: 0,
+        onIdle: undefined,
       });
   }
   const naive = naiveTable();

@@ -10,6 +10,10 @@ export interface Binding {
   readonly rename: ReadonlyMap<string, string>;
   /** Settles when the channel's subscription does: shared by the rooms of one channel. */
   readonly ready: Promise<void>;
+  /** Publications to the room on this channel that the backend has not settled yet. */
+  inflight: number;
+  /** Set while the binding is retired (see {@link ChannelBindings.retire}): called when `inflight` reaches 0. */
+  onIdle: (() => void) | undefined;
 }
 
 /**
@@ -17,6 +21,11 @@ export interface Binding {
  * reverse: which local rooms a channel's deliveries are for. Several rooms may share
  * one channel (a route may map them together); the node holds one subscription per
  * backend and channel, opened with the first room and closed with the last.
+ *
+ * A room that moves to another channel is bound to the new one at once while its old
+ * binding is retired rather than dropped: the old channel still delivers to the room
+ * until the caller releases it (make-before-break), so what was already on its way on
+ * the old channel reaches the members.
  */
 export class ChannelBindings {
   /** `nsp NUL room` → binding. */
@@ -70,19 +79,41 @@ export class ChannelBindings {
    *   caller unsubscribes; `undefined` when the room was not bound.
    */
   unbind(nsp: string, room: string): { binding: Binding; isLast: boolean } | undefined {
+    const binding = this.retire(nsp, room);
+    return binding === undefined ? undefined : { binding, isLast: this.release(binding) };
+  }
+
+  /**
+   * Takes a room's binding off the room, so that the room can be bound anew, while its
+   * channel keeps delivering to the room until {@link release}.
+   *
+   * @returns The retired binding; `undefined` when the room was not bound.
+   */
+  retire(nsp: string, room: string): Binding | undefined {
     const key = keyOf(nsp, room);
     const binding = this.#byRoom.get(key);
     if (binding === undefined) return undefined;
     this.#byRoom.delete(key);
-    const channels = this.#byChannel.get(binding.backend)!;
-    const rooms = channels.get(binding.channel)!.filter((b) => b !== binding);
+    return binding;
+  }
+
+  /**
+   * Ends a retired binding's deliveries.
+   *
+   * @returns Whether it was its channel's last room, so the caller unsubscribes.
+   */
+  release(binding: Binding): boolean {
+    const channels = this.#byChannel.get(binding.backend);
+    const list = channels?.get(binding.channel);
+    if (channels === undefined || list === undefined || !list.includes(binding)) return false;
+    const rooms = list.filter((b) => b !== binding);
     if (rooms.length > 0) {
       channels.set(binding.channel, rooms);
-      return { binding, isLast: false };
+      return false;
     }
     channels.delete(binding.channel);
     if (channels.size === 0) this.#byChannel.delete(binding.backend);
-    return { binding, isLast: true };
+    return true;
   }
 }
 

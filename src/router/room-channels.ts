@@ -8,7 +8,7 @@ import type { RoomObserver } from "../ingress/sio/namespace.js";
 import type { SioServer } from "../ingress/sio/server.js";
 import type { ChannelTooLong, RoomBinding, SwitchyardConfig } from "../mapping/types.js";
 import { BackendSet } from "./backend-set.js";
-import { ChannelBindings } from "./channel-bindings.js";
+import { type Binding, ChannelBindings } from "./channel-bindings.js";
 import { LocalNode } from "./local-node.js";
 
 /** Who a publication leaves out and who sent it (see {@link RoomChannels.publish}). */
@@ -61,8 +61,12 @@ export class RoomChannels implements RoomObserver {
   /**
    * Applies a new configuration's backends and routes: builds and starts the new
    * backends, then moves every room with local members whose backend, channel or
-   * renames changed (subscribe on the new channel, then unsubscribe from the old),
-   * then closes the backends no longer named. Members stay in their rooms.
+   * renames changed, make-before-break: the room is bound to its new channel at once
+   * (publications go there from now on), and its old channel keeps delivering to the
+   * room until the new subscription is confirmed (or `joinTimeout` passes) and every
+   * publication already on its way on the old channel has settled; only then is the old
+   * channel unsubscribed (when no other room holds it). Backends no longer named are
+   * closed once their rooms have moved off. Members stay in their rooms throughout.
    *
    * @throws When a new backend fails to start; nothing has changed then.
    */
@@ -71,6 +75,7 @@ export class RoomChannels implements RoomObserver {
     this.#backends.commit(plan);
     this.#config = next;
     let movedRooms = 0;
+    const drains: Promise<void>[] = [];
     for (const old of this.#bindings.all()) {
       const lookup = next.namespaces.get(old.nsp)?.routes.resolve(old.room);
       const backend = lookup?.ok ? plan.next.get(lookup.backend) : undefined;
@@ -83,10 +88,18 @@ export class RoomChannels implements RoomObserver {
         continue;
       }
       movedRooms += 1;
-      this.#unbind(old.nsp, old.room);
-      if (lookup === undefined) continue; // its namespace is gone; the ingress drops its sockets
+      if (lookup === undefined) {
+        // Its namespace is gone; the ingress drops its sockets.
+        this.#unbind(old.nsp, old.room);
+        continue;
+      }
+      this.#bindings.retire(old.nsp, old.room);
       this.#bind(old.nsp, old.room);
+      const subscribed = this.#bindings.get(old.nsp, old.room)?.ready ?? Promise.resolve();
+      drains.push(this.#drain(old, subscribed));
     }
+    // A retired backend closes once the rooms moving off it have drained.
+    await Promise.allSettled(drains);
     await Promise.allSettled(plan.retired.map((backend) => backend.close()));
     const kept = [...plan.next.values()].filter((backend) => !plan.added.includes(backend));
     await Promise.allSettled(kept.map((backend) => backend.onNamespacesChanged?.()));
@@ -163,9 +176,20 @@ export class RoomChannels implements RoomObserver {
     if (backend === undefined || channel === undefined) {
       return Promise.reject(publishError(room, "its backend is not running"));
     }
-    return backend.publish({ channel, event, args, except, origin }).catch((cause: unknown) => {
-      throw publishError(room, cause);
-    });
+    if (bound === undefined) {
+      return backend.publish({ channel, event, args, except, origin }).catch((cause: unknown) => {
+        throw publishError(room, cause);
+      });
+    }
+    // Counted on the room's binding, so a move waits for it before dropping the old channel.
+    bound.inflight += 1;
+    return backend.publish({ channel, event, args, except, origin }).then(
+      () => settle(bound),
+      (cause: unknown) => {
+        settle(bound);
+        throw publishError(room, cause);
+      },
+    );
   }
 
   /** Whether `id` is the id of a socket of `nsp` connected to this node. */
@@ -257,14 +281,44 @@ export class RoomChannels implements RoomObserver {
         this.#log.warn({ err: cause, backend: backend.name, channel }, "subscribe failed");
       });
     }
-    this.#bindings.bind({ nsp, room, backend, channel, rename, ready });
+    this.#bindings.bind({
+      nsp,
+      room,
+      backend,
+      channel,
+      rename,
+      ready,
+      inflight: 0,
+      onIdle: undefined,
+    });
   }
 
   /** Unbinds a room, unsubscribing after the channel's last room. */
   #unbind(nsp: string, room: string): void {
     const unbound = this.#bindings.unbind(nsp, room);
-    if (unbound === undefined || !unbound.isLast) return;
-    const { backend, channel } = unbound.binding;
+    if (unbound?.isLast) this.#unsubscribe(unbound.binding);
+  }
+
+  /**
+   * Ends a moved room's old binding once the new channel's subscription has settled
+   * (bounded by `joinTimeout`) and no publication on the old one is still on its way.
+   */
+  async #drain(old: Binding, next: Promise<void>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.#config.server.joinTimeout);
+    });
+    await Promise.race([next.catch(() => {}), late]);
+    clearTimeout(timer);
+    if (old.inflight > 0) {
+      await new Promise<void>((resolve) => {
+        old.onIdle = resolve;
+      });
+    }
+    if (this.#bindings.release(old)) this.#unsubscribe(old);
+  }
+
+  #unsubscribe({ backend, channel }: Binding): void {
     backend.unsubscribe(channel).catch((cause: unknown) => {
       this.#log.error({ err: cause, backend: backend.name, channel }, "unsubscribe failed");
     });
@@ -318,6 +372,16 @@ export class RoomChannels implements RoomObserver {
         ?.namespace(nsp)
         ?.broadcast({ rooms: names, except: delivery.except }, event, delivery.args);
     }
+  }
+}
+
+/** One publication on a binding settled: wakes a move waiting for the last one. */
+function settle(binding: Binding): void {
+  binding.inflight -= 1;
+  if (binding.inflight === 0 && binding.onIdle !== undefined) {
+    const idle = binding.onIdle;
+    binding.onIdle = undefined;
+    idle();
   }
 }
 
