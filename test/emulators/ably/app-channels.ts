@@ -1,0 +1,395 @@
+/**
+ * The channels of one app: who is attached (in attach order), the presence set,
+ * a bounded log of published messages for resume and rewind, and fan-out.
+ * Pure bookkeeping plus delivery; the realtime and REST halves both go through it.
+ */
+import {
+  Action,
+  Flag,
+  OutboundFrame,
+  PresenceAction,
+  randomId,
+  type StoredMessage,
+  type StoredPresence,
+} from "./protocol.js";
+
+/** One connection as a channel sees it. */
+export interface Subscriber {
+  readonly connectionId: string;
+  /** False when the connection asked for `echo=false`: its own messages are not sent back. */
+  readonly echo: boolean;
+  /**
+   * Whether frames for `channel` can go out now. False while the transport is
+   * gone, and after a resume until the client re-attaches: the SDK drops messages
+   * on a channel that is not attached (RTL17), so they wait in the log and are
+   * replayed from the client's channelSerial instead (reference §10).
+   */
+  isReceiving(channel: string): boolean;
+  /** Sends one frame now; false when the transport is not open. */
+  send(frame: OutboundFrame): boolean;
+}
+
+/** What an attachment was granted. */
+export interface Attachment {
+  /** Mode bits (Flag.PUBLISH, …). */
+  modes: number;
+  /** Channel params as accepted, echoed in ATTACHED. */
+  params: Record<string, string>;
+}
+
+/**
+ * A test hook's verdict on one frame to one connection: deliver (undefined), drop,
+ * send twice, send after a delay, or send once a promise settles.
+ */
+export type DeliveryFault =
+  | "drop"
+  | "duplicate"
+  | { delayMs: number }
+  | { until: Promise<unknown> }
+  | undefined;
+
+/** What a delivery fault hook is told about a frame. */
+export interface Delivery {
+  connectionId: string;
+  channel: string;
+  /** Action.MESSAGE or Action.PRESENCE. */
+  action: number;
+  /** Ids of the messages or presence events in the frame. */
+  ids: string[];
+}
+
+/** Settings and hooks shared by every channel of an emulator. */
+export interface ChannelContext {
+  /** Messages kept per channel for resume and rewind; older ones fall off. */
+  retainedMessages: number;
+  /** Presence members per SYNC frame. */
+  syncPageSize: number;
+  /** Called with the number of messages handed to one connection. */
+  onDelivered(count: number): void;
+  /** The current delivery fault hook, if a test set one. */
+  deliveryFault(): ((delivery: Delivery) => DeliveryFault) | undefined;
+}
+
+/** A message to publish; the channel adds the serial. */
+export interface MessageToPublish extends Omit<StoredMessage, "serial"> {
+  /** The publisher chose the id: a later message with the same id is not delivered again (RSL1k). */
+  isIdempotent: boolean;
+}
+
+/** ProtocolMessage-level fields of a publish or presence frame. */
+export interface FrameMeta {
+  id: string;
+  connectionId?: string;
+  timestamp: number;
+}
+
+/** A presence request from a connection, already validated. */
+export interface PresenceRequest extends Omit<StoredPresence, "connectionId"> {}
+
+/** How many recently seen idempotent ids a channel remembers. */
+const REMEMBERED_IDS = 10_000;
+
+/** One channel. It lives as long as the emulator; its epoch marks serials of this incarnation. */
+export class Channel {
+  readonly name: string;
+  #context: ChannelContext;
+  #epoch = randomId(6);
+  #seq = 0;
+  #log: { seq: number; frame: OutboundFrame }[] = [];
+  /** The highest seq of a logged message that fell off; continuity from before it is lost. */
+  #evictedThrough = 0;
+  #attachments = new Map<Subscriber, Attachment>();
+  #members = new Map<string, StoredPresence>();
+  #recentIds = new Map<string, string>();
+
+  constructor(name: string, context: ChannelContext) {
+    this.name = name;
+    this.#context = context;
+  }
+
+  /** The serial of the channel's latest MESSAGE or PRESENCE, sent in ATTACHED. */
+  get serial(): string {
+    return this.#serialOf(this.#seq);
+  }
+
+  /** Adds or updates an attachment; a re-attach keeps its place in the delivery order. */
+  attach(subscriber: Subscriber, attachment: Attachment): void {
+    this.#attachments.set(subscriber, attachment);
+  }
+
+  attachmentOf(subscriber: Subscriber): Attachment | undefined {
+    return this.#attachments.get(subscriber);
+  }
+
+  /** Removes the attachment and, with it, the connection's presence members (LEAVE to the rest). */
+  detach(subscriber: Subscriber): void {
+    if (!this.#attachments.has(subscriber)) return;
+    this.leaveMembersOf(subscriber);
+    this.#attachments.delete(subscriber);
+  }
+
+  /** Connection ids attached, in attach order. */
+  attachedConnectionIds(): string[] {
+    return [...this.#attachments.keys()].map((subscriber) => subscriber.connectionId);
+  }
+
+  /**
+   * Logs and delivers a publish to every attachment with SUBSCRIBE mode, in
+   * attach order, skipping the publisher when it connected with echo off.
+   * A message whose idempotent id was seen before is not delivered again.
+   * Returns the serial of each message.
+   */
+  publish(messages: MessageToPublish[], meta: FrameMeta, publisher?: Subscriber): string[] {
+    const fresh: StoredMessage[] = [];
+    const serials: string[] = [];
+    const frameSerial = this.#serialOf(this.#seq + 1);
+    for (const { isIdempotent, ...message } of messages) {
+      const seen = isIdempotent ? this.#recentIds.get(message.id) : undefined;
+      if (seen !== undefined) {
+        serials.push(seen);
+        continue;
+      }
+      const serial = `${frameSerial}:${fresh.length}`;
+      fresh.push({ ...message, serial });
+      serials.push(serial);
+      if (isIdempotent) this.#rememberId(message.id, serial);
+    }
+    if (fresh.length === 0) return serials;
+    this.#seq += 1;
+    const frame = new OutboundFrame({
+      action: Action.MESSAGE,
+      id: meta.id,
+      channel: this.name,
+      channelSerial: frameSerial,
+      connectionId: meta.connectionId,
+      timestamp: meta.timestamp,
+      messages: fresh,
+    });
+    this.#log.push({ seq: this.#seq, frame });
+    while (this.#log.length > this.#context.retainedMessages) {
+      this.#evictedThrough = this.#log.shift()!.seq;
+    }
+    this.#broadcast(frame, (subscriber, attachment) => {
+      if ((attachment.modes & Flag.SUBSCRIBE) === 0) return false;
+      return subscriber !== publisher || subscriber.echo;
+    });
+    return serials;
+  }
+
+  /**
+   * Applies presence requests from `subscriber` (reference §9): ENTER of a
+   * present member is an UPDATE, UPDATE of an absent one an ENTER, LEAVE keeps
+   * the last data; an ENTER repeating the member's current id (the SDK's
+   * re-entry after attach) changes nothing. Events go to PRESENCE_SUBSCRIBE
+   * attachments and always back to the sender, whatever its echo (RTP17a).
+   */
+  enterPresence(subscriber: Subscriber, requests: PresenceRequest[], meta: FrameMeta): void {
+    const events: StoredPresence[] = [];
+    for (const request of requests) {
+      const key = memberKey(request.clientId, subscriber.connectionId);
+      const existing = this.#members.get(key);
+      const event: StoredPresence = { ...request, connectionId: subscriber.connectionId };
+      if (request.action === PresenceAction.LEAVE) {
+        if (existing === undefined) continue;
+        this.#members.delete(key);
+        if (event.data === undefined && existing.data !== undefined) {
+          event.data = existing.data;
+          if (existing.encoding !== undefined) event.encoding = existing.encoding;
+        }
+      } else {
+        if (existing?.id === request.id) continue;
+        event.action = existing === undefined ? PresenceAction.ENTER : PresenceAction.UPDATE;
+        this.#members.set(key, { ...event, action: PresenceAction.PRESENT });
+      }
+      events.push(event);
+    }
+    this.#sendPresence(events, meta, subscriber);
+  }
+
+  /** Synthesised LEAVEs for every member `subscriber` holds here, as when it detaches or goes away. */
+  leaveMembersOf(subscriber: Subscriber): void {
+    const timestamp = Date.now();
+    // An id not starting with the member's connectionId marks the event as synthesised, so the
+    // SDK orders it by timestamp against the member's own events (RTP2b1).
+    const frameId = `${this.#epoch}-${randomId(4)}`;
+    const events: StoredPresence[] = [];
+    for (const [key, member] of this.#members) {
+      if (member.connectionId !== subscriber.connectionId) continue;
+      this.#members.delete(key);
+      const id = `${frameId}:0:${events.length}`;
+      events.push({ ...member, id, action: PresenceAction.LEAVE, timestamp });
+    }
+    this.#sendPresence(events, { id: frameId, timestamp });
+  }
+
+  /** Whether anyone is present, i.e. whether ATTACHED carries HAS_PRESENCE and a SYNC follows. */
+  get hasMembers(): boolean {
+    return this.#members.size > 0;
+  }
+
+  /** Current members as PRESENT entries, in the order they entered. */
+  members(): StoredPresence[] {
+    return [...this.#members.values()];
+  }
+
+  /**
+   * The SYNC frames for the current presence set, `syncPageSize` members each.
+   * `channelSerial` is `<syncId>:<cursor>` with an empty cursor on the last page (RTP18).
+   */
+  syncFrames(): OutboundFrame[] {
+    const members = this.members();
+    const pageSize = Math.max(1, this.#context.syncPageSize);
+    const syncId = randomId(4);
+    const frames: OutboundFrame[] = [];
+    for (let start = 0; start < Math.max(members.length, 1); start += pageSize) {
+      const isLast = start + pageSize >= members.length;
+      frames.push(
+        new OutboundFrame({
+          action: Action.SYNC,
+          channel: this.name,
+          channelSerial: `${syncId}:${isLast ? "" : String(start + pageSize)}`,
+          presence: members.slice(start, start + pageSize),
+        }),
+      );
+    }
+    return frames;
+  }
+
+  /**
+   * The logged MESSAGE frames after `channelSerial`, or undefined when continuity
+   * from there cannot be given: a serial of another incarnation of the channel
+   * (the emulator restarted), a malformed one, or one older than the log.
+   */
+  framesAfter(channelSerial: string): OutboundFrame[] | undefined {
+    const at = channelSerial.lastIndexOf("@");
+    if (at === -1 || channelSerial.slice(0, at) !== this.#epoch) return undefined;
+    const seq = Number(channelSerial.slice(at + 1));
+    if (!Number.isInteger(seq) || seq < this.#evictedThrough || seq > this.#seq) return undefined;
+    return this.#log.filter((entry) => entry.seq > seq).map((entry) => entry.frame);
+  }
+
+  /**
+   * The backlog a `rewind` channel param asks for: the last N messages (`"10"`)
+   * or those of the last N seconds or minutes (`"30s"`, `"2m"`); undefined for a
+   * value the emulator does not understand.
+   */
+  rewind(param: string): OutboundFrame[] | undefined {
+    const match = /^(\d+)([sm]?)$/.exec(param);
+    if (match === null) return undefined;
+    const amount = Number(match[1]);
+    if (match[2] === "") {
+      const frames: OutboundFrame[] = [];
+      let count = 0;
+      for (let i = this.#log.length - 1; i >= 0 && count < amount; i -= 1) {
+        const frame = this.#log[i]!.frame;
+        frames.unshift(frame);
+        count += frame.message.messages?.length ?? 0;
+      }
+      return frames;
+    }
+    const since = Date.now() - amount * (match[2] === "s" ? 1000 : 60_000);
+    return this.#log
+      .filter((entry) => (entry.frame.message.timestamp ?? 0) >= since)
+      .map((entry) => entry.frame);
+  }
+
+  /** Logged messages, newest first unless `direction` is "forwards". */
+  history(limit: number, direction: "forwards" | "backwards"): StoredMessage[] {
+    const all = this.#log.flatMap((entry) => entry.frame.message.messages ?? []);
+    if (direction === "backwards") all.reverse();
+    return all.slice(0, limit);
+  }
+
+  #serialOf(seq: number): string {
+    return `${this.#epoch}@${seq}`;
+  }
+
+  #rememberId(id: string, serial: string): void {
+    this.#recentIds.set(id, serial);
+    if (this.#recentIds.size > REMEMBERED_IDS) {
+      this.#recentIds.delete(this.#recentIds.keys().next().value!);
+    }
+  }
+
+  #sendPresence(events: StoredPresence[], meta: FrameMeta, sender?: Subscriber): void {
+    if (events.length === 0) return;
+    this.#seq += 1;
+    const frame = new OutboundFrame({
+      action: Action.PRESENCE,
+      id: meta.id,
+      channel: this.name,
+      channelSerial: this.serial,
+      connectionId: meta.connectionId,
+      timestamp: meta.timestamp,
+      presence: events,
+    });
+    this.#broadcast(
+      frame,
+      (subscriber, attachment) =>
+        subscriber === sender || (attachment.modes & Flag.PRESENCE_SUBSCRIBE) !== 0,
+    );
+  }
+
+  #broadcast(
+    frame: OutboundFrame,
+    wants: (subscriber: Subscriber, attachment: Attachment) => boolean,
+  ): void {
+    const fault = this.#context.deliveryFault();
+    const items = frame.message.messages ?? frame.message.presence ?? [];
+    for (const [subscriber, attachment] of this.#attachments) {
+      if (!wants(subscriber, attachment) || !subscriber.isReceiving(this.name)) continue;
+      const verdict = fault?.({
+        connectionId: subscriber.connectionId,
+        channel: this.name,
+        action: frame.message.action,
+        ids: items.map((item) => item.id),
+      });
+      if (verdict === "drop") continue;
+      const copies = verdict === "duplicate" ? 2 : 1;
+      const send = () => {
+        let isSent = false;
+        for (let i = 0; i < copies; i += 1) isSent = subscriber.send(frame) || isSent;
+        if (isSent && frame.message.action === Action.MESSAGE) {
+          this.#context.onDelivered(items.length);
+        }
+      };
+      if (verdict === undefined || typeof verdict === "string") send();
+      else if ("delayMs" in verdict) setTimeout(send, verdict.delayMs);
+      else void verdict.until.finally(send);
+    }
+  }
+}
+
+function memberKey(clientId: string, connectionId: string): string {
+  return `${clientId}:${connectionId}`;
+}
+
+/** Registry of one app's channels; a channel is created on first use and kept. */
+export class AppChannels {
+  #context: ChannelContext;
+  #channels = new Map<string, Channel>();
+
+  constructor(context: ChannelContext) {
+    this.#context = context;
+  }
+
+  /** The channel named `name`, created on first use. */
+  get(name: string): Channel {
+    let channel = this.#channels.get(name);
+    if (channel === undefined) {
+      channel = new Channel(name, this.#context);
+      this.#channels.set(name, channel);
+    }
+    return channel;
+  }
+
+  /** The channel if it was ever used. */
+  peek(name: string): Channel | undefined {
+    return this.#channels.get(name);
+  }
+
+  /** Names of channels ever used. */
+  names(): string[] {
+    return [...this.#channels.keys()];
+  }
+}
