@@ -5,48 +5,97 @@ export interface ChannelItem {
   readonly origin?: string | undefined;
 }
 
-/** Limits of a {@link PublishQueue}. */
+/**
+ * Whether sending is possible now (a managed backend's connection is up and its
+ * calls succeed). Items wait in the queue while it is closed.
+ */
+export interface SendGate {
+  readonly isOpen: boolean;
+  /** Calls `listener` each time the gate opens; returns a function that stops it. */
+  onOpen(listener: () => void): () => void;
+}
+
+/**
+ * Where an item was when its deadline passed: `blocked` (waiting while the gate was
+ * closed), `queued` (waiting behind its channel's call in flight, or for a free call),
+ * `sending` (its call was in flight: the service may still have accepted it).
+ */
+export type ExpiryStage = "blocked" | "queued" | "sending";
+
+/** Limits and hooks of a {@link PublishQueue}. */
 export interface PublishQueueOptions<T extends ChannelItem> {
   /** Most items per call of `send`. */
   readonly batchSize: number;
   /** Most calls of `send` in flight at once. */
   readonly maxInflight: number;
+  /** Longest time from `push` to the item's settlement, in ms. */
+  readonly timeout: number;
+  /** The error an item fails with when `timeout` passes first. */
+  expired(item: T, stage: ExpiryStage): unknown;
+  /** Opens and closes sending; without one the queue always sends. */
+  readonly gate?: SendGate;
+  /**
+   * Whether a rejection of `send` means that nothing of the batch reached the service
+   * (the connection was refused before a byte was sent). Those items go back into the
+   * queue, in order, and wait for the gate; the kind closes the gate before it rejects
+   * so. Every other rejection fails the batch's items.
+   */
+  isUnsent?(error: unknown): boolean;
   /**
    * Sends one batch, in order. Resolves when every item of it is accepted; a rejection
-   * fails every item of the batch with that error.
+   * fails every item of the batch with that error (see `isUnsent`).
    */
   send(batch: readonly T[]): Promise<void>;
+  /** Called after {@link PublishQueue.size} may have changed (for a gauge). */
+  sizeChanged?(size: number): void;
 }
 
 interface Entry<T> {
   readonly item: T;
+  /** Arrival order: a requeued batch goes back where its items were. */
+  readonly seq: number;
+  readonly deadline: NodeJS.Timeout;
+  isSending: boolean;
+  isSettled: boolean;
   resolve(): void;
   reject(error: unknown): void;
 }
 
 /**
- * A FIFO of items sent in batches, with at most `maxInflight` batches in flight: the
- * outgoing half every managed backend kind shares.
+ * A FIFO of items sent in batches, with at most `maxInflight` batches in flight and a
+ * deadline per item: the outgoing half every managed backend kind shares.
  *
- * Order per channel is kept: while a batch holding a channel is in flight, no other
- * batch takes that channel's items, so two requests racing each other never carry
- * the same channel. Items of other channels overtake them. Within a batch, items
- * keep their queue order. The queue itself has no length limit: the caller checks
- * {@link waiting} (the whole queue) and {@link countOf} (one sender's share) before
- * {@link push}, so that one sender cannot fill the queue every sender shares.
+ * - Order per channel: while a batch holding a channel is in flight, no other batch
+ *   takes that channel's items, so two requests racing each other never carry the same
+ *   channel. Items of other channels overtake them. Within a batch, items keep their
+ *   queue order.
+ * - Deadlines: every item settles within `timeout` of its `push`, wherever it is. One
+ *   that expires while waiting is taken out and never sent. One that expires while its
+ *   call is in flight fails with `expired(item, "sending")` although the call goes on:
+ *   the channel stays busy until the call really ends, so a later item of the channel
+ *   cannot overtake it, and the service may still accept it — a timed-out publication
+ *   may have been delivered.
+ * - The gate: batches leave only while it is open; a batch the service never saw
+ *   (`isUnsent`) goes back and waits for the gate within its items' deadlines.
+ * - The queue has no length limit of its own: the caller checks {@link waiting} (the
+ *   whole queue) and {@link countOf} (one sender's share) before {@link push}, so that
+ *   one sender cannot fill the queue every sender shares.
  */
 export class PublishQueue<T extends ChannelItem> {
   readonly #options: PublishQueueOptions<T>;
+  /** Waiting entries in arrival order. */
   #waiting: Entry<T>[] = [];
-  /** Channel → number of its items in flight. */
+  /** Channel → number of its items in calls not yet ended. */
   readonly #busy = new Map<string, number>();
   #inflight = 0;
   #inflightItems = 0;
-  /** Origin → its items waiting or in flight. */
+  /** Origin → its items not yet settled. */
   readonly #byOrigin = new Map<string, number>();
+  #seq = 0;
 
   constructor(options: PublishQueueOptions<T>) {
     this.#options = options;
+    options.gate?.onOpen(() => this.#pump());
   }
 
   /** Items not yet handed to `send`. */
@@ -54,23 +103,33 @@ export class PublishQueue<T extends ChannelItem> {
     return this.#waiting.length;
   }
 
-  /** Items waiting or in flight. */
+  /** Items waiting or in calls not yet ended (timed out ones included). */
   get size(): number {
     return this.#waiting.length + this.#inflightItems;
   }
 
-  /** Items of `origin` waiting or in flight. */
+  /** Items of `origin` not yet settled. */
   countOf(origin: string): number {
     return this.#byOrigin.get(origin) ?? 0;
   }
 
-  /** Queues an item; settles as its batch does. */
+  /** Queues an item; settles as its batch does, or at its deadline. */
   push(item: T): Promise<void> {
     const { origin } = item;
     if (origin !== undefined) this.#byOrigin.set(origin, this.countOf(origin) + 1);
     return new Promise<void>((resolve, reject) => {
-      this.#waiting.push({ item, resolve, reject });
+      const entry: Entry<T> = {
+        item,
+        seq: this.#seq++,
+        deadline: setTimeout(() => this.#expire(entry), this.#options.timeout),
+        isSending: false,
+        isSettled: false,
+        resolve,
+        reject,
+      };
+      this.#waiting.push(entry);
       this.#pump();
+      this.#sizeChanged();
     });
   }
 
@@ -79,11 +138,13 @@ export class PublishQueue<T extends ChannelItem> {
     const waiting = this.#waiting;
     this.#waiting = [];
     for (const entry of waiting) this.#settle(entry, error);
+    this.#sizeChanged();
   }
 
   #pump(): void {
-    const { batchSize, maxInflight } = this.#options;
+    const { batchSize, maxInflight, gate } = this.#options;
     while (this.#inflight < maxInflight && this.#waiting.length > 0) {
+      if (gate !== undefined && !gate.isOpen) return;
       const batch: Entry<T>[] = [];
       const rest: Entry<T>[] = [];
       for (const entry of this.#waiting) {
@@ -100,8 +161,11 @@ export class PublishQueue<T extends ChannelItem> {
   #start(batch: Entry<T>[]): void {
     this.#inflight += 1;
     this.#inflightItems += batch.length;
-    for (const { item } of batch)
-      this.#busy.set(item.channel, (this.#busy.get(item.channel) ?? 0) + 1);
+    for (const entry of batch) {
+      entry.isSending = true;
+      const { channel } = entry.item;
+      this.#busy.set(channel, (this.#busy.get(channel) ?? 0) + 1);
+    }
     let sent: Promise<void>;
     try {
       sent = this.#options.send(batch.map((entry) => entry.item));
@@ -122,11 +186,60 @@ export class PublishQueue<T extends ChannelItem> {
       if (left === 0) this.#busy.delete(item.channel);
       else this.#busy.set(item.channel, left);
     }
-    for (const entry of batch) this.#settle(entry, error);
+    const live = batch.filter((entry) => !entry.isSettled);
+    if (error !== undefined && live.length > 0 && this.#options.isUnsent?.(error) === true) {
+      this.#requeue(live);
+    } else {
+      for (const entry of live) this.#settle(entry, error);
+    }
     this.#pump();
+    this.#sizeChanged();
+  }
+
+  /** Puts entries back among the waiting ones by arrival, so each channel keeps its order. */
+  #requeue(entries: Entry<T>[]): void {
+    for (const entry of entries) entry.isSending = false;
+    const merged: Entry<T>[] = [];
+    let i = 0;
+    let j = 0;
+    const waiting = this.#waiting;
+    while (i < entries.length || j < waiting.length) {
+      const next =
+        j >= waiting.length || (i < entries.length && entries[i]!.seq < waiting[j]!.seq)
+          ? entries[i++]!
+          : waiting[j++]!;
+      merged.push(next);
+    }
+    this.#waiting = merged;
+  }
+
+  #expire(entry: Entry<T>): void {
+    if (entry.isSettled) return;
+    let stage: ExpiryStage = "sending";
+    if (!entry.isSending) {
+      const gate = this.#options.gate;
+      stage = gate === undefined || gate.isOpen ? "queued" : "blocked";
+      const at = this.#waiting.indexOf(entry);
+      if (at >= 0) this.#waiting.splice(at, 1);
+      this.#sizeChanged();
+    }
+    let error: unknown;
+    try {
+      error = this.#options.expired(entry.item, stage);
+    } catch (thrown) {
+      error = thrown;
+    }
+    this.#settle(entry, error);
+  }
+
+  #sizeChanged(): void {
+    this.#options.sizeChanged?.(this.size);
   }
 
   #settle(entry: Entry<T>, error: unknown): void {
+    if (entry.isSettled) return;
+    entry.isSettled = true;
+    clearTimeout(entry.deadline);
     const { origin } = entry.item;
     if (origin !== undefined) {
       const left = this.countOf(origin) - 1;

@@ -134,7 +134,7 @@ export const pusherSettingsSchema: Readonly<Record<string, unknown>> = {
       default: PUSHER_DEFAULTS.useTLS,
     },
     connectTimeout: duration(
-      "How long start() waits for the first connection before it lets Switchyard run with the backend not ready (it keeps trying).",
+      "How long start() waits for the first connection before it lets Switchyard run with the backend not ready (it keeps reconnecting).",
       PUSHER_DEFAULTS.connectTimeout,
     ),
     subscribeTimeout: duration(
@@ -142,7 +142,7 @@ export const pusherSettingsSchema: Readonly<Record<string, unknown>> = {
       PUSHER_DEFAULTS.subscribeTimeout,
     ),
     subscribeRetryDelay: duration(
-      "Back-off before the first retry of a failed subscription; it doubles on each further failure.",
+      "Back-off before the first retry of a failed subscription; it doubles on each further failure, and a random part of up to half of it is taken off.",
       PUSHER_DEFAULTS.subscribeRetryDelay,
     ),
     subscribeRetryMaxDelay: duration(
@@ -150,7 +150,7 @@ export const pusherSettingsSchema: Readonly<Record<string, unknown>> = {
       PUSHER_DEFAULTS.subscribeRetryMaxDelay,
     ),
     publishTimeout: duration(
-      "How long a REST call may take, and how long a publication waits for the backend's connection to come back, before it fails with SWY_PUSHER_UNAVAILABLE.",
+      "Longest time from a publication's arrival to its answer, wherever it waits (behind its channel's earlier publications, for the connection or Pusher to come back, or for Pusher's reply); past it the publication fails with SWY_PUSHER_UNAVAILABLE. Also the longest REST call.",
       PUSHER_DEFAULTS.publishTimeout,
     ),
     batchSize: {
