@@ -7,31 +7,18 @@
  *   pusher-js client, which `JSON.parse`s string data, reads exactly that value:
  *   `{a: 1}` → `{"a":1}`, `"hi"` → `"\"hi\""`, `123` → `"123"`, `null` → `"null"`.
  * - Anything else (no argument, several, binary anywhere, or one object that itself
- *   has the envelope's marker key) travels in the envelope
- *   `{"$switchyard": 1, "args": [...]}`; binary values become Socket.IO-style
- *   placeholders `{"_placeholder": true, "num": i}` and their bytes, base64, go to
- *   `"attachments": [...]`.
+ *   has the envelope's marker key) travels in the envelope every managed kind shares
+ *   (src/egress/envelope.ts): `{"$switchyard": 1, "args": [...]}`, binary values as
+ *   placeholders whose bytes, base64, go to `"attachments": [...]`.
  * - Received data is read the way pusher-js reads it (a string is `JSON.parse`d
  *   when it parses, else kept), then an envelope unpacks to its arguments and any
  *   other value becomes the single argument.
  */
 
-import { hasBinary, isBinary } from "../../binary.js";
-import { setOwn } from "../../own-property.js";
+import { hasBinary } from "../../binary.js";
+import { looksLikeEnvelope, packEnvelope, unpackEnvelope } from "../envelope.js";
 
-/** The key whose value `1` marks an envelope. */
-export const ENVELOPE_MARKER = "$switchyard";
-
-/** Levels the envelope adds above an argument: the envelope object and its `args` list. */
-export const ENVELOPE_DEPTH = 2;
-
-/** The envelope of events that cannot travel as a plain payload. */
-export interface Envelope {
-  readonly [ENVELOPE_MARKER]: 1;
-  readonly args: readonly unknown[];
-  /** Base64 bytes of the binary arguments, in placeholder order. */
-  readonly attachments?: readonly string[];
-}
+export { ENVELOPE_DEPTH, ENVELOPE_MARKER, type Envelope } from "../envelope.js";
 
 /** A Socket.IO event as a Pusher event. */
 export interface EncodedEvent {
@@ -58,13 +45,7 @@ export function encodeEvent(event: string, args: readonly unknown[]): EncodedEve
       if (plain !== undefined) return { name: event, data: plain, isEnvelope: false };
     }
   }
-  const attachments: string[] = [];
-  const packed = args.map((arg) => deconstruct(arg, attachments));
-  const envelope =
-    attachments.length === 0
-      ? { [ENVELOPE_MARKER]: 1, args: packed }
-      : { [ENVELOPE_MARKER]: 1, args: packed, attachments };
-  return { name: event, data: JSON.stringify(envelope), isEnvelope: true };
+  return { name: event, data: JSON.stringify(packEnvelope(args)), isEnvelope: true };
 }
 
 /**
@@ -87,71 +68,10 @@ export function parseWireData(data: string): unknown {
  * @throws Error for an envelope with attachments whose placeholders name none of them.
  */
 export function decodeEvent(event: string, data: unknown): DecodedEvent {
-  if (isEnvelope(data)) {
-    const buffers = (data.attachments ?? []).map((b64) => Buffer.from(b64, "base64"));
-    return { event, args: data.args.map((arg) => reconstruct(arg, buffers)) };
-  }
-  return { event, args: [data] };
+  return { event, args: unpackEnvelope(data) ?? [data] };
 }
 
 /** Whether an event name is Pusher's own (`pusher:*`, `pusher_internal:*`), never an app's. */
 export function isProtocolEvent(event: string): boolean {
   return event.startsWith("pusher:") || event.startsWith("pusher_internal:");
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value) && !isBinary(value);
-}
-
-/** An object carrying the marker key must be wrapped, or it would decode as an envelope. */
-function looksLikeEnvelope(value: unknown): boolean {
-  return isPlainObject(value) && Object.hasOwn(value, ENVELOPE_MARKER);
-}
-
-function isEnvelope(value: unknown): value is Envelope {
-  if (!isPlainObject(value) || value[ENVELOPE_MARKER] !== 1 || !Array.isArray(value.args)) {
-    return false;
-  }
-  const { attachments } = value;
-  return (
-    attachments === undefined ||
-    (Array.isArray(attachments) && attachments.every((a) => typeof a === "string"))
-  );
-}
-
-function toBuffer(value: Buffer | ArrayBuffer | ArrayBufferView): Buffer {
-  if (Buffer.isBuffer(value)) return value;
-  if (value instanceof ArrayBuffer) return Buffer.from(value);
-  return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-}
-
-function deconstruct(value: unknown, attachments: string[]): unknown {
-  if (isBinary(value)) {
-    attachments.push(toBuffer(value).toString("base64"));
-    return { _placeholder: true, num: attachments.length - 1 };
-  }
-  if (Array.isArray(value)) return value.map((item) => deconstruct(item, attachments));
-  if (isPlainObject(value) && hasBinary(value)) {
-    const out: Record<string, unknown> = {};
-    for (const [key, item] of Object.entries(value))
-      setOwn(out, key, deconstruct(item, attachments));
-    return out;
-  }
-  return value;
-}
-
-function reconstruct(value: unknown, buffers: readonly Buffer[]): unknown {
-  if (buffers.length === 0) return value;
-  if (Array.isArray(value)) return value.map((item) => reconstruct(item, buffers));
-  if (!isPlainObject(value)) return value;
-  if (value._placeholder === true) {
-    const buffer = typeof value.num === "number" ? buffers[value.num] : undefined;
-    // Left in place next to real binary, a client would read it as an attachment that
-    // does not exist and drop its connection.
-    if (buffer === undefined) throw new Error("a placeholder names no attachment");
-    return buffer;
-  }
-  const out: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value)) setOwn(out, key, reconstruct(item, buffers));
-  return out;
 }
