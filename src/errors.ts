@@ -261,6 +261,44 @@ export const ERRORS = {
     surface: "api",
   },
 
+  // Backends of kind `ably`: a publication's failure reaches the sender's ack as it is;
+  // attach and connection trouble is logged and counted. Ably's own codes travel in the message.
+  SWY_ABLY_PAYLOAD_TOO_LARGE: {
+    message: "Message is %s bytes; Ably accepts at most %s",
+    surface: "ack",
+    status: 413,
+  },
+  SWY_ABLY_CHANNEL_INVALID: {
+    message: "Channel '%s' cannot be used on Ably: %s",
+    surface: "ack",
+    status: 400,
+  },
+  SWY_ABLY_REJECTED: {
+    message: "Ably refused the publication (%s)",
+    surface: "ack",
+    status: 502,
+  },
+  SWY_ABLY_THROTTLED: {
+    message: "Ably is throttling publications (%s); slow down",
+    surface: "ack",
+    status: 429,
+  },
+  SWY_ABLY_UNAVAILABLE: { message: "Ably could not be reached: %s", surface: "ack", status: 503 },
+  SWY_ABLY_QUEUE_FULL: {
+    message: "%s publications are already waiting for Ably (maxQueued)",
+    surface: "ack",
+    status: 503,
+  },
+  SWY_ABLY_CLOSED: { message: "The Ably backend is closed", surface: "ack", status: 503 },
+  SWY_ABLY_SUBSCRIBE_FAILED: {
+    message: "Ably did not attach channel '%s' (%s); retrying",
+    surface: "api",
+  },
+  SWY_ABLY_CONNECT_REFUSED: {
+    message: "Ably refused the connection (%s)",
+    surface: "api",
+  },
+
   // Backends of kind `native` with `redis` settings: a publication reaches the sender's ack
   // as the message of SWY_PUBLISH_FAILED; cluster requests reject the server-side API.
   SWY_NATIVE_REDIS_UNAVAILABLE: {

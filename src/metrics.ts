@@ -157,6 +157,73 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly ablyConnected = new Gauge({
+    name: "switchyard_ably_connected",
+    help: "1 while an ably backend's realtime connection is connected, else 0, by backend.",
+    labelNames: ["backend"],
+    registers: [this.registry],
+  });
+  readonly ablyReconnects = new Counter({
+    name: "switchyard_ably_reconnects_total",
+    help: "Times an ably backend's connection came back after being lost, by backend and whether Ably resumed it (resumed: nothing missed; new: a new connection).",
+    labelNames: ["backend", "outcome"],
+    registers: [this.registry],
+  });
+  readonly ablyConnectionErrors = new Counter({
+    name: "switchyard_ably_connection_errors_total",
+    help: "Failed connection attempts and refusals of an ably backend, by backend and reason (attempt_failed, refused).",
+    labelNames: ["backend", "reason"],
+    registers: [this.registry],
+  });
+  readonly ablySubscriptions = new Gauge({
+    name: "switchyard_ably_subscriptions",
+    help: "Channels an ably backend holds, by backend and state (confirmed: attached; pending).",
+    labelNames: ["backend", "state"],
+    registers: [this.registry],
+  });
+  readonly ablySubscribeFailures = new Counter({
+    name: "switchyard_ably_subscribe_failures_total",
+    help: "Channel attaches of an ably backend that failed and will be retried, by backend and reason (timeout, refused, invalid_channel).",
+    labelNames: ["backend", "reason"],
+    registers: [this.registry],
+  });
+  readonly ablyContinuityLosses = new Counter({
+    name: "switchyard_ably_continuity_losses_total",
+    help: "Channels an ably backend re-attached without Ably resuming them (messages of the gap may be missing), by backend.",
+    labelNames: ["backend"],
+    registers: [this.registry],
+  });
+  readonly ablyPublished = new Counter({
+    name: "switchyard_ably_published_total",
+    help: "Messages an ably backend's REST calls got accepted, by backend.",
+    labelNames: ["backend"],
+    registers: [this.registry],
+  });
+  readonly ablyPublishFailures = new Counter({
+    name: "switchyard_ably_publish_failures_total",
+    help: "Publications an ably backend refused or could not send, by backend and reason (too_large, invalid_channel, rejected, throttled, unavailable, queue_full, sender_busy, closed).",
+    labelNames: ["backend", "reason"],
+    registers: [this.registry],
+  });
+  readonly ablyPublishQueue = new Gauge({
+    name: "switchyard_ably_publish_queue",
+    help: "Publications of an ably backend waiting or in flight, by backend.",
+    labelNames: ["backend"],
+    registers: [this.registry],
+  });
+  readonly ablyRequests = new Counter({
+    name: "switchyard_ably_requests_total",
+    help: "REST publish calls an ably backend made, by backend.",
+    labelNames: ["backend"],
+    registers: [this.registry],
+  });
+  readonly ablyReceiveErrors = new Counter({
+    name: "switchyard_ably_receive_errors_total",
+    help: "Messages an ably backend received but did not hand over, by backend and reason (too_deep, malformed, deliver).",
+    labelNames: ["backend", "reason"],
+    registers: [this.registry],
+  });
+
   readonly nativeRedisConnected = new Gauge({
     name: "switchyard_native_redis_connected",
     help: "1 while a native backend's Redis connection is ready, else 0, by backend and connection (publisher, subscriber).",

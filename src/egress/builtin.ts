@@ -1,8 +1,12 @@
+import { ablyFactory } from "./ably/ably-factory.js";
 import { nativeFactory } from "./native/native-factory.js";
 import { pusherFactory } from "./pusher/pusher-factory.js";
 import { BackendRegistry } from "./registry.js";
 
 /** A registry holding every backend kind Switchyard ships. */
 export function builtinBackends(): BackendRegistry {
-  return new BackendRegistry().register(nativeFactory).register(pusherFactory);
+  return new BackendRegistry()
+    .register(nativeFactory)
+    .register(pusherFactory)
+    .register(ablyFactory);
 }

@@ -30,6 +30,12 @@ export interface ChannelNaming {
    * channel that does. None when absent.
    */
   readonly reservedPrefixes?: readonly string[];
+  /**
+   * Text no channel name may begin with (Ably: `[`, which starts a qualifier, and
+   * `:`). A template whose literal text begins with one is refused; escaped text never
+   * begins with one. None when absent.
+   */
+  readonly invalidStarts?: readonly string[];
   /** Whether `char` (one UTF-16 code unit) may appear in literal template text. */
   isAllowed(char: string): boolean;
 }

@@ -318,6 +318,16 @@ function checkChannelRooms(
 ): boolean {
   const reserved = naming.reservedPrefixes ?? [];
   const first = template.parts[0];
+  const invalidStart =
+    typeof first === "string"
+      ? naming.invalidStarts?.find((start) => first.startsWith(start))
+      : undefined;
+  if (invalidStart !== undefined) {
+    out.add("SWY_CFG_CHANNEL", at, [
+      `${shown} begins with '${invalidStart}', which ${kind} channel names cannot`,
+    ]);
+    return false;
+  }
   const listed = reserved.map((prefix) => `'${prefix}'`).join(", ");
   if (
     reserved.length > 0 &&

@@ -232,12 +232,13 @@ export class RoomChannels implements RoomObserver {
       () => clearTimeout(timer),
       (cause: unknown) => {
         clearTimeout(timer);
-        // The sender learns the backend's code or the timeout, never the cause's text.
+        // The sender learns the timeout, or the backend's own coded error (whose message is
+        // written for clients: the service's code, never a host), never an uncoded cause.
         const reason =
           cause === timedOut
             ? `no confirmation within ${timeout} ms`
             : cause instanceof SwitchyardError
-              ? cause.code
+              ? `${cause.code}: ${cause.message}`
               : "the backend refused it";
         throw new SwitchyardError("SWY_SUBSCRIBE_FAILED", [room, backend.name, reason], { cause });
       },

@@ -11,7 +11,7 @@
  * - the channel is subscribed again: what a native publisher sends afterwards arrives.
  *
  * The test body takes a {@link ManagedKindFixture}, so every managed kind runs the same
- * scenarios against its own emulator (the Pusher emulator here).
+ * scenarios against its own emulator (the Pusher and the Ably emulators here).
  */
 import {
   createServer,
@@ -20,8 +20,16 @@ import {
   connect as tcpConnect,
 } from "node:net";
 import { performance } from "node:perf_hooks";
+import * as Ably from "ably";
 import type { Socket } from "socket.io-client";
 import { describe, expect, it } from "vitest";
+import { AblyEmulator } from "../emulators/ably/ably-emulator.js";
+import {
+  APP_ID as ABLY_APP_ID,
+  KEY as ABLY_KEY,
+  KEY_CONFIG as ABLY_KEY_CONFIG,
+  clientOptions as ablyClientOptions,
+} from "../emulators/ably/test-support.js";
 import { PusherEmulator } from "../emulators/pusher/pusher-emulator.js";
 import { APP, restClient } from "../emulators/pusher/test-support.js";
 import { useCleanup } from "../helpers/cleanup.js";
@@ -470,4 +478,43 @@ const pusherFixture: ManagedKindFixture = {
   },
 };
 
+/** Ably: the emulator's realtime protocol and REST API on one port. */
+const ablyFixture: ManagedKindFixture = {
+  kind: "ably",
+  unavailableCode: "SWY_ABLY_UNAVAILABLE",
+  channelTemplate: "room:{id}",
+  channelOf: (id) => `room:${id}`,
+  async startService() {
+    const apps = [{ id: ABLY_APP_ID, keys: [ABLY_KEY_CONFIG] }];
+    let emulator = await AblyEmulator.start({ apps });
+    const port = emulator.port;
+    return {
+      host: emulator.host,
+      port,
+      env: { ABLY_KEY },
+      settings: (address, publishTimeout) =>
+        [
+          `      key: "\${ABLY_KEY}"`,
+          `      host: "${address.host}"`,
+          `      port: ${address.port}`,
+          "      tls: false",
+          `      publishTimeout: ${publishTimeout}`,
+        ].join("\n"),
+      subscribers: (channel) => emulator.attachedConnectionIds(ABLY_APP_ID, channel).length,
+      publishNative: async (channel, data) => {
+        await new Ably.Rest(ablyClientOptions(emulator, "json")).channels
+          .get(channel)
+          .publish("message", data);
+      },
+      stop: () => emulator.close(),
+      startAgain: async () => {
+        emulator = await AblyEmulator.start({ apps, port });
+      },
+      holdPublishes: () => emulator.holdRest(),
+      close: () => emulator.close(),
+    };
+  },
+};
+
 describeManagedResilience(pusherFixture);
+describeManagedResilience(ablyFixture);

@@ -2,29 +2,53 @@
  * Rooms moved between backends by hot reloads while they carry a steady stream: every
  * publication a backend accepted reaches the room's other members once, whatever reload
  * happens meanwhile (moves are make-before-break, and a publication still on its way to
- * the old backend is delivered when it is accepted). Native ⇄ Pusher on the emulator.
+ * the old backend is delivered when it is accepted). Native, Pusher and Ably (on their
+ * emulators), each move between two of them.
  */
 import type { Socket } from "socket.io-client";
 import { describe, expect, it } from "vitest";
 import { loadConfigFromString } from "../../src/mapping/compile.js";
 import { formatDiagnostic } from "../../src/mapping/diagnostic.js";
+import type { AblyEmulator } from "../emulators/ably/ably-emulator.js";
+import {
+  KEY as ABLY_KEY,
+  startEmulator as startAblyEmulator,
+} from "../emulators/ably/test-support.js";
 import { startEmulator } from "../emulators/pusher/test-support.js";
 import { useCleanup } from "../helpers/cleanup.js";
 import { pusherBackendYaml, pusherEnv } from "../helpers/pusher-bridge.js";
 import { Harness } from "../helpers/switchyard-harness.js";
 
 const ROOMS = 20;
-const MOVES = 8;
 
-function config(backend: "native" | "pusher"): string {
+type Kind = "native" | "pusher" | "ably";
+
+/** The order the room visits the kinds in: every move between two kinds happens. */
+const TOUR: readonly Kind[] = [
+  "pusher",
+  "ably",
+  "native",
+  "ably",
+  "pusher",
+  "native",
+  "pusher",
+  "ably",
+];
+
+function config(backend: Kind, ably: AblyEmulator): string {
   const target =
     backend === "native"
       ? `{ room: "room:{id}", backend: native }`
-      : `{ room: "room:{id}", backend: pusher, channel: "room-{id}" }`;
+      : backend === "pusher"
+        ? `{ room: "room:{id}", backend: pusher, channel: "room-{id}" }`
+        : `{ room: "room:{id}", backend: ably, channel: "room:{id}" }`;
   return `
 server:
   limits: { eventsPerSecond: 1000, eventBurst: 1000 }
-${pusherBackendYaml()}namespaces:
+${pusherBackendYaml()}  ably:
+    kind: ably
+    settings: { key: "${ABLY_KEY}", host: "${ably.host}", port: ${ably.port}, tls: false }
+namespaces:
   /:
     routes:
       - ${target}
@@ -44,10 +68,11 @@ type Ack = { ok: boolean; error?: { code: string } };
 describe("rooms moving between backends under load", () => {
   const cleanup = useCleanup();
 
-  it("lose nothing and duplicate nothing across native ⇄ Pusher moves", async () => {
+  it("lose nothing and duplicate nothing across moves between native, Pusher and Ably", async () => {
     const emulator = await startEmulator((task) => cleanup.add(task));
+    const ably = await startAblyEmulator(cleanup);
     const env = pusherEnv(emulator);
-    const harness = await Harness.start(config("native"), env);
+    const harness = await Harness.start(config("native", ably), env);
     cleanup.add(() => harness.close());
 
     const senders: Socket[] = [];
@@ -99,11 +124,11 @@ describe("rooms moving between backends under load", () => {
         }
       }
     });
-    for (let move = 0; move < MOVES; move++) {
+    for (const kind of TOUR) {
       // Traffic on the current backend, then the move while it keeps flowing.
       await untilAccepted(ROOMS * 3);
       const { config: next, diagnostics } = loadConfigFromString(
-        config(move % 2 === 0 ? "pusher" : "native"),
+        config(kind, ably),
         "test.yaml",
         env,
       );
@@ -125,6 +150,6 @@ describe("rooms moving between backends under load", () => {
     for (let room = 0; room < ROOMS; room++) {
       expect(received.get(room), `room:${room}`).toEqual(accepted.get(room));
     }
-    expect(total).toBeGreaterThanOrEqual(ROOMS * 3 * (MOVES + 1));
+    expect(total).toBeGreaterThanOrEqual(ROOMS * 3 * (TOUR.length + 1));
   });
 });

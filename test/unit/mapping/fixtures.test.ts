@@ -26,6 +26,7 @@ const EXAMPLE_ENV = {
   CHAT_JWT_SECRET: "example-jwt-secret-0123456789abcdef",
   SWITCHYARD_API_TOKEN: "example-api-token-0123456789abcdef",
   CHAT_SIGNING_SECRET: "example-signing-secret-0123456789abcdef",
+  ABLY_KEY: "example-app.example-key:example-secret",
 };
 
 /** Repository-relative, `/`-separated: the name diagnostics print. */
