@@ -69,4 +69,12 @@ export interface Backend {
    * sink serves changed (a reload); listen to the new set. Optional.
    */
   onNamespacesChanged?(): Promise<void>;
+  /**
+   * Kinds with `capabilities.presence`: `clientId` becomes a presence member of
+   * `channel` on this node's connection (once per clientId: the caller counts), and
+   * stays one across reconnections. Resolves once the service took it.
+   */
+  enterPresence?(channel: string, clientId: string): Promise<void>;
+  /** The end of {@link enterPresence}: `clientId` leaves `channel`'s presence set. */
+  leavePresence?(channel: string, clientId: string): Promise<void>;
 }

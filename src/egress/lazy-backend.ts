@@ -64,6 +64,23 @@ export class LazyBackend implements Backend {
     await this.#impl?.onNamespacesChanged?.();
   }
 
+  enterPresence(channel: string, clientId: string): Promise<void> {
+    return this.#presence().enterPresence(channel, clientId);
+  }
+
+  leavePresence(channel: string, clientId: string): Promise<void> {
+    return this.#presence().leavePresence(channel, clientId);
+  }
+
+  /** The started backend, which its kind's capabilities say has presence. */
+  #presence(): Required<Pick<Backend, "enterPresence" | "leavePresence">> {
+    const impl = this.#started();
+    if (impl.enterPresence === undefined || impl.leavePresence === undefined) {
+      throw new Error(`backend '${this.name}' has no presence`);
+    }
+    return impl as Required<Pick<Backend, "enterPresence" | "leavePresence">>;
+  }
+
   #started(): Backend {
     if (this.#impl === undefined) throw new Error(`backend '${this.name}' is not started`);
     return this.#impl;

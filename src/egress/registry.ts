@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { DEFAULT_MAX_DEPTH } from "../json-depth.js";
-import type { Backend } from "./backend.js";
+import type { Backend, BackendCapabilities } from "./backend.js";
 import type { ChannelNaming } from "./channel-naming.js";
 
 /** The server's limits a backend enforces on what passes through it (docs/security.md). */
@@ -39,6 +39,8 @@ export interface BackendFactory<Settings = unknown> {
    * names and receives the channel `<namespace>\0<room>` (see {@link roomChannel}).
    */
   readonly channelNaming?: ChannelNaming;
+  /** What every backend of the kind can do beyond publish and subscribe; none when absent. */
+  readonly capabilities?: BackendCapabilities;
   create(name: string, settings: Settings, deps: BackendDeps): Backend;
 }
 

@@ -18,7 +18,8 @@ import { type ChannelNaming, escapeChannelText } from "../egress/channel-naming.
 import { roomChannel } from "../egress/registry.js";
 import { compileRoomPattern, parseChannelTemplate, parseRoomPattern } from "./pattern.js";
 import { NATIVE_BACKEND } from "./schema.js";
-import type { ChannelTooLong, RoomBinding, RoomPattern, RouteTable } from "./types.js";
+import { compileTemplate } from "./template.js";
+import type { ChannelTooLong, RoomBinding, RoomPattern, RouteTable, Template } from "./types.js";
 
 /** A route as validation left it. */
 export interface RawRoute {
@@ -26,6 +27,8 @@ export interface RawRoute {
   readonly backend: string;
   readonly channel?: string;
   readonly rename?: Readonly<Record<string, string>>;
+  /** `true` (clientId `{socket.id}`) or the clientId's template. */
+  readonly presence?: boolean | { readonly clientId: string };
   readonly rollout?: {
     readonly backend: string;
     readonly channel?: string;
@@ -50,6 +53,7 @@ interface Route {
   /** Position in precedence order: lower wins. */
   readonly rank: number;
   readonly rename: ReadonlyMap<string, string>;
+  readonly presence: Template | undefined;
   readonly primary: Target;
   readonly rollout?: { readonly target: Target; readonly threshold: number };
 }
@@ -85,6 +89,7 @@ export function compileRouteTable(
       pattern: compileRoomPattern(raw.room),
       rank,
       rename: raw.rename === undefined ? NO_RENAMES : new Map(Object.entries(raw.rename)),
+      presence: presenceTemplate(raw.presence),
       primary: target(raw.backend, raw.channel),
       ...(raw.rollout === undefined
         ? {}
@@ -153,10 +158,23 @@ export function compileRouteTable(
       });
     }
     const rename = found?.route.rename ?? NO_RENAMES;
-    return Object.freeze({ ok: true, backend: target.backend, channel, rename });
+    const presence = found?.route.presence;
+    return Object.freeze(
+      presence === undefined
+        ? { ok: true, backend: target.backend, channel, rename }
+        : { ok: true, backend: target.backend, channel, rename, presence },
+    );
   }
 
   return Object.freeze({ resolve: lookup });
+}
+
+/** The default clientId of a presence mirror: the socket's id. */
+export const DEFAULT_PRESENCE_CLIENT_ID = "{socket.id}";
+
+function presenceTemplate(presence: RawRoute["presence"]): Template | undefined {
+  if (presence === undefined || presence === false) return undefined;
+  return compileTemplate(presence === true ? DEFAULT_PRESENCE_CLIENT_ID : presence.clientId);
 }
 
 /** Fills every node's `candidates`: its ancestors' patterns and its own, by rank. */

@@ -899,6 +899,28 @@ const routeSchema: JsonSchema = {
       default: {},
       examples: [{ "client-message": "message" }],
     },
+    presence: {
+      description:
+        "Mirror the room's members into the channel's presence set, on backends whose kind has " +
+        "presence (ably): each Socket.IO member of the room on this node enters the channel's " +
+        "presence under a clientId, and leaves with the room. `true`: the clientId is the " +
+        "socket's id; `{clientId: TEMPLATE}` names it, e.g. `{claims.sub}` (a template reading " +
+        "socket.id, claims, auth, nsp and room). Default false.",
+      type: ["boolean", "object"],
+      errorMessage: "must be true, false or a mapping with a clientId",
+      additionalProperties: false,
+      required: ["clientId"],
+      properties: {
+        clientId: {
+          description: "Template of the member's clientId; must yield a non-empty string.",
+          type: "string",
+          minLength: 1,
+          examples: ["{claims.sub}"],
+        },
+      },
+      default: false,
+      examples: [true, { clientId: "{claims.sub}" }],
+    },
     rollout: {
       description:
         "Move a share of the route's rooms to another backend: `percent` of them, chosen by " +

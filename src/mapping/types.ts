@@ -175,6 +175,13 @@ export interface RoomBinding {
   readonly channel: string;
   /** Event names changed on deliveries from the channel (the route's `rename`); often empty. */
   readonly rename: ReadonlyMap<string, string>;
+  /**
+   * The route's presence mirror: each member of the room is a presence member of the
+   * channel under the clientId this template gives (it reads `socket.id`, `claims`,
+   * `auth`, `nsp` and `room`). Absent: no mirror. Applies on backends whose kind has
+   * presence.
+   */
+  readonly presence?: Template;
 }
 
 /** A room whose escaped channel name is longer than its backend's kind allows. */

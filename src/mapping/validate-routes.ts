@@ -29,6 +29,7 @@ import type { DocPath } from "./load.js";
 import { type ParsedRoomPattern, parseChannelTemplate, patternShape } from "./pattern.js";
 import { asRecord, capitalise, checkRoomPattern, describeEnv, type Reporter } from "./reporter.js";
 import { DEFAULTS, NATIVE_BACKEND } from "./schema.js";
+import { parseTemplate } from "./template.js";
 
 /** The kinds Switchyard ships, shared so that their compiled schema is shared too. */
 export const BUILTIN_KINDS: BackendRegistry = builtinBackends();
@@ -156,6 +157,7 @@ function checkRoute(
       );
     }
   }
+  checkPresence(context, path, route);
   const routeContext = { ...context, targets };
   const primary = checkTarget(routeContext, path, route, pattern, path);
   const rollout = asRecord(route.rollout);
@@ -415,6 +417,50 @@ function checkOverlaps(out: Reporter, targets: readonly ChannelTarget[]): void {
 
 function sameTokens(a: ChannelShape, b: ChannelShape): boolean {
   return a.tokens.length === b.tokens.length && a.tokens.every((t, i) => t === b.tokens[i]);
+}
+
+/** What a presence clientId template may read: a room member's own values, no event's. */
+const PRESENCE_ROOTS: ReadonlySet<string> = new Set(["socket", "claims", "auth", "nsp", "room"]);
+
+/**
+ * A route's `presence`: its clientId template reads only what a member has, and one of
+ * the route's backends has a kind with presence.
+ */
+function checkPresence(context: RouteContext, path: DocPath, route: Record<string, unknown>): void {
+  const { out } = context;
+  const presence = route.presence;
+  if (presence === undefined || presence === false) return;
+  const clientId = asRecord(presence)?.clientId;
+  if (typeof clientId === "string" && !out.doc.isEnvBroken([...path, "presence", "clientId"])) {
+    const at = out.doc.position([...path, "presence", "clientId"], "value");
+    const parsed = parseTemplate(clientId);
+    for (const problem of parsed.problems) out.add("SWY_CFG_TEMPLATE", at, [problem.message]);
+    for (const ref of parsed.refs) {
+      if (PRESENCE_ROOTS.has(ref.root)) continue;
+      out.add(
+        "SWY_CFG_TEMPLATE",
+        at,
+        [`The presence clientId reads {${ref.text}}, which a member of the room has no value for`],
+        { hint: "it can read {socket.id}, {claims.…}, {auth.…}, {nsp} and {room}" },
+      );
+    }
+  }
+  const names = [route.backend, asRecord(route.rollout)?.backend].filter(
+    (name): name is string => typeof name === "string",
+  );
+  const kinds = names.map((name) => context.backends.get(name));
+  const known = context.kinds.kinds();
+  if (kinds.some((kind) => kind === undefined || !known.includes(kind))) return;
+  const withPresence = known.filter((kind) => context.kinds.get(kind).capabilities?.presence);
+  if (kinds.some((kind) => withPresence.includes(kind!))) return;
+  out.add(
+    "SWY_CFG_VALUE",
+    out.doc.position([...path, "presence"], "key"),
+    [`No backend of this route has presence: kind ${kinds.join(" and ")} has none`],
+    {
+      hint: `presence mirrors members on ${withPresence.join(", ") || "no kind"}; remove presence`,
+    },
+  );
 }
 
 function literalOf(pattern: ParsedRoomPattern): string | undefined {

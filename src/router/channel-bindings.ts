@@ -1,4 +1,5 @@
 import type { Backend } from "../egress/backend.js";
+import type { Template } from "../mapping/types.js";
 
 /** A room with local members, and the backend channel that carries it. */
 export interface Binding {
@@ -8,6 +9,8 @@ export interface Binding {
   readonly channel: string;
   /** Event names changed on deliveries, from the room's route. */
   readonly rename: ReadonlyMap<string, string>;
+  /** The route's presence mirror: the clientId of each member; absent: no mirror. */
+  readonly presence?: Template | undefined;
   /** Settles when the channel's subscription does: shared by the rooms of one channel. */
   readonly ready: Promise<void>;
   /** Publications to the room on this channel that the backend has not settled yet. */

@@ -6,10 +6,12 @@ import { type BackendRegistry, parseRoomChannel } from "../egress/registry.js";
 import { SwitchyardError } from "../errors.js";
 import type { RoomObserver } from "../ingress/sio/namespace.js";
 import type { SioServer } from "../ingress/sio/server.js";
+import type { Socket } from "../ingress/sio/socket.js";
 import type { ChannelTooLong, RoomBinding, SwitchyardConfig } from "../mapping/types.js";
 import { BackendSet } from "./backend-set.js";
 import { type Binding, ChannelBindings } from "./channel-bindings.js";
 import { LocalNode } from "./local-node.js";
+import { PresenceMirror } from "./presence-mirror.js";
 
 /** Who a publication leaves out and who sent it (see {@link RoomChannels.publish}). */
 export interface PublishOptions {
@@ -39,12 +41,25 @@ export class RoomChannels implements RoomObserver {
   /** One sink per backend instance, so a delivery says which backend it came from. */
   readonly #sinks = new WeakMap<Backend, DeliverySink>();
   #sio: SioServer | undefined;
+  readonly #claimsOf: (socket: Socket) => Readonly<Record<string, unknown>> | undefined;
+  readonly #presence: PresenceMirror;
 
-  constructor(config: SwitchyardConfig, registry: BackendRegistry, log: Logger) {
+  /**
+   * @param claimsOf A socket's verified claims (the router keeps them), for the clientId
+   *   templates of presence mirrors.
+   */
+  constructor(
+    config: SwitchyardConfig,
+    registry: BackendRegistry,
+    log: Logger,
+    claimsOf: (socket: Socket) => Readonly<Record<string, unknown>> | undefined = () => undefined,
+  ) {
     this.#config = config;
     const { maxDepth, maxPublishesPerSocket } = config.server;
     this.#backends = new BackendSet(registry, log, { maxDepth, maxPublishesPerSocket });
     this.#log = log;
+    this.#claimsOf = claimsOf;
+    this.#presence = new PresenceMirror(log);
   }
 
   /** Binds to the ingress whose rooms these are; call once, before listening. */
@@ -83,7 +98,8 @@ export class RoomChannels implements RoomObserver {
         lookup?.ok &&
         backend === old.backend &&
         lookup.channel === old.channel &&
-        isDeepStrictEqual(lookup.rename, old.rename)
+        isDeepStrictEqual(lookup.rename, old.rename) &&
+        (lookup.presence === undefined) === (old.presence === undefined)
       ) {
         continue;
       }
@@ -95,6 +111,7 @@ export class RoomChannels implements RoomObserver {
       }
       this.#bindings.retire(old.nsp, old.room);
       this.#bind(old.nsp, old.room);
+      this.#movePresence(old.nsp, old.room);
       const subscribed = this.#bindings.get(old.nsp, old.room)?.ready ?? Promise.resolve();
       drains.push(this.#drain(old, subscribed));
     }
@@ -261,6 +278,41 @@ export class RoomChannels implements RoomObserver {
     this.#unbind(nsp, room);
   }
 
+  /** A member joined a bound room: on a route with a presence mirror, it enters presence. */
+  onMemberJoined(socket: Socket, room: string): void {
+    const binding = this.#bindings.get(socket.nsp.name, room);
+    if (binding?.presence === undefined || !binding.backend.capabilities.presence) return;
+    const clientId = binding.presence({
+      args: NO_ARGS,
+      auth: socket.auth,
+      claims: this.#claimsOf(socket),
+      socketId: socket.id,
+      nsp: socket.nsp.name,
+      room,
+    });
+    if (typeof clientId !== "string" || clientId.length === 0) {
+      this.#log.warn(
+        { socket: socket.id, nsp: socket.nsp.name, room },
+        "presence clientId template gave no clientId: the member is not mirrored",
+      );
+      return;
+    }
+    const { backend, channel } = binding;
+    this.#presence.enter(socket, room, { backend, channel, clientId });
+  }
+
+  onMemberLeft(socket: Socket, room: string): void {
+    this.#presence.leave(socket, room);
+  }
+
+  /** A room moved: its members leave presence where it was and enter where it is now. */
+  #movePresence(nsp: string, room: string): void {
+    for (const socket of this.#sio?.namespace(nsp)?.members(room) ?? []) {
+      this.#presence.leave(socket, room);
+      this.onMemberJoined(socket, room);
+    }
+  }
+
   /** Binds a room with local members to its channel, subscribing for the channel's first room. */
   #bind(nsp: string, room: string): void {
     const lookup = this.#config.namespaces.get(nsp)?.routes.resolve(room);
@@ -274,7 +326,7 @@ export class RoomChannels implements RoomObserver {
       );
       return;
     }
-    const { channel, rename } = lookup;
+    const { channel, rename, presence } = lookup;
     let ready = this.#bindings.subscription(backend, channel);
     if (ready === undefined) {
       ready = backend.subscribe(channel);
@@ -288,6 +340,7 @@ export class RoomChannels implements RoomObserver {
       backend,
       channel,
       rename,
+      presence,
       ready,
       inflight: 0,
       onIdle: undefined,
@@ -375,6 +428,8 @@ export class RoomChannels implements RoomObserver {
     }
   }
 }
+
+const NO_ARGS: readonly unknown[] = Object.freeze([]);
 
 /** One publication on a binding settled: wakes a move waiting for the last one. */
 function settle(binding: Binding): void {

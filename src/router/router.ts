@@ -77,7 +77,7 @@ export class Router implements SocketHandler {
 
   constructor(config: SwitchyardConfig, registry: BackendRegistry, log: Logger) {
     this.#config = config;
-    this.rooms = new RoomChannels(config, registry, log);
+    this.rooms = new RoomChannels(config, registry, log, (socket) => stateOf(socket)?.claims);
     this.#log = log;
     this.#authenticators = authenticatorsOf(config);
     this.#budgets = new Budgets(config.server);

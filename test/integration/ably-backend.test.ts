@@ -15,6 +15,7 @@ import {
   Inbox,
   KEY,
   keyOf,
+  nextPresence,
   startEmulator,
   waitForChannel,
 } from "../emulators/ably/test-support.js";
@@ -260,3 +261,52 @@ async function waitForChannelAttached(
   if (channel.state === "attached") return { current: "attached" };
   return waitForChannel(channel, "attached");
 }
+
+describe("the presence mirror of an ably route", () => {
+  const cleanup = useCleanup();
+
+  it("makes each member of the room a presence member under its clientId, leaving with the room", async () => {
+    const emulator = await startEmulator(cleanup);
+    const harness = await Harness.start(`
+backends:
+  ably:
+    kind: ably
+    settings: { key: "${KEY}", host: "${emulator.host}", port: ${emulator.port}, tls: false }
+namespaces:
+  /:
+    routes:
+      - { room: "room:{id}", backend: ably, channel: "room:{id}", presence: { clientId: "{auth.user}" } }
+    events:
+      join: { action: join, room: "{data.room}", allow: ["room:{id}"] }
+      leave: { action: leave, room: "{data.room}" }
+`);
+    cleanup.add(() => harness.close());
+    const native = await connectRealtime(emulator, cleanup, "json");
+    const channel = native.channels.get("room:5");
+    await channel.attach();
+    const members = async () =>
+      (await channel.presence.get()).map((member) => member.clientId).sort();
+
+    const annEntered = nextPresence(channel, "enter", (m) => m.clientId === "ann");
+    const bobEntered = nextPresence(channel, "enter", (m) => m.clientId === "bob");
+    const ann = await harness.connect({ auth: { user: "ann" }, transports: ["websocket"] });
+    const annAgain = await harness.connect({ auth: { user: "ann" }, transports: ["websocket"] });
+    const bob = await harness.connect({ auth: { user: "bob" }, transports: ["websocket"] });
+    for (const socket of [ann, annAgain, bob]) {
+      expect(await socket.emitWithAck("join", { room: "room:5" })).toEqual({ ok: true });
+    }
+    await Promise.all([annEntered, bobEntered]);
+    expect(await members()).toEqual(["ann", "bob"]);
+
+    // Two sockets, one clientId: present until the last of them leaves.
+    const annLeft = nextPresence(channel, "leave", (m) => m.clientId === "ann");
+    expect(await ann.emitWithAck("leave", { room: "room:5" })).toEqual({ ok: true });
+    const bobLeft = nextPresence(channel, "leave", (m) => m.clientId === "bob");
+    bob.disconnect();
+    await bobLeft;
+    expect(await members()).toEqual(["ann"]);
+    annAgain.disconnect();
+    await annLeft;
+    expect(await members()).toEqual([]);
+  });
+});

@@ -77,7 +77,7 @@ export class AblyBackend implements Backend {
   readonly name: string;
   readonly kind = "ably";
   readonly capabilities: BackendCapabilities = {
-    presence: false,
+    presence: true,
     history: false,
     clientEvents: true,
   };
@@ -318,6 +318,21 @@ export class AblyBackend implements Backend {
   health(): BackendHealth {
     if (this.#isClosed) return { isReady: false, reason: "closed" };
     return this.#supervisor.health();
+  }
+
+  /**
+   * `clientId` enters `channel`'s presence on the backend's connection (`enterClient`):
+   * native clients' `presence.get()` lists it. The SDK enters it again after a
+   * reconnection Ably did not resume.
+   */
+  enterPresence(channel: string, clientId: string): Promise<void> {
+    if (this.#isClosed) return Promise.reject(new SwitchyardError("SWY_ABLY_CLOSED"));
+    return this.#link.enterPresence(channel, clientId);
+  }
+
+  leavePresence(channel: string, clientId: string): Promise<void> {
+    if (this.#isClosed) return Promise.resolve();
+    return this.#link.leavePresence(channel, clientId);
   }
 
   /** Closes the connection; publications not yet sent fail with SWY_ABLY_CLOSED. */

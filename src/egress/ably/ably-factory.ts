@@ -8,7 +8,7 @@ import {
 } from "./ably-settings.js";
 
 /** What an ably backend can do besides publish and subscribe. */
-const ABLY_CAPABILITIES = { presence: false, history: false, clientEvents: true } as const;
+const ABLY_CAPABILITIES = { presence: true, history: false, clientEvents: true } as const;
 
 /**
  * Kind `ably`: rooms carried on Ably channels (or an Ably-compatible server). Publishes
@@ -19,6 +19,7 @@ export const ablyFactory = {
   kind: "ably",
   settingsSchema: ablySettingsSchema,
   channelNaming: ablyChannelNaming,
+  capabilities: ABLY_CAPABILITIES,
   // The ably SDK loads only when an ably backend starts.
   create: (name, settings, deps) => {
     const resolved = resolveAblySettings(settings);

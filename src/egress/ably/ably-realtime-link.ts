@@ -132,6 +132,16 @@ export class AblyRealtimeLink implements Omit<ConnectionDriver, "probe">, Subscr
       });
   }
 
+  /** Enters `clientId` into `channel`'s presence set (attaching the channel if it must). */
+  async enterPresence(channel: string, clientId: string): Promise<void> {
+    await this.#client.channels.get(channel).presence.enterClient(clientId);
+  }
+
+  /** `clientId` leaves `channel`'s presence set. */
+  async leavePresence(channel: string, clientId: string): Promise<void> {
+    await this.#client.channels.get(channel).presence.leaveClient(clientId);
+  }
+
   /** Closes the connection for good. */
   close(): void {
     this.#isClosed = true;

@@ -19,6 +19,7 @@ export const pusherFactory = {
   kind: "pusher",
   settingsSchema: pusherSettingsSchema,
   channelNaming: pusherChannelNaming,
+  capabilities: PUSHER_CAPABILITIES,
   // The pusher and pusher-js SDKs load only when a pusher backend starts.
   create: (name, settings, deps) => {
     const resolved = resolvePusherSettings(settings);

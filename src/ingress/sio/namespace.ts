@@ -3,10 +3,16 @@ import { Outbound } from "../engine/outbound.js";
 import { encode, SioType } from "./parser.js";
 import type { DisconnectReason, Socket } from "./socket.js";
 
-/** Told when a room gains its first local member or loses its last. */
+/**
+ * Told when a room gains its first local member or loses its last, and, when it asks,
+ * of every member that joins or leaves (after the room was created, before it is
+ * deleted).
+ */
 export interface RoomObserver {
   onRoomCreated(nsp: string, room: string): void;
   onRoomDeleted(nsp: string, room: string): void;
+  onMemberJoined?(socket: Socket, room: string): void;
+  onMemberLeft?(socket: Socket, room: string): void;
 }
 
 /**
@@ -149,12 +155,14 @@ export class Namespace {
       this.#observer?.onRoomCreated(this.name, room);
     }
     members.add(socket);
+    this.#observer?.onMemberJoined?.(socket, room);
   }
 
   /** @internal */
   removeFromRoom(socket: Socket, room: string): void {
     const members = this.#rooms.get(room);
     if (members === undefined || !members.delete(socket)) return;
+    this.#observer?.onMemberLeft?.(socket, room);
     if (members.size === 0) {
       this.#rooms.delete(room);
       metrics.rooms.dec({ namespace: this.name });

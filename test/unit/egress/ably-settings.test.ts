@@ -68,3 +68,47 @@ describe("ably channel names", () => {
     ]);
   });
 });
+
+describe("a route's presence mirror", () => {
+  function diagnosticsOf(route: string): string[] {
+    return loadConfigFromString(
+      [
+        "backends:",
+        `  ably: { kind: ably, settings: { key: "${KEY}" } }`,
+        '  pusher: { kind: pusher, settings: { appId: "1", key: k, secret: s } }',
+        "namespaces:",
+        "  /:",
+        "    routes:",
+        `      - ${route}`,
+      ].join("\n"),
+      "t.yaml",
+      {},
+    ).diagnostics.map(formatDiagnostic);
+  }
+
+  it("is accepted on a kind with presence, with the socket id or a template as clientId", () => {
+    expect(
+      diagnosticsOf('{ room: "room:{id}", backend: ably, channel: "room:{id}", presence: true }'),
+    ).toEqual([]);
+    expect(
+      diagnosticsOf(
+        '{ room: "room:{id}", backend: ably, channel: "room:{id}", presence: { clientId: "{claims.sub}" } }',
+      ),
+    ).toEqual([]);
+  });
+
+  it("is refused where no backend of the route has presence, and when it reads event data", () => {
+    expect(
+      diagnosticsOf('{ room: "room:{id}", backend: pusher, channel: "room-{id}", presence: true }'),
+    ).toEqual([
+      "t.yaml:7:69 SWY_CFG_VALUE No backend of this route has presence: kind pusher has none (presence mirrors members on ably; remove presence)",
+    ]);
+    expect(
+      diagnosticsOf(
+        '{ room: "room:{id}", backend: ably, channel: "room:{id}", presence: { clientId: "{data.user}" } }',
+      ),
+    ).toEqual([
+      "t.yaml:7:89 SWY_CFG_TEMPLATE The presence clientId reads {data.user}, which a member of the room has no value for (it can read {socket.id}, {claims.…}, {auth.…}, {nsp} and {room})",
+    ]);
+  });
+});
