@@ -4,7 +4,8 @@
  * same sizes, each started fresh for every size:
  *
  * - `switchyard`: one Switchyard node, examples/bench/switchyard.yaml (rooms in process);
- * - `switchyard-cluster`: two Switchyard nodes serving examples/cluster/switchyard.yaml, the
+ * - `switchyard-cluster`: two Switchyard nodes serving examples/cluster/switchyard.yaml (at the
+ *   benchmark contract's limits, bench/bench-config.ts), the
  *   native core broadcasting over Redis in @socket.io/redis-adapter's wire format, with a fresh
  *   random SOCKET_IO_KEY and SWITCHYARD_CLUSTER_KEY per run;
  * - `socketio`: one socket.io 4.8 server, bench/socketio-server.ts (in-memory adapter), as in the
@@ -49,6 +50,8 @@ import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
+import { writeBenchConfig } from "./bench-config.js";
+import { roomName } from "./generator.js";
 import {
   freePort,
   othersCpuSec,
@@ -162,6 +165,8 @@ export interface ClusterRatios {
 }
 
 export interface ClusterResult {
+  /** What the run changed in its copy of examples/cluster (bench/bench-config.ts). */
+  readonly configChanges: readonly string[];
   readonly redisUrl: string;
   readonly redisPid: number | null;
   readonly keyPrefix: string;
@@ -191,6 +196,8 @@ export async function runClusterBench(opts: ClusterBenchOptions): Promise<Cluste
   const runs: ClusterRun[] = [];
   let leftoverKeys = 0;
   let redisPid: number | null = null;
+  // The cluster example at the benchmark contract's limits (the single node serves the contract).
+  const clusterConfig = writeBenchConfig({ root: opts.root, example: CLUSTER_CONFIG });
   try {
     const pid = /^process_id:(\d+)/m.exec(await admin.info("server"))?.[1];
     // Only when that process is visible here (a Redis in another container is not).
@@ -199,16 +206,28 @@ export async function runClusterBench(opts: ClusterBenchOptions): Promise<Cluste
     for (const rooms of opts.rooms) {
       for (const variant of VARIANTS) {
         n++;
-        const run = await runOne(opts, variant, rooms, `${prefix}-${n}`, redisPid, admin, log);
+        const key = `${prefix}-${n}`;
+        const run = await runOne(
+          opts,
+          variant,
+          rooms,
+          clusterConfig.path,
+          key,
+          redisPid,
+          admin,
+          log,
+        );
         runs.push(run);
         await sleep(300);
       }
     }
   } finally {
+    clusterConfig.remove();
     leftoverKeys = await deleteUnder(admin, prefix);
     admin.disconnect();
   }
   return {
+    configChanges: clusterConfig.changes,
     redisUrl: opts.redisUrl,
     redisPid,
     keyPrefix: prefix,
@@ -256,6 +275,7 @@ function sizeLabel(conns: number, rooms: number, payloadBytes: number): string {
 function nodeSpecs(
   opts: ClusterBenchOptions,
   variant: ClusterVariant,
+  clusterConfig: string,
   keys: { socketIo: string; cluster: string },
 ): ServerSpec[] {
   const node = process.execPath;
@@ -264,7 +284,7 @@ function nodeSpecs(
   for (let i = 0; i < count; i++) {
     const label = `${variant} node ${"AB"[i]}`;
     if (variant === "switchyard" || variant === "switchyard-cluster") {
-      const config = variant === "switchyard" ? SINGLE_CONFIG : CLUSTER_CONFIG;
+      const config = variant === "switchyard" ? SINGLE_CONFIG : clusterConfig;
       const env =
         variant === "switchyard"
           ? []
@@ -334,6 +354,7 @@ async function runOne(
   opts: ClusterBenchOptions,
   variant: (typeof VARIANTS)[number],
   rooms: number,
+  clusterConfig: string,
   keyBase: string,
   redisPid: number | null,
   admin: Redis,
@@ -362,7 +383,7 @@ async function runOne(
     if (!Number.isInteger(members) || members < 2) {
       throw new Error(`${opts.conns} connections do not split into ${rooms} rooms of 2 or more`);
     }
-    const specs = nodeSpecs(opts, variant.id, keys);
+    const specs = nodeSpecs(opts, variant.id, clusterConfig, keys);
     const started = await Promise.allSettled(
       specs.map(async (spec, i) => {
         const port = await freePort();
@@ -529,7 +550,7 @@ class ClusterFleet {
     this.lost = new Array<number>(opts.rooms).fill(0);
     this.prefixes = [];
     for (let r = 0; r < opts.rooms; r++) {
-      this.prefixes.push(`42["publish",{"room":"r${r + 1}","payload":"`);
+      this.prefixes.push(`42["publish",{"room":"${roomName(r)}","payload":"`);
     }
     this.padding = "x".repeat(opts.payloadBytes);
     const nodes = opts.ports.length;
@@ -655,7 +676,7 @@ class ClusterFleet {
     }
     if (c0 === 0x34 && c1 === 0x30 && m.state === State.EioOpen) {
       m.state = State.SioConnected;
-      m.conn?.send(`420["join",{"room":"r${m.room + 1}"}]`);
+      m.conn?.send(`420["join",{"room":"${roomName(m.room)}"}]`);
       return;
     }
     if (c0 === 0x34 && c1 === 0x33 && m.state === State.SioConnected) {
@@ -890,6 +911,7 @@ export function formatCluster(result: ClusterResult): string {
       ` warmup ${st.warmupMs / 1000} s, measure ${st.measureMs / 1000} s;` +
       ` fixed load ${st.fixedRate.toLocaleString("en-US")} deliveries/s (open loop); saturation: bounded closed loop,` +
       ` K publishes in flight per room; other processes used ${Math.round(st.backgroundCpuPct)}% of a core before the phase`,
+    `  bench-only config changes to ${CLUSTER_CONFIG}: ${result.configChanges.join(", ")}`,
     "",
     `  ${"size".padEnd(12)} ${"set-up".padEnd(28)} ${"deliv/s".padStart(9)} ${"deliv/CPU-s".padStart(11)}` +
       ` ${"p50/p99 sat".padStart(13)} ${"p50/p99 @fixed".padStart(14)} ${"local p99".padStart(9)} ${"remote p99".padStart(10)}` +

@@ -2,7 +2,8 @@
  * The Pusher backend benchmark, as `npm run bench` runs it after the routing one (`--pusher-only`
  * alone, `--no-pusher` to skip). Everything runs on 127.0.0.1 against the test emulator
  * (test/emulators/pusher/), started in this process, with one Switchyard serving
- * examples/pusher/switchyard.yaml as a child process.
+ * examples/pusher/switchyard.yaml as a child process, with the benchmark contract's limits
+ * (bench/bench-config.ts).
  *
  * Why a child process: a sidecar has an event loop of its own. In this process it would share
  * one thread with the emulator and every client, so the bridge's figures would include their
@@ -30,11 +31,22 @@ import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import PusherRest from "pusher";
 import PusherJs from "pusher-js";
-import { io, type Socket } from "socket.io-client";
+import type { Socket } from "socket.io-client";
 import { PusherEmulator } from "../test/emulators/pusher/pusher-emulator.js";
+import { writeBenchConfig } from "./bench-config.js";
+import {
+  Arrivals,
+  ClosedLoop,
+  connectSocketIo,
+  type LatencyStats,
+  latencyStats,
+  OthersCpu,
+  WAIT_MS,
+  waitUntilReady,
+  within,
+} from "./managed-bench.js";
 import {
   freePort,
-  othersCpuSec,
   type RunningServer,
   readCpuSec,
   type ServerSpec,
@@ -56,8 +68,6 @@ const BRIDGED_CHANNEL = "private-room-bench";
 const DIRECT_CHANNEL = "private-bench-direct";
 /** Switchyard's default `maxInflight`, as examples/pusher/switchyard.yaml leaves it. */
 const SWITCHYARD_MAX_INFLIGHT = 4;
-/** How long any single wait may take before the run fails with its name. */
-const WAIT_MS = 10_000;
 
 export interface PusherBenchOptions {
   /** The repository root (bin/switchyard.js, the example). */
@@ -81,20 +91,14 @@ export interface PusherBenchOptions {
   readonly logPath: string;
 }
 
-export interface LatencyStats {
-  readonly samples: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly meanMs: number;
-  readonly maxMs: number;
-}
-
 export interface ThroughputRun {
   readonly label: string;
   /** Messages whose publish was accepted within the window, per second. */
   readonly perSec: number;
   readonly accepted: number;
   readonly failed: number;
+  /** Failed publishes in the window by reason (an error code), when any failed. */
+  readonly failures: Readonly<Record<string, number>>;
   /** Messages in flight at once (publishers × window, or SDK calls in flight). */
   readonly inflight: number;
   /** REST calls to the emulator in the window, by endpoint. */
@@ -111,6 +115,8 @@ export interface ThroughputRun {
 
 export interface PusherResult {
   readonly switchyard: string;
+  /** What the run changed in its copy of the example (bench/bench-config.ts). */
+  readonly configChanges: readonly string[];
   readonly payloadBytes: number;
   readonly latency: {
     readonly direct: LatencyStats;
@@ -132,10 +138,12 @@ export interface PusherResult {
 export async function runPusherBench(opts: PusherBenchOptions): Promise<PusherResult> {
   const closers: (() => unknown)[] = [];
   try {
+    const config = writeBenchConfig({ root: opts.root, example: CONFIG, window: opts.window });
+    closers.push(config.remove);
     const emulator = await PusherEmulator.start({ apps: [{ ...APP }] });
     closers.push(() => emulator.close());
     const port = await freePort();
-    const server = await startBridge(opts, emulator, port);
+    const server = await startBridge(opts, config.path, emulator, port);
     closers.push(() => stopServer(server));
     const url = `http://127.0.0.1:${port}`;
     await waitUntilReady(url);
@@ -168,6 +176,7 @@ export async function runPusherBench(opts: PusherBenchOptions): Promise<PusherRe
         addedP99Ms: latency.bridged.p99Ms - latency.direct.p99Ms,
         targetAddedP50Ms: 1,
       },
+      configChanges: config.changes,
       throughput: { bridged, sdk },
     };
   } finally {
@@ -183,6 +192,7 @@ export async function runPusherBench(opts: PusherBenchOptions): Promise<PusherRe
 
 function startBridge(
   opts: PusherBenchOptions,
+  config: string,
   emulator: PusherEmulator,
   port: number,
 ): Promise<RunningServer> {
@@ -205,7 +215,7 @@ function startBridge(
       "bin/switchyard.js",
       "start",
       "--config",
-      CONFIG,
+      config,
       "--port",
       String(p),
       "--host",
@@ -222,19 +232,6 @@ function startBridge(
     path: "/socket.io/",
     readyTimeoutMs: 20_000,
   });
-}
-
-/** Waits for `/readyz` to answer 200: the backend's pusher-js connection is up. */
-async function waitUntilReady(url: string): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  let last = "";
-  while (Date.now() < deadline) {
-    const res = await fetch(`${url}/readyz`).catch((error: Error) => error);
-    if (!(res instanceof Error) && res.status === 200) return;
-    last = res instanceof Error ? res.message : `${res.status} ${await res.text()}`;
-    await sleep(50);
-  }
-  throw new Error(`Switchyard not ready within ${WAIT_MS} ms: ${last}`);
 }
 
 function restClient(emulator: PusherEmulator): PusherRest {
@@ -273,18 +270,6 @@ async function connectPusherJs(
   return client;
 }
 
-async function connectSocketIo(url: string): Promise<Socket> {
-  const socket = io(url, { forceNew: true, reconnection: false, transports: ["websocket"] });
-  await within(
-    new Promise<void>((resolve, reject) => {
-      socket.once("connect", resolve);
-      socket.once("connect_error", reject);
-    }),
-    "a socket.io-client connection",
-  );
-  return socket;
-}
-
 /** Resolves once `channel` has `count` subscribers on the emulator. */
 async function subscribers(
   emulator: PusherEmulator,
@@ -295,32 +280,6 @@ async function subscribers(
   while ((emulator.channels(APP.id)[channel]?.subscriptionCount ?? 0) < count) {
     if (Date.now() > deadline) throw new Error(`${channel} never got ${count} subscribers`);
     await sleep(10);
-  }
-}
-
-interface Stamp {
-  readonly seq: number;
-  readonly t: number;
-  readonly pad: string;
-}
-
-/** Resolves the waiter of each arriving sequence number with its latency. */
-class Arrivals {
-  #waiting = new Map<number, (ms: number) => void>();
-
-  onMessage = (data: unknown): void => {
-    const stamp = data as Partial<Stamp> | undefined;
-    if (typeof stamp?.seq !== "number" || typeof stamp.t !== "number") return;
-    const now = performance.now();
-    this.#waiting.get(stamp.seq)?.(now - stamp.t);
-    this.#waiting.delete(stamp.seq);
-  };
-
-  expect(seq: number): Promise<number> {
-    return within(
-      new Promise<number>((resolve) => this.#waiting.set(seq, resolve)),
-      `message ${seq}`,
-    );
   }
 }
 
@@ -369,21 +328,9 @@ async function measureLatency(
   channel.unbind("message", direct.onMessage);
   member.off("message", bridged.onMessage);
   return {
-    direct: stats(samples.direct),
-    bridged: stats(samples.bridged),
+    direct: latencyStats(samples.direct),
+    bridged: latencyStats(samples.bridged),
     otherCpuPct: others.pct(),
-  };
-}
-
-function stats(values: number[]): LatencyStats {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
-  return {
-    samples: sorted.length,
-    p50Ms: at(0.5),
-    p99Ms: at(0.99),
-    meanMs: sorted.reduce((sum, v) => sum + v, 0) / sorted.length,
-    maxMs: sorted.at(-1)!,
   };
 }
 
@@ -404,81 +351,6 @@ async function restCalls(url: string): Promise<{ events: number; batchEvents: nu
   return { events: read("events"), batchEvents: read("batch_events") };
 }
 
-/**
- * Keeps `inflight` operations going until `stop()`, counting the ones that settle while the
- * window is open. `start` opens the window; settles before it are warmup.
- */
-class ClosedLoop {
-  accepted = 0;
-  failed = 0;
-  #isCounting = false;
-  #isRunning = true;
-  #pending = new Set<Promise<void>>();
-
-  constructor(
-    inflight: number,
-    private readonly op: (worker: number) => Promise<boolean>,
-  ) {
-    for (let worker = 0; worker < inflight; worker++) this.#next(worker);
-  }
-
-  #next(worker: number): void {
-    if (!this.#isRunning) return;
-    const run = this.op(worker).then(
-      (ok) => this.#settle(ok),
-      () => this.#settle(false),
-    );
-    const tracked = run.then(() => {
-      this.#pending.delete(tracked);
-      this.#next(worker);
-    });
-    this.#pending.add(tracked);
-  }
-
-  #settle(ok: boolean): void {
-    if (!this.#isCounting) return;
-    if (ok) this.accepted += 1;
-    else this.failed += 1;
-  }
-
-  count(on: boolean): void {
-    this.#isCounting = on;
-  }
-
-  /** Stops issuing and waits (bounded) for what is in flight. */
-  async stop(): Promise<void> {
-    this.#isRunning = false;
-    await within(
-      Promise.all([...this.#pending]).then(() => undefined),
-      "the last operations",
-    );
-  }
-}
-
-/** CPU used by every process but this one, its parent and Switchyard, % of one core. */
-class OthersCpu {
-  readonly #exclude: ReadonlySet<number>;
-  #before = new Map<number, number>();
-  #t0 = 0;
-
-  constructor(serverPid: number) {
-    this.#exclude = new Set([process.pid, process.ppid, serverPid]);
-  }
-
-  start(): void {
-    this.#before = othersCpuSec(this.#exclude);
-    this.#t0 = performance.now();
-  }
-
-  pct(): number {
-    let used = 0;
-    for (const [pid, t] of othersCpuSec(this.#exclude)) {
-      used += Math.max(0, t - (this.#before.get(pid) ?? 0));
-    }
-    return (used / ((performance.now() - this.#t0) / 1000)) * 100;
-  }
-}
-
 /** What a throughput measurement reads: the emulator's counters, Switchyard's and its CPU. */
 interface Rig {
   readonly opts: PusherBenchOptions;
@@ -493,11 +365,13 @@ async function measureBridgedThroughput(
 ): Promise<ThroughputRun> {
   const { opts } = rig;
   const payload = "x".repeat(opts.payloadBytes);
-  const publish = (worker: number): Promise<boolean> => {
+  const publish = (worker: number): Promise<true | string> => {
     const room = worker % publishers.length;
     return publishers[room]!.timeout(WAIT_MS)
       .emitWithAck("publish", { room: `room:tp-${room}`, payload })
-      .then((ack: { ok?: boolean }) => ack?.ok === true);
+      .then((ack: { ok?: boolean; error?: { code?: string } }) =>
+        ack?.ok === true ? true : (ack?.error?.code ?? "refused"),
+      );
   };
   const inflight = opts.rooms * opts.window;
   const loop = new ClosedLoop(inflight, publish);
@@ -512,12 +386,12 @@ async function measureSdkThroughput(
   const { opts } = rig;
   const payload = "x".repeat(opts.payloadBytes);
   let calls = 0;
-  const trigger = (worker: number): Promise<boolean> => {
+  const trigger = (worker: number): Promise<true | string> => {
     calls += 1;
     // The channels of rooms room:tp-N, whose `-` the route escapes: the bridged run's channels.
     return rest
       .trigger(`private-room-tp=2D${worker % opts.rooms}`, "message", payload)
-      .then((res) => res.status === 200);
+      .then((res) => (res.status === 200 ? true : `HTTP ${res.status}`));
   };
   const loop = new ClosedLoop(concurrency, trigger);
   const label = `pusher SDK, 1 trigger per message, ${concurrency} in flight`;
@@ -559,6 +433,7 @@ async function measureWindow(
       perSec: loop.accepted / seconds,
       accepted: loop.accepted,
       failed: loop.failed,
+      failures: Object.fromEntries(loop.failures),
       inflight,
       requests: {
         events: after.requests.events - before.requests.events,
@@ -576,14 +451,6 @@ async function measureWindow(
   }
 }
 
-function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no ${what} within ${WAIT_MS} ms`)), WAIT_MS);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
-
 export function formatPusher(result: PusherResult): string {
   const ms = (v: number) => v.toFixed(3);
   const f = (n: number) => Math.round(n).toLocaleString("en-US");
@@ -591,9 +458,12 @@ export function formatPusher(result: PusherResult): string {
   const line = (run: ThroughputRun) => {
     const calls = run.requests.events + run.requests.batchEvents;
     const perCall = calls > 0 ? (run.emulatorPublished / calls).toFixed(1) : "-";
+    const failures = Object.entries(run.failures)
+      .map(([reason, n]) => `${f(n)} ${reason}`)
+      .join(", ");
     return (
       `    ${run.label.padEnd(50)} ${f(run.perSec).padStart(8)} msg/s` +
-      ` (${f(run.accepted)} accepted${run.failed > 0 ? `, ${f(run.failed)} FAILED` : ""};` +
+      ` (${f(run.accepted)} accepted${run.failed > 0 ? `, ${f(run.failed)} FAILED: ${failures}` : ""};` +
       ` REST calls: ${f(run.requests.events)} events + ${f(run.requests.batchEvents)} batch_events,` +
       ` ${perCall} events/call; CPU switchyard ${f(run.cpuPct.switchyard)}%,` +
       ` bench process ${f(run.cpuPct.bench)}%, other processes ${f(run.cpuPct.others)}%)`
@@ -602,6 +472,7 @@ export function formatPusher(result: PusherResult): string {
   const verdict = result.latency.addedP50Ms <= result.latency.targetAddedP50Ms ? "met" : "MISSED";
   return [
     `Pusher backend (emulator on 127.0.0.1; Switchyard as a ${result.switchyard}; ${result.payloadBytes} B payloads)`,
+    `  bench-only config changes to ${CONFIG}: ${result.configChanges.join(", ")}`,
     `  latency, one message in flight, REST trigger → receiver (ms): p50 / p99 / mean / max over ${direct.samples} samples`,
     `    direct  (pusher-js subscriber)          ${ms(direct.p50Ms)} / ${ms(direct.p99Ms)} / ${ms(direct.meanMs)} / ${ms(direct.maxMs)}`,
     `    bridged (Switchyard → socket.io-client) ${ms(bridged.p50Ms)} / ${ms(bridged.p99Ms)} / ${ms(bridged.meanMs)} / ${ms(bridged.maxMs)}`,

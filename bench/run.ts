@@ -16,6 +16,14 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
+import {
+  type AblyResult,
+  type AblySummary,
+  formatAbly,
+  formatAblySummary,
+  runAblyBench,
+  summarizeAbly,
+} from "./ably.js";
 import { type ClusterResult, formatCluster, runClusterBench } from "./cluster.js";
 import { type ClientProtocol, Fleet, type Meter, type RampOptions } from "./generator.js";
 import { formatPusher, type PusherResult, runPusherBench } from "./pusher.js";
@@ -70,11 +78,20 @@ Servers and sizes
   --pusher-only        run only the Pusher backend benchmark (bridge latency and batched publish
                        throughput against the emulator); with --routing-only, both
   --no-pusher          skip the Pusher backend benchmark that runs after the routing one
+  --ably-only          run only the Ably backend benchmark (bridge latency and hot-room publish
+                       throughput against the emulator; --repeat N runs it N times, medians
+                       reported); combines with the other --X-only flags
+  --no-ably            skip the Ably backend benchmark that runs after the Pusher one
+  --ably-publishers N  Ably phase: socket.io publishers on the hot room (default 8)
+  --ably-window K      Ably phase: acks outstanding per publisher (default 32)
+  --ably-batch-size N, --ably-max-inflight N
+                       Ably phase: the backend's batchSize and maxInflight in the run's copy of
+                       examples/ably/switchyard.yaml (default: the example's, i.e. the defaults)
   --cluster-only       run only the cluster benchmark: fan-out across two nodes through Redis,
                        Switchyard and socket.io (redis adapter), 1,000 connections, 1 and 100 rooms,
                        100 B, next to one node of each; warmup 1 s, measure 3 s unless given
                        (--quick: 0.5 s and 1 s); combines with the other --X-only flags
-  --no-cluster         skip the cluster benchmark that runs after the Pusher one
+  --no-cluster         skip the cluster benchmark that runs after the Ably one
   --redis-url URL      Redis of the cluster benchmark (default redis://127.0.0.1:6379)
 Measurement
   --warmup SEC         warmup before each measurement window (default 2)
@@ -119,6 +136,12 @@ const { values: args } = parseArgs({
     "no-routing": { type: "boolean", default: false },
     "pusher-only": { type: "boolean", default: false },
     "no-pusher": { type: "boolean", default: false },
+    "ably-only": { type: "boolean", default: false },
+    "no-ably": { type: "boolean", default: false },
+    "ably-publishers": { type: "string", default: "8" },
+    "ably-window": { type: "string", default: "32" },
+    "ably-batch-size": { type: "string" },
+    "ably-max-inflight": { type: "string" },
     "cluster-only": { type: "boolean", default: false },
     "no-cluster": { type: "boolean", default: false },
     "redis-url": { type: "string", default: "redis://127.0.0.1:6379" },
@@ -419,6 +442,58 @@ async function pusherBench(quick: boolean): Promise<PusherResult | null> {
   }
 }
 
+/** The Ably phase: every run of it, and the figures that decide its targets over them. */
+interface AblyPhase {
+  readonly runs: readonly AblyResult[];
+  readonly summary: AblySummary;
+}
+
+/**
+ * The Ably backend benchmark (bench/ably.ts), `--repeat` times, each run with a fresh emulator
+ * and Switchyard: Switchyard on the server CPU, the emulator and the clients here. About 25 s a
+ * run; `--quick` about 14 s. Null when every run failed.
+ */
+async function ablyBench(quick: boolean): Promise<AblyPhase | null> {
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const logDir = `${ROOT}/bench/results/logs/${stamp}`;
+  mkdirSync(logDir, { recursive: true });
+  const repeat = num("repeat", args.repeat, 1);
+  const optional = (name: string, value: string | undefined) =>
+    value === undefined ? undefined : num(name, value, 1);
+  const quietWaitSec = num("quiet-wait", args["quiet-wait"]);
+  const runs: AblyResult[] = [];
+  for (let rep = 1; rep <= repeat; rep++) {
+    if (quietWaitSec > 0) await waitForQuiet(quietWaitSec);
+    try {
+      const result = await runAblyBench({
+        root: ROOT,
+        samples: quick ? 500 : 1000,
+        warmup: quick ? 50 : 100,
+        throughputWarmupMs: quick ? 500 : 1000,
+        throughputMs: quick ? 1500 : 3000,
+        publishers: num("ably-publishers", args["ably-publishers"], 1),
+        window: num("ably-window", args["ably-window"], 1),
+        payloadBytes: 100,
+        tuning: {
+          batchSize: optional("ably-batch-size", args["ably-batch-size"]),
+          maxInflight: optional("ably-max-inflight", args["ably-max-inflight"]),
+        },
+        cpu: process.env.SWITCHYARD_BENCH_PIN === "pinned" ? serverCpu : null,
+        logPath: `${logDir}/switchyard-ably-r${rep}.log`,
+      });
+      runs.push(result);
+      if (repeat > 1) console.log(`[ably #${rep}]`);
+      console.log(`${formatAbly(result)}\n`);
+    } catch (err) {
+      console.warn(`Ably benchmark run ${rep} FAILED: ${(err as Error).message}`);
+    }
+  }
+  if (runs.length === 0) return null;
+  const summary = summarizeAbly(runs);
+  if (runs.length > 1) console.log(`${formatAblySummary(summary)}\n`);
+  return { runs, summary };
+}
+
 /**
  * The cluster benchmark (bench/cluster.ts): two Switchyard nodes and two socket.io nodes on
  * Redis, and one node of each, on the server CPU; the generator here. About 80 s; `--quick`
@@ -460,6 +535,7 @@ async function clusterBench(quick: boolean): Promise<ClusterResult | null> {
 function writeMicroJson(
   routing: unknown,
   pusher: PusherResult | null,
+  ably: AblyPhase | null,
   cluster: ClusterResult | null,
 ): void {
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
@@ -470,6 +546,7 @@ function writeMicroJson(
     argv: process.argv.slice(2),
     routing,
     pusher,
+    ably,
     cluster,
   };
   writeFileSync(outPath, `${JSON.stringify(json, null, 2)}\n`);
@@ -480,9 +557,10 @@ async function main(): Promise<void> {
   const quick = args.quick;
   // Before any child process starts: they are killed on every way out.
   installGuards(num("max-minutes", args["max-minutes"], 1));
-  // --routing-only, --pusher-only and --cluster-only each run their benchmark alone; together,
-  // those named.
-  const isOnly = args["routing-only"] || args["pusher-only"] || args["cluster-only"];
+  // --routing-only, --pusher-only, --ably-only and --cluster-only each run their benchmark alone;
+  // together, those named.
+  const isOnly =
+    args["routing-only"] || args["pusher-only"] || args["ably-only"] || args["cluster-only"];
   // The routing table is measured in this process, before any server starts.
   const routing =
     args["no-routing"] || (isOnly && !args["routing-only"])
@@ -492,11 +570,15 @@ async function main(): Promise<void> {
   const pusher =
     args["no-pusher"] || (isOnly && !args["pusher-only"]) ? null : await pusherBench(quick);
   if (pusher !== null) console.log(`${formatPusher(pusher)}\n`);
+  // ablyBench prints each run as it ends, and the summary of several.
+  const ably = args["no-ably"] || (isOnly && !args["ably-only"]) ? null : await ablyBench(quick);
   const cluster =
     args["no-cluster"] || (isOnly && !args["cluster-only"]) ? null : await clusterBench(quick);
   if (cluster !== null) console.log(`${formatCluster(cluster)}\n`);
   if (isOnly) {
-    if (pusher !== null || cluster !== null) writeMicroJson(routing, pusher, cluster);
+    if (pusher !== null || ably !== null || cluster !== null) {
+      writeMicroJson(routing, pusher, ably, cluster);
+    }
     process.exit(0);
   }
   const client = args.client as ClientKind;
@@ -668,6 +750,7 @@ async function main(): Promise<void> {
       conditions: cond,
       routing,
       pusher,
+      ably,
       cluster,
       skipped: Object.fromEntries(skipped),
       summaries,

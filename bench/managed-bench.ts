@@ -1,0 +1,194 @@
+/**
+ * What the managed-backend benchmarks share (bench/ably.ts): Switchyard's readiness, socket.io
+ * clients, latency samples and their statistics, a closed loop of operations, and the CPU other
+ * processes take meanwhile. Everything waits at most {@link WAIT_MS} and then fails with the name
+ * of what it waited for.
+ */
+
+import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
+import { io, type Socket } from "socket.io-client";
+import { othersCpuSec } from "./servers.js";
+
+/** How long any single wait may take before the run fails with its name. */
+export const WAIT_MS = 10_000;
+
+/** Rejects with `no <what> within WAIT_MS ms` when `promise` takes longer. */
+export function within<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no ${what} within ${WAIT_MS} ms`)), WAIT_MS);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** Resolves once Switchyard's `/readyz` answers 200 (its backends are connected). */
+export async function waitUntilReady(url: string): Promise<void> {
+  const deadline = Date.now() + WAIT_MS;
+  let last = "";
+  while (Date.now() < deadline) {
+    const res = await fetch(`${url}/readyz`).catch((error: Error) => error);
+    if (!(res instanceof Error) && res.status === 200) return;
+    last = res instanceof Error ? res.message : `${res.status} ${await res.text()}`;
+    await sleep(50);
+  }
+  throw new Error(`Switchyard not ready within ${WAIT_MS} ms: ${last}`);
+}
+
+/** A connected socket.io-client socket over WebSocket only, never reconnecting. */
+export async function connectSocketIo(url: string): Promise<Socket> {
+  const socket = io(url, { forceNew: true, reconnection: false, transports: ["websocket"] });
+  await within(
+    new Promise<void>((resolve, reject) => {
+      socket.once("connect", resolve);
+      socket.once("connect_error", reject);
+    }),
+    "a socket.io-client connection",
+  );
+  return socket;
+}
+
+/** Resolves once `isDone()` holds, checking every 10 ms; rejects naming `what` after WAIT_MS. */
+export async function until(isDone: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + WAIT_MS;
+  while (!isDone()) {
+    if (Date.now() > deadline) throw new Error(`${what} within ${WAIT_MS} ms`);
+    await sleep(10);
+  }
+}
+
+export interface LatencyStats {
+  readonly samples: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly meanMs: number;
+  readonly maxMs: number;
+}
+
+/** Nearest-rank percentiles of `values` (milliseconds). */
+export function latencyStats(values: readonly number[]): LatencyStats {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+  return {
+    samples: sorted.length,
+    p50Ms: at(0.5),
+    p99Ms: at(0.99),
+    meanMs: sorted.reduce((sum, v) => sum + v, 0) / sorted.length,
+    maxMs: sorted.at(-1)!,
+  };
+}
+
+/** What a latency message carries: its sequence number and `performance.now()` at sending. */
+export interface Stamp {
+  readonly seq: number;
+  readonly t: number;
+  readonly pad: string;
+}
+
+/** Resolves the waiter of each arriving sequence number with its latency in ms. */
+export class Arrivals {
+  #waiting = new Map<number, (ms: number) => void>();
+
+  onMessage = (data: unknown): void => {
+    const stamp = data as Partial<Stamp> | undefined;
+    if (typeof stamp?.seq !== "number" || typeof stamp.t !== "number") return;
+    const now = performance.now();
+    this.#waiting.get(stamp.seq)?.(now - stamp.t);
+    this.#waiting.delete(stamp.seq);
+  };
+
+  expect(seq: number): Promise<number> {
+    return within(
+      new Promise<number>((resolve) => this.#waiting.set(seq, resolve)),
+      `message ${seq}`,
+    );
+  }
+}
+
+/**
+ * Keeps `inflight` operations going until `stop()`, counting the ones that settle while the
+ * window is open. `count(true)` opens the window; settles before it are warmup. An operation
+ * resolves `true` when it was accepted, or with the reason it was not.
+ */
+export class ClosedLoop {
+  accepted = 0;
+  failed = 0;
+  /** Failed operations in the window, by reason (an error code). */
+  readonly failures = new Map<string, number>();
+  #isCounting = false;
+  #isRunning = true;
+  #pending = new Set<Promise<void>>();
+
+  constructor(
+    inflight: number,
+    private readonly op: (worker: number) => Promise<true | string>,
+  ) {
+    for (let worker = 0; worker < inflight; worker++) this.#next(worker);
+  }
+
+  #next(worker: number): void {
+    if (!this.#isRunning) return;
+    const run = this.op(worker).then(
+      (outcome) => this.#settle(outcome),
+      (error: Error) => this.#settle(error?.message ?? "rejected"),
+    );
+    const tracked = run.then(() => {
+      this.#pending.delete(tracked);
+      this.#next(worker);
+    });
+    this.#pending.add(tracked);
+  }
+
+  #settle(outcome: true | string): void {
+    if (!this.#isCounting) return;
+    if (outcome === true) {
+      this.accepted += 1;
+      return;
+    }
+    this.failed += 1;
+    this.failures.set(outcome, (this.failures.get(outcome) ?? 0) + 1);
+  }
+
+  count(on: boolean): void {
+    this.#isCounting = on;
+  }
+
+  /** Stops issuing and waits (bounded) for what is in flight. */
+  async stop(): Promise<void> {
+    this.#isRunning = false;
+    await within(
+      Promise.all([...this.#pending]).then(() => undefined),
+      "the last operations",
+    );
+  }
+}
+
+/** CPU used by every process but this one, its parent and Switchyard, % of one core. */
+export class OthersCpu {
+  readonly #exclude: ReadonlySet<number>;
+  #before = new Map<number, number>();
+  #t0 = 0;
+
+  constructor(serverPid: number) {
+    this.#exclude = new Set([process.pid, process.ppid, serverPid]);
+  }
+
+  start(): void {
+    this.#before = othersCpuSec(this.#exclude);
+    this.#t0 = performance.now();
+  }
+
+  pct(): number {
+    let used = 0;
+    for (const [pid, t] of othersCpuSec(this.#exclude)) {
+      used += Math.max(0, t - (this.#before.get(pid) ?? 0));
+    }
+    return (used / ((performance.now() - this.#t0) / 1000)) * 100;
+  }
+}
+
+/** This process's CPU time so far, seconds (user + system). */
+export function ownCpuSec(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+}
