@@ -1,18 +1,26 @@
 /**
  * Seeded fuzzing of every inbound path at once, against a configuration with echoing
- * acks, a forward rule and a Pusher route on the emulator: Socket.IO packets over
- * WebSocket and polling (well formed, mutated, truncated, deep, binary), HTTP API
- * bodies, and client events other users send on the Pusher channels. Throughout,
- * bystanders in a native room and a Pusher room must keep receiving, and at the end
+ * acks, a forward rule, a Pusher route and an Ably route (with a presence mirror) on
+ * their emulators: Socket.IO packets over WebSocket and polling (well formed, mutated,
+ * truncated, deep, binary), HTTP API bodies, client events other users send on the
+ * Pusher channels and messages they publish on the Ably ones. Throughout, bystanders
+ * in a native, a Pusher and an Ably room must keep receiving, and at the end
  * the node must serve; the setup file fails the test on any internal error and
  * Vitest on any unhandled rejection.
  *
  * FUZZ_SEED picks another run (the seed is printed when a round fails).
  */
 import { createHmac } from "node:crypto";
+import * as Ably from "ably";
 import type { Socket } from "socket.io-client";
 import { describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
+import type { AblyEmulator } from "../emulators/ably/ably-emulator.js";
+import {
+  KEY as ABLY_KEY,
+  clientOptions as ablyClientOptions,
+  startEmulator as startAblyEmulator,
+} from "../emulators/ably/test-support.js";
 import { APP, RawPusherSocket, startEmulator } from "../emulators/pusher/test-support.js";
 import { useCleanup } from "../helpers/cleanup.js";
 import { startApp } from "../helpers/http-app.js";
@@ -133,27 +141,31 @@ function packet(rng: Rng): { text: string; binaries: Buffer[] } {
   return { text, binaries };
 }
 
-function config(appUrl: string): string {
+function config(appUrl: string, ably: AblyEmulator): string {
   return `
 server:
   connectTimeout: 2000
   limits: { maxDepth: 16, eventsPerSecond: 5000, eventBurst: 5000 }
 api: { token: "${TOKEN}" }
-${pusherBackendYaml()}namespaces:
+${pusherBackendYaml()}  ably:
+    kind: ably
+    settings: { key: "${ABLY_KEY}", host: "${ably.host}", port: ${ably.port}, tls: false }
+namespaces:
   /:
     routes:
       - { room: "p:{id}", backend: pusher, channel: "private-p-{id}", rename: { client-message: message } }
+      - { room: "a:{id}", backend: ably, channel: "a:{id}", presence: { clientId: "{auth.user}" } }
     events:
       join:
         action: join
         room: "{data.room}"
-        allow: ["room:{id}", "p:{id}"]
+        allow: ["room:{id}", "p:{id}", "a:{id}"]
         ack: { ok: true, room: "{room}", note: "{data.note}", all: "{args}" }
       leave: { action: leave, room: "{data.room}" }
       publish:
         action: broadcast
         room: "{data.room}"
-        allow: ["room:{id}", "p:{id}"]
+        allow: ["room:{id}", "p:{id}", "a:{id}"]
         emit: message
         args: ["{data.payload}"]
         requireMembership: false
@@ -242,17 +254,35 @@ describe(`fuzzing every inbound path (seed ${SEED})`, () => {
     const emulator = await startEmulator((task) => cleanup.add(task), {
       clientEventRateLimit: 1_000_000,
     });
-    const harness = await Harness.start(config(app.url), pusherEnv(emulator));
+    const ably = await startAblyEmulator(cleanup);
+    const harness = await Harness.start(config(app.url, ably), pusherEnv(emulator));
     cleanup.add(() => harness.close());
 
-    // Bystanders: a native room and a Pusher room, two members each.
+    // Bystanders: a native room, a Pusher room and an Ably room, two members each.
     const bystanders: Socket[] = [];
-    for (const room of ["room:bystand", "room:bystand", "p:bystand", "p:bystand"]) {
-      const socket = await harness.connect({ transports: ["websocket"] });
+    for (const room of [
+      "room:bystand",
+      "room:bystand",
+      "p:bystand",
+      "p:bystand",
+      "a:bystand",
+      "a:bystand",
+    ]) {
+      const socket = await harness.connect({ auth: { user: room }, transports: ["websocket"] });
       expect(await socket.emitWithAck("join", { room })).toMatchObject({ ok: true });
       bystanders.push(socket);
     }
-    const [nativeA, nativeB, pusherA, pusherB] = bystanders as [Socket, Socket, Socket, Socket];
+    const [nativeA, nativeB, pusherA, pusherB, ablyA, ablyB] = bystanders as [
+      Socket,
+      Socket,
+      Socket,
+      Socket,
+      Socket,
+      Socket,
+    ];
+    // Another user of the Ably app, publishing on the channels the routes use.
+    const ablyUser = new Ably.Rest(ablyClientOptions(ably, "json"));
+    const ablyChannels = ["a:1", "a:bystand"];
 
     // Another user of the Pusher app, subscribed to the channels the routes use.
     const pusherUser = RawPusherSocket.open(emulator);
@@ -310,14 +340,35 @@ describe(`fuzzing every inbound path (seed ${SEED})`, () => {
         );
       }
 
-      // The bystanders still hear each other, on both backends.
+      // Ably messages, as another user of the app would publish them (raw JSON, any depth).
+      for (let i = 0; i < 3; i++) {
+        const data = rng.chance(0.3)
+          ? `{"$switchyard":1,"args":[${json(rng)}],"attachments":${rng.pick(['["AQ=="]', "[1]", '"x"', "[]"])}}`
+          : json(rng);
+        const channel = encodeURIComponent(rng.pick(ablyChannels));
+        await fetch(`http://${ably.host}:${ably.port}/channels/${channel}/messages`, {
+          method: "POST",
+          headers: {
+            authorization: `Basic ${Buffer.from(ABLY_KEY).toString("base64")}`,
+            "content-type": "application/json",
+          },
+          body: JSON.stringify({ name: rng.pick(["message", "x", ""]), data, encoding: "json" }),
+        });
+      }
+      if (rng.chance(0.2)) {
+        await ablyUser.channels.get(rng.pick(ablyChannels)).publish("message", json(rng));
+      }
+
+      // The bystanders still hear each other, on every backend.
       const mark = `round-${round}`;
-      const heard = [receives(nativeB, mark), receives(pusherB, mark)];
+      const heard = [receives(nativeB, mark), receives(pusherB, mark), receives(ablyB, mark)];
       const acks = await Promise.all([
         nativeA.emitWithAck("publish", { room: "room:bystand", payload: { mark } }),
         pusherA.emitWithAck("publish", { room: "p:bystand", payload: { mark } }),
+        ablyA.emitWithAck("publish", { room: "a:bystand", payload: { mark } }),
       ]);
       expect(acks, `round ${round} (FUZZ_SEED=${SEED})`).toMatchObject([
+        { ok: true },
         { ok: true },
         { ok: true },
       ]);
