@@ -71,3 +71,20 @@ export function within<T>(promise: Promise<T>, what: string, limitMs = WAIT_LIMI
   });
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * Resolves once `condition` holds, checking it again on every turn of the event loop
+ * (for state no event announces: an emulator's tables, a metric); fails with `what` after
+ * `limitMs`.
+ */
+export async function until(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  limitMs = WAIT_LIMIT_MS,
+): Promise<void> {
+  const deadline = performance.now() + limitMs;
+  while (!(await condition())) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}

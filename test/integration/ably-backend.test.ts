@@ -6,6 +6,7 @@
 import * as Ably from "ably";
 import type { Socket } from "socket.io-client";
 import { describe, expect, it } from "vitest";
+import { metrics } from "../../src/metrics.js";
 import type { AblyEmulator, AblyKeyConfig } from "../emulators/ably/ably-emulator.js";
 import {
   APP_ID,
@@ -21,6 +22,7 @@ import {
 } from "../emulators/ably/test-support.js";
 import { type Cleanup, useCleanup } from "../helpers/cleanup.js";
 import { Harness, next } from "../helpers/switchyard-harness.js";
+import { until } from "../helpers/wait-for.js";
 
 const LIMITED: AblyKeyConfig = {
   id: "limited",
@@ -59,6 +61,16 @@ namespaces:
 }
 
 type Ack = { ok: boolean; error?: { code: string; message: string } };
+
+/** A labelled counter's value now (the registry is the process's, shared by every test). */
+async function counted(
+  counter: { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> },
+  labels: Record<string, string>,
+): Promise<number> {
+  const { values } = await counter.get();
+  const match = values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l));
+  return match?.value ?? 0;
+}
 
 async function bridge(cleanup: Cleanup, emulator: AblyEmulator, binary = true): Promise<Harness> {
   const harness = await Harness.start(yaml(emulator, { binary }));
@@ -181,6 +193,12 @@ describe("the ably backend", () => {
     const emulator = await startEmulator(cleanup);
     const harness = await bridge(cleanup, emulator);
     const alice = await member(harness, "room:1");
+    const failures = (reason: string) =>
+      counted(metrics.ablyPublishFailures, { backend: "ably", reason });
+    const before = {
+      tooLarge: await failures("too_large"),
+      throttled: await failures("throttled"),
+    };
     const big = (await alice.emitWithAck("say", {
       room: "room:1",
       payload: "x".repeat(3000),
@@ -200,6 +218,8 @@ describe("the ably backend", () => {
     });
     stop();
     expect(await alice.emitWithAck("say", { room: "room:1", payload: 2 })).toEqual({ ok: true });
+    expect(await failures("too_large")).toBe(before.tooLarge + 1);
+    expect(await failures("throttled")).toBe(before.throttled + 1);
   });
 
   it("refuses a join whose channel the key may not attach, with Ably's 40160 in the error", async () => {
@@ -220,6 +240,8 @@ describe("the ably backend", () => {
     const emulator = await startEmulator(cleanup);
     const harness = await bridge(cleanup, emulator);
     const alice = await member(harness, "room:3");
+    const resumed = () => counted(metrics.ablyReconnects, { backend: "ably", outcome: "resumed" });
+    const resumedBefore = await resumed();
     const native = await connectRealtime(emulator, cleanup, "json");
     const channel = native.channels.get("room:3");
     await channel.attach();
@@ -237,8 +259,34 @@ describe("the ably backend", () => {
     expect(seen).toEqual([{ n: 0 }, { n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }, "end"]);
     // The bridge came back on the same connection, and Ably replayed the gap to it.
     expect(emulator.stats.resumes).toBe(1);
+    expect(await resumed()).toBe(resumedBefore + 1);
     expect(native.connection.state).toBe("connected");
     expect((await waitForChannelAttached(channel)).current).toBe("attached");
+  });
+  it("re-attaches every channel on a new connection when Ably forgot the old one, and counts the possible gap", async () => {
+    const emulator = await startEmulator(cleanup);
+    const harness = await bridge(cleanup, emulator);
+    const alice = await member(harness, "room:4");
+    const reconnected = (outcome: string) =>
+      counted(metrics.ablyReconnects, { backend: "ably", outcome });
+    const losses = () => counted(metrics.ablyContinuityLosses, { backend: "ably" });
+    const before = { fresh: await reconnected("new"), losses: await losses() };
+
+    // A restart forgets every connection and message: the SDK's resume fails (80008).
+    await emulator.restart();
+    await until(
+      async () => (await losses()) === before.losses + 1,
+      "the channel re-attached without continuity",
+    );
+    expect(await reconnected("new")).toBe(before.fresh + 1);
+    expect(emulator.attachedConnectionIds(APP_ID, "room:4")).toHaveLength(1);
+
+    // The room works again: a native publication after the re-attach reaches its member.
+    const arrived = receives(alice, "after");
+    await new Ably.Rest(clientOptions(emulator, "json")).channels
+      .get("room:4")
+      .publish("message", "after");
+    await arrived;
   });
 });
 

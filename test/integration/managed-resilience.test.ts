@@ -34,7 +34,7 @@ import { PusherEmulator } from "../emulators/pusher/pusher-emulator.js";
 import { APP, restClient } from "../emulators/pusher/test-support.js";
 import { useCleanup } from "../helpers/cleanup.js";
 import { Harness } from "../helpers/switchyard-harness.js";
-import { WAIT_LIMIT_MS } from "../helpers/wait-for.js";
+import { until, WAIT_LIMIT_MS } from "../helpers/wait-for.js";
 
 /** A managed kind under test: its service, and what the scenarios need to know of it. */
 interface ManagedKindFixture {
@@ -206,19 +206,6 @@ class ReadinessWatch {
       // The resolution of the measurement, not a synchronisation point.
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
-  }
-}
-
-/** Resolves once `condition` holds; fails with `what` after the usual deadline. */
-async function until(
-  condition: () => boolean,
-  what: string,
-  limitMs = WAIT_LIMIT_MS,
-): Promise<void> {
-  const deadline = performance.now() + limitMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setImmediate(resolve));
   }
 }
 

@@ -23,7 +23,7 @@ import {
 } from "../emulators/pusher/test-support.js";
 import { useCleanup } from "../helpers/cleanup.js";
 import { Harness } from "../helpers/switchyard-harness.js";
-import { WAIT_LIMIT_MS, waitFor } from "../helpers/wait-for.js";
+import { until, WAIT_LIMIT_MS, waitFor } from "../helpers/wait-for.js";
 
 const YAML = `
 backends:
@@ -315,15 +315,6 @@ function recordingLog(): { log: Logger; records: { msg: string; [key: string]: u
     },
   });
   return { log: pino({ level: "warn" }, stream), records };
-}
-
-/** Resolves once `condition` holds; fails after the usual deadline. */
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + WAIT_LIMIT_MS;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
 }
 
 describe("pusher backend: failures are reported, never silent", () => {
