@@ -298,6 +298,42 @@ export const ERRORS = {
     message: "Ably refused the connection (%s)",
     surface: "api",
   },
+  SWY_WS_PAYLOAD_TOO_LARGE: {
+    message: "The frame would be %s bytes; the bus takes at most %s (maxFrameBytes)",
+    surface: "ack",
+    status: 413,
+  },
+  SWY_WS_CHANNEL_INVALID: {
+    message: "Channel '%s' cannot be used on the bus: %s",
+    surface: "ack",
+    status: 400,
+  },
+  SWY_WS_REJECTED: { message: "The bus refused the publication (%s)", surface: "ack", status: 502 },
+  SWY_WS_UNAVAILABLE: {
+    message: "The bus could not be reached: %s",
+    surface: "ack",
+    status: 503,
+  },
+  SWY_WS_QUEUE_FULL: {
+    message: "%s publications are already waiting for the bus (maxQueued)",
+    surface: "ack",
+    status: 503,
+  },
+  SWY_WS_HOLDS_FULL: {
+    message:
+      "%s channels are already subscribed only for publishing (the bus takes publications only on subscribed channels); try again later",
+    surface: "ack",
+    status: 503,
+  },
+  SWY_WS_CLOSED: { message: "The websocket backend is closed", surface: "ack", status: 503 },
+  SWY_WS_SUBSCRIBE_FAILED: {
+    message: "The bus did not confirm channel '%s' (%s); retrying",
+    surface: "api",
+  },
+  SWY_WS_CONNECT_REFUSED: {
+    message: "The bus refused the connection (%s)",
+    surface: "api",
+  },
 
   // Backends of kind `native` with `redis` settings: a publication reaches the sender's ack
   // as the message of SWY_PUBLISH_FAILED; cluster requests reject the server-side API.
@@ -346,6 +382,7 @@ export const ERRORS = {
   },
   // A warning: the file works, but leaves a door open (docs/security.md).
   SWY_CFG_INSECURE: { message: "%s", surface: "config" },
+  SWY_CFG_SETTINGS: { message: "%s", surface: "config" },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

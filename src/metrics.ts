@@ -226,6 +226,25 @@ export class Metrics {
   readonly ablyPublishFailures = this.ably.publishFailures;
   readonly ablyReceiveErrors = this.ably.receiveErrors;
 
+  readonly websocket = managedMetrics(this.registry, "websocket", {
+    connected:
+      "1 while a websocket backend's connection to its bus is up (open frames answered), else 0, by backend.",
+    connectionErrors:
+      "Failed connection attempts and refusals of a websocket backend, by backend and reason (attempt_failed, refused).",
+    subscriptions:
+      "Channels a websocket backend holds on its bus, by backend and state (confirmed, pending).",
+    subscribeFailures:
+      "Channel subscriptions of a websocket backend that failed and will be retried, by backend and reason (timeout, refused, dropped, invalid_channel).",
+    published:
+      "Publications a websocket backend's bus took (answered, or written when it answers none), by backend.",
+    publishFailures:
+      "Publications a websocket backend refused or could not send, by backend and reason (too_large, invalid_channel, rejected, unavailable, queue_full, sender_busy, closed).",
+    publishQueue:
+      "Publications of a websocket backend waiting for the connection or for the bus's reply, by backend.",
+    receiveErrors:
+      "Frames or messages from a websocket backend's bus that reached no member, by backend and reason (unmatched, malformed, binary, too_deep, deliver).",
+  });
+
   readonly nativeRedisConnected = new Gauge({
     name: "switchyard_native_redis_connected",
     help: "1 while a native backend's Redis connection is ready, else 0, by backend and connection (publisher, subscriber).",

@@ -42,10 +42,12 @@ export interface PublishQueueOptions<T extends ChannelItem> {
    */
   isUnsent?(error: unknown): boolean;
   /**
-   * Sends one batch, in order. Resolves when every item of it is accepted; a rejection
-   * fails every item of the batch with that error (see `isUnsent`).
+   * Sends one batch, in order. Resolves when every item of it is accepted, or with one
+   * outcome per item (`undefined`: accepted; anything else: that item's error) when the
+   * service answers each on its own; a rejection fails every item of the batch with
+   * that error (see `isUnsent`).
    */
-  send(batch: readonly T[]): Promise<void>;
+  send(batch: readonly T[]): Promise<readonly unknown[] | undefined>;
   /** Called after {@link PublishQueue.size} may have changed (for a gauge). */
   sizeChanged?(size: number): void;
 }
@@ -166,19 +168,19 @@ export class PublishQueue<T extends ChannelItem> {
       const { channel } = entry.item;
       this.#busy.set(channel, (this.#busy.get(channel) ?? 0) + 1);
     }
-    let sent: Promise<void>;
+    let sent: Promise<readonly unknown[] | undefined>;
     try {
       sent = this.#options.send(batch.map((entry) => entry.item));
     } catch (error) {
       sent = Promise.reject(error);
     }
     sent.then(
-      () => this.#finish(batch, undefined),
+      (outcomes) => this.#finish(batch, undefined, outcomes ?? undefined),
       (error: unknown) => this.#finish(batch, error ?? new Error("send failed")),
     );
   }
 
-  #finish(batch: Entry<T>[], error: unknown): void {
+  #finish(batch: Entry<T>[], error: unknown, outcomes?: readonly unknown[]): void {
     this.#inflight -= 1;
     this.#inflightItems -= batch.length;
     for (const { item } of batch) {
@@ -189,6 +191,8 @@ export class PublishQueue<T extends ChannelItem> {
     const live = batch.filter((entry) => !entry.isSettled);
     if (error !== undefined && live.length > 0 && this.#options.isUnsent?.(error) === true) {
       this.#requeue(live);
+    } else if (outcomes !== undefined) {
+      for (const [i, entry] of batch.entries()) this.#settle(entry, outcomes[i]);
     } else {
       for (const entry of live) this.#settle(entry, error);
     }

@@ -39,9 +39,21 @@ export interface BackendFactory<Settings = unknown> {
    * names and receives the channel `<namespace>\0<room>` (see {@link roomChannel}).
    */
   readonly channelNaming?: ChannelNaming;
+  /**
+   * What the schema cannot check in settings it accepted (templates, expressions, how
+   * settings agree with one another): each problem at a path below `settings`, for a
+   * diagnostic at its place in the file. None when absent.
+   */
+  checkSettings?(settings: Settings): readonly SettingsProblem[];
   /** What every backend of the kind can do beyond publish and subscribe; none when absent. */
   readonly capabilities?: BackendCapabilities;
   create(name: string, settings: Settings, deps: BackendDeps): Backend;
+}
+
+/** A problem {@link BackendFactory.checkSettings} found. */
+export interface SettingsProblem {
+  readonly path: readonly (string | number)[];
+  readonly message: string;
 }
 
 /** Thrown for a kind nobody registered; the message lists the known kinds. */

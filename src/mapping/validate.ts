@@ -82,9 +82,46 @@ export function validateDocument(
   const data = doc.value === null ? {} : doc.value;
   const out = new Reporter(doc);
   checkSchema(out, data, kinds);
+  checkBackendSettings(out, data, kinds);
   checkSemantics(out, data);
   checkRoutes(out, data, kinds);
   return sortDiagnostics([...doc.diagnostics, ...out.list]);
+}
+
+// ---------------------------------------------------------------------------
+// Backend settings beyond the schema
+
+/**
+ * Each backend's settings through its kind's own check (the websocket kind's frame
+ * language), each problem at its place below `settings`, or at the nearest key the
+ * file has (a problem in a preset the settings name).
+ */
+function checkBackendSettings(out: Reporter, data: unknown, kinds: BackendRegistry): void {
+  const backends = asRecord(asRecord(data)?.backends);
+  if (!backends) return;
+  for (const [name, value] of Object.entries(backends)) {
+    const backend = asRecord(value);
+    const kind = backend?.kind;
+    const settings = asRecord(backend?.settings);
+    if (typeof kind !== "string" || settings === undefined || !kinds.kinds().includes(kind)) {
+      continue;
+    }
+    const check = kinds.get(kind).checkSettings;
+    if (check === undefined) continue;
+    let problems: readonly { path: readonly (string | number)[]; message: string }[];
+    try {
+      problems = check(settings);
+    } catch {
+      // Settings the schema refused can be any shape; the schema's diagnostics say why.
+      continue;
+    }
+    for (const problem of problems) {
+      const path = ["backends", name, "settings", ...problem.path];
+      out.add("SWY_CFG_SETTINGS", out.doc.position(path, "value"), [
+        `${describePath(path)}: ${problem.message}`,
+      ]);
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------

@@ -218,7 +218,7 @@ export class AblyBackend implements Backend {
    * `maxMessageSize`), side by side. A channel's requests go one after another, so its
    * order holds even when it is split.
    */
-  async #send(batch: readonly Outgoing[]): Promise<void> {
+  async #send(batch: readonly Outgoing[]): Promise<undefined> {
     const byChannel = new Map<string, Outgoing[]>();
     for (const item of batch) {
       const list = byChannel.get(item.channel);

@@ -10,6 +10,8 @@ const BEFORE_CONNECT = new Set([
   "EHOSTUNREACH",
   "ENETUNREACH",
   "EADDRNOTAVAIL",
+  // A link of our own with no connection at that moment (the websocket kind's bus link).
+  "ENOTCONN",
 ]);
 
 /** How deep a chain of wrapped errors is followed. */

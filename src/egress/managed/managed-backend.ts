@@ -115,11 +115,12 @@ export interface ManagedWire<T extends QueuedPublication> {
   readonly hasEcho?: boolean;
   /**
    * Sends one batch, channels in order (see {@link PublishQueue}). Resolves when the
-   * service accepted every item; rejects with a catalogue error only, whose `cause`
-   * says whether nothing was sent ({@link isUnsentError}: the batch waits and goes
-   * again).
+   * service accepted every item, or with one outcome per item (`undefined`: accepted,
+   * else that item's catalogue error) when the service answers each on its own; rejects
+   * with a catalogue error only, whose `cause` says whether nothing was sent
+   * ({@link isUnsentError}: the batch waits and goes again).
    */
-  send(batch: readonly T[]): Promise<void>;
+  send(batch: readonly T[]): Promise<readonly (SwitchyardError | undefined)[] | undefined>;
   /**
    * A received message as a Socket.IO event; `data` as the link received it, already
    * bounded in depth.
@@ -389,7 +390,7 @@ export class ManagedBackend<T extends QueuedPublication> {
    * decoded name if the channel is wanted and the message fits the depth limits;
    * otherwise dropped, counted and logged.
    */
-  receive(channel: string, name: string, data: unknown): void {
+  receive(channel: string, name: string, data: unknown, except?: string): void {
     const sink = this.#sink;
     if (sink === undefined || !this.subscriptions.has(channel)) return;
     // Anyone who may publish on the channel wrote this: bounded before it is walked.
@@ -408,7 +409,12 @@ export class ManagedBackend<T extends QueuedPublication> {
       this.#dropReceived("too_deep", channel, name);
       return;
     }
-    this.#deliver(sink, { channel, event: decoded.event, args: decoded.args });
+    this.#deliver(
+      sink,
+      except === undefined
+        ? { channel, event: decoded.event, args: decoded.args }
+        : { channel, event: decoded.event, args: decoded.args, except },
+    );
   }
 
   // --- Receiving -------------------------------------------------------------------
@@ -474,10 +480,11 @@ export class ManagedBackend<T extends QueuedPublication> {
   }
 
   /** One call of the wire's `send`, then the local deliveries in order (without an echo). */
-  async #send(batch: readonly T[]): Promise<void> {
+  async #send(batch: readonly T[]): Promise<readonly (SwitchyardError | undefined)[] | undefined> {
     const { wire, service } = this.#options;
+    let outcomes: readonly (SwitchyardError | undefined)[] | undefined;
     try {
-      await wire.send(batch);
+      outcomes = (await wire.send(batch)) ?? undefined;
     } catch (error) {
       // send() rejects with catalogue errors only.
       const failure = error as SwitchyardError;
@@ -497,12 +504,20 @@ export class ManagedBackend<T extends QueuedPublication> {
       }
       throw failure;
     }
+    outcomes?.forEach((failure, i) => {
+      if (failure === undefined) return;
+      const { channel } = batch[i]!;
+      this.#countFailure(this.#failureOf(failure.code), failure, 1, [channel]);
+    });
     const sink = this.#sink;
-    if (sink === undefined || wire.hasEcho === true) return;
-    for (const { channel, publication } of batch) {
+    if (sink === undefined || wire.hasEcho === true) return outcomes;
+    batch.forEach(({ channel, publication }, i) => {
       // The service left this node's link out (ManagedWire.hasEcho): this is its only copy.
-      if (this.subscriptions.has(channel)) this.#deliver(sink, publication);
-    }
+      if (outcomes?.[i] === undefined && this.subscriptions.has(channel)) {
+        this.#deliver(sink, publication);
+      }
+    });
+    return outcomes;
   }
 
   #failureOf(code: ErrorCode): string {

@@ -192,7 +192,7 @@ export class PusherBackend implements Backend {
   }
 
   /** One REST call for a batch, leaving this backend's own connection out. */
-  async #send(batch: readonly Outgoing[]): Promise<void> {
+  async #send(batch: readonly Outgoing[]): Promise<undefined> {
     // The gate opens only while the connection is up, so there is a socket id.
     const socketId = this.#link.socketId;
     if (socketId === undefined) {

@@ -14,7 +14,8 @@ interface Item {
 
 interface Call {
   readonly batch: readonly Item[];
-  resolve(): void;
+  /** Settles the call; with `outcomes`, one per item (undefined: accepted). */
+  resolve(outcomes?: readonly unknown[]): void;
   reject(error: unknown): void;
 }
 
@@ -50,8 +51,8 @@ function controlled(
     expired: (item: Item, stage: ExpiryStage) => new Error(`expired ${item.n} ${stage}`),
     isUnsent: (error) => error === UNSENT,
     send: (batch) =>
-      new Promise<void>((resolve, reject) => {
-        calls.push({ batch, resolve, reject });
+      new Promise<readonly unknown[] | undefined>((resolve, reject) => {
+        calls.push({ batch, resolve: (outcomes) => resolve(outcomes), reject });
       }),
     ...options,
   });
@@ -108,6 +109,18 @@ describe("the publish queue", () => {
     await results[0];
     calls[1]!.resolve();
     expect(await Promise.all(results)).toEqual(["down", "ok", "ok"]);
+  });
+
+  it("settles each item of a call by its own outcome when the service answers each", async () => {
+    const gate = new TestGate();
+    gate.isOpen = false;
+    const { queue, calls } = controlled(3, 1, { gate });
+    const done = [0, 1, 2].map((n) => outcome(queue.push({ channel: "a", n })));
+    gate.open();
+    expect(calls.map((c) => ns(c.batch))).toEqual([["a0", "a1", "a2"]]);
+    calls[0]!.resolve([undefined, new Error("refused 1"), undefined]);
+    expect(await Promise.all(done)).toEqual(["ok", "refused 1", "ok"]);
+    expect(queue.size).toBe(0);
   });
 
   it("fails waiting items on failWaiting, and counts waiting and in-flight items", async () => {

@@ -27,6 +27,7 @@ const EXAMPLE_ENV = {
   SWITCHYARD_API_TOKEN: "example-api-token-0123456789abcdef",
   CHAT_SIGNING_SECRET: "example-signing-secret-0123456789abcdef",
   ABLY_KEY: "example-app.example-key:example-secret",
+  WS_BUS_URL: "ws://127.0.0.1:8000/socketcluster/",
 };
 
 /** Repository-relative, `/`-separated: the name diagnostics print. */

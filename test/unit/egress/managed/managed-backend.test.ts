@@ -80,7 +80,10 @@ function managed(options: { hasEcho?: boolean; maxQueued?: number; maxPerSocket?
             new SwitchyardError("SWY_PUSHER_PAYLOAD_TOO_LARGE", [2, 1]),
           )
         : { channel: publication.channel, origin: publication.origin, publication },
-    send: (batch) => new Promise((resolve, reject) => sends.push({ batch, resolve, reject })),
+    send: (batch) =>
+      new Promise((resolve, reject) =>
+        sends.push({ batch, resolve: () => resolve(undefined), reject }),
+      ),
     decode: (name, data): DecodedMessage => {
       if (data === "bad") throw new Error("malformed");
       return { event: name, args: [data] };
