@@ -242,7 +242,7 @@ export class Metrics {
     publishQueue:
       "Publications of a websocket backend waiting for the connection or for the bus's reply, by backend.",
     receiveErrors:
-      "Frames or messages from a websocket backend's bus that reached no member, by backend and reason (unmatched, malformed, binary, too_deep, deliver).",
+      "Frames or messages from a websocket backend's bus that reached no member, by backend and reason (unmatched, malformed, binary, too_deep, too_large, deliver).",
   });
 
   readonly nativeRedisConnected = new Gauge({

@@ -8,8 +8,13 @@ import type { WebsocketSettings } from "./websocket-settings.js";
 /** Levels a bus's frame may add around a message's data (SocketCluster: 2, Phoenix: 1). */
 export const FRAME_DEPTH = 8;
 
-/** Why a frame from the bus reached no member. */
-export type FrameDrop = "unmatched" | "malformed" | "too_deep" | "binary";
+/** Bytes written to the bus and not yet sent past which the bus counts as not reading. */
+export function unsentBound(maxFrameBytes: number): number {
+  return Math.max(4 * 1024 * 1024, 4 * maxFrameBytes);
+}
+
+/** Why a frame from the bus reached no member (`too_large`: past `maxFrameBytes`, 1009). */
+export type FrameDrop = "unmatched" | "malformed" | "too_deep" | "binary" | "too_large";
 
 /** What the link reports; the backend wires it to its supervisor and subscriptions. */
 export interface BusLinkListener {
@@ -142,8 +147,12 @@ export class BusLink {
         this.#beatAnswered();
       }
     });
-    ws.on("error", () => {
-      // Always followed by `close`, which reports; the reason is taken there.
+    ws.on("error", (error: Error & { code?: string }) => {
+      // Always followed by `close`, which reports; the reason is taken there. A frame
+      // past maxPayload (closed with 1009) is also a frame that reached no member.
+      if (isCurrent() && error.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") {
+        this.#listener.dropped("too_large", `a frame over ${settings.maxFrameBytes} bytes`);
+      }
     });
     ws.on("close", (code, reasonBuffer) => {
       if (!isCurrent()) return;
@@ -321,6 +330,19 @@ export class BusLink {
     const ws = this.#ws;
     if (ws === undefined || ws.readyState !== WebSocket.OPEN) {
       done?.(new Error("not connected"));
+      return;
+    }
+    // Publications are bounded by the queue's inflight batches; frames the bus calls for
+    // (answers to its pings) are not. A bus that sends them but reads nothing would make
+    // this buffer grow without end: past the bound the connection is dead to us.
+    const unsent = ws.bufferedAmount;
+    if (unsent > unsentBound(this.#settings.maxFrameBytes)) {
+      done?.(new Error("the bus stopped reading"));
+      const wasConnected = this.#state === "connected";
+      this.#abandon();
+      const reason = `the bus stopped reading (${unsent} bytes unsent)`;
+      if (wasConnected) this.#listener.lost(reason);
+      else this.#listener.attemptFailed(reason);
       return;
     }
     ws.send(text, (error) => done?.(error ?? undefined));
