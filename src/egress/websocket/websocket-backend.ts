@@ -72,10 +72,17 @@ export class WebsocketBackend implements Backend {
    * out on them, each released {@link PUBLISH_HOLD_MS} after its last publication.
    */
   readonly #holds = new Map<string, NodeJS.Timeout>();
+  /**
+   * Whether the bus's copy of a publication carries its event: only when the publish
+   * frame sends `{event}`. Otherwise (SocketCluster) the copy arrives under the message
+   * rule's event, whatever the publication's was, and is matched by its data alone.
+   */
+  readonly #isEchoByEvent: boolean;
 
   constructor(name: string, settings: WebsocketSettings, deps: BackendDeps) {
     this.name = name;
     this.#settings = settings;
+    this.#isEchoByEvent = settings.frames.publish.reads.has("event");
     const labels = { backend: name };
     const log = deps.log;
     const maxDepth = deps.limits?.maxDepth ?? 32;
@@ -284,7 +291,7 @@ export class WebsocketBackend implements Backend {
     while (list.length > 0 && list[0]!.expires < now) list.shift();
     if (list.length >= this.#settings.maxQueued) list.shift();
     const echo = {
-      key: echoKey(publication.event, data),
+      key: echoKey(this.#isEchoByEvent ? publication.event : undefined, data),
       except: publication.except,
       expires: now + 2 * this.#settings.publishTimeout,
     };
@@ -304,7 +311,7 @@ export class WebsocketBackend implements Backend {
   #ownEcho(channel: string, event: string, data: unknown): string | undefined {
     const list = this.#echoes.get(channel);
     if (list === undefined || list.length === 0) return undefined;
-    const key = echoKey(event, data);
+    const key = echoKey(this.#isEchoByEvent ? event : undefined, data);
     const at = list.findIndex((echo) => echo.key === key);
     if (at < 0) return undefined;
     const [echo] = list.splice(at, 1);
@@ -318,7 +325,10 @@ export const PUBLISH_HOLD_MS = 30_000;
 /** Most channels subscribed only for publishing at once. */
 export const MAX_PUBLISH_HOLDS = 1024;
 
-/** What identifies a publication's copy: its event and data as JSON (as the bus relays them). */
-function echoKey(event: string, data: unknown): string {
-  return `${event}\u0000${JSON.stringify(data) ?? "null"}`;
+/**
+ * What identifies a publication's copy: its event (when the bus carries it) and data as
+ * JSON (as the bus relays them).
+ */
+function echoKey(event: string | undefined, data: unknown): string {
+  return `${event ?? ""}\u0000${JSON.stringify(data) ?? "null"}`;
 }
