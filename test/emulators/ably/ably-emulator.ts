@@ -24,7 +24,12 @@ import {
 } from "./protocol.js";
 import { handleRestRequest } from "./rest-api.js";
 
-export type { Delivery, DeliveryFault } from "./app-channels.js";
+export type {
+  AlterData,
+  DeliveredMessage,
+  Delivery,
+  DeliveryFault,
+} from "./app-channels.js";
 export type { Capability, ErrorInfo } from "./protocol.js";
 
 /** One API key of an app: the full key is `{appId}.{id}:{secret}`. */
@@ -324,8 +329,11 @@ export class AblyEmulator {
   /**
    * Fault control (per frame): `hook` decides, for each MESSAGE or PRESENCE frame
    * to each connection, to deliver it (undefined), `"drop"` it, send it twice
-   * (`"duplicate"`), or send it after `{ delayMs }` or once `{ until }` settles
-   * (both may reorder it). Replays on re-attach are not subject to it.
+   * (`"duplicate"`), send it after `{ delayMs }` or once `{ until }` settles
+   * (both may reorder it), or send it now with each message's data replaced by
+   * `{ alter }` (see {@link AlterData}; the log, history and replays keep the
+   * original). The hook is told the connection, the channel and each message's
+   * id, name and data. Replays on re-attach are not subject to it.
    * `undefined` removes the hook.
    */
   setDeliveryFault(hook: ((delivery: Delivery) => DeliveryFault) | undefined): void {

@@ -3,10 +3,12 @@
  * a bounded log of published messages for resume and rewind, and fan-out.
  * Pure bookkeeping plus delivery; the realtime and REST halves both go through it.
  */
+import { carryOutDelivery, type DeliveryFaultOf } from "../delivery-fault.js";
 import {
   Action,
   Flag,
   OutboundFrame,
+  type Payload,
   PresenceAction,
   randomId,
   type StoredMessage,
@@ -39,23 +41,49 @@ export interface Attachment {
 
 /**
  * A test hook's verdict on one frame to one connection: deliver (undefined), drop,
- * send twice, send after a delay, or send once a promise settles.
+ * send twice, send after a delay, send once a promise settles, or send once now
+ * with each message's data put through `alter` (see {@link AlterData}).
  */
-export type DeliveryFault =
-  | "drop"
-  | "duplicate"
-  | { delayMs: number }
-  | { until: Promise<unknown> }
-  | undefined;
+export type DeliveryFault = DeliveryFaultOf<AlterData>;
+
+/**
+ * Replaces the data of one message (or presence event) of an altered frame. It
+ * gets the data as {@link DeliveredMessage.data} gives it and returns the new
+ * data in the same terms: a string, bytes (Buffer or Uint8Array), undefined or
+ * null for none, or any other value, which goes out JSON-encoded (`json`). The
+ * emulator writes it for the connection's format (bytes are base64 on json).
+ * Returning `data` itself leaves that message exactly as it was, so one message
+ * of a frame can be picked by `message.id`.
+ */
+export type AlterData = (data: unknown, message: DeliveredMessage) => unknown;
+
+/** One message or presence event of a frame, as a delivery fault hook sees it. */
+export interface DeliveredMessage {
+  id: string;
+  /** The message's name; undefined for a nameless message and for presence events. */
+  name?: string;
+  clientId?: string;
+  /**
+   * The data as the subscriber's SDK hands it over when the encoding is absent
+   * or `json`: a string, a Buffer, or the parsed JSON value; undefined for none.
+   * With any other encoding (cipher, …) the stored string or bytes, still encoded.
+   */
+  data: unknown;
+  /** What is left to decode of `data`: undefined, or an encoding other than `json`. */
+  encoding?: string;
+}
 
 /** What a delivery fault hook is told about a frame. */
 export interface Delivery {
+  /** The connection the frame goes to. */
   connectionId: string;
   channel: string;
   /** Action.MESSAGE or Action.PRESENCE. */
   action: number;
   /** Ids of the messages or presence events in the frame. */
   ids: string[];
+  /** The messages or presence events in the frame, in order (one publish may carry several). */
+  messages: DeliveredMessage[];
 }
 
 /** Settings and hooks shared by every channel of an emulator. */
@@ -336,32 +364,80 @@ export class Channel {
   ): void {
     const fault = this.#context.deliveryFault();
     const items = frame.message.messages ?? frame.message.presence ?? [];
+    const ids = items.map((item) => item.id);
+    const messages = fault === undefined ? [] : items.map(deliveredMessage);
     for (const [subscriber, attachment] of this.#attachments) {
       if (!wants(subscriber, attachment) || !subscriber.isReceiving(this.name)) continue;
       const verdict = fault?.({
         connectionId: subscriber.connectionId,
         channel: this.name,
         action: frame.message.action,
-        ids: items.map((item) => item.id),
+        ids: [...ids],
+        messages: messages.map((message) => ({ ...message })),
       });
-      if (verdict === "drop") continue;
-      const copies = verdict === "duplicate" ? 2 : 1;
-      const send = () => {
+      carryOutDelivery(verdict, (copies, alter) => {
+        const sent = alter === undefined ? frame : alteredFrame(frame, messages, alter);
         let isSent = false;
-        for (let i = 0; i < copies; i += 1) isSent = subscriber.send(frame) || isSent;
+        for (let i = 0; i < copies; i += 1) isSent = subscriber.send(sent) || isSent;
         if (isSent && frame.message.action === Action.MESSAGE) {
           this.#context.onDelivered(items.length);
         }
-      };
-      if (verdict === undefined || typeof verdict === "string") send();
-      else if ("delayMs" in verdict) setTimeout(send, verdict.delayMs);
-      else void verdict.until.finally(send);
+      });
     }
   }
 }
 
 function memberKey(clientId: string, connectionId: string): string {
   return `${clientId}:${connectionId}`;
+}
+
+/** A stored message or presence event as a fault hook sees it, its data decoded as the SDK would. */
+function deliveredMessage(item: StoredMessage | StoredPresence): DeliveredMessage {
+  const delivered: DeliveredMessage = { id: item.id, data: item.data };
+  if ("name" in item && item.name !== undefined) delivered.name = item.name;
+  if (item.clientId !== undefined) delivered.clientId = item.clientId;
+  if (item.encoding === "json" && typeof item.data === "string") {
+    try {
+      delivered.data = JSON.parse(item.data);
+    } catch {
+      delivered.encoding = item.encoding;
+    }
+  } else if (item.encoding !== undefined) {
+    delivered.encoding = item.encoding;
+  }
+  return delivered;
+}
+
+/** A copy of `frame` with each item's data put through `alter`; the log keeps the original. */
+function alteredFrame(
+  frame: OutboundFrame,
+  delivered: DeliveredMessage[],
+  alter: AlterData,
+): OutboundFrame {
+  const alterItem = <T extends StoredMessage | StoredPresence>(item: T, index: number): T => {
+    const before = delivered[index]!;
+    const after = alter(before.data, { ...before });
+    if (Object.is(after, before.data)) return item;
+    const { data: _data, encoding: _encoding, ...rest } = item;
+    return { ...rest, ...payloadOf(after) } as T;
+  };
+  const { messages, presence } = frame.message;
+  return new OutboundFrame({
+    ...frame.message,
+    ...(messages === undefined ? {} : { messages: messages.map(alterItem) }),
+    ...(presence === undefined ? {} : { presence: presence.map(alterItem) }),
+  });
+}
+
+/** Data as a test gives it, stored as the emulator keeps payloads (binary as a Buffer, objects as `json`). */
+function payloadOf(value: unknown): Payload {
+  if (value === undefined || value === null) return {};
+  if (typeof value === "string") return { data: value };
+  if (Buffer.isBuffer(value)) return { data: value };
+  if (value instanceof Uint8Array) {
+    return { data: Buffer.from(value.buffer, value.byteOffset, value.byteLength) };
+  }
+  return { data: JSON.stringify(value), encoding: "json" };
 }
 
 /** Registry of one app's channels; a channel is created on first use and kept. */

@@ -3,6 +3,7 @@
  * who is present on presence channels. Pure bookkeeping plus fan-out; the
  * WebSocket and REST halves both go through it.
  */
+import { carryOutDelivery, type DeliveryFaultOf } from "../delivery-fault.js";
 import { channelKind, encodeFrame } from "./protocol.js";
 
 /** One connection as the channel registry sees it. */
@@ -10,6 +11,33 @@ export interface Subscriber {
   readonly socketId: string;
   /** Sends one already encoded text frame; a closed socket drops it. */
   send(text: string): void;
+}
+
+/** A channel event to deliver: a REST trigger or a relayed client event (reference §2). */
+export interface ChannelEvent {
+  event: string;
+  channel: string;
+  /** The publisher's string, or a client event's data as the client sent it. */
+  data: unknown;
+  /** The sender's user id, on client events of presence channels. */
+  user_id?: string;
+}
+
+/**
+ * A test hook's verdict on one channel event to one connection: deliver
+ * (undefined), drop, send twice, send after a delay, send once a promise
+ * settles, or send once now with `data` replaced by what `alter` returns.
+ */
+export type DeliveryFault = DeliveryFaultOf<(data: string) => string>;
+
+/** What a delivery fault hook is told about one channel event to one connection. */
+export interface Delivery {
+  /** The connection the event goes to. */
+  socketId: string;
+  channel: string;
+  event: string;
+  /** The event's data as sent: the publisher's string; a client event's non-string data as JSON text. */
+  data: string;
 }
 
 /** A presence identity taken from `channel_data` (reference §3). */
@@ -47,6 +75,14 @@ interface ChannelState {
 /** Registry of one app's occupied channels. A channel exists while it has a subscriber. */
 export class AppChannels {
   #channels = new Map<string, ChannelState>();
+  #deliveryFault: () => ((delivery: Delivery) => DeliveryFault) | undefined;
+
+  /** `deliveryFault` gives the hook channel events go through, if any (see {@link deliver}). */
+  constructor(
+    deliveryFault: () => ((delivery: Delivery) => DeliveryFault) | undefined = () => undefined,
+  ) {
+    this.#deliveryFault = deliveryFault;
+  }
 
   /** True when `subscriber` is subscribed to `channel`. */
   isSubscribed(channel: string, subscriber: Subscriber): boolean {
@@ -132,12 +168,30 @@ export class AppChannels {
   }
 
   /**
-   * Delivers an encoded frame to every subscriber of `channel` except `except`.
-   * Returns how many connections it was handed to.
+   * Delivers a channel event to every subscriber of its channel except `except`,
+   * encoded once, each delivery through the fault hook when a test set one.
+   * Returns how many connections it was addressed to.
    */
-  deliver(channel: string, text: string, except?: Subscriber | string): number {
-    const state = this.#channels.get(channel);
-    return state === undefined ? 0 : this.#broadcast(state, text, except);
+  deliver(frame: ChannelEvent, except?: Subscriber | string): number {
+    const state = this.#channels.get(frame.channel);
+    if (state === undefined) return 0;
+    const text = encodeFrame(frame);
+    const fault = this.#deliveryFault();
+    if (fault === undefined) return this.#broadcast(state, text, except);
+    const data = typeof frame.data === "string" ? frame.data : (JSON.stringify(frame.data) ?? "");
+    return this.#forEachSubscriber(state, except, (subscriber) => {
+      const verdict = fault({
+        socketId: subscriber.socketId,
+        channel: frame.channel,
+        event: frame.event,
+        data,
+      });
+      carryOutDelivery(verdict, (copies, alter) => {
+        // An altered event carries its data as a string, which pusher-js parses as it would the original.
+        const sent = alter === undefined ? text : encodeFrame({ ...frame, data: alter(data) });
+        for (let i = 0; i < copies; i += 1) subscriber.send(sent);
+      });
+    });
   }
 
   /** Subscription and user counts of one channel; zeros when unoccupied. */
@@ -159,10 +213,18 @@ export class AppChannels {
   }
 
   #broadcast(state: ChannelState, text: string, except?: Subscriber | string): number {
+    return this.#forEachSubscriber(state, except, (subscriber) => subscriber.send(text));
+  }
+
+  #forEachSubscriber(
+    state: ChannelState,
+    except: Subscriber | string | undefined,
+    visit: (subscriber: Subscriber) => void,
+  ): number {
     let count = 0;
     for (const subscriber of state.subscribers.keys()) {
       if (subscriber === except || subscriber.socketId === except) continue;
-      subscriber.send(text);
+      visit(subscriber);
       count += 1;
     }
     return count;

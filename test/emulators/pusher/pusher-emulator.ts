@@ -8,12 +8,17 @@ import { randomInt } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer } from "ws";
-import { AppChannels, type ChannelSnapshot } from "./app-channels.js";
+import {
+  AppChannels,
+  type ChannelSnapshot,
+  type Delivery,
+  type DeliveryFault,
+} from "./app-channels.js";
 import { PusherCode } from "./protocol.js";
 import { handleRestRequest } from "./rest-api.js";
 import { checkHandshake, PusherConnection, refuseSocket, type WsApp } from "./websocket.js";
 
-export type { ChannelSnapshot } from "./app-channels.js";
+export type { ChannelSnapshot, Delivery, DeliveryFault } from "./app-channels.js";
 
 /** One emulated app. */
 export interface PusherAppConfig {
@@ -64,6 +69,13 @@ export interface PusherEmulatorStats {
  * // pusher:    { appId: "1", key: "k", secret: "s", host: emu.host, port: String(emu.port), useTLS: false }
  * await emu.close();
  *
+ * Fault controls: `holdRest()` (REST requests wait), `restart()` (every
+ * connection closed with 4200), and `setDeliveryFault(hook)`: per channel
+ * event per connection, the hook gets `{ socketId, channel, event, data }` and
+ * answers deliver (undefined), `"drop"`, `"duplicate"`, `{ delayMs }`,
+ * `{ until }` or `{ alter: (data) => newData }` (verdicts shared with the Ably
+ * emulator, ../delivery-fault.ts).
+ *
  * Not emulated: TLS, user sign-in (`pusher:signin`, `#server-to-user-*`,
  * terminate_connections), watchlists, cache channels, encrypted-channel
  * payload checks, webhooks, the presence 100-member and 1 KB user-object
@@ -86,6 +98,7 @@ export class PusherEmulator {
   #socketPrefix = randomInt(1, 2 ** 31);
   /** While set, REST requests wait for it (see {@link holdRest}). */
   #restGate: Promise<void> | undefined;
+  #deliveryFault: ((delivery: Delivery) => DeliveryFault) | undefined;
 
   private constructor(options: PusherEmulatorOptions) {
     this.#port = options.port ?? 0;
@@ -93,7 +106,9 @@ export class PusherEmulator {
       options.apps.map((app) => [app.id, { ...app, clientEvents: app.clientEvents ?? true }]),
     );
     this.#appsByKey = new Map([...this.#apps.values()].map((app) => [app.key, app]));
-    for (const app of this.#apps.values()) this.#channels.set(app.id, new AppChannels());
+    for (const app of this.#apps.values()) {
+      this.#channels.set(app.id, new AppChannels(() => this.#deliveryFault));
+    }
     this.#settings = {
       activityTimeout: options.activityTimeout ?? 120,
       pongTimeout: options.pongTimeout ?? 30,
@@ -159,6 +174,7 @@ export class PusherEmulator {
 
   /** Closes every connection (4200) and the listener. Idempotent. */
   async close(): Promise<void> {
+    this.#deliveryFault = undefined;
     await this.#shutDown();
     this.#wss.close();
   }
@@ -178,6 +194,20 @@ export class PusherEmulator {
       if (this.#restGate === gate) this.#restGate = undefined;
       release();
     };
+  }
+
+  /**
+   * Fault control (per delivery): `hook` decides, for each channel event (a REST
+   * trigger or a client event) to each connection, to deliver it (undefined),
+   * `"drop"` it, send it twice (`"duplicate"`), send it after `{ delayMs }` or once
+   * `{ until }` settles (both may reorder it), or send it now with its data
+   * replaced by `{ alter }`'s result (always as a string: pusher-js parses JSON
+   * text as it would the original). It is told the socket id, channel, event and
+   * data as sent. Protocol frames (`pusher:*`, `pusher_internal:*`) are not
+   * subject to it. `undefined` removes the hook.
+   */
+  setDeliveryFault(hook: ((delivery: Delivery) => DeliveryFault) | undefined): void {
+    this.#deliveryFault = hook;
   }
 
   #createServer(): Server {

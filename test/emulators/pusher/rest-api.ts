@@ -4,14 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AppChannels } from "./app-channels.js";
-import {
-  channelKind,
-  encodeFrame,
-  isValidChannelName,
-  Limits,
-  SOCKET_ID,
-  utf8Length,
-} from "./protocol.js";
+import { channelKind, isValidChannelName, Limits, SOCKET_ID, utf8Length } from "./protocol.js";
 import { verifyRestSignature } from "./signature.js";
 
 /** An app as the REST side needs it. */
@@ -250,8 +243,7 @@ function publish(ctx: RestContext, appId: string, event: EventToPublish): void {
   const channels = ctx.channelsOf(appId);
   for (const channel of event.channels) {
     // Encoded once per channel; `data` stays the publisher's string (reference §2).
-    const text = encodeFrame({ event: event.name, channel, data: event.data });
-    channels.deliver(channel, text, event.socketId);
+    channels.deliver({ event: event.name, channel, data: event.data }, event.socketId);
     ctx.onPublished();
   }
 }

@@ -310,12 +310,12 @@ export class PusherConnection implements Subscriber {
     }
     // The data is relayed as the client sent it; presence adds the trusted user_id (reference §2, §4).
     const userId = kind === "presence" ? this.#channels.userIdOf(channel, this) : undefined;
-    const text = encodeFrame(
+    this.#channels.deliver(
       userId === undefined
         ? { event, channel, data: frame.data }
         : { event, channel, data: frame.data, user_id: userId },
+      this,
     );
-    this.#channels.deliver(channel, text, this);
     this.#counters.clientEvents += 1;
   }
 
