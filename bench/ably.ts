@@ -37,25 +37,24 @@ import { type BenchConfig, writeBenchConfig } from "./bench-config.js";
 import {
   Arrivals,
   ClosedLoop,
+  CpuWindow,
   connectSocketIo,
   type LatencyStats,
   latencyStats,
+  metricValue,
   OthersCpu,
-  ownCpuSec,
+  type Spread,
+  scrapeMetrics,
+  spread,
+  startSwitchyard,
   until,
   WAIT_MS,
   waitUntilReady,
   within,
 } from "./managed-bench.js";
-import {
-  freePort,
-  type RunningServer,
-  readCpuSec,
-  type ServerSpec,
-  startServer,
-  stopServer,
-} from "./servers.js";
-import { median } from "./stats.js";
+import { freePort, type RunningServer, stopServer } from "./servers.js";
+
+export type { Spread } from "./managed-bench.js";
 
 const CONFIG = "examples/ably/switchyard.yaml";
 /** The emulator's one app and key: local credentials, a secret nowhere else. */
@@ -247,39 +246,19 @@ function startBridge(
   emulator: AblyEmulator,
   port: number,
 ): Promise<RunningServer> {
-  const env = [
-    `ABLY_KEY=${KEY}`,
-    `ABLY_HOST=${emulator.host}`,
-    `ABLY_PORT=${emulator.port}`,
-    "ABLY_TLS=false",
-  ];
-  const spec: ServerSpec = {
-    id: "switchyard",
-    label: "switchyard (ably)",
-    unavailable: () => null,
-    command: (p) => [
-      "env",
-      ...env,
-      process.execPath,
-      "bin/switchyard.js",
-      "start",
-      "--config",
-      config,
-      "--port",
-      String(p),
-      "--host",
-      "127.0.0.1",
-      "--no-watch",
-    ],
-  };
-  return startServer(spec, {
+  return startSwitchyard({
     root: opts.root,
+    config,
     port,
+    env: [
+      `ABLY_KEY=${KEY}`,
+      `ABLY_HOST=${emulator.host}`,
+      `ABLY_PORT=${emulator.port}`,
+      "ABLY_TLS=false",
+    ],
+    label: "switchyard (ably)",
     cpu: opts.cpu,
     logPath: opts.logPath,
-    client: "raw",
-    path: "/socket.io/",
-    readyTimeoutMs: 20_000,
   });
 }
 
@@ -357,18 +336,10 @@ async function measureLatency(
 
 /** Switchyard's REST publish calls so far and the messages they got accepted, from `/metrics`. */
 async function restCounters(url: string): Promise<{ calls: number; messages: number }> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const read = (name: string): number => {
-    for (const line of text.split("\n")) {
-      if (line.startsWith(`${name}{`) && line.includes('backend="ably"')) {
-        return Number(line.slice(line.lastIndexOf(" ") + 1));
-      }
-    }
-    return 0;
-  };
+  const text = await scrapeMetrics(url);
   return {
-    calls: read("switchyard_ably_requests_total"),
-    messages: read("switchyard_ably_published_total"),
+    calls: metricValue(text, "switchyard_ably_requests_total", 'backend="ably"'),
+    messages: metricValue(text, "switchyard_ably_published_total", 'backend="ably"'),
   };
 }
 
@@ -432,18 +403,17 @@ async function measureWindow(
   inflight: number,
   rest: () => Promise<{ calls: number; messages: number }>,
 ): Promise<AblyThroughputRun> {
-  const others = new OthersCpu(rig.serverPid);
-  const cpuSec = () => ({ switchyard: readCpuSec(rig.serverPid), bench: ownCpuSec() });
+  const cpu = new CpuWindow(rig.serverPid);
   try {
     await sleep(rig.opts.throughputWarmupMs);
-    const before = { rest: await rest(), published: rig.emulator.stats.published, cpu: cpuSec() };
+    const before = { rest: await rest(), published: rig.emulator.stats.published };
+    cpu.start();
     loop.count(true);
-    others.start();
     const t0 = performance.now();
     await sleep(rig.opts.throughputMs);
     loop.count(false);
     const seconds = (performance.now() - t0) / 1000;
-    const cpu = cpuSec();
+    const cpuPct = cpu.stop();
     const published = rig.emulator.stats.published;
     const after = await rest();
     return {
@@ -456,11 +426,7 @@ async function measureWindow(
       restCalls: after.calls - before.rest.calls,
       restMessages: after.messages - before.rest.messages,
       emulatorPublished: published - before.published,
-      cpuPct: {
-        switchyard: ((cpu.switchyard - before.cpu.switchyard) / seconds) * 100,
-        bench: ((cpu.bench - before.cpu.bench) / seconds) * 100,
-        others: others.pct(),
-      },
+      cpuPct,
     };
   } finally {
     await loop.stop();
@@ -503,13 +469,6 @@ export function formatAbly(result: AblyResult): string {
   ].join("\n");
 }
 
-/** A figure over several runs. */
-export interface Spread {
-  readonly median: number;
-  readonly min: number;
-  readonly max: number;
-}
-
 /** The figures that decide the targets, over every run of the phase. */
 export interface AblySummary {
   readonly runs: number;
@@ -518,10 +477,6 @@ export interface AblySummary {
   readonly bridgedPerSec: Spread;
   /** One per SDK comparison, in the runs' order. */
   readonly sdkPerSec: readonly (Spread & { readonly label: string })[];
-}
-
-function spread(values: readonly number[]): Spread {
-  return { median: median(values), min: Math.min(...values), max: Math.max(...values) };
 }
 
 /** Medians and ranges of `runs` (at least one). */

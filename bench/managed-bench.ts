@@ -1,14 +1,21 @@
 /**
- * What the managed-backend benchmarks share (bench/ably.ts): Switchyard's readiness, socket.io
- * clients, latency samples and their statistics, a closed loop of operations, and the CPU other
- * processes take meanwhile. Everything waits at most {@link WAIT_MS} and then fails with the name
- * of what it waited for.
+ * What the managed-backend benchmarks share (bench/ably.ts, bench/websocket.ts): Switchyard as a
+ * child process and its readiness and `/metrics`, socket.io clients, latency samples and their
+ * statistics, a closed loop of operations, the CPU used meanwhile, and figures over several runs.
+ * Everything waits at most {@link WAIT_MS} and then fails with the name of what it waited for.
  */
 
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { io, type Socket } from "socket.io-client";
-import { othersCpuSec } from "./servers.js";
+import {
+  othersCpuSec,
+  type RunningServer,
+  readCpuSec,
+  type ServerSpec,
+  startServer,
+} from "./servers.js";
+import { median } from "./stats.js";
 
 /** How long any single wait may take before the run fails with its name. */
 export const WAIT_MS = 10_000;
@@ -22,6 +29,58 @@ export function within<T>(promise: Promise<T>, what: string): Promise<T> {
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
+/** What Switchyard as a benchmark's child process needs. */
+export interface SwitchyardChild {
+  /** The repository root (bin/switchyard.js). */
+  readonly root: string;
+  /** The config to serve (a copy, bench/bench-config.ts). */
+  readonly config: string;
+  readonly port: number;
+  /** `NAME=value` settings of its environment (the backend's address). */
+  readonly env: readonly string[];
+  /** Its label in errors (`switchyard (ably)`). */
+  readonly label: string;
+  /** CPU to pin it to (taskset), or null. */
+  readonly cpu: number | null;
+  /** Its stdout and stderr. */
+  readonly logPath: string;
+}
+
+/**
+ * Starts Switchyard from dist/ through bin/switchyard.js on 127.0.0.1 as a child process (see
+ * bench/pusher.ts for why), once it answers a Socket.IO handshake.
+ */
+export function startSwitchyard(child: SwitchyardChild): Promise<RunningServer> {
+  const spec: ServerSpec = {
+    id: "switchyard",
+    label: child.label,
+    unavailable: () => null,
+    command: (p) => [
+      "env",
+      ...child.env,
+      process.execPath,
+      "bin/switchyard.js",
+      "start",
+      "--config",
+      child.config,
+      "--port",
+      String(p),
+      "--host",
+      "127.0.0.1",
+      "--no-watch",
+    ],
+  };
+  return startServer(spec, {
+    root: child.root,
+    port: child.port,
+    cpu: child.cpu,
+    logPath: child.logPath,
+    client: "raw",
+    path: "/socket.io/",
+    readyTimeoutMs: 20_000,
+  });
+}
+
 /** Resolves once Switchyard's `/readyz` answers 200 (its backends are connected). */
 export async function waitUntilReady(url: string): Promise<void> {
   const deadline = Date.now() + WAIT_MS;
@@ -33,6 +92,24 @@ export async function waitUntilReady(url: string): Promise<void> {
     await sleep(50);
   }
   throw new Error(`Switchyard not ready within ${WAIT_MS} ms: ${last}`);
+}
+
+/** Switchyard's `/metrics` text. */
+export async function scrapeMetrics(url: string): Promise<string> {
+  return (await fetch(`${url}/metrics`)).text();
+}
+
+/**
+ * The sum of the samples of `name` in a `/metrics` text whose labels include every one of
+ * `labels` (`backend="ably"`); 0 when there is none.
+ */
+export function metricValue(text: string, name: string, ...labels: readonly string[]): number {
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(`${name}{`) || !labels.every((label) => line.includes(label))) continue;
+    sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return sum;
 }
 
 /** A connected socket.io-client socket over WebSocket only, never reconnecting. */
@@ -60,6 +137,7 @@ export async function until(isDone: () => boolean, what: string): Promise<void> 
 export interface LatencyStats {
   readonly samples: number;
   readonly p50Ms: number;
+  readonly p95Ms: number;
   readonly p99Ms: number;
   readonly meanMs: number;
   readonly maxMs: number;
@@ -72,6 +150,7 @@ export function latencyStats(values: readonly number[]): LatencyStats {
   return {
     samples: sorted.length,
     p50Ms: at(0.5),
+    p95Ms: at(0.95),
     p99Ms: at(0.99),
     meanMs: sorted.reduce((sum, v) => sum + v, 0) / sorted.length,
     maxMs: sorted.at(-1)!,
@@ -191,4 +270,54 @@ export class OthersCpu {
 export function ownCpuSec(): number {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1e6;
+}
+
+/** CPU used over a measurement window, % of one core. */
+export interface WindowCpu {
+  /** Switchyard's process. */
+  readonly switchyard: number;
+  /** This process: the emulator or bus, the clients, the SDK. */
+  readonly bench: number;
+  /** Every other process on the machine (over 10 % disturbs the figures). */
+  readonly others: number;
+}
+
+/** Measures {@link WindowCpu} from `start()` to `stop()`. */
+export class CpuWindow {
+  readonly #serverPid: number;
+  readonly #others: OthersCpu;
+  #before = { switchyard: 0, bench: 0 };
+  #t0 = 0;
+
+  constructor(serverPid: number) {
+    this.#serverPid = serverPid;
+    this.#others = new OthersCpu(serverPid);
+  }
+
+  start(): void {
+    this.#before = { switchyard: readCpuSec(this.#serverPid), bench: ownCpuSec() };
+    this.#others.start();
+    this.#t0 = performance.now();
+  }
+
+  stop(): WindowCpu {
+    const seconds = (performance.now() - this.#t0) / 1000;
+    const pct = (after: number, before: number) => ((after - before) / seconds) * 100;
+    return {
+      switchyard: pct(readCpuSec(this.#serverPid), this.#before.switchyard),
+      bench: pct(ownCpuSec(), this.#before.bench),
+      others: this.#others.pct(),
+    };
+  }
+}
+
+/** A figure over several runs. */
+export interface Spread {
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+export function spread(values: readonly number[]): Spread {
+  return { median: median(values), min: Math.min(...values), max: Math.max(...values) };
 }

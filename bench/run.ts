@@ -55,6 +55,14 @@ import {
   tasksetWorks,
 } from "./servers.js";
 import { median } from "./stats.js";
+import {
+  formatWebsocket,
+  formatWebsocketSummary,
+  runWebsocketBench,
+  summarizeWebsocket,
+  type WebsocketResult,
+  type WebsocketSummary,
+} from "./websocket.js";
 import type { ClientKind } from "./wsclient.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -87,11 +95,22 @@ Servers and sizes
   --ably-batch-size N, --ably-max-inflight N
                        Ably phase: the backend's batchSize and maxInflight in the run's copy of
                        examples/ably/switchyard.yaml (default: the example's, i.e. the defaults)
+  --websocket-only     run only the WebSocket bus backend benchmark (a real socketcluster-server:
+                       latency the bridge adds over a direct socketcluster-client subscriber, hot-room
+                       throughput against the raw socketcluster floor; --repeat N runs it N times,
+                       medians reported); combines with the other --X-only flags
+  --no-websocket       skip the WebSocket bus backend benchmark that runs after the Ably one
+  --websocket-publishers N, --websocket-window K, --websocket-members N
+                       WebSocket phase: publishers on the hot room (default 8), publications each
+                       keeps in flight (default 32), receivers of the room (default 4)
+  --websocket-batch-size N, --websocket-max-inflight N
+                       WebSocket phase: the backend's batchSize and maxInflight in the run's copy of
+                       examples/websocket/switchyard.yaml (default: the example's, i.e. the defaults)
   --cluster-only       run only the cluster benchmark: fan-out across two nodes through Redis,
                        Switchyard and socket.io (redis adapter), 1,000 connections, 1 and 100 rooms,
                        100 B, next to one node of each; warmup 1 s, measure 3 s unless given
                        (--quick: 0.5 s and 1 s); combines with the other --X-only flags
-  --no-cluster         skip the cluster benchmark that runs after the Ably one
+  --no-cluster         skip the cluster benchmark that runs after the WebSocket one
   --redis-url URL      Redis of the cluster benchmark (default redis://127.0.0.1:6379)
 Measurement
   --warmup SEC         warmup before each measurement window (default 2)
@@ -142,6 +161,13 @@ const { values: args } = parseArgs({
     "ably-window": { type: "string", default: "32" },
     "ably-batch-size": { type: "string" },
     "ably-max-inflight": { type: "string" },
+    "websocket-only": { type: "boolean", default: false },
+    "no-websocket": { type: "boolean", default: false },
+    "websocket-publishers": { type: "string", default: "8" },
+    "websocket-window": { type: "string", default: "32" },
+    "websocket-members": { type: "string", default: "4" },
+    "websocket-batch-size": { type: "string" },
+    "websocket-max-inflight": { type: "string" },
     "cluster-only": { type: "boolean", default: false },
     "no-cluster": { type: "boolean", default: false },
     "redis-url": { type: "string", default: "redis://127.0.0.1:6379" },
@@ -494,6 +520,60 @@ async function ablyBench(quick: boolean): Promise<AblyPhase | null> {
   return { runs, summary };
 }
 
+/** The WebSocket bus phase: every run of it, and the figures that decide its target over them. */
+interface WebsocketPhase {
+  readonly runs: readonly WebsocketResult[];
+  readonly summary: WebsocketSummary;
+}
+
+/**
+ * The WebSocket bus backend benchmark (bench/websocket.ts), `--repeat` times, each run with a
+ * fresh socketcluster-server and Switchyard: Switchyard on the server CPU, the bus and the clients
+ * here. About 20 s a run; `--quick` about 12 s. Null when every run failed.
+ */
+async function websocketBench(quick: boolean): Promise<WebsocketPhase | null> {
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const logDir = `${ROOT}/bench/results/logs/${stamp}`;
+  mkdirSync(logDir, { recursive: true });
+  const repeat = num("repeat", args.repeat, 1);
+  const optional = (name: string, value: string | undefined) =>
+    value === undefined ? undefined : num(name, value, 1);
+  const quietWaitSec = num("quiet-wait", args["quiet-wait"]);
+  const runs: WebsocketResult[] = [];
+  for (let rep = 1; rep <= repeat; rep++) {
+    if (quietWaitSec > 0) await waitForQuiet(quietWaitSec);
+    try {
+      const result = await runWebsocketBench({
+        root: ROOT,
+        samples: quick ? 1000 : 2000,
+        warmup: quick ? 100 : 200,
+        paceMs: 1,
+        throughputWarmupMs: quick ? 500 : 1000,
+        throughputMs: quick ? 1500 : 3000,
+        publishers: num("websocket-publishers", args["websocket-publishers"], 1),
+        window: num("websocket-window", args["websocket-window"], 1),
+        members: num("websocket-members", args["websocket-members"], 1),
+        payloadBytes: 100,
+        tuning: {
+          batchSize: optional("websocket-batch-size", args["websocket-batch-size"]),
+          maxInflight: optional("websocket-max-inflight", args["websocket-max-inflight"]),
+        },
+        cpu: process.env.SWITCHYARD_BENCH_PIN === "pinned" ? serverCpu : null,
+        logPath: `${logDir}/switchyard-websocket-r${rep}.log`,
+      });
+      runs.push(result);
+      if (repeat > 1) console.log(`[websocket #${rep}]`);
+      console.log(`${formatWebsocket(result)}\n`);
+    } catch (err) {
+      console.warn(`WebSocket bus benchmark run ${rep} FAILED: ${(err as Error).message}`);
+    }
+  }
+  if (runs.length === 0) return null;
+  const summary = summarizeWebsocket(runs);
+  if (runs.length > 1) console.log(`${formatWebsocketSummary(summary)}\n`);
+  return { runs, summary };
+}
+
 /**
  * The cluster benchmark (bench/cluster.ts): two Switchyard nodes and two socket.io nodes on
  * Redis, and one node of each, on the server CPU; the generator here. About 80 s; `--quick`
@@ -536,6 +616,7 @@ function writeMicroJson(
   routing: unknown,
   pusher: PusherResult | null,
   ably: AblyPhase | null,
+  websocket: WebsocketPhase | null,
   cluster: ClusterResult | null,
 ): void {
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
@@ -547,6 +628,7 @@ function writeMicroJson(
     routing,
     pusher,
     ably,
+    websocket,
     cluster,
   };
   writeFileSync(outPath, `${JSON.stringify(json, null, 2)}\n`);
@@ -557,10 +639,14 @@ async function main(): Promise<void> {
   const quick = args.quick;
   // Before any child process starts: they are killed on every way out.
   installGuards(num("max-minutes", args["max-minutes"], 1));
-  // --routing-only, --pusher-only, --ably-only and --cluster-only each run their benchmark alone;
-  // together, those named.
+  // --routing-only, --pusher-only, --ably-only, --websocket-only and --cluster-only each run their
+  // benchmark alone; together, those named.
   const isOnly =
-    args["routing-only"] || args["pusher-only"] || args["ably-only"] || args["cluster-only"];
+    args["routing-only"] ||
+    args["pusher-only"] ||
+    args["ably-only"] ||
+    args["websocket-only"] ||
+    args["cluster-only"];
   // The routing table is measured in this process, before any server starts.
   const routing =
     args["no-routing"] || (isOnly && !args["routing-only"])
@@ -572,12 +658,17 @@ async function main(): Promise<void> {
   if (pusher !== null) console.log(`${formatPusher(pusher)}\n`);
   // ablyBench prints each run as it ends, and the summary of several.
   const ably = args["no-ably"] || (isOnly && !args["ably-only"]) ? null : await ablyBench(quick);
+  // websocketBench prints each run too.
+  const websocket =
+    args["no-websocket"] || (isOnly && !args["websocket-only"])
+      ? null
+      : await websocketBench(quick);
   const cluster =
     args["no-cluster"] || (isOnly && !args["cluster-only"]) ? null : await clusterBench(quick);
   if (cluster !== null) console.log(`${formatCluster(cluster)}\n`);
   if (isOnly) {
-    if (pusher !== null || ably !== null || cluster !== null) {
-      writeMicroJson(routing, pusher, ably, cluster);
+    if (pusher !== null || ably !== null || websocket !== null || cluster !== null) {
+      writeMicroJson(routing, pusher, ably, websocket, cluster);
     }
     process.exit(0);
   }
@@ -751,6 +842,7 @@ async function main(): Promise<void> {
       routing,
       pusher,
       ably,
+      websocket,
       cluster,
       skipped: Object.fromEntries(skipped),
       summaries,
