@@ -437,6 +437,36 @@ describe("the websocket backend on SocketCluster (preset socketcluster)", () => 
     expect(await metric("publish_queue")).toBe(0);
   });
 
+  it("bounds what waits for a bus that is down: past maxQueued, SWY_WS_QUEUE_FULL at once, counted", async () => {
+    const bus = await startSocketCluster(cleanup);
+    const harness = await bridge(cleanup, yaml("socketcluster", "      maxQueued: 3"), bus.url);
+    const metric = (name: string, labels = "") =>
+      sample(harness, `switchyard_websocket_${name}`, `backend="bus"${labels}`);
+    const queueFull = await metric("publish_failures_total", ',reason="queue_full"');
+    const alice = await member(harness, "room:8");
+    const bob = await member(harness, "room:8");
+    const bobSaw = heard(bob);
+    await bus.kill();
+    await until(async () => (await readyz(harness)).status === 503, "/readyz not ready");
+    const acks = [0, 1, 2, 3, 4].map(
+      (n) => alice.emitWithAck("publish", { room: "room:8", payload: n }) as Promise<Ack>,
+    );
+    // The two past the bound are refused while the bus is still away.
+    const refused = await within(Promise.all(acks.slice(3)), "the refusals");
+    for (const ack of refused) {
+      expect(ack).toMatchObject({ ok: false, error: { code: "SWY_WS_QUEUE_FULL" } });
+    }
+    expect(await metric("publish_failures_total", ',reason="queue_full"')).toBe(queueFull + 2);
+    expect(await metric("publish_queue")).toBe(3);
+    await bus.revive();
+    for (const ack of await within(Promise.all(acks.slice(0, 3)), "the queued ones")) {
+      expect(ack).toEqual({ ok: true });
+    }
+    // The bus may deliver before it answers: bob's list, not a listener added now.
+    await until(() => bobSaw.length === 3, "the three queued publications at bob");
+    expect(bobSaw).toEqual([[0], [1], [2]]);
+  });
+
   it("refuses a join whose subscription the bus refuses, with a coded ack, and leaves the socket out of the room", async () => {
     const bus = await startSocketCluster(cleanup);
     const harness = await bridge(cleanup, yaml("socketcluster"), bus.url);
