@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 /**
  * The metrics every managed backend kind keeps (src/egress/managed/managed-backend.ts),
@@ -285,6 +285,41 @@ export class Metrics {
     name: "switchyard_native_redis_request_failures_total",
     help: "Cluster requests of a native backend (all_rooms, fetch_sockets, server_count) that failed, by backend, request and reason (timeout, unavailable).",
     labelNames: ["backend", "request", "reason"],
+    registers: [this.registry],
+  });
+
+  readonly shadowMessages = new Counter({
+    name: "switchyard_shadow_messages_total",
+    help: "Messages of shadowed rooms this node compared, by route and outcome (matched, missing, extra, duplicates, reordered, mismatched, shadowDropped, shadowErrors).",
+    labelNames: ["route", "outcome"],
+    registers: [this.registry],
+  });
+  readonly shadowLatencyGap = new Histogram({
+    name: "switchyard_shadow_latency_gap_seconds",
+    help: "A matched message's delivery time on the shadow minus on the primary, by route (negative: the shadow was first).",
+    labelNames: ["route"],
+    buckets: [
+      -0.1, -0.01, -0.001, 0, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+    ],
+    registers: [this.registry],
+  });
+  /** What {@link shadowPending} sums when scraped: each running comparator's count. */
+  readonly shadowPendingSources = new Set<() => number>();
+  readonly shadowPending = new Gauge({
+    name: "switchyard_shadow_pending",
+    help: "Messages of shadowed rooms waiting for a decision (their copy, or their window's end), on this node.",
+    registers: [this.registry],
+    collect: ((sources) =>
+      function (this: Gauge) {
+        let pending = 0;
+        for (const source of sources) pending += source();
+        this.set(pending);
+      })(this.shadowPendingSources),
+  });
+  readonly shadowShed = new Counter({
+    name: "switchyard_shadow_shed_total",
+    help: "Messages of shadowed rooms not compared because the comparator held its most, by route.",
+    labelNames: ["route"],
     registers: [this.registry],
   });
 

@@ -9,6 +9,7 @@ import { reportInternalError } from "../internal-errors.js";
 import { textExceedsDepth } from "../json-depth.js";
 import type { ApiConfig } from "../mapping/types.js";
 import { metrics } from "../metrics.js";
+import type { ShadowReport } from "../router/shadow/report.js";
 
 /** Where a room lives, as the API shows it. */
 export interface RoomPlacement {
@@ -34,6 +35,10 @@ export interface RoomPublisher {
   placement(nsp: string, room: string): RoomPlacement | undefined;
   /** The whole cluster as the native core on Redis sees it; `undefined` on a single node. */
   cluster(): ClusterView | undefined;
+  /** This node's shadow comparison (docs/shadow.md). */
+  shadowReport(): ShadowReport;
+  /** Starts a new window of shadow evidence on this node. */
+  resetShadow(): void;
 }
 
 export interface HttpApiOptions {
@@ -72,7 +77,9 @@ const CHALLENGE = 'Bearer realm="switchyard"';
  * - `GET /api/v1/rooms?namespace=/` lists this node's rooms of a namespace with their
  *   local member counts;
  * - `GET /api/v1/namespaces` lists the configured namespaces with their local socket
- *   and room counts.
+ *   and room counts;
+ * - `GET /api/v1/shadow` reports this node's shadow comparison, and
+ *   `POST /api/v1/shadow/reset` starts a new window of its evidence.
  *
  * Every error is a `{code, message}` body of the catalogue, counted in
  * `switchyard_errors_total`. The token is compared in constant time and never logged.
@@ -91,6 +98,17 @@ export class HttpApi {
       ["/api/v1/rooms", { method: "GET", handler: (req, res) => this.#onRooms(req, res) }],
       ["/api/v1/namespaces", { method: "GET", handler: (_req, res) => this.#onNamespaces(res) }],
       ["/api/v1/cluster", { method: "GET", handler: (req, res) => this.#onCluster(req, res) }],
+      [
+        "/api/v1/shadow",
+        {
+          method: "GET",
+          handler: (_req, res) => json(res, 200, this.#options.publisher.shadowReport()),
+        },
+      ],
+      [
+        "/api/v1/shadow/reset",
+        { method: "POST", handler: (_req, res) => this.#onShadowReset(res) },
+      ],
     ]);
   }
 
@@ -276,6 +294,16 @@ export class HttpApi {
         this.#fail(req, res, failure, {}, true);
       },
     );
+  }
+
+  // --- GET /api/v1/shadow, POST /api/v1/shadow/reset -----------------------------
+
+  #onShadowReset(res: ServerResponse): void {
+    const { publisher, log } = this.#options;
+    publisher.resetShadow();
+    const { since } = publisher.shadowReport();
+    log.info({ since }, "shadow evidence reset");
+    json(res, 200, { ok: true, since });
   }
 
   #onNamespaces(res: ServerResponse): void {

@@ -16,6 +16,13 @@ export interface Publication {
    * limits each sender's share of its queue by it (BackendLimits.maxPublishesPerSocket).
    */
   readonly origin?: string;
+  /**
+   * Deliver it to this node only as the service sends it back, like anyone else's
+   * message: no copy of the backend's own, no echo suppression (Pusher's `socket_id`,
+   * Ably's origin header, a bus's origin stamp). A shadow's writes use it, so that the
+   * comparator sees what the service itself delivered (docs/shadow.md).
+   */
+  readonly readBack?: boolean;
 }
 
 /** A message a backend hands back for the members of a channel on this node. */

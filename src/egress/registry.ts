@@ -45,6 +45,12 @@ export interface BackendFactory<Settings = unknown> {
    * diagnostic at its place in the file. None when absent.
    */
   checkSettings?(settings: Settings): readonly SettingsProblem[];
+  /**
+   * Why a backend with these (valid) settings cannot be a route's shadow: its service
+   * would not send this node's own publications back to it even when asked
+   * (Publication.readBack), so the comparator could not see them. None when absent.
+   */
+  shadowProblem?(settings: Settings): string | undefined;
   /** What every backend of the kind can do beyond publish and subscribe; none when absent. */
   readonly capabilities?: BackendCapabilities;
   create(name: string, settings: Settings, deps: BackendDeps): Backend;

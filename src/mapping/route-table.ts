@@ -17,9 +17,26 @@
 import { type ChannelNaming, escapeChannelText } from "../egress/channel-naming.js";
 import { roomChannel } from "../egress/registry.js";
 import { compileRoomPattern, parseChannelTemplate, parseRoomPattern } from "./pattern.js";
-import { NATIVE_BACKEND } from "./schema.js";
+import { DEFAULTS, NATIVE_BACKEND } from "./schema.js";
 import { compileTemplate } from "./template.js";
-import type { ChannelTooLong, RoomBinding, RoomPattern, RouteTable, Template } from "./types.js";
+import type {
+  ChannelTooLong,
+  RoomBinding,
+  RoomPattern,
+  RouteTable,
+  ShadowRoute,
+  ShadowVerdictThresholds,
+  Template,
+} from "./types.js";
+
+/** A `shadow:` as validation left it. */
+export interface RawShadow {
+  readonly backend: string;
+  readonly channel?: string;
+  readonly percent?: number;
+  readonly window?: number;
+  readonly verdict?: Partial<ShadowVerdictThresholds>;
+}
 
 /** A route as validation left it. */
 export interface RawRoute {
@@ -33,7 +50,9 @@ export interface RawRoute {
     readonly backend: string;
     readonly channel?: string;
     readonly percent: number;
+    readonly shadow?: RawShadow;
   };
+  readonly shadow?: RawShadow;
 }
 
 /** How a backend names channels: `undefined` for kinds that carry rooms by name. */
@@ -46,6 +65,12 @@ interface Target {
   readonly backend: string;
   channel(room: string, captures: Captures): string;
   readonly maxLength: number;
+  /** Its `shadow:`, over the rooms whose rollout bucket is below `threshold`. */
+  readonly shadow?: {
+    readonly target: Target;
+    readonly threshold: number;
+    readonly route: ShadowRoute;
+  };
 }
 
 interface Route {
@@ -82,20 +107,36 @@ export function compileRouteTable(
   const ordered = routes
     .map((raw, order) => ({ raw, order, parsed: parseRoomPattern(raw.room) }))
     .sort((a, b) => literalLength(b.parsed) - literalLength(a.parsed) || a.order - b.order);
-  ordered.forEach(({ raw, parsed }, rank) => {
-    const target = (backend: string, channel: string | undefined) =>
-      compileTarget(nsp, parsed.captures, backend, channel, namingOf);
+  const shadowRoutes: { order: number; route: ShadowRoute }[] = [];
+  ordered.forEach(({ raw, parsed, order }, rank) => {
+    const target = (
+      role: ShadowRoute["role"],
+      { backend, channel, shadow }: { backend: string; channel?: string; shadow?: RawShadow },
+    ): Target => {
+      const compiled = compileTarget(nsp, parsed.captures, backend, channel, namingOf);
+      if (shadow === undefined) return compiled;
+      const route = shadowRoute(nsp, raw.room, role, backend, shadow);
+      shadowRoutes.push({ order: order * 2 + (role === "rollout" ? 1 : 0), route });
+      return {
+        ...compiled,
+        shadow: {
+          target: compileTarget(nsp, parsed.captures, shadow.backend, shadow.channel, namingOf),
+          threshold: Math.round((shadow.percent ?? DEFAULTS.shadow.percent) * 100),
+          route,
+        },
+      };
+    };
     const route: Route = {
       pattern: compileRoomPattern(raw.room),
       rank,
       rename: raw.rename === undefined ? NO_RENAMES : new Map(Object.entries(raw.rename)),
       presence: presenceTemplate(raw.presence),
-      primary: target(raw.backend, raw.channel),
+      primary: target("route", raw),
       ...(raw.rollout === undefined
         ? {}
         : {
             rollout: {
-              target: target(raw.rollout.backend, raw.rollout.channel),
+              target: target("rollout", raw.rollout),
               threshold: Math.round(raw.rollout.percent * 100),
             },
           }),
@@ -141,14 +182,27 @@ export function compileRouteTable(
   function lookup(room: string): Lookup {
     const found = find(room);
     let target = fallback;
+    const captures = found?.captures ?? NO_CAPTURES;
     if (found !== undefined) {
-      const { rollout } = found.route;
-      target =
-        rollout !== undefined && rolloutBucket(room) < rollout.threshold
-          ? rollout.target
-          : found.route.primary;
+      const { rollout, primary } = found.route;
+      // Only routes with a rollout or a shadow need the room's bucket.
+      const bucket =
+        rollout !== undefined || primary.shadow !== undefined ? rolloutBucket(room) : 0;
+      target = rollout !== undefined && bucket < rollout.threshold ? rollout.target : primary;
+      if (target.shadow !== undefined) {
+        return withShadow(room, captures, found.route, target, target.shadow, bucket);
+      }
     }
-    const channel = target.channel(room, found?.captures ?? NO_CAPTURES);
+    return plain(room, captures, found?.route, target);
+  }
+
+  function plain(
+    room: string,
+    captures: Captures,
+    route: Route | undefined,
+    target: Target,
+  ): Lookup {
+    const channel = target.channel(room, captures);
     if (channel.length > target.maxLength) {
       return Object.freeze({
         ok: false,
@@ -157,8 +211,8 @@ export function compileRouteTable(
         maxLength: target.maxLength,
       });
     }
-    const rename = found?.route.rename ?? NO_RENAMES;
-    const presence = found?.route.presence;
+    const rename = route?.rename ?? NO_RENAMES;
+    const presence = route?.presence;
     return Object.freeze(
       presence === undefined
         ? { ok: true, backend: target.backend, channel, rename }
@@ -166,7 +220,52 @@ export function compileRouteTable(
     );
   }
 
-  return Object.freeze({ resolve: lookup });
+  /**
+   * A room of a shadowed target: its binding, with the shadow when the room's bucket is
+   * below the shadow's share and the shadow can name its channel (a channel too long
+   * for the shadow's kind leaves the room unshadowed: nothing of the primary changes).
+   */
+  function withShadow(
+    room: string,
+    captures: Captures,
+    route: Route,
+    target: Target,
+    shadow: NonNullable<Target["shadow"]>,
+    bucket: number,
+  ): Lookup {
+    const binding = plain(room, captures, route, target);
+    if (!binding.ok || bucket >= shadow.threshold) return binding;
+    const channel = shadow.target.channel(room, captures);
+    if (channel.length > shadow.target.maxLength) return binding;
+    return Object.freeze({
+      ...(binding as RoomBinding),
+      shadow: Object.freeze({ backend: shadow.target.backend, channel, route: shadow.route }),
+    });
+  }
+
+  const shadows = shadowRoutes.sort((a, b) => a.order - b.order).map(({ route }) => route);
+  return Object.freeze({ resolve: lookup, shadows: Object.freeze(shadows) });
+}
+
+/** The report's key of a target's shadow, with its window and verdict thresholds. */
+function shadowRoute(
+  nsp: string,
+  room: string,
+  role: ShadowRoute["role"],
+  primary: string,
+  raw: RawShadow,
+): ShadowRoute {
+  const verdict: ShadowVerdictThresholds = { ...DEFAULTS.shadow.verdict, ...raw.verdict };
+  return Object.freeze({
+    id: role === "route" ? `${nsp} ${room}` : `${nsp} ${room} (rollout)`,
+    namespace: nsp,
+    room,
+    primary,
+    shadow: raw.backend,
+    role,
+    window: raw.window ?? DEFAULTS.shadow.window,
+    verdict: Object.freeze(verdict),
+  });
 }
 
 /** The default clientId of a presence mirror: the socket's id. */

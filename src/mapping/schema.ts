@@ -63,6 +63,19 @@ export const DEFAULTS = {
   jwt: { clockTolerance: 0, allowNoExpiry: false, disconnectOnExpiry: false },
   cluster: { redis: "redis://127.0.0.1:6379", key: "switchyard", nodeTtl: 15_000 },
   webhook: { timeout: 5_000 },
+  shadow: {
+    percent: 100,
+    window: 10_000,
+    verdict: {
+      minMessages: 1_000,
+      maxMissingRatio: 0.001,
+      maxExtraRatio: 0.001,
+      maxDuplicateRatio: 0.001,
+      maxReorderedRatio: 0.001,
+      maxMismatchedRatio: 0,
+      maxP99GapMs: 250,
+    },
+  },
 } as const;
 
 /**
@@ -868,6 +881,89 @@ const backendNameProperty: JsonSchema = {
   minLength: 1,
 };
 
+const ratioProperty = (what: string, fallback: number): JsonSchema => ({
+  description: `Most ${what} per message the primary delivered, from 0 to 1, for a \`ready\` verdict. Default ${fallback}.`,
+  type: "number",
+  minimum: 0,
+  maximum: 1,
+  default: fallback,
+});
+
+const shadowVerdictDefaults = DEFAULTS.shadow.verdict;
+
+const shadowSchema: JsonSchema = {
+  description:
+    "Write every publication to the rooms of this target to a second backend too, read both " +
+    "back, and compare what each delivered (docs/shadow.md). Members only ever receive the " +
+    "primary's deliveries; the shadow never delays or fails a sender. `GET /api/v1/shadow` " +
+    "reports the comparison and a verdict.",
+  type: "object",
+  additionalProperties: false,
+  required: ["backend"],
+  properties: {
+    backend: backendNameProperty,
+    channel: channelProperty,
+    percent: {
+      ...percentProperty,
+      description:
+        "The share of the target's rooms shadowed, from 0 to 100, chosen by the same stable " +
+        `hash of the room name as rollout. Default ${DEFAULTS.shadow.percent}.`,
+      default: DEFAULTS.shadow.percent,
+    },
+    window: {
+      description:
+        "How long a message one side delivered waits for its copy on the other before it is " +
+        `decided (missing, extra, duplicate, mismatched). Milliseconds, default ${DEFAULTS.shadow.window}.`,
+      type: "integer",
+      minimum: 10,
+      maximum: 600_000,
+      default: DEFAULTS.shadow.window,
+    },
+    verdict: {
+      description:
+        "Thresholds of the `ready` verdict. Past any of them the verdict is `not-ready` with " +
+        "the reasons; under `minMessages` compared messages it is `insufficient-data`.",
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        minMessages: {
+          description: `Messages the primary delivered before any verdict but insufficient-data. Default ${shadowVerdictDefaults.minMessages}.`,
+          type: "integer",
+          minimum: 1,
+          default: shadowVerdictDefaults.minMessages,
+        },
+        maxMissingRatio: ratioProperty(
+          "messages the shadow did not deliver",
+          shadowVerdictDefaults.maxMissingRatio,
+        ),
+        maxExtraRatio: ratioProperty(
+          "messages only the shadow delivered",
+          shadowVerdictDefaults.maxExtraRatio,
+        ),
+        maxDuplicateRatio: ratioProperty(
+          "extra copies the shadow delivered",
+          shadowVerdictDefaults.maxDuplicateRatio,
+        ),
+        maxReorderedRatio: ratioProperty(
+          "messages the shadow delivered out of the primary's order",
+          shadowVerdictDefaults.maxReorderedRatio,
+        ),
+        maxMismatchedRatio: ratioProperty(
+          "messages whose payload differs on the shadow",
+          shadowVerdictDefaults.maxMismatchedRatio,
+        ),
+        maxP99GapMs: {
+          description: `Largest p99 of the shadow's delivery time minus the primary's. Milliseconds, default ${shadowVerdictDefaults.maxP99GapMs}.`,
+          type: "number",
+          minimum: 0,
+          default: shadowVerdictDefaults.maxP99GapMs,
+        },
+      },
+    },
+  },
+  examples: [{ backend: "pusher", channel: "private-room-{id}", percent: 10 }],
+};
+
 const routeSchema: JsonSchema = {
   description: "One route: rooms matching `room` live on `backend`, on channel `channel`.",
   type: "object",
@@ -932,8 +1028,10 @@ const routeSchema: JsonSchema = {
         backend: backendNameProperty,
         channel: channelProperty,
         percent: percentProperty,
+        shadow: shadowSchema,
       },
     },
+    shadow: shadowSchema,
   },
   examples: [
     { room: "room:{id}", backend: "pusher", channel: "private-room-{id}" },

@@ -182,6 +182,44 @@ export interface RoomBinding {
    * presence.
    */
   readonly presence?: Template;
+  /** The room's shadow (a route's `shadow:` covering this room); absent: none. */
+  readonly shadow?: ShadowBinding;
+}
+
+/** What makes a shadow's verdict `ready` (docs/shadow.md); ratios are per primary message. */
+export interface ShadowVerdictThresholds {
+  readonly minMessages: number;
+  readonly maxMissingRatio: number;
+  readonly maxExtraRatio: number;
+  readonly maxDuplicateRatio: number;
+  readonly maxReorderedRatio: number;
+  readonly maxMismatchedRatio: number;
+  readonly maxP99GapMs: number;
+}
+
+/** One shadowed target of a route (its own, or its rollout's): what the report is kept by. */
+export interface ShadowRoute {
+  /** Unique in a configuration: the namespace, the room pattern, and the target's role. */
+  readonly id: string;
+  readonly namespace: string;
+  /** The route's room pattern. */
+  readonly room: string;
+  /** The backend the shadowed rooms live on. */
+  readonly primary: string;
+  /** The backend that shadows them. */
+  readonly shadow: string;
+  /** `route` for the route's own target, `rollout` for its rollout's. */
+  readonly role: "route" | "rollout";
+  /** How long a message waits for its copy before it is decided, in ms. */
+  readonly window: number;
+  readonly verdict: ShadowVerdictThresholds;
+}
+
+/** Where a shadowed room's publications are written a second time. */
+export interface ShadowBinding {
+  readonly backend: string;
+  readonly channel: string;
+  readonly route: ShadowRoute;
 }
 
 /** A room whose escaped channel name is longer than its backend's kind allows. */
@@ -203,6 +241,8 @@ export interface ChannelTooLong {
 export interface RouteTable {
   /** The same room always gets the same answer from the same table. */
   resolve(room: string): RoomBinding | ChannelTooLong;
+  /** The shadowed targets of the namespace's routes, in file order. */
+  readonly shadows: readonly ShadowRoute[];
 }
 
 /** One entry of `backends` (the implicit `native` included). */

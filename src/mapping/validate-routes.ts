@@ -2,12 +2,13 @@
  * Semantic checks of `backends:` and each namespace's `routes:`, after the schema:
  * routes name backends that exist, channel templates read only what their room
  * pattern captures and hold only characters their backend kind allows, no route is
- * shadowed by another, and rollouts move some rooms but not all.
+ * shadowed by another, rollouts move some rooms but not all, and a shadow is another
+ * target than the one it shadows.
  *
  * Channel names are injective across the whole file: a template's references are
  * separated (one route never gives two rooms one channel by accident), a room cannot
  * choose a reserved prefix such as Pusher's `private-`, and no two targets (a route's
- * backend and channel, or its rollout's) of one backend, in any namespaces, can give
+ * backend and channel, its rollout's, or a shadow's) of one backend, in any namespaces, can give
  * the same channel (src/mapping/channel-overlap.ts decides it).
  */
 
@@ -69,7 +70,8 @@ export function checkRoutes(out: Reporter, data: unknown, kinds: BackendRegistry
   for (const [nsp, value] of Object.entries(asRecord(root.namespaces) ?? {})) {
     const routes = asRecord(value)?.routes;
     if (!Array.isArray(routes)) continue;
-    const context: RouteContext = { out, kinds, backends, maxRoomLength, nsp, targets };
+    const settingsOf = (name: string) => asRecord(asRecord(root.backends)?.[name])?.settings;
+    const context: RouteContext = { out, kinds, backends, maxRoomLength, nsp, targets, settingsOf };
     const seen = new Map<string, DocPath>();
     routes.forEach((route, i) => {
       checkRoute(context, ["namespaces", nsp, "routes", i], asRecord(route), seen);
@@ -84,6 +86,8 @@ interface RouteContext {
   readonly backends: ReadonlyMap<string, string | undefined>;
   readonly maxRoomLength: number;
   readonly nsp: string;
+  /** A backend's `settings` as written. */
+  readonly settingsOf: (name: string) => unknown;
   /** Every sound channel target found so far, in file order. */
   readonly targets: ChannelTarget[];
 }
@@ -94,7 +98,7 @@ interface ChannelTarget {
   readonly shape: ChannelShape;
   /** The route's path: a route's own target and its rollout's share it. */
   readonly route: string;
-  readonly role: "route" | "rollout";
+  readonly role: "route" | "rollout" | "shadow";
   /** Where the channel template is. */
   readonly at: Position;
   /** How diagnostics name the template: quoted, or the environment variables it came from. */
@@ -160,10 +164,12 @@ function checkRoute(
   checkPresence(context, path, route);
   const routeContext = { ...context, targets };
   const primary = checkTarget(routeContext, path, route, pattern, path);
+  checkShadow(routeContext, path, route, pattern, path);
   const rollout = asRecord(route.rollout);
   if (!rollout) return;
   const rolloutPath = [...path, "rollout"];
   const secondary = checkTarget(routeContext, rolloutPath, rollout, pattern, path);
+  checkShadow(routeContext, rolloutPath, rollout, pattern, path);
   const percent = rollout.percent;
   if (percent === 0 || percent === 100) {
     const [moved, stays] = percent === 0 ? ["no room", "every room"] : ["every room", "no room"];
@@ -190,9 +196,63 @@ function checkRoute(
 }
 
 /**
- * Checks one target (`backend` and `channel`) of a route (at `routePath`) or of its
- * rollout, and records it in `context.targets` when its channel template is sound.
- * Returns the backend name when it exists.
+ * The `shadow` of a route's or a rollout's target (at `path`): a target of its own,
+ * checked as one, that is not the target it shadows.
+ */
+function checkShadow(
+  context: RouteContext,
+  path: DocPath,
+  target: Record<string, unknown>,
+  pattern: ParsedRoomPattern,
+  routePath: DocPath,
+): void {
+  const { out } = context;
+  const shadow = asRecord(target.shadow);
+  if (!shadow) return;
+  const shadowPath = [...path, "shadow"];
+  const name = checkTarget(context, shadowPath, shadow, pattern, routePath);
+  const problem = name === undefined ? undefined : shadowProblem(context, name);
+  if (problem !== undefined) {
+    out.add("SWY_CFG_VALUE", out.doc.position([...shadowPath, "backend"], "value"), [
+      `Backend '${name}' cannot shadow: ${problem}`,
+    ]);
+  }
+  if (shadow.backend === target.backend && shadow.channel === target.channel) {
+    out.add(
+      "SWY_CFG_VALUE",
+      out.doc.position([...shadowPath, "backend"], "value"),
+      ["The shadow is the target it shadows: the same backend and channel"],
+      { hint: "shadow a room on another backend, or on another channel of this one" },
+    );
+  }
+  if (shadow.percent === 0) {
+    out.add(
+      "SWY_CFG_UNREACHABLE",
+      out.doc.position([...shadowPath, "percent"], "value"),
+      ["A shadow of 0 % shadows no room"],
+      { hint: "remove the shadow, or raise its percent", severity: "warning" },
+    );
+  }
+}
+
+/** Why backend `name`'s kind, with its settings, cannot shadow; `undefined` when it can. */
+function shadowProblem(context: RouteContext, name: string): string | undefined {
+  const kind = context.backends.get(name);
+  if (kind === undefined || !context.kinds.kinds().includes(kind)) return undefined;
+  const check = context.kinds.get(kind).shadowProblem;
+  const settings = asRecord(context.settingsOf(name)) ?? {};
+  try {
+    return check?.(settings);
+  } catch {
+    // Settings the schema refused can be any shape; their own diagnostics say why.
+    return undefined;
+  }
+}
+
+/**
+ * Checks one target (`backend` and `channel`) of a route (at `routePath`), of its
+ * rollout or of a shadow, and records it in `context.targets` when its channel template
+ * is sound. Returns the backend name when it exists.
  */
 function checkTarget(
   context: RouteContext,
@@ -296,7 +356,7 @@ function checkTarget(
     backend: name,
     shape,
     route: JSON.stringify(routePath),
-    role: path === routePath ? "route" : "rollout",
+    role: path === routePath ? "route" : path[path.length - 1] === "shadow" ? "shadow" : "rollout",
     at,
     shown,
     isFromEnv: vars.length > 0,
@@ -379,8 +439,8 @@ function checkChannelRooms(
 
 /**
  * Refuses every target that can give a channel an earlier target of the same backend
- * can give, naming the first such one. A route's own target and its rollout's may be
- * the same template: one room still gets one channel.
+ * can give, naming the first such one. Targets of one route (its own, its rollout's
+ * and their shadows) may be the same template: one room still gets one channel there.
  */
 function checkOverlaps(out: Reporter, targets: readonly ChannelTarget[]): void {
   // Targets whose separators differ never share a channel: compare within groups only.
@@ -398,7 +458,7 @@ function checkOverlaps(out: Reporter, targets: readonly ChannelTarget[]): void {
       if (shared === undefined) continue;
       // A template from the environment is not quoted, nor is a channel it gives.
       const example = target.isFromEnv || other.isFromEnv ? "" : `, such as '${shared}'`;
-      const theOther = other.role === "route" ? "the route" : "the rollout";
+      const theOther = `the ${other.role}`;
       out.add(
         "SWY_CFG_CHANNEL",
         target.at,

@@ -1,5 +1,5 @@
 import type { Backend } from "../egress/backend.js";
-import type { Template } from "../mapping/types.js";
+import type { ShadowBinding, Template } from "../mapping/types.js";
 
 /** A room with local members, and the backend channel that carries it. */
 export interface Binding {
@@ -11,6 +11,8 @@ export interface Binding {
   readonly rename: ReadonlyMap<string, string>;
   /** The route's presence mirror: the clientId of each member; absent: no mirror. */
   readonly presence?: Template | undefined;
+  /** Where the room's publications are written a second time; absent: not shadowed. */
+  readonly shadow?: ShadowBinding | undefined;
   /** Settles when the channel's subscription does: shared by the rooms of one channel. */
   readonly ready: Promise<void>;
   /** Publications to the room on this channel that the backend has not settled yet. */

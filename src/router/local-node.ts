@@ -20,17 +20,24 @@ export class LocalNode implements ClusterSink {
   readonly #sio: () => SioServer | undefined;
   readonly #namespaces: () => readonly string[];
   readonly #onDelivery: (delivery: Delivery) => void;
+  readonly #onBroadcast: ((broadcast: ClusterBroadcast) => void) | undefined;
   readonly #log: Logger;
 
+  /**
+   * @param options `onBroadcast`: told of each broadcast from another node, before it
+   *   reaches the sockets (the shadow comparator counts them as the primary's).
+   */
   constructor(options: {
     sio: () => SioServer | undefined;
     namespaces: () => readonly string[];
     onDelivery: (delivery: Delivery) => void;
+    onBroadcast?: (broadcast: ClusterBroadcast) => void;
     log: Logger;
   }) {
     this.#sio = options.sio;
     this.#namespaces = options.namespaces;
     this.#onDelivery = options.onDelivery;
+    this.#onBroadcast = options.onBroadcast;
     this.#log = options.log;
   }
 
@@ -48,6 +55,7 @@ export class LocalNode implements ClusterSink {
    * `limits.maxQueuedBytes`, so there is no not-writable moment to drop it in.
    */
   broadcast(broadcast: ClusterBroadcast): void {
+    this.#onBroadcast?.(broadcast);
     this.#namespace(broadcast.nsp)?.broadcast(targetOf(broadcast), broadcast.event, broadcast.args);
   }
 

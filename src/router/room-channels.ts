@@ -1,17 +1,24 @@
 import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
 import type { Backend, BackendHealth, Delivery, DeliverySink } from "../egress/backend.js";
-import { type ClusterView, isClusterView } from "../egress/cluster.js";
+import { type ClusterBroadcast, type ClusterView, isClusterView } from "../egress/cluster.js";
 import { type BackendRegistry, parseRoomChannel } from "../egress/registry.js";
 import { SwitchyardError } from "../errors.js";
 import type { RoomObserver } from "../ingress/sio/namespace.js";
 import type { SioServer } from "../ingress/sio/server.js";
 import type { Socket } from "../ingress/sio/socket.js";
-import type { ChannelTooLong, RoomBinding, SwitchyardConfig } from "../mapping/types.js";
+import type {
+  ChannelTooLong,
+  RoomBinding,
+  ShadowBinding,
+  SwitchyardConfig,
+} from "../mapping/types.js";
 import { BackendSet } from "./backend-set.js";
 import { type Binding, ChannelBindings } from "./channel-bindings.js";
 import { LocalNode } from "./local-node.js";
 import { PresenceMirror } from "./presence-mirror.js";
+import type { ShadowReport } from "./shadow/report.js";
+import { Shadowing } from "./shadow/shadowing.js";
 
 /** Who a publication leaves out and who sent it (see {@link RoomChannels.publish}). */
 export interface PublishOptions {
@@ -38,6 +45,9 @@ export class RoomChannels implements RoomObserver {
   readonly #backends: BackendSet;
   readonly #log: Logger;
   readonly #bindings = new ChannelBindings();
+  /** Each shadowed room's shadow channel, whose deliveries go to the comparator only. */
+  readonly #shadowBindings = new ChannelBindings();
+  readonly #shadowing: Shadowing;
   /** One sink per backend instance, so a delivery says which backend it came from. */
   readonly #sinks = new WeakMap<Backend, DeliverySink>();
   #sio: SioServer | undefined;
@@ -60,6 +70,7 @@ export class RoomChannels implements RoomObserver {
     this.#log = log;
     this.#claimsOf = claimsOf;
     this.#presence = new PresenceMirror(log);
+    this.#shadowing = new Shadowing({ log, backend: (name) => this.#backends.get(name) });
   }
 
   /** Binds to the ingress whose rooms these are; call once, before listening. */
@@ -99,7 +110,8 @@ export class RoomChannels implements RoomObserver {
         backend === old.backend &&
         lookup.channel === old.channel &&
         isDeepStrictEqual(lookup.rename, old.rename) &&
-        (lookup.presence === undefined) === (old.presence === undefined)
+        (lookup.presence === undefined) === (old.presence === undefined) &&
+        sameShadow(lookup.shadow, old.shadow)
       ) {
         continue;
       }
@@ -109,6 +121,7 @@ export class RoomChannels implements RoomObserver {
         this.#unbind(old.nsp, old.room);
         continue;
       }
+      this.#unbindShadow(old.nsp, old.room);
       this.#bindings.retire(old.nsp, old.room);
       this.#bind(old.nsp, old.room);
       this.#movePresence(old.nsp, old.room);
@@ -118,6 +131,9 @@ export class RoomChannels implements RoomObserver {
     // A retired backend closes once the rooms moving off it have drained.
     await Promise.allSettled(drains);
     await Promise.allSettled(plan.retired.map((backend) => backend.close()));
+    this.#shadowing.comparator.retain(
+      [...next.namespaces.values()].flatMap((ns) => ns.routes.shadows),
+    );
     const kept = [...plan.next.values()].filter((backend) => !plan.added.includes(backend));
     await Promise.allSettled(kept.map((backend) => backend.onNamespacesChanged?.()));
     const names = (list: readonly Backend[]) => list.map((backend) => backend.name);
@@ -135,7 +151,18 @@ export class RoomChannels implements RoomObserver {
 
   /** Closes every backend. */
   close(): Promise<void> {
+    this.#shadowing.close();
     return this.#backends.close();
+  }
+
+  /** What this node's shadow comparator found, per shadowed route (docs/shadow.md). */
+  shadowReport(): ShadowReport {
+    return this.#shadowing.report();
+  }
+
+  /** Starts a new window of shadow evidence on this node. */
+  resetShadow(): void {
+    this.#shadowing.reset();
   }
 
   /** The backend and channel that carry a room of a namespace: its binding, else its route. */
@@ -183,25 +210,37 @@ export class RoomChannels implements RoomObserver {
     }
     let backend = bound?.backend;
     let channel = bound?.channel;
+    let shadow = bound?.shadow;
     if (bound === undefined) {
       const lookup = this.#config.namespaces.get(nsp)?.routes.resolve(room);
       if (lookup === undefined) return Promise.reject(publishError(room, "no such namespace"));
       if (!lookup.ok) return Promise.reject(channelError(room, lookup));
       backend = this.#backends.get(lookup.backend);
       channel = lookup.channel;
+      shadow = lookup.shadow;
     }
     if (backend === undefined || channel === undefined) {
       return Promise.reject(publishError(room, "its backend is not running"));
     }
+    const primaryChannel = channel;
+    // The shadow gets what the primary accepted, once it did; the sender never waits for it.
+    const accepted = () => {
+      if (shadow !== undefined) this.#shadowing.write(shadow, primaryChannel, event, args);
+    };
     if (bound === undefined) {
-      return backend.publish({ channel, event, args, except, origin }).catch((cause: unknown) => {
-        throw publishError(room, cause);
-      });
+      return backend
+        .publish({ channel, event, args, except, origin })
+        .then(accepted, (cause: unknown) => {
+          throw publishError(room, cause);
+        });
     }
     // Counted on the room's binding, so a move waits for it before dropping the old channel.
     bound.inflight += 1;
     return backend.publish({ channel, event, args, except, origin }).then(
-      () => settle(bound),
+      () => {
+        settle(bound);
+        accepted();
+      },
       (cause: unknown) => {
         settle(bound);
         throw publishError(room, cause);
@@ -326,14 +365,7 @@ export class RoomChannels implements RoomObserver {
       );
       return;
     }
-    const { channel, rename, presence } = lookup;
-    let ready = this.#bindings.subscription(backend, channel);
-    if (ready === undefined) {
-      ready = backend.subscribe(channel);
-      ready.catch((cause: unknown) => {
-        this.#log.warn({ err: cause, backend: backend.name, channel }, "subscribe failed");
-      });
-    }
+    const { channel, rename, presence, shadow } = lookup;
     this.#bindings.bind({
       nsp,
       room,
@@ -341,7 +373,44 @@ export class RoomChannels implements RoomObserver {
       channel,
       rename,
       presence,
-      ready,
+      shadow,
+      ready: this.#subscription(this.#bindings, backend, channel),
+      inflight: 0,
+      onIdle: undefined,
+    });
+    if (shadow !== undefined) this.#bindShadow(nsp, room, shadow);
+  }
+
+  /** The subscription of `backend`'s `channel` in `bindings`: the one held, or a new one. */
+  #subscription(bindings: ChannelBindings, backend: Backend, channel: string): Promise<void> {
+    let ready = bindings.subscription(backend, channel);
+    if (ready === undefined) {
+      ready = backend.subscribe(channel);
+      ready.catch((cause: unknown) => {
+        this.#log.warn({ err: cause, backend: backend.name, channel }, "subscribe failed");
+      });
+    }
+    return ready;
+  }
+
+  /**
+   * Subscribes a shadowed room's shadow channel beside its own. Its deliveries feed the
+   * comparator and reach no member; a join never waits for it.
+   */
+  #bindShadow(nsp: string, room: string, shadow: ShadowBinding): void {
+    const backend = this.#backends.get(shadow.backend);
+    if (backend === undefined) {
+      this.#log.error({ nsp, room, backend: shadow.backend }, "shadow backend is not running");
+      return;
+    }
+    const { channel } = shadow;
+    this.#shadowBindings.bind({
+      nsp,
+      room,
+      backend,
+      channel,
+      rename: NO_RENAMES,
+      ready: this.#subscription(this.#shadowBindings, backend, channel),
       inflight: 0,
       onIdle: undefined,
     });
@@ -350,6 +419,12 @@ export class RoomChannels implements RoomObserver {
   /** Unbinds a room, unsubscribing after the channel's last room. */
   #unbind(nsp: string, room: string): void {
     const unbound = this.#bindings.unbind(nsp, room);
+    if (unbound?.isLast) this.#unsubscribe(unbound.binding);
+    this.#unbindShadow(nsp, room);
+  }
+
+  #unbindShadow(nsp: string, room: string): void {
+    const unbound = this.#shadowBindings.unbind(nsp, room);
     if (unbound?.isLast) this.#unsubscribe(unbound.binding);
   }
 
@@ -380,6 +455,40 @@ export class RoomChannels implements RoomObserver {
 
   // --- Backend → clients ---------------------------------------------------------
 
+  /**
+   * Hands a delivery to the shadow comparator: as the primary's, when its channel carries
+   * a shadowed room here; as the shadow's, when it is a shadowed room's shadow channel.
+   */
+  /**
+   * A broadcast another node of the native core's cluster sent to rooms here: to the
+   * comparator, as the primary's delivery of each shadowed room's channel it names.
+   */
+  #compareBroadcast(backend: Backend, broadcast: ClusterBroadcast): void {
+    for (const room of broadcast.rooms) {
+      const binding = this.#bindings.get(broadcast.nsp, room);
+      if (binding?.shadow === undefined || binding.backend !== backend) continue;
+      this.#shadowing.primary(
+        binding.shadow.route,
+        binding.channel,
+        broadcast.event,
+        broadcast.args,
+      );
+    }
+  }
+
+  #compare(backend: Backend, delivery: Delivery, rooms: readonly Binding[]): void {
+    const { event, args } = delivery;
+    const shadowed = rooms.find((binding) => binding.shadow !== undefined);
+    if (shadowed !== undefined) {
+      this.#shadowing.primary(shadowed.shadow!.route, delivery.channel, event, args);
+    }
+    const shadowOf = this.#shadowBindings.rooms(backend, delivery.channel)[0];
+    if (shadowOf === undefined) return;
+    const primary = this.#bindings.get(shadowOf.nsp, shadowOf.room);
+    if (primary?.shadow === undefined) return;
+    this.#shadowing.shadow(primary.shadow.route, primary.channel, event, args);
+  }
+
   /** The sink a backend starts with: channel deliveries, and this node for cluster backends. */
   #sinkOf(backend: Backend): DeliverySink {
     let sink = this.#sinks.get(backend);
@@ -388,6 +497,7 @@ export class RoomChannels implements RoomObserver {
         sio: () => this.#sio,
         namespaces: () => [...this.#config.namespaces.keys()],
         onDelivery: (delivery) => this.#deliver(backend, delivery),
+        onBroadcast: (broadcast) => this.#compareBroadcast(backend, broadcast),
         log: this.#log,
       });
       this.#sinks.set(backend, sink);
@@ -401,6 +511,7 @@ export class RoomChannels implements RoomObserver {
    */
   #deliver(backend: Backend, delivery: Delivery): void {
     const rooms = this.#bindings.rooms(backend, delivery.channel);
+    this.#compare(backend, delivery, rooms);
     if (rooms.length === 1) {
       const { nsp, room, rename } = rooms[0]!;
       this.#sio
@@ -430,6 +541,12 @@ export class RoomChannels implements RoomObserver {
 }
 
 const NO_ARGS: readonly unknown[] = Object.freeze([]);
+const NO_RENAMES: ReadonlyMap<string, string> = new Map();
+
+function sameShadow(a: ShadowBinding | undefined, b: ShadowBinding | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.backend === b.backend && a.channel === b.channel && a.route === b.route;
+}
 
 /** One publication on a binding settled: wakes a move waiting for the last one. */
 function settle(binding: Binding): void {

@@ -425,6 +425,8 @@ describe("a backend that refuses a publication", () => {
           Promise.reject(new SwitchyardError("SWY_PUBLISH_FAILED", [room, "backend down"])),
         placement: () => ({ backend: "native" }),
         cluster: () => undefined,
+        shadowReport: () => ({ routes: [], since: new Date(0).toISOString() }),
+        resetShadow: () => {},
       },
       sio: {
         namespace: (name) => (name === "/" ? namespace : undefined),

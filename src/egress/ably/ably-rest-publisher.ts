@@ -1,6 +1,7 @@
 import * as Ably from "ably";
 import { SwitchyardError } from "../../errors.js";
 import { metrics } from "../../metrics.js";
+import type { Publication } from "../backend.js";
 import { clientOptions } from "./ably-realtime-link.js";
 import type { AblySettings } from "./ably-settings.js";
 import type { AblyOutgoing } from "./payload.js";
@@ -9,6 +10,7 @@ import type { AblyOutgoing } from "./payload.js";
 export interface ChannelMessage {
   readonly channel: string;
   readonly message: AblyOutgoing;
+  readonly publication: Pick<Publication, "readBack">;
 }
 
 /** Where the publisher reports whether Ably answers (the connection supervisor). */
@@ -65,11 +67,12 @@ export class AblyRestPublisher {
     metrics.ablyRequests.inc({ backend: this.#backend });
     try {
       await this.#rest.channels.get(channel).publish(
-        messages.map(({ message }) => ({
-          name: message.name,
-          data: message.data,
-          extras: this.#extras,
-        })),
+        // A read-back message carries no origin: the realtime link takes it as anyone's.
+        messages.map(({ message, publication }) =>
+          publication.readBack === true
+            ? { name: message.name, data: message.data }
+            : { name: message.name, data: message.data, extras: this.#extras },
+        ),
       );
     } catch (error) {
       const wrapped = wrapRestError(error);

@@ -513,7 +513,12 @@ export class ManagedBackend<T extends QueuedPublication> {
     if (sink === undefined || wire.hasEcho === true) return outcomes;
     batch.forEach(({ channel, publication }, i) => {
       // The service left this node's link out (ManagedWire.hasEcho): this is its only copy.
-      if (outcomes?.[i] === undefined && this.subscriptions.has(channel)) {
+      // A read-back publication reaches this node only as the service sends it back.
+      if (
+        outcomes?.[i] === undefined &&
+        publication.readBack !== true &&
+        this.subscriptions.has(channel)
+      ) {
         this.#deliver(sink, publication);
       }
     });

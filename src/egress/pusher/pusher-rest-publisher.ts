@@ -1,12 +1,14 @@
 import type PusherRest from "pusher";
 import { SwitchyardError } from "../../errors.js";
 import { metrics } from "../../metrics.js";
+import type { Publication } from "../backend.js";
 import type { EncodedEvent } from "./payload.js";
 
 /** An event for one channel, encoded. */
 interface ChannelEvent {
   readonly channel: string;
   readonly encoded: EncodedEvent;
+  readonly publication: Pick<Publication, "readBack">;
 }
 
 /** Where the publisher reports whether Pusher answers (the connection supervisor). */
@@ -36,7 +38,8 @@ export class PusherRestPublisher {
   }
 
   /**
-   * Sends `batch` in one call, leaving the connection `socketId` out of the fan-out.
+   * Sends `batch` in one call, leaving the connection `socketId` out of the fan-out of
+   * each event but read-back ones (Publication.readBack).
    *
    * @throws SwitchyardError SWY_PUSHER_REJECTED (an HTTP error status) or
    *   SWY_PUSHER_UNAVAILABLE (no answer), with the SDK's error as the cause.
@@ -63,18 +66,25 @@ export class PusherRestPublisher {
   }
 
   #call(batch: readonly ChannelEvent[], socketId: string): Promise<unknown> {
+    const excluded = ({ publication }: ChannelEvent) =>
+      publication.readBack === true ? {} : { socket_id: socketId };
     if (batch.length === 1) {
-      const [{ channel, encoded }] = batch as [ChannelEvent];
+      const [event] = batch as [ChannelEvent];
       metrics.pusherRequests.inc({ backend: this.#backend, endpoint: "events" });
-      return this.#rest.trigger(channel, encoded.name, encoded.data, { socket_id: socketId });
+      return this.#rest.trigger(
+        event.channel,
+        event.encoded.name,
+        event.encoded.data,
+        excluded(event),
+      );
     }
     metrics.pusherRequests.inc({ backend: this.#backend, endpoint: "batch_events" });
     return this.#rest.triggerBatch(
-      batch.map(({ channel, encoded }) => ({
-        channel,
-        name: encoded.name,
-        data: encoded.data,
-        socket_id: socketId,
+      batch.map((event) => ({
+        channel: event.channel,
+        name: event.encoded.name,
+        data: event.encoded.data,
+        ...excluded(event),
       })),
     );
   }

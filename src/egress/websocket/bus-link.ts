@@ -40,6 +40,8 @@ export interface BusLinkListener {
 export interface OutgoingFrame {
   readonly channel: string;
   readonly values: FrameValues;
+  /** Stamp `{origin}` with another value than the link's (a read-back publication). */
+  readonly origin?: string;
 }
 
 /**
@@ -236,7 +238,7 @@ export class BusLink {
               channel: frame.channel,
               ref,
               subscribeRef: this.#subscribeRefs.get(frame.channel) ?? null,
-              origin: this.origin,
+              origin: frame.origin ?? this.origin,
             });
             if (byReply) this.#await(String(ref), timeoutMs, resolve);
             this.#write(text, (error) => {

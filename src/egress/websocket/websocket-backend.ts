@@ -245,6 +245,8 @@ export class WebsocketBackend implements Backend {
       batch.map(({ channel, publication, data }) => ({
         channel,
         values: { event: publication.event, data },
+        // Not this node's stamp: `echo: { origin }` lets the bus's copy through.
+        ...(publication.readBack === true ? { origin: READ_BACK_ORIGIN } : {}),
       })),
       this.#settings.publishTimeout,
     );
@@ -322,6 +324,9 @@ export class WebsocketBackend implements Backend {
 
 /** How long a channel subscribed only for publishing stays so after its last publication. */
 export const PUBLISH_HOLD_MS = 30_000;
+/** The `{origin}` of read-back publications (Publication.readBack): no node's. */
+export const READ_BACK_ORIGIN = "read-back";
+
 /** Most channels subscribed only for publishing at once. */
 export const MAX_PUBLISH_HOLDS = 1024;
 

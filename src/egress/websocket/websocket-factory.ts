@@ -6,6 +6,7 @@ import {
   resolveWebsocketSettings,
   type WebsocketSettingsInput,
   websocketSettingsSchema,
+  withPreset,
 } from "./websocket-settings.js";
 
 /** What a websocket backend can do besides publish and subscribe. */
@@ -20,6 +21,10 @@ export const websocketFactory = {
   kind: "websocket",
   settingsSchema: websocketSettingsSchema,
   checkSettings: checkWebsocketSettings,
+  shadowProblem: (settings) =>
+    withPreset(settings).echo === "none"
+      ? "its bus does not send a publisher its own messages (echo: none), so the comparator could not see this node's writes"
+      : undefined,
   channelNaming: websocketChannelNaming,
   capabilities: WEBSOCKET_CAPABILITIES,
   create: (name, settings, deps) => {

@@ -195,6 +195,91 @@ describe("rollout: a share of a route's rooms on another backend", () => {
   });
 });
 
+describe("shadow: a second target a route's rooms are also written to", () => {
+  const table = (shadow: string, rollout = "") =>
+    routesOf([
+      ...BACKENDS,
+      "  archive: { kind: native }",
+      "namespaces:",
+      "  /:",
+      "    routes:",
+      "      - room: room:{id}",
+      "        backend: native",
+      `        shadow: ${shadow}`,
+      ...(rollout === "" ? [] : [`        rollout: ${rollout}`]),
+    ]);
+  const rooms = Array.from({ length: 10_000 }, (_, i) => `room:${i}`);
+
+  it("binds a shadowed room to its shadow's backend and channel, the route named once", () => {
+    const routes = table('{ backend: bus, channel: "shadow-{id}", window: 2000 }');
+    const binding = routes.resolve("room:42");
+    expect(binding).toMatchObject({
+      ok: true,
+      backend: "native",
+      channel: roomChannel("/", "room:42"),
+      shadow: { backend: "bus", channel: "shadow-42" },
+    });
+    const route = binding.ok ? binding.shadow?.route : undefined;
+    expect(route).toMatchObject({
+      id: "/ room:{id}",
+      namespace: "/",
+      room: "room:{id}",
+      primary: "native",
+      shadow: "bus",
+      role: "route",
+      window: 2000,
+    });
+    expect(route?.verdict.minMessages).toBe(1000);
+    expect(routes.shadows).toEqual([route]);
+    // Every room of the route shares the one description.
+    const other = routes.resolve("room:7");
+    expect(other.ok && other.shadow?.route).toBe(route);
+  });
+
+  it("shadows the rooms a rollout of the same percent would move", () => {
+    const shadowed = table("{ backend: archive, percent: 10 }");
+    const moved = routesOf([
+      ...BACKENDS,
+      "namespaces:",
+      "  /:",
+      "    routes:",
+      '      - { room: "room:{id}", backend: native, rollout: { backend: bus, channel: "r-{id}", percent: 10 } }',
+    ]);
+    for (const room of rooms) {
+      const binding = shadowed.resolve(room);
+      expect(binding.ok && binding.shadow !== undefined).toBe(
+        moved.resolve(room).backend === "bus",
+      );
+    }
+  });
+
+  it("gives a rollout's rooms the rollout's shadow, the route's others the route's", () => {
+    const routes = table(
+      "{ backend: archive }",
+      '{ backend: bus, channel: "r-{id}", percent: 50, shadow: { backend: archive } }',
+    );
+    const roles = new Set<string>();
+    for (const room of rooms.slice(0, 200)) {
+      const binding = routes.resolve(room);
+      if (!binding.ok || binding.shadow === undefined) throw new Error(`${room} not shadowed`);
+      roles.add(`${binding.backend} ${binding.shadow.route.role} ${binding.shadow.route.primary}`);
+    }
+    expect([...roles].sort()).toEqual(["bus rollout bus", "native route native"]);
+    expect(routes.shadows.map((route) => route.id)).toEqual([
+      "/ room:{id}",
+      "/ room:{id} (rollout)",
+    ]);
+  });
+
+  it("leaves a room unshadowed when the shadow cannot name its channel", () => {
+    const routes = table('{ backend: bus, channel: "s-{id}" }');
+    const long = `room:${"x".repeat(60)}`;
+    const binding = routes.resolve(long);
+    expect(binding).toMatchObject({ ok: true, backend: "native" });
+    expect(binding.ok && binding.shadow).toBeUndefined();
+  });
+});
+
 describe("routes and backends: diagnostics", () => {
   it("names an unknown backend, with the one it probably meant", () => {
     expect(

@@ -1,0 +1,329 @@
+/**
+ * Shadow dual-write end to end (docs/shadow.md): rooms on the native core shadowed on
+ * Pusher (the emulator, driven through its delivery faults so the truth is known), with
+ * real socket.io-client members and the report read from `GET /api/v1/shadow`.
+ *
+ * Each fault is injected on a known share of the shadow's deliveries; the report must
+ * count exactly that and nothing else, while members see only the primary's messages.
+ */
+import { randomBytes } from "node:crypto";
+import type { Socket } from "socket.io-client";
+import { describe, expect, it } from "vitest";
+import type { ShadowReport } from "../../src/router/shadow/report.js";
+import type { DeliveryFault, PusherEmulator } from "../emulators/pusher/pusher-emulator.js";
+import { APP, startEmulator } from "../emulators/pusher/test-support.js";
+import { type Cleanup, useCleanup } from "../helpers/cleanup.js";
+import { Harness } from "../helpers/switchyard-harness.js";
+import { until } from "../helpers/wait-for.js";
+
+const TOKEN = "shadow-test-token-0123456789abcdef";
+const WINDOW = 300;
+const MESSAGES = 200;
+
+/** `room:{id}` on the native core (on Redis when `redis` is set), shadowed on Pusher. */
+function yaml(options: { redis?: boolean; verdict?: string } = {}): string {
+  return `
+server: { limits: { eventsPerSecond: 100000, eventBurst: 100000, maxPublishesPerSocket: 10000 } }
+api: { token: "\${TOKEN}" }
+backends:
+  pusher:
+    kind: pusher
+    settings:
+      appId: "\${PUSHER_APP_ID}"
+      key: "\${PUSHER_KEY}"
+      secret: "\${PUSHER_SECRET}"
+      host: "\${PUSHER_HOST}"
+      port: \${PUSHER_PORT}
+      useTLS: false
+${
+  options.redis === true
+    ? `  native:
+    kind: native
+    settings: { redis: { url: "redis://127.0.0.1:6379", key: "\${REDIS_KEY}" } }`
+    : ""
+}
+namespaces:
+  /:
+    routes:
+      - room: "room:{id}"
+        backend: native
+        shadow:
+          backend: pusher
+          channel: "private-room-{id}"
+          window: ${WINDOW}
+          verdict: { minMessages: 100${options.verdict ?? ""} }
+    events:
+      join: { action: join, room: "{data.room}", allow: ["room:{id}"] }
+      publish:
+        action: broadcast
+        room: "{data.room}"
+        allow: ["room:{id}"]
+        emit: message
+        args: ["{data.payload}"]
+        requireMembership: false
+`;
+}
+
+async function startNode(
+  cleanup: Cleanup,
+  emulator: PusherEmulator,
+  options: { redis?: boolean; verdict?: string; redisKey?: string } = {},
+): Promise<Harness> {
+  const harness = await Harness.start(yaml(options), {
+    TOKEN,
+    PUSHER_APP_ID: APP.id,
+    PUSHER_KEY: APP.key,
+    PUSHER_SECRET: APP.secret,
+    PUSHER_HOST: emulator.host,
+    PUSHER_PORT: String(emulator.port),
+    REDIS_KEY: options.redisKey ?? "unused",
+  });
+  cleanup.add(() => harness.close());
+  return harness;
+}
+
+async function report(harness: Harness): Promise<ShadowReport> {
+  const res = await fetch(`${harness.url}/api/v1/shadow`, {
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
+  expect(res.status).toBe(200);
+  return (await res.json()) as ShadowReport;
+}
+
+/**
+ * Every message the primary delivered on the node has been decided, and so has
+ * everything else (`switchyard_shadow_pending`, of every node in this process, is 0).
+ */
+async function decided(harness: Harness, messages: number): Promise<ShadowReport> {
+  let last: ShadowReport | undefined;
+  await until(
+    async () => {
+      last = await report(harness);
+      const counts = last.routes[0]?.counts;
+      return (
+        counts !== undefined &&
+        counts.matched + counts.missing + counts.mismatched + counts.shadowErrors >= messages
+      );
+    },
+    `${messages} messages decided`,
+    10_000,
+  ).catch((error: Error) => {
+    throw new Error(`${error.message}; last report: ${JSON.stringify(last?.routes)}`);
+  });
+  // Late copies (duplicates, extras) wait a window of their own.
+  await until(() => pendingIsZero(harness), "nothing left waiting");
+  return report(harness);
+}
+
+async function pendingIsZero(harness: Harness): Promise<boolean> {
+  const text = await (await fetch(`${harness.url}/metrics`)).text();
+  return /^switchyard_shadow_pending 0$/m.test(text);
+}
+
+async function member(harness: Harness, room: string): Promise<{ socket: Socket; got: unknown[] }> {
+  const socket = await harness.connect({ transports: ["websocket"] });
+  expect(await socket.emitWithAck("join", { room })).toEqual({ ok: true });
+  const got: unknown[] = [];
+  socket.on("message", (payload: unknown) => got.push(payload));
+  return { socket, got };
+}
+
+/** Resolves once the bridge's subscription to `channel` is on the emulator. */
+async function subscribed(emulator: PusherEmulator, channel: string, count = 1): Promise<void> {
+  await until(
+    () => (emulator.channels(APP.id)[channel]?.subscriptionCount ?? 0) === count,
+    `${count} subscriptions of ${channel}`,
+  );
+}
+
+/** Publishes `count` numbered messages from `socket` to `room`, each acked. */
+async function publishMany(socket: Socket, room: string, count: number, from = 0): Promise<void> {
+  const acks: Promise<unknown>[] = [];
+  for (let i = from; i < from + count; i++) {
+    acks.push(socket.emitWithAck("publish", { room, payload: { n: i } }));
+  }
+  for (const ack of await Promise.all(acks)) expect(ack).toEqual({ ok: true });
+}
+
+/** A fault on every `every`-th delivery of `channel` (1-based), to every connection. */
+function everyNth(
+  every: number,
+  fault: (n: number) => DeliveryFault,
+): (delivery: { channel: string }) => DeliveryFault {
+  let n = 0;
+  return () => {
+    n += 1;
+    return n % every === 0 ? fault(n) : undefined;
+  };
+}
+
+const ZERO = {
+  matched: 0,
+  missing: 0,
+  extra: 0,
+  duplicates: 0,
+  reordered: 0,
+  mismatched: 0,
+  shadowDropped: 0,
+  shadowErrors: 0,
+};
+
+describe("a room on the native core shadowed on Pusher, one node", () => {
+  const cleanup = useCleanup();
+
+  async function setUp(
+    fault?: Parameters<PusherEmulator["setDeliveryFault"]>[0],
+    verdict?: string,
+  ) {
+    const emulator = await startEmulator((task) => cleanup.add(task));
+    if (fault !== undefined) emulator.setDeliveryFault(fault);
+    const harness = await startNode(cleanup, emulator, verdict === undefined ? {} : { verdict });
+    const alice = await member(harness, "room:1");
+    const bob = await member(harness, "room:1");
+    await subscribed(emulator, "private-room-1");
+    return { emulator, harness, alice, bob };
+  }
+
+  it("a clean run: every message matched, zero in every failure count, verdict ready", async () => {
+    const { harness, alice, bob, emulator } = await setUp();
+    await publishMany(alice.socket, "room:1", MESSAGES);
+    const result = await decided(harness, MESSAGES);
+    expect(result.routes).toHaveLength(1);
+    const [route] = result.routes;
+    expect(Object.keys(route!).sort()).toEqual([
+      "counts",
+      "latencyGap",
+      "namespace",
+      "primary",
+      "reasons",
+      "room",
+      "shadow",
+      "verdict",
+    ]);
+    expect(route).toMatchObject({
+      namespace: "/",
+      room: "room:{id}",
+      primary: "native",
+      shadow: "pusher",
+      counts: { ...ZERO, matched: MESSAGES },
+      verdict: "ready",
+      reasons: [],
+    });
+    expect(route!.latencyGap.p50).toBeGreaterThanOrEqual(0);
+    expect(Object.keys(result).sort()).toEqual(["routes", "since"]);
+    // Members saw the primary's deliveries only: each message once.
+    await until(() => bob.got.length === MESSAGES, "bob's messages");
+    expect(bob.got).toEqual(Array.from({ length: MESSAGES }, (_, n) => ({ n })));
+    // The shadow saw them as Pusher's other subscribers would: the payload as it is.
+    expect(emulator.stats.published).toBe(MESSAGES);
+  });
+
+  it("drop 1 %: exactly that many missing, and not-ready", async () => {
+    const { harness, alice } = await setUp(everyNth(100, () => "drop"));
+    await publishMany(alice.socket, "room:1", MESSAGES);
+    const [route] = (await decided(harness, MESSAGES)).routes;
+    expect(route!.counts).toEqual({ ...ZERO, matched: MESSAGES - 2, missing: 2 });
+    expect(route!.verdict).toBe("not-ready");
+    expect(route!.reasons).toEqual([expect.stringMatching(/^missing on the shadow: 2 of 200/)]);
+  });
+
+  it("duplicate 1 %: exactly that many duplicates", async () => {
+    const { harness, alice } = await setUp(everyNth(100, () => "duplicate"));
+    await publishMany(alice.socket, "room:1", MESSAGES);
+    const [route] = (await decided(harness, MESSAGES)).routes;
+    expect(route!.counts).toEqual({ ...ZERO, matched: MESSAGES, duplicates: 2 });
+    expect(route!.verdict).toBe("not-ready");
+  });
+
+  it("reorder: each swapped pair counted once as reordered", async () => {
+    // The 25th, 75th, ... delivery waits for the next one to go first.
+    let held: (() => void) | undefined;
+    let n = 0;
+    const { harness, alice } = await setUp(() => {
+      n += 1;
+      if (held !== undefined) {
+        queueMicrotask(held);
+        held = undefined;
+        return undefined;
+      }
+      if (n % 50 !== 25) return undefined;
+      return { until: new Promise<void>((resolve) => (held = resolve)) };
+    });
+    await publishMany(alice.socket, "room:1", MESSAGES);
+    const [route] = (await decided(harness, MESSAGES)).routes;
+    expect(route!.counts).toEqual({ ...ZERO, matched: MESSAGES, reordered: 4 });
+  });
+
+  it("delay by 50 ms: nothing counted as failed, the gap shows it, and past maxP99GapMs not-ready", async () => {
+    const { harness, alice } = await setUp(() => ({ delayMs: 50 }), ", maxP99GapMs: 20");
+    await publishMany(alice.socket, "room:1", MESSAGES);
+    const [route] = (await decided(harness, MESSAGES)).routes;
+    expect(route!.counts).toEqual({ ...ZERO, matched: MESSAGES });
+    expect(route!.latencyGap.p50).toBeGreaterThanOrEqual(50);
+    expect(route!.verdict).toBe("not-ready");
+    expect(route!.reasons).toEqual([expect.stringMatching(/^latency gap p99 [\d.]+ ms > 20 ms$/)]);
+  });
+
+  it("alter a payload: counted as mismatched, not as missing and extra", async () => {
+    const { harness, alice } = await setUp(
+      everyNth(100, () => ({ alter: (data: string) => data.replace("}", ',"altered":true}') })),
+    );
+    await publishMany(alice.socket, "room:1", MESSAGES);
+    const [route] = (await decided(harness, MESSAGES)).routes;
+    expect(route!.counts).toEqual({ ...ZERO, matched: MESSAGES - 2, mismatched: 2 });
+  });
+
+  it("reset starts a new window of evidence", async () => {
+    const { harness, alice } = await setUp();
+    await publishMany(alice.socket, "room:1", 10);
+    await until(async () => (await report(harness)).routes[0]?.counts.matched === 10, "10 matched");
+    const before = await report(harness);
+    const res = await fetch(`${harness.url}/api/v1/shadow/reset`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { ok: boolean; since: string };
+    expect(body.ok).toBe(true);
+    expect(Date.parse(body.since)).toBeGreaterThanOrEqual(Date.parse(before.since));
+    const after = await report(harness);
+    expect(after.since).toBe(body.since);
+    expect(after.routes[0]!.counts).toEqual(ZERO);
+    expect(after.routes[0]!.verdict).toBe("insufficient-data");
+  });
+});
+
+describe("two nodes publishing, on Redis, shadowed on Pusher", () => {
+  const cleanup = useCleanup();
+
+  it("each node reports its own view: a drop for one node's connection counts there only", async () => {
+    const emulator = await startEmulator((task) => cleanup.add(task));
+    const redisKey = `swy-shadow-${randomBytes(4).toString("hex")}`;
+    const a = await startNode(cleanup, emulator, { redis: true, redisKey });
+    const b = await startNode(cleanup, emulator, { redis: true, redisKey });
+    const alice = await member(a, "room:1");
+    const bob = await member(b, "room:1");
+    await subscribed(emulator, "private-room-1", 2);
+    // Every 50th delivery to the first connection subscribed: node A's or B's.
+    const [victim] = emulator.socketIds(APP.id);
+    let n = 0;
+    emulator.setDeliveryFault((delivery) => {
+      if (delivery.socketId !== victim) return undefined;
+      n += 1;
+      return n % 50 === 0 ? "drop" : undefined;
+    });
+    await publishMany(alice.socket, "room:1", MESSAGES / 2);
+    await publishMany(bob.socket, "room:1", MESSAGES / 2, MESSAGES / 2);
+    const [ra] = (await decided(a, MESSAGES)).routes;
+    const [rb] = (await decided(b, MESSAGES)).routes;
+    const missing = [ra!.counts.missing, rb!.counts.missing].sort();
+    expect(missing).toEqual([0, 4]);
+    for (const route of [ra!, rb!]) {
+      expect(route.counts).toEqual({
+        ...ZERO,
+        matched: MESSAGES - route.counts.missing,
+        missing: route.counts.missing,
+      });
+    }
+  });
+});
