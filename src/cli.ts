@@ -1,10 +1,17 @@
-import { Command, InvalidArgumentError } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { ConfigReloader } from "./config-reloader.js";
 import { startConformanceServer } from "./conformance.js";
 import { guardProcess } from "./internal-errors.js";
 import { createLogger } from "./log.js";
 import { loadConfig } from "./mapping/compile.js";
 import { formatDiagnostic } from "./mapping/diagnostic.js";
+import {
+  formatShadowReport,
+  isShadowReport,
+  printable,
+  SHADOW_EXIT,
+  shadowExitCode,
+} from "./router/shadow/report-table.js";
 import { startSwitchyard } from "./switchyard.js";
 
 const DEFAULT_CONFIG = "config/switchyard.yaml";
@@ -15,6 +22,13 @@ function parsePort(value: string): number {
     throw new InvalidArgumentError("must be an integer from 0 to 65535");
   }
   return port;
+}
+
+function parseMilliseconds(value: string): number {
+  const ms = Number(value);
+  if (!Number.isInteger(ms) || ms <= 0)
+    throw new InvalidArgumentError("must be a positive integer");
+  return ms;
 }
 
 interface StartFlags {
@@ -111,5 +125,126 @@ program
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
   });
+
+interface ShadowFlags {
+  readonly url: string;
+  readonly token?: string;
+  readonly json?: boolean;
+  readonly reset?: boolean;
+  readonly timeout: number;
+}
+
+const shadow: Command = program
+  .command("shadow")
+  .description(
+    "Print a node's shadow report (GET /api/v1/shadow): exit 0 when every route is ready, " +
+      "1 when one is not-ready, 3 when one lacks data, 2 when the API fails",
+  )
+  .option("--url <url>", "the node's base URL", "http://127.0.0.1:3000")
+  .addOption(
+    new Option("--token <token>", "the API token (api.token); prefer the variable").env(
+      "SWITCHYARD_API_TOKEN",
+    ),
+  )
+  .option("--json", "print the report as the API answered it")
+  .option("--reset", "start a new window of evidence first (POST /api/v1/shadow/reset)")
+  .option("--timeout <ms>", "give up on the API after this long", parseMilliseconds, 5000)
+  .addHelpText(
+    "after",
+    "\nExit codes: 0 every route ready; 1 a route not-ready; 3 a route with insufficient data\n" +
+      "(none not-ready) or no route with traffic; 2 a usage error, or the API unreachable or\n" +
+      "answering an error (its status and {code, message} on stderr).",
+  )
+  // Usage errors exit 2, apart from the verdicts' codes.
+  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : SHADOW_EXIT.failed))
+  .action(async (opts: ShadowFlags) => {
+    process.exitCode = await shadowCommand(opts);
+  });
+
+async function shadowCommand(opts: ShadowFlags): Promise<number> {
+  const base = URL.canParse(opts.url) ? new URL(opts.url) : undefined;
+  if (base?.protocol !== "http:" && base?.protocol !== "https:") {
+    shadow.error(`error: --url must be an http:// or https:// URL, got '${opts.url}'`);
+  }
+  const token = opts.token;
+  if (token === undefined || token === "") {
+    shadow.error("error: no API token: set SWITCHYARD_API_TOKEN (or pass --token)");
+  }
+  const root = `${base.origin}${base.pathname.replace(/\/+$/, "")}`;
+  const signal = AbortSignal.timeout(opts.timeout);
+  const call = (method: "GET" | "POST", path: string) =>
+    callApi(method, `${root}${path}`, { token, signal, timeout: opts.timeout });
+  if (opts.reset === true) {
+    const reset = await call("POST", "/api/v1/shadow/reset");
+    if (!reset.ok) return failed(reset.problem);
+    // With --json, stdout holds the report alone.
+    (opts.json === true ? process.stderr : process.stdout).write(
+      `shadow evidence reset on ${root}\n`,
+    );
+  }
+  const answer = await call("GET", "/api/v1/shadow");
+  if (!answer.ok) return failed(answer.problem);
+  const report = answer.body;
+  if (!isShadowReport(report)) {
+    return failed(`GET ${root}/api/v1/shadow answered something other than a shadow report`);
+  }
+  process.stdout.write(
+    opts.json === true ? `${JSON.stringify(report)}\n` : formatShadowReport(report, root),
+  );
+  return shadowExitCode(report);
+}
+
+function failed(problem: string): number {
+  process.stderr.write(`switchyard shadow: ${problem}\n`);
+  return SHADOW_EXIT.failed;
+}
+
+/**
+ * The JSON body of a 2xx answer to an API call, or what went wrong, in words that
+ * never include the token. `signal` ends the call after `timeout` ms.
+ */
+async function callApi(
+  method: "GET" | "POST",
+  url: string,
+  auth: { token: string; signal: AbortSignal; timeout: number },
+): Promise<{ ok: true; body: unknown } | { ok: false; problem: string }> {
+  let res: Response;
+  let text: string;
+  try {
+    const headers = { authorization: `Bearer ${auth.token}` };
+    res = await fetch(url, { method, headers, signal: auth.signal });
+    text = await res.text();
+  } catch (error) {
+    if (error instanceof Error && error.name === "TimeoutError") {
+      return { ok: false, problem: `no answer from ${method} ${url} within ${auth.timeout} ms` };
+    }
+    // fetch's own message is "fetch failed"; its cause says why (ECONNREFUSED, ENOTFOUND…).
+    const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+    const why = cause instanceof Error ? cause.message : String(cause);
+    return { ok: false, problem: `cannot reach ${method} ${url}: ${why}` };
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  if (res.ok && body !== undefined) return { ok: true, body };
+  const { code, message } = (body ?? {}) as { code?: unknown; message?: unknown };
+  const detail =
+    typeof code === "string"
+      ? `${code}: ${String(message)}`
+      : JSON.stringify(text.length > 200 ? `${text.slice(0, 200)}...` : text);
+  const hint =
+    res.status === 401
+      ? " (check --token or SWITCHYARD_API_TOKEN)"
+      : res.status === 404
+        ? " (does the node's mapping file have an api block?)"
+        : "";
+  return {
+    ok: false,
+    problem: `${method} ${url} answered ${res.status} ${printable(detail)}${hint}`,
+  };
+}
 
 await program.parseAsync();

@@ -23,6 +23,13 @@ export interface Publication {
    * comparator sees what the service itself delivered (docs/shadow.md).
    */
   readonly readBack?: boolean;
+  /**
+   * An id the bridge gives a shadowed room's publication, written to its primary and its
+   * shadow alike. Kinds with room for it beside the payload carry it to their
+   * deliveries (the native core in process, Ably in `extras.headers`); others ignore it.
+   * It never changes the payload.
+   */
+  readonly stamp?: string;
 }
 
 /** A message a backend hands back for the members of a channel on this node. */
@@ -31,6 +38,8 @@ export interface Delivery {
   readonly event: string;
   readonly args: readonly unknown[];
   readonly except?: string;
+  /** The publication's {@link Publication.stamp}, when the kind carried it. */
+  readonly stamp?: string;
 }
 
 /** Where a backend sends what it receives. Handed over once, at start. */

@@ -315,6 +315,8 @@ function compileServer(s: RawServer): ServerConfig {
     maxPublishesPerSocket: s.limits?.maxPublishesPerSocket ?? d.limits.maxPublishesPerSocket,
     maxForwardsPerSocket: s.limits?.maxForwardsPerSocket ?? d.limits.maxForwardsPerSocket,
     maxForwards: s.limits?.maxForwards ?? d.limits.maxForwards,
+    maxShadowPending: s.limits?.maxShadowPending ?? d.limits.maxShadowPending,
+    maxShadowWrites: s.limits?.maxShadowWrites ?? d.limits.maxShadowWrites,
   };
 }
 

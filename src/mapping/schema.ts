@@ -47,6 +47,8 @@ export const DEFAULTS = {
       maxPublishesPerSocket: DEFAULT_BACKEND_LIMITS.maxPublishesPerSocket,
       maxForwardsPerSocket: 4,
       maxForwards: 256,
+      maxShadowPending: 100_000,
+      maxShadowWrites: 10_000,
     },
   },
   cors: {
@@ -419,6 +421,27 @@ const serverSchema: JsonSchema = {
           minimum: 1,
           maximum: 1_000_000,
           default: DEFAULTS.server.limits.maxForwards,
+        },
+        maxShadowPending: {
+          description:
+            "Messages of shadowed rooms this node keeps waiting for their copy on the other " +
+            "side (docs/shadow.md); past it, new ones are not compared and counted in " +
+            "switchyard_shadow_shed_total, and the verdict says the evidence is incomplete. " +
+            "Bounds the comparator's memory (about 200 bytes each). Default 100000.",
+          type: "integer",
+          minimum: 1,
+          maximum: 10_000_000,
+          default: DEFAULTS.server.limits.maxShadowPending,
+        },
+        maxShadowWrites: {
+          description:
+            "Writes to shadow backends on their way at once, for every shadowed room together; " +
+            "past it a publication is not written to its shadow (counted as shadowDropped) and " +
+            "its sender is never slowed. Default 10000.",
+          type: "integer",
+          minimum: 1,
+          maximum: 1_000_000,
+          default: DEFAULTS.server.limits.maxShadowWrites,
         },
       },
     },

@@ -328,6 +328,10 @@ export interface ServerConfig {
   readonly maxForwardsPerSocket: number;
   /** Every socket's events waiting for the app; default 256. */
   readonly maxForwards: number;
+  /** Messages of shadowed rooms waiting for a decision on this node; default 100,000. */
+  readonly maxShadowPending: number;
+  /** Shadow writes on their way at once on this node; default 10,000. */
+  readonly maxShadowWrites: number;
 }
 
 export interface LogConfig {

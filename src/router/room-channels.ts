@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
 import type { Backend, BackendHealth, Delivery, DeliverySink } from "../egress/backend.js";
@@ -48,6 +49,9 @@ export class RoomChannels implements RoomObserver {
   /** Each shadowed room's shadow channel, whose deliveries go to the comparator only. */
   readonly #shadowBindings = new ChannelBindings();
   readonly #shadowing: Shadowing;
+  /** Stamps of shadowed publications: this node's random prefix and a counter. */
+  readonly #stampPrefix = randomBytes(6).toString("base64url");
+  #stamps = 0;
   /** One sink per backend instance, so a delivery says which backend it came from. */
   readonly #sinks = new WeakMap<Backend, DeliverySink>();
   #sio: SioServer | undefined;
@@ -70,7 +74,13 @@ export class RoomChannels implements RoomObserver {
     this.#log = log;
     this.#claimsOf = claimsOf;
     this.#presence = new PresenceMirror(log);
-    this.#shadowing = new Shadowing({ log, backend: (name) => this.#backends.get(name) });
+    const { maxShadowPending, maxShadowWrites } = config.server;
+    this.#shadowing = new Shadowing({
+      log,
+      backend: (name) => this.#backends.get(name),
+      maxPending: maxShadowPending,
+      maxInflight: maxShadowWrites,
+    });
   }
 
   /** Binds to the ingress whose rooms these are; call once, before listening. */
@@ -155,6 +165,11 @@ export class RoomChannels implements RoomObserver {
     return this.#backends.close();
   }
 
+  #nextStamp(): string {
+    this.#stamps += 1;
+    return `${this.#stampPrefix}.${this.#stamps.toString(36)}`;
+  }
+
   /** What this node's shadow comparator found, per shadowed route (docs/shadow.md). */
   shadowReport(): ShadowReport {
     return this.#shadowing.report();
@@ -223,20 +238,23 @@ export class RoomChannels implements RoomObserver {
       return Promise.reject(publishError(room, "its backend is not running"));
     }
     const primaryChannel = channel;
-    // The shadow gets what the primary accepted, once it did; the sender never waits for it.
+    // A shadowed room's publication is stamped, and the shadow gets what the primary
+    // accepted, once it did; the sender never waits for it.
+    const stamp = shadow === undefined ? undefined : this.#nextStamp();
+    const publication = { channel, event, args, except, origin, ...(stamp && { stamp }) };
     const accepted = () => {
-      if (shadow !== undefined) this.#shadowing.write(shadow, primaryChannel, event, args);
+      if (shadow !== undefined) {
+        this.#shadowing.write(shadow, primaryChannel, { event, args, stamp });
+      }
     };
     if (bound === undefined) {
-      return backend
-        .publish({ channel, event, args, except, origin })
-        .then(accepted, (cause: unknown) => {
-          throw publishError(room, cause);
-        });
+      return backend.publish(publication).then(accepted, (cause: unknown) => {
+        throw publishError(room, cause);
+      });
     }
     // Counted on the room's binding, so a move waits for it before dropping the old channel.
     bound.inflight += 1;
-    return backend.publish({ channel, event, args, except, origin }).then(
+    return backend.publish(publication).then(
       () => {
         settle(bound);
         accepted();
@@ -467,26 +485,20 @@ export class RoomChannels implements RoomObserver {
     for (const room of broadcast.rooms) {
       const binding = this.#bindings.get(broadcast.nsp, room);
       if (binding?.shadow === undefined || binding.backend !== backend) continue;
-      this.#shadowing.primary(
-        binding.shadow.route,
-        binding.channel,
-        broadcast.event,
-        broadcast.args,
-      );
+      this.#shadowing.primary(binding.shadow.route, binding.channel, broadcast);
     }
   }
 
   #compare(backend: Backend, delivery: Delivery, rooms: readonly Binding[]): void {
-    const { event, args } = delivery;
     const shadowed = rooms.find((binding) => binding.shadow !== undefined);
     if (shadowed !== undefined) {
-      this.#shadowing.primary(shadowed.shadow!.route, delivery.channel, event, args);
+      this.#shadowing.primary(shadowed.shadow!.route, delivery.channel, delivery);
     }
     const shadowOf = this.#shadowBindings.rooms(backend, delivery.channel)[0];
     if (shadowOf === undefined) return;
     const primary = this.#bindings.get(shadowOf.nsp, shadowOf.room);
     if (primary?.shadow === undefined) return;
-    this.#shadowing.shadow(primary.shadow.route, primary.channel, event, args);
+    this.#shadowing.shadow(primary.shadow.route, primary.channel, delivery);
   }
 
   /** The sink a backend starts with: channel deliveries, and this node for cluster backends. */

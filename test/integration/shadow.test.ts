@@ -10,6 +10,12 @@ import { randomBytes } from "node:crypto";
 import type { Socket } from "socket.io-client";
 import { describe, expect, it } from "vitest";
 import type { ShadowReport } from "../../src/router/shadow/report.js";
+import { SocketClusterBus } from "../buses/socketcluster-bus.js";
+import type { AblyEmulator } from "../emulators/ably/ably-emulator.js";
+import {
+  KEY as ABLY_KEY,
+  startEmulator as startAblyEmulator,
+} from "../emulators/ably/test-support.js";
 import type { DeliveryFault, PusherEmulator } from "../emulators/pusher/pusher-emulator.js";
 import { APP, startEmulator } from "../emulators/pusher/test-support.js";
 import { type Cleanup, useCleanup } from "../helpers/cleanup.js";
@@ -17,16 +23,20 @@ import { Harness } from "../helpers/switchyard-harness.js";
 import { until } from "../helpers/wait-for.js";
 
 const TOKEN = "shadow-test-token-0123456789abcdef";
-const WINDOW = 300;
+// Long enough that a loaded machine (CI runs every file at once) never decides a copy too early.
+const WINDOW = 2000;
 const MESSAGES = 200;
 
-/** `room:{id}` on the native core (on Redis when `redis` is set), shadowed on Pusher. */
-function yaml(options: { redis?: boolean; verdict?: string } = {}): string {
-  return `
-server: { limits: { eventsPerSecond: 100000, eventBurst: 100000, maxPublishesPerSocket: 10000 } }
-api: { token: "\${TOKEN}" }
-backends:
-  pusher:
+/** The backend a test shadows on, as YAML, with the environment it reads. */
+interface ShadowTarget {
+  readonly backend: string;
+  readonly shadow: string;
+  readonly env: Record<string, string>;
+}
+
+function onPusher(emulator: PusherEmulator): ShadowTarget {
+  return {
+    backend: `  pusher:
     kind: pusher
     settings:
       appId: "\${PUSHER_APP_ID}"
@@ -34,7 +44,53 @@ backends:
       secret: "\${PUSHER_SECRET}"
       host: "\${PUSHER_HOST}"
       port: \${PUSHER_PORT}
-      useTLS: false
+      useTLS: false`,
+    shadow: 'backend: pusher\n          channel: "private-room-{id}"',
+    env: {
+      PUSHER_APP_ID: APP.id,
+      PUSHER_KEY: APP.key,
+      PUSHER_SECRET: APP.secret,
+      PUSHER_HOST: emulator.host,
+      PUSHER_PORT: String(emulator.port),
+    },
+  };
+}
+
+function onAbly(emulator: AblyEmulator): ShadowTarget {
+  return {
+    backend: `  ably:
+    kind: ably
+    settings:
+      key: "\${ABLY_KEY}"
+      host: "\${ABLY_HOST}"
+      port: \${ABLY_PORT}
+      tls: false`,
+    shadow: 'backend: ably\n          channel: "room:{id}"',
+    env: { ABLY_KEY, ABLY_HOST: emulator.host, ABLY_PORT: String(emulator.port) },
+  };
+}
+
+function onSocketCluster(bus: SocketClusterBus): ShadowTarget {
+  return {
+    backend: `  bus:
+    kind: websocket
+    settings: { url: "\${BUS_URL}", preset: socketcluster }`,
+    shadow: 'backend: bus\n          channel: "room:{id}"',
+    env: { BUS_URL: bus.url },
+  };
+}
+
+/**
+ * `room:{id}` on the native core (on Redis when `redis` is set), shadowed on `target`.
+ * The latency gap allowed is generous unless `verdict` says otherwise: a loaded machine
+ * must not turn a clean run's verdict.
+ */
+function yaml(target: ShadowTarget, options: { redis?: boolean; verdict?: string } = {}): string {
+  return `
+server: { limits: { eventsPerSecond: 100000, eventBurst: 100000, maxPublishesPerSocket: 10000 } }
+api: { token: "\${TOKEN}" }
+backends:
+${target.backend}
 ${
   options.redis === true
     ? `  native:
@@ -48,10 +104,9 @@ namespaces:
       - room: "room:{id}"
         backend: native
         shadow:
-          backend: pusher
-          channel: "private-room-{id}"
+          ${target.shadow}
           window: ${WINDOW}
-          verdict: { minMessages: 100${options.verdict ?? ""} }
+          verdict: { minMessages: 100${options.verdict ?? ", maxP99GapMs: 5000"} }
     events:
       join: { action: join, room: "{data.room}", allow: ["room:{id}"] }
       publish:
@@ -66,17 +121,13 @@ namespaces:
 
 async function startNode(
   cleanup: Cleanup,
-  emulator: PusherEmulator,
+  target: ShadowTarget,
   options: { redis?: boolean; verdict?: string; redisKey?: string } = {},
 ): Promise<Harness> {
-  const harness = await Harness.start(yaml(options), {
+  const harness = await Harness.start(yaml(target, options), {
     TOKEN,
-    PUSHER_APP_ID: APP.id,
-    PUSHER_KEY: APP.key,
-    PUSHER_SECRET: APP.secret,
-    PUSHER_HOST: emulator.host,
-    PUSHER_PORT: String(emulator.port),
     REDIS_KEY: options.redisKey ?? "unused",
+    ...target.env,
   });
   cleanup.add(() => harness.close());
   return harness;
@@ -177,7 +228,11 @@ describe("a room on the native core shadowed on Pusher, one node", () => {
   ) {
     const emulator = await startEmulator((task) => cleanup.add(task));
     if (fault !== undefined) emulator.setDeliveryFault(fault);
-    const harness = await startNode(cleanup, emulator, verdict === undefined ? {} : { verdict });
+    const harness = await startNode(
+      cleanup,
+      onPusher(emulator),
+      verdict === undefined ? {} : { verdict },
+    );
     const alice = await member(harness, "room:1");
     const bob = await member(harness, "room:1");
     await subscribed(emulator, "private-room-1");
@@ -299,8 +354,8 @@ describe("two nodes publishing, on Redis, shadowed on Pusher", () => {
   it("each node reports its own view: a drop for one node's connection counts there only", async () => {
     const emulator = await startEmulator((task) => cleanup.add(task));
     const redisKey = `swy-shadow-${randomBytes(4).toString("hex")}`;
-    const a = await startNode(cleanup, emulator, { redis: true, redisKey });
-    const b = await startNode(cleanup, emulator, { redis: true, redisKey });
+    const a = await startNode(cleanup, onPusher(emulator), { redis: true, redisKey });
+    const b = await startNode(cleanup, onPusher(emulator), { redis: true, redisKey });
     const alice = await member(a, "room:1");
     const bob = await member(b, "room:1");
     await subscribed(emulator, "private-room-1", 2);
@@ -325,5 +380,62 @@ describe("two nodes publishing, on Redis, shadowed on Pusher", () => {
         missing: route.counts.missing,
       });
     }
+  });
+});
+
+describe("a room on the native core shadowed on Ably, and on a SocketCluster bus", () => {
+  const cleanup = useCleanup();
+
+  it("Ably: the shadow reads back this node's own writes (no origin header), every one matched", async () => {
+    const emulator = await startAblyEmulator(cleanup);
+    const harness = await startNode(cleanup, onAbly(emulator));
+    const alice = await member(harness, "room:1");
+    await until(
+      () => emulator.attachedConnectionIds("testapp", "room:1").length === 1,
+      "the bridge attached room:1",
+    );
+    await publishMany(alice.socket, "room:1", MESSAGES);
+    const [route] = (await decided(harness, MESSAGES)).routes;
+    expect(route).toMatchObject({
+      primary: "native",
+      shadow: "ably",
+      counts: { ...ZERO, matched: MESSAGES },
+      verdict: "ready",
+    });
+  });
+
+  it("Ably: a payload altered on one message in a hundred is counted as mismatched", async () => {
+    const emulator = await startAblyEmulator(cleanup);
+    let n = 0;
+    emulator.setDeliveryFault(() => ({
+      alter: (data: unknown) => {
+        n += 1;
+        return n % 100 === 0 ? { altered: true } : data;
+      },
+    }));
+    const harness = await startNode(cleanup, onAbly(emulator));
+    const alice = await member(harness, "room:1");
+    await until(
+      () => emulator.attachedConnectionIds("testapp", "room:1").length === 1,
+      "the bridge attached room:1",
+    );
+    await publishMany(alice.socket, "room:1", MESSAGES);
+    const [route] = (await decided(harness, MESSAGES)).routes;
+    expect(route!.counts).toEqual({ ...ZERO, matched: MESSAGES - 2, mismatched: 2 });
+  });
+
+  it("SocketCluster: the bus sends the writes back (echo: bus) and every one is matched", async () => {
+    const bus = await SocketClusterBus.start();
+    cleanup.add(() => bus.close());
+    const harness = await startNode(cleanup, onSocketCluster(bus));
+    const alice = await member(harness, "room:1");
+    const bob = await member(harness, "room:1");
+    await until(() => (bus.subscribes.get("room:1") ?? 0) === 1, "the bridge subscribed room:1");
+    await publishMany(alice.socket, "room:1", MESSAGES);
+    const [route] = (await decided(harness, MESSAGES)).routes;
+    expect(route).toMatchObject({ counts: { ...ZERO, matched: MESSAGES }, verdict: "ready" });
+    // Members got the primary's copies only: the shadow's reach nobody.
+    await until(() => bob.got.length >= MESSAGES, "bob's messages");
+    expect(bob.got).toHaveLength(MESSAGES);
   });
 });

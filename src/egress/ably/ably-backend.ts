@@ -12,7 +12,7 @@ import { ManagedBackend, PublishRefusal } from "../managed/managed-backend.js";
 import type { BackendDeps } from "../registry.js";
 import { ablyChannelProblem } from "./ably-channel-naming.js";
 import { type AblyInbound, AblyRealtimeLink } from "./ably-realtime-link.js";
-import { AblyRestPublisher } from "./ably-rest-publisher.js";
+import { type AblyExtras, AblyRestPublisher } from "./ably-rest-publisher.js";
 import type { AblySettings } from "./ably-settings.js";
 import {
   type AblyOutgoing,
@@ -27,11 +27,15 @@ interface Outgoing {
   readonly origin: string | undefined;
   readonly publication: Publication;
   readonly message: AblyOutgoing;
+  readonly extras: AblyExtras | undefined;
   readonly size: number;
 }
 
 /** The header of `extras.headers` that names the Switchyard backend a message came from. */
 export const ORIGIN_HEADER = "switchyard-node";
+
+/** The header of `extras.headers` with a shadowed publication's stamp (docs/shadow.md). */
+export const STAMP_HEADER = "switchyard-stamp";
 
 /**
  * A backend on Ably (or an Ably-compatible server): the Ably wire on top of the shared
@@ -65,8 +69,6 @@ export class AblyBackend implements Backend {
   readonly #settings: AblySettings;
   /** This backend's id in `extras.headers`: its own publications come back with it. */
   readonly #uid = randomBytes(9).toString("base64url");
-  /** The bytes Ably counts per message for the `extras` every message carries. */
-  readonly #extrasBytes: number;
   readonly #link: AblyRealtimeLink;
   readonly #publisher: AblyRestPublisher;
   readonly #managed: ManagedBackend<Outgoing>;
@@ -74,8 +76,6 @@ export class AblyBackend implements Backend {
   constructor(name: string, settings: AblySettings, deps: BackendDeps) {
     this.name = name;
     this.#settings = settings;
-    const extras = { headers: { [ORIGIN_HEADER]: this.#uid } };
-    this.#extrasBytes = Buffer.byteLength(JSON.stringify(extras), "utf8");
     this.#link = new AblyRealtimeLink(settings, {
       connected: (isResumed) => {
         const { connection } = this.#managed;
@@ -124,7 +124,7 @@ export class AblyBackend implements Backend {
         decode: decodeAblyMessage,
       },
     });
-    this.#publisher = new AblyRestPublisher(name, settings, extras, this.#managed.connection);
+    this.#publisher = new AblyRestPublisher(name, settings, this.#managed.connection);
   }
 
   /**
@@ -196,21 +196,39 @@ export class AblyBackend implements Backend {
 
   #onMessage(channel: string, message: AblyInbound): void {
     // This node's own publication, delivered here when Ably accepted it.
-    if (originOf(message.extras) === this.#uid) return;
-    this.#managed.receive(channel, message.name, message.data);
+    if (headerOf(message.extras, ORIGIN_HEADER) === this.#uid) return;
+    const stamp = headerOf(message.extras, STAMP_HEADER);
+    this.#managed.receive(channel, message.name, message.data, {
+      stamp: typeof stamp === "string" ? stamp : undefined,
+    });
   }
 
   /** The message as Ably carries it, or why Ably would not take it. */
   #encode(publication: Publication): Outgoing | PublishRefusal {
     const { channel, origin } = publication;
     const message = encodeAblyEvent(publication.event, publication.args);
-    const size = ablyMessageSize(message) + this.#extrasBytes;
+    const extras = this.#extrasOf(publication);
+    const size =
+      ablyMessageSize(message) +
+      (extras === undefined ? 0 : Buffer.byteLength(JSON.stringify(extras), "utf8"));
     const { maxMessageSize } = this.#settings;
     if (size > maxMessageSize) {
       const tooLarge = new SwitchyardError("SWY_ABLY_PAYLOAD_TOO_LARGE", [size, maxMessageSize]);
       return new PublishRefusal("too_large", tooLarge);
     }
-    return { channel, origin, publication, message, size };
+    return { channel, origin, publication, message, extras, size };
+  }
+
+  /**
+   * A message's `extras.headers`: this backend's id, so its realtime link knows its own
+   * (none for a read-back publication: it must come back), and a shadowed publication's
+   * stamp. Native Ably clients see them beside the data, never in it.
+   */
+  #extrasOf(publication: Publication): AblyExtras | undefined {
+    const headers: Record<string, string> = {};
+    if (publication.readBack !== true) headers[ORIGIN_HEADER] = this.#uid;
+    if (publication.stamp !== undefined) headers[STAMP_HEADER] = publication.stamp;
+    return Object.keys(headers).length === 0 ? undefined : { headers };
   }
 
   /**
@@ -253,9 +271,12 @@ function chunks(items: readonly Outgoing[], maxBytes: number): Outgoing[][] {
   return out;
 }
 
-function originOf(extras: unknown): unknown {
+/** A header of a received message's `extras` (anyone's: any shape), own properties only. */
+function headerOf(extras: unknown, name: string): unknown {
   if (typeof extras !== "object" || extras === null) return undefined;
   const headers = (extras as { headers?: unknown }).headers;
-  if (typeof headers !== "object" || headers === null) return undefined;
-  return (headers as Record<string, unknown>)[ORIGIN_HEADER];
+  if (typeof headers !== "object" || headers === null || !Object.hasOwn(headers, name)) {
+    return undefined;
+  }
+  return (headers as Record<string, unknown>)[name];
 }

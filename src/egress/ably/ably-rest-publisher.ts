@@ -1,7 +1,6 @@
 import * as Ably from "ably";
 import { SwitchyardError } from "../../errors.js";
 import { metrics } from "../../metrics.js";
-import type { Publication } from "../backend.js";
 import { clientOptions } from "./ably-realtime-link.js";
 import type { AblySettings } from "./ably-settings.js";
 import type { AblyOutgoing } from "./payload.js";
@@ -10,7 +9,13 @@ import type { AblyOutgoing } from "./payload.js";
 export interface ChannelMessage {
   readonly channel: string;
   readonly message: AblyOutgoing;
-  readonly publication: Pick<Publication, "readBack">;
+  /** What the message carries beside its data (see AblyBackend). */
+  readonly extras: AblyExtras | undefined;
+}
+
+/** A message's `extras`: headers only. */
+export interface AblyExtras {
+  readonly headers: Readonly<Record<string, string>>;
 }
 
 /** Where the publisher reports whether Ably answers (the connection supervisor). */
@@ -33,20 +38,9 @@ export class AblyRestPublisher {
   readonly #backend: string;
   readonly #rest: Ably.Rest;
   readonly #reachability: Reachability;
-  readonly #extras: Readonly<Record<string, unknown>>;
 
-  /**
-   * @param extras The `extras` every message carries, by which the backend's realtime
-   *   connection recognises its own publications.
-   */
-  constructor(
-    backend: string,
-    settings: AblySettings,
-    extras: Readonly<Record<string, unknown>>,
-    reachability: Reachability,
-  ) {
+  constructor(backend: string, settings: AblySettings, reachability: Reachability) {
     this.#backend = backend;
-    this.#extras = extras;
     this.#reachability = reachability;
     this.#rest = new Ably.Rest({
       ...clientOptions(settings),
@@ -66,14 +60,15 @@ export class AblyRestPublisher {
   async publish(channel: string, messages: readonly ChannelMessage[]): Promise<void> {
     metrics.ablyRequests.inc({ backend: this.#backend });
     try {
-      await this.#rest.channels.get(channel).publish(
-        // A read-back message carries no origin: the realtime link takes it as anyone's.
-        messages.map(({ message, publication }) =>
-          publication.readBack === true
-            ? { name: message.name, data: message.data }
-            : { name: message.name, data: message.data, extras: this.#extras },
-        ),
-      );
+      await this.#rest.channels
+        .get(channel)
+        .publish(
+          messages.map(({ message, extras }) =>
+            extras === undefined
+              ? { name: message.name, data: message.data }
+              : { name: message.name, data: message.data, extras },
+          ),
+        );
     } catch (error) {
       const wrapped = wrapRestError(error);
       if (isAblyAway(error)) this.#reachability.callFailed(wrapped.message);

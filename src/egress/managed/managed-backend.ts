@@ -388,9 +388,14 @@ export class ManagedBackend<T extends QueuedPublication> {
   /**
    * A message the link received on `channel`: delivered to this node's sink under its
    * decoded name if the channel is wanted and the message fits the depth limits;
-   * otherwise dropped, counted and logged.
+   * otherwise dropped, counted and logged. `except` and `stamp` pass to the delivery.
    */
-  receive(channel: string, name: string, data: unknown, except?: string): void {
+  receive(
+    channel: string,
+    name: string,
+    data: unknown,
+    extra: { readonly except?: string | undefined; readonly stamp?: string | undefined } = {},
+  ): void {
     const sink = this.#sink;
     if (sink === undefined || !this.subscriptions.has(channel)) return;
     // Anyone who may publish on the channel wrote this: bounded before it is walked.
@@ -409,12 +414,14 @@ export class ManagedBackend<T extends QueuedPublication> {
       this.#dropReceived("too_deep", channel, name);
       return;
     }
-    this.#deliver(
-      sink,
-      except === undefined
-        ? { channel, event: decoded.event, args: decoded.args }
-        : { channel, event: decoded.event, args: decoded.args, except },
-    );
+    const { except, stamp } = extra;
+    this.#deliver(sink, {
+      channel,
+      event: decoded.event,
+      args: decoded.args,
+      ...(except !== undefined && { except }),
+      ...(stamp !== undefined && { stamp }),
+    });
   }
 
   // --- Receiving -------------------------------------------------------------------

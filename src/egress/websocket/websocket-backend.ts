@@ -223,7 +223,7 @@ export class WebsocketBackend implements Backend {
     if (!this.#wanted.has(channel)) return;
     const except =
       this.#settings.echo.mode === "bus" ? this.#ownEcho(channel, event, data) : undefined;
-    this.#managed.receive(channel, event, data, except);
+    this.#managed.receive(channel, event, data, { except });
   }
 
   #encode(publication: Publication): Outgoing | PublishRefusal {

@@ -5,8 +5,11 @@
  *
  * Identity: a message is its channel, its event and a hash of its normalised
  * arguments; the n-th delivery of one such key on the primary is paired with the n-th
- * on the shadow. No stamp is added to what a provider carries, so native clients of
- * either provider see exactly what Socket.IO clients sent.
+ * on the shadow. Where both sides' deliveries carry the stamp the bridge gave the
+ * publication (kinds with room beside the payload: the native core in process, Ably's
+ * `extras`), the stamp decides instead: a pair with different payloads is `mismatched`
+ * at once, a second copy of a stamp is a duplicate, and equal payloads of different
+ * stamps are never paired. Stamps never touch the payload.
  *
  * Decisions, per route and per channel:
  * - `matched`: both sides delivered it (counted when the pair forms, with the latency
@@ -42,6 +45,14 @@ export interface ShadowCounts {
 }
 
 export type ShadowOutcome = keyof ShadowCounts;
+
+/** A delivery as the comparator sees it. */
+export interface ComparedMessage {
+  readonly event: string;
+  readonly args: readonly unknown[];
+  /** The stamp the bridge gave the publication, when the delivery carries it. */
+  readonly stamp?: string | undefined;
+}
 
 /** Where the comparator reports each decision (metrics). */
 export interface ComparatorListener {
@@ -91,6 +102,8 @@ interface Sighting {
   settled: boolean;
   /** A primary delivery of a message this node wrote to the shadow itself. */
   own: boolean;
+  /** The bridge's stamp, when the delivery carried one. */
+  readonly stamp: string | undefined;
 }
 
 /** What one primary channel of one route has seen, waiting for decisions. */
@@ -101,6 +114,13 @@ class Ledger {
   readonly seqs: Record<Side, number> = { primary: 0, shadow: 0 };
   /** Unpaired sightings by key, oldest first. */
   readonly unpaired = new Map<string, Record<Side, Sighting[]>>();
+  /** Unpaired stamped sightings by stamp. */
+  readonly unpairedByStamp: Record<Side, Map<string, Sighting>> = {
+    primary: new Map(),
+    shadow: new Map(),
+  };
+  /** Stamps paired within the window: stamp → when. */
+  readonly recentStamps = new Map<string, number>();
   /** Unpaired, undecided sightings by side and event: worth a scan for mismatches. */
   readonly unpairedByEvent: Record<Side, Map<string, number>> = {
     primary: new Map(),
@@ -169,16 +189,16 @@ export class ShadowComparator {
   }
 
   /** A delivery of the room's primary channel `channel` reached this node. */
-  primary(route: ShadowRoute, channel: string, event: string, args: readonly unknown[]): void {
-    this.#observe(route, channel, "primary", event, args);
+  primary(route: ShadowRoute, channel: string, message: ComparedMessage): void {
+    this.#observe(route, channel, "primary", message);
   }
 
   /**
    * A delivery of the shadow channel of primary channel `channel` reached this node
    * (the caller maps the shadow's channel back to the primary's).
    */
-  shadow(route: ShadowRoute, channel: string, event: string, args: readonly unknown[]): void {
-    this.#observe(route, channel, "shadow", event, args);
+  shadow(route: ShadowRoute, channel: string, message: ComparedMessage): void {
+    this.#observe(route, channel, "shadow", message);
   }
 
   /**
@@ -189,15 +209,13 @@ export class ShadowComparator {
   notWritten(
     route: ShadowRoute,
     channel: string,
-    event: string,
-    args: readonly unknown[],
+    message: ComparedMessage,
     outcome: "shadowDropped" | "shadowErrors",
   ): void {
     const state = this.#state(route);
-    this.#count(state, state.ledgers.get(channel), channel, outcome, 1);
     const ledger = state.ledgers.get(channel);
-    const waiting = ledger?.unpaired.get(keyOf(event, args))?.primary;
-    const sighting = waiting?.find((s) => !s.settled);
+    this.#count(state, ledger, channel, outcome, 1);
+    const sighting = ledger === undefined ? undefined : this.#unpairedPrimary(ledger, message);
     if (ledger !== undefined && sighting !== undefined) this.#settle(ledger, sighting);
   }
 
@@ -205,13 +223,20 @@ export class ShadowComparator {
    * This node wrote the message the primary just delivered here to the shadow: its order
    * on the shadow is this node's to check (order holds per publisher, as on Socket.IO).
    */
-  written(route: ShadowRoute, channel: string, event: string, args: readonly unknown[]): void {
-    const waiting = this.#routes
-      .get(route.id)
-      ?.ledgers.get(channel)
-      ?.unpaired.get(keyOf(event, args));
-    const sighting = waiting?.primary.find((s) => !s.own);
+  written(route: ShadowRoute, channel: string, message: ComparedMessage): void {
+    const ledger = this.#routes.get(route.id)?.ledgers.get(channel);
+    const sighting = ledger === undefined ? undefined : this.#unpairedPrimary(ledger, message);
     if (sighting !== undefined) sighting.own = true;
+  }
+
+  /** The primary's unpaired sighting of `message` not yet marked, by stamp or content. */
+  #unpairedPrimary(ledger: Ledger, message: ComparedMessage): Sighting | undefined {
+    if (message.stamp !== undefined) {
+      const stamped = ledger.unpairedByStamp.primary.get(message.stamp);
+      if (stamped !== undefined) return stamped.own || stamped.settled ? undefined : stamped;
+    }
+    const waiting = ledger.unpaired.get(keyOf(message.event, message.args))?.primary;
+    return waiting?.find((s) => !s.own && !s.settled);
   }
 
   /** Decides every message whose window has passed. Call periodically. */
@@ -227,7 +252,15 @@ export class ShadowComparator {
           if (at > now - 2 * window) break;
           ledger.recentlyMatched.delete(key);
         }
-        if (ledger.pending === 0 && ledger.recentlyMatched.size === 0) {
+        for (const [stamp, at] of ledger.recentStamps) {
+          if (at > now - 2 * window) break;
+          ledger.recentStamps.delete(stamp);
+        }
+        if (
+          ledger.pending === 0 &&
+          ledger.recentlyMatched.size === 0 &&
+          ledger.recentStamps.size === 0
+        ) {
           state.ledgers.delete(channel);
         }
       }
@@ -299,13 +332,8 @@ export class ShadowComparator {
     return state;
   }
 
-  #observe(
-    route: ShadowRoute,
-    channel: string,
-    side: Side,
-    event: string,
-    args: readonly unknown[],
-  ): void {
+  #observe(route: ShadowRoute, channel: string, side: Side, message: ComparedMessage): void {
+    const { event, args, stamp } = message;
     const state = this.#state(route);
     if (this.#pending >= this.#maxPending) {
       state.shed += 1;
@@ -327,16 +355,17 @@ export class ShadowComparator {
       partner: undefined,
       settled: false,
       own: false,
+      stamp,
     };
     ledger.queues[side].push(sighting);
     this.#pending += 1;
-    let lists = ledger.unpaired.get(key);
     const other = side === "primary" ? "shadow" : "primary";
-    const waiting = lists?.[other];
-    if (waiting !== undefined && waiting.length > 0) {
-      const partner = waiting.shift()!;
-      this.#unpairedGone(ledger, partner);
-      if (waiting.length === 0 && lists![side].length === 0) ledger.unpaired.delete(key);
+    if (stamp !== undefined && this.#pairByStamp(state, channel, ledger, sighting, other)) return;
+    let lists = ledger.unpaired.get(key);
+    // Equal payloads of two stamped messages are two messages: never paired by content.
+    const partner = lists?.[other].find((s) => s.stamp === undefined || stamp === undefined);
+    if (partner !== undefined) {
+      this.#dropUnpaired(ledger, partner);
       const [primary, shadow] = side === "primary" ? [sighting, partner] : [partner, sighting];
       this.#pair(state, channel, ledger, primary, shadow);
       return;
@@ -346,8 +375,43 @@ export class ShadowComparator {
       ledger.unpaired.set(key, lists);
     }
     lists[side].push(sighting);
+    if (stamp !== undefined) ledger.unpairedByStamp[side].set(stamp, sighting);
     const byEvent = ledger.unpairedByEvent[side];
     byEvent.set(event, (byEvent.get(event) ?? 0) + 1);
+  }
+
+  /**
+   * A stamped sighting: paired with the other side's copy of its stamp (mismatched when
+   * the payloads differ), or a duplicate of a stamp paired already. Returns whether it
+   * was decided so.
+   */
+  #pairByStamp(
+    state: RouteState,
+    channel: string,
+    ledger: Ledger,
+    sighting: Sighting,
+    other: Side,
+  ): boolean {
+    const stamp = sighting.stamp!;
+    const twin = ledger.unpairedByStamp[other].get(stamp);
+    if (twin !== undefined) {
+      this.#dropUnpaired(ledger, twin);
+      const [primary, shadow] = sighting.side === "primary" ? [sighting, twin] : [twin, sighting];
+      if (twin.key === sighting.key) {
+        this.#pair(state, channel, ledger, primary, shadow);
+      } else {
+        primary.settled = true;
+        shadow.settled = true;
+        this.#count(state, ledger, channel, "mismatched", 1);
+      }
+      return true;
+    }
+    if (sighting.side === "shadow" && ledger.recentStamps.has(stamp)) {
+      sighting.settled = true;
+      this.#count(state, ledger, channel, "duplicates", 1);
+      return true;
+    }
+    return false;
   }
 
   /** Pairs a primary sighting with its shadow copy. */
@@ -355,8 +419,10 @@ export class ShadowComparator {
     p.partner = s;
     s.partner = p;
     // Kept in the order of matching, so the sweep forgets the oldest first.
+    const at = Math.max(p.at, s.at);
     ledger.recentlyMatched.delete(p.key);
-    ledger.recentlyMatched.set(p.key, Math.max(p.at, s.at));
+    ledger.recentlyMatched.set(p.key, at);
+    if (p.stamp !== undefined) ledger.recentStamps.set(p.stamp, at);
     this.#count(state, ledger, channel, "matched", 1);
     const gap = s.at - p.at;
     state.gaps[state.gapCount % state.gaps.length] = gap;
@@ -397,7 +463,9 @@ export class ShadowComparator {
         continue;
       }
       this.#dropUnpaired(ledger, sighting);
-      const matchedAt = ledger.recentlyMatched.get(sighting.key);
+      // A stamped copy's duplicates were found by stamp when they came.
+      const matchedAt =
+        sighting.stamp === undefined ? ledger.recentlyMatched.get(sighting.key) : undefined;
       if (side === "shadow" && matchedAt !== undefined && matchedAt >= sighting.at - window) {
         this.#count(state, ledger, channel, "duplicates", 1);
         continue;
@@ -405,7 +473,7 @@ export class ShadowComparator {
       const counterpart = this.#unpairedOfEvent(
         ledger,
         side === "primary" ? "shadow" : "primary",
-        sighting.event,
+        sighting,
       );
       if (counterpart !== undefined) {
         this.#settle(ledger, counterpart);
@@ -422,15 +490,17 @@ export class ShadowComparator {
     ledger.heads[side] = head;
   }
 
-  /** The oldest unpaired, undecided sighting of `side` with `event`, if any. */
-  #unpairedOfEvent(ledger: Ledger, side: Side, event: string): Sighting | undefined {
-    if ((ledger.unpairedByEvent[side].get(event) ?? 0) === 0) return undefined;
+  /**
+   * The oldest unpaired, undecided sighting of `side` with the event of `of`, if any: its
+   * counterpart with another payload. Two stamped ones would have met by stamp.
+   */
+  #unpairedOfEvent(ledger: Ledger, side: Side, of: Sighting): Sighting | undefined {
+    if ((ledger.unpairedByEvent[side].get(of.event) ?? 0) === 0) return undefined;
     const queue = ledger.queues[side];
     for (let i = ledger.heads[side]; i < queue.length; i++) {
-      const sighting = queue[i]!;
-      if (!sighting.settled && sighting.partner === undefined && sighting.event === event) {
-        return sighting;
-      }
+      const s = queue[i]!;
+      if (s.settled || s.partner !== undefined || s.event !== of.event) continue;
+      if (s.stamp === undefined || of.stamp === undefined) return s;
     }
     return undefined;
   }
@@ -450,6 +520,7 @@ export class ShadowComparator {
     if (lists!.primary.length === 0 && lists!.shadow.length === 0) {
       ledger.unpaired.delete(sighting.key);
     }
+    if (sighting.stamp !== undefined) ledger.unpairedByStamp[sighting.side].delete(sighting.stamp);
     this.#unpairedGone(ledger, sighting);
   }
 

@@ -10,7 +10,7 @@ import type { Backend } from "../../egress/backend.js";
 import { SwitchyardError } from "../../errors.js";
 import type { ShadowBinding, ShadowRoute } from "../../mapping/types.js";
 import { metrics } from "../../metrics.js";
-import { ShadowComparator } from "./comparator.js";
+import { type ComparedMessage, ShadowComparator } from "./comparator.js";
 import { type ShadowReport, shadowReport } from "./report.js";
 
 export interface ShadowingOptions {
@@ -56,28 +56,25 @@ export class Shadowing {
    * Never throws and never waits: a full queue or a refusal is counted
    * (`shadowDropped`, `shadowErrors`) and logged at debug.
    */
-  write(
-    shadow: ShadowBinding,
-    primaryChannel: string,
-    event: string,
-    args: readonly unknown[],
-  ): void {
+  write(shadow: ShadowBinding, primaryChannel: string, message: ComparedMessage): void {
     const { route } = shadow;
     const backend = this.#options.backend(shadow.backend);
     if (backend === undefined || this.#inflight >= this.#maxInflight) {
       const outcome = backend === undefined ? "shadowErrors" : "shadowDropped";
-      this.comparator.notWritten(route, primaryChannel, event, args, outcome);
+      this.comparator.notWritten(route, primaryChannel, message, outcome);
       return;
     }
     this.#inflight += 1;
-    this.comparator.written(route, primaryChannel, event, args);
-    backend.publish({ channel: shadow.channel, event, args, readBack: true }).then(
+    this.comparator.written(route, primaryChannel, message);
+    const { event, args, stamp } = message;
+    const publication = { channel: shadow.channel, event, args, readBack: true };
+    backend.publish(stamp === undefined ? publication : { ...publication, stamp }).then(
       () => {
         this.#inflight -= 1;
       },
       (error: unknown) => {
         this.#inflight -= 1;
-        this.comparator.notWritten(route, primaryChannel, event, args, "shadowErrors");
+        this.comparator.notWritten(route, primaryChannel, message, "shadowErrors");
         this.#options.log.debug(
           {
             route: route.id,
@@ -93,13 +90,13 @@ export class Shadowing {
   }
 
   /** A delivery of a shadowed room's primary channel reached this node. */
-  primary(route: ShadowRoute, channel: string, event: string, args: readonly unknown[]): void {
-    this.comparator.primary(route, channel, event, args);
+  primary(route: ShadowRoute, channel: string, message: ComparedMessage): void {
+    this.comparator.primary(route, channel, message);
   }
 
   /** A delivery of the shadow channel of primary channel `channel` reached this node. */
-  shadow(route: ShadowRoute, channel: string, event: string, args: readonly unknown[]): void {
-    this.comparator.shadow(route, channel, event, args);
+  shadow(route: ShadowRoute, channel: string, message: ComparedMessage): void {
+    this.comparator.shadow(route, channel, message);
   }
 
   report(): ShadowReport {

@@ -55,6 +55,8 @@ describe("compileConfig", () => {
       maxPublishesPerSocket: 64,
       maxForwardsPerSocket: 4,
       maxForwards: 256,
+      maxShadowPending: 100_000,
+      maxShadowWrites: 10_000,
     });
     expect(config.log).toEqual({ level: "info" });
     expect([...config.namespaces.keys()]).toEqual(["/"]);
@@ -85,7 +87,8 @@ describe("compileConfig", () => {
         "  limits:",
         "    { maxHttpBufferSize: 3, maxAttachments: 0, maxQueuedBytes: 5, maxRoomLength: 6,",
         "      maxDepth: 7, maxRoomsPerSocket: 8, eventsPerSecond: 0.5, eventBurst: 9,",
-        "      maxPublishesPerSocket: 10, maxForwardsPerSocket: 11, maxForwards: 12 }",
+        "      maxPublishesPerSocket: 10, maxForwardsPerSocket: 11, maxForwards: 12,",
+        "      maxShadowPending: 13, maxShadowWrites: 14 }",
         "log: { level: silent }",
         "namespaces: { /: {} }",
       ].join("\n"),
@@ -120,6 +123,8 @@ describe("compileConfig", () => {
       maxPublishesPerSocket: 10,
       maxForwardsPerSocket: 11,
       maxForwards: 12,
+      maxShadowPending: 13,
+      maxShadowWrites: 14,
     });
     expect(config.log.level).toBe("silent");
   });

@@ -52,9 +52,12 @@ function comparator(options: { maxPending?: number } = {}) {
 }
 
 const P = (c: ShadowComparator, data: unknown, channel = "room:1", event = "message") =>
-  c.primary(ROUTE, channel, event, [data]);
+  c.primary(ROUTE, channel, { event, args: [data] });
 const S = (c: ShadowComparator, data: unknown, channel = "room:1", event = "message") =>
-  c.shadow(ROUTE, channel, event, [data]);
+  c.shadow(ROUTE, channel, { event, args: [data] });
+/** A stamped delivery on either side. */
+const stamped = (side: "primary" | "shadow", c: ShadowComparator, data: unknown, stamp: string) =>
+  c[side](ROUTE, "room:1", { event: "message", args: [data], stamp });
 
 describe("the shadow comparator", () => {
   it("matches every message both sides delivered, whichever came first, with the gap", () => {
@@ -118,7 +121,7 @@ describe("the shadow comparator", () => {
   it("counts a swapped pair once as reordered, and one late message once", () => {
     const own = (c: ShadowComparator, n: number) => {
       P(c, n);
-      c.written(ROUTE, "room:1", "message", [n]);
+      c.written(ROUTE, "room:1", { event: "message", args: [n] });
     };
     const swapped = comparator();
     for (const n of [1, 2, 3, 4]) own(swapped.c, n);
@@ -136,10 +139,10 @@ describe("the shadow comparator", () => {
   it("checks the order of this node's own writes only: other publishers may interleave", () => {
     const { c, settle, counts } = comparator();
     P(c, "mine-1");
-    c.written(ROUTE, "room:1", "message", ["mine-1"]);
+    c.written(ROUTE, "room:1", { event: "message", args: ["mine-1"] });
     P(c, "theirs");
     P(c, "mine-2");
-    c.written(ROUTE, "room:1", "message", ["mine-2"]);
+    c.written(ROUTE, "room:1", { event: "message", args: ["mine-2"] });
     for (const data of ["theirs", "mine-1", "mine-2"]) S(c, data);
     settle();
     expect(counts()).toEqual({ ...zeroCounts(), matched: 3 });
@@ -159,9 +162,9 @@ describe("the shadow comparator", () => {
   it("does not count missing what this node could not write to the shadow", () => {
     const { c, settle, counts } = comparator();
     P(c, 1);
-    c.notWritten(ROUTE, "room:1", "message", [1], "shadowDropped");
+    c.notWritten(ROUTE, "room:1", { event: "message", args: [1] }, "shadowDropped");
     P(c, 2);
-    c.notWritten(ROUTE, "room:1", "message", [2], "shadowErrors");
+    c.notWritten(ROUTE, "room:1", { event: "message", args: [2] }, "shadowErrors");
     settle();
     expect(counts()).toEqual({ ...zeroCounts(), shadowDropped: 1, shadowErrors: 1 });
   });
@@ -211,6 +214,53 @@ describe("the shadow comparator", () => {
     S(c, 3);
     settle();
     expect(counted).toEqual({ matched: 1, mismatched: 1 });
+  });
+});
+
+describe("the shadow comparator with stamps on both sides", () => {
+  it("pairs by stamp: a changed payload is mismatched at once, equal payloads stay apart", () => {
+    const { c, settle, counts } = comparator();
+    stamped("primary", c, "same", "a");
+    stamped("primary", c, "same", "b");
+    stamped("primary", c, { text: "hi" }, "c");
+    stamped("shadow", c, "same", "b");
+    stamped("shadow", c, { text: "HI" }, "c");
+    expect(counts()).toEqual({ ...zeroCounts(), matched: 1, mismatched: 1 });
+    stamped("shadow", c, "same", "a");
+    settle();
+    expect(counts()).toEqual({ ...zeroCounts(), matched: 2, mismatched: 1 });
+  });
+
+  it("counts a second copy of a stamp as a duplicate, a message of another stamp as extra", () => {
+    const { c, settle, counts } = comparator();
+    stamped("primary", c, "ping", "a");
+    stamped("shadow", c, "ping", "a");
+    stamped("shadow", c, "ping", "a");
+    stamped("shadow", c, "ping", "z");
+    settle();
+    expect(counts()).toEqual({ ...zeroCounts(), matched: 1, duplicates: 1, extra: 1 });
+  });
+
+  it("pairs a stamped delivery with an unstamped one by content (a kind without stamps)", () => {
+    const { c, settle, counts } = comparator();
+    stamped("primary", c, 1, "a");
+    S(c, 1);
+    S(c, 2);
+    stamped("primary", c, 3, "c");
+    settle();
+    expect(counts()).toEqual({ ...zeroCounts(), matched: 1, mismatched: 1 });
+  });
+
+  it("sees the swap of two equal payloads by their stamps", () => {
+    const { c, settle, counts } = comparator();
+    for (const stamp of ["a", "b"]) {
+      stamped("primary", c, "same", stamp);
+      c.written(ROUTE, "room:1", { event: "message", args: ["same"], stamp });
+    }
+    stamped("shadow", c, "same", "b");
+    stamped("shadow", c, "same", "a");
+    settle();
+    expect(counts()).toEqual({ ...zeroCounts(), matched: 2, reordered: 1 });
   });
 });
 
