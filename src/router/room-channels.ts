@@ -131,9 +131,14 @@ export class RoomChannels implements RoomObserver {
         this.#unbind(old.nsp, old.room);
         continue;
       }
-      this.#unbindShadow(old.nsp, old.room);
+      // The old shadow's channel may be the room's new channel or shadow: released once
+      // the new binding holds its subscription.
+      const oldShadow = this.#shadowBindings.retire(old.nsp, old.room);
       this.#bindings.retire(old.nsp, old.room);
       this.#bind(old.nsp, old.room);
+      if (oldShadow !== undefined && this.#shadowBindings.release(oldShadow)) {
+        this.#unsubscribe(oldShadow);
+      }
       this.#movePresence(old.nsp, old.room);
       const subscribed = this.#bindings.get(old.nsp, old.room)?.ready ?? Promise.resolve();
       drains.push(this.#drain(old, subscribed));
@@ -392,16 +397,21 @@ export class RoomChannels implements RoomObserver {
       rename,
       presence,
       shadow,
-      ready: this.#subscription(this.#bindings, backend, channel),
+      ready: this.#subscription(backend, channel),
       inflight: 0,
       onIdle: undefined,
     });
     if (shadow !== undefined) this.#bindShadow(nsp, room, shadow);
   }
 
-  /** The subscription of `backend`'s `channel` in `bindings`: the one held, or a new one. */
-  #subscription(bindings: ChannelBindings, backend: Backend, channel: string): Promise<void> {
-    let ready = bindings.subscription(backend, channel);
+  /**
+   * The subscription of `backend`'s `channel`: the one a room holds, as its channel or as
+   * its shadow's (a move can make one room's old channel another's shadow), or a new one.
+   */
+  #subscription(backend: Backend, channel: string): Promise<void> {
+    let ready =
+      this.#bindings.subscription(backend, channel) ??
+      this.#shadowBindings.subscription(backend, channel);
     if (ready === undefined) {
       ready = backend.subscribe(channel);
       ready.catch((cause: unknown) => {
@@ -428,7 +438,7 @@ export class RoomChannels implements RoomObserver {
       backend,
       channel,
       rename: NO_RENAMES,
-      ready: this.#subscription(this.#shadowBindings, backend, channel),
+      ready: this.#subscription(backend, channel),
       inflight: 0,
       onIdle: undefined,
     });
@@ -465,7 +475,14 @@ export class RoomChannels implements RoomObserver {
     if (this.#bindings.release(old)) this.#unsubscribe(old);
   }
 
+  /** Ends `backend`'s subscription of `channel`, unless a room still holds it either way. */
   #unsubscribe({ backend, channel }: Binding): void {
+    if (
+      this.#bindings.subscription(backend, channel) !== undefined ||
+      this.#shadowBindings.subscription(backend, channel) !== undefined
+    ) {
+      return;
+    }
     backend.unsubscribe(channel).catch((cause: unknown) => {
       this.#log.error({ err: cause, backend: backend.name, channel }, "unsubscribe failed");
     });

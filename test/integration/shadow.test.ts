@@ -9,6 +9,9 @@
 import { randomBytes } from "node:crypto";
 import type { Socket } from "socket.io-client";
 import { describe, expect, it } from "vitest";
+import { loadConfigFromString } from "../../src/mapping/compile.js";
+import { formatDiagnostic } from "../../src/mapping/diagnostic.js";
+import { rolloutBucket } from "../../src/mapping/route-table.js";
 import type { ShadowReport } from "../../src/router/shadow/report.js";
 import { SocketClusterBus } from "../buses/socketcluster-bus.js";
 import type { AblyEmulator } from "../emulators/ably/ably-emulator.js";
@@ -345,6 +348,71 @@ describe("a room on the native core shadowed on Pusher, one node", () => {
     expect(after.since).toBe(body.since);
     expect(after.routes[0]!.counts).toEqual(ZERO);
     expect(after.routes[0]!.verdict).toBe("insufficient-data");
+  });
+});
+
+describe("a shadowed route through a rollout and back, by hot reload", () => {
+  const cleanup = useCleanup();
+
+  it("keeps comparing a moving room: its old channel becomes its shadow and back, never unsubscribed", async () => {
+    const emulator = await startEmulator((task) => cleanup.add(task));
+    const target = onPusher(emulator);
+    const env = { TOKEN, REDIS_KEY: "unused", ...target.env };
+    const harness = await startNode(cleanup, target);
+    // A room the 10 % rollout moves.
+    const room = Array.from({ length: 1000 }, (_, n) => `room:${n}`).find(
+      (name) => rolloutBucket(name) < 1000,
+    )!;
+    const channel = `private-${room.replace(":", "-")}`;
+    const alice = await member(harness, room);
+    const bob = await member(harness, room);
+    await subscribed(emulator, channel);
+    const reload = async (text: string) => {
+      const { config, diagnostics } = loadConfigFromString(text, "test.yaml", env);
+      if (config === undefined) throw new Error(diagnostics.map(formatDiagnostic).join("\n"));
+      await harness.server.reload(config);
+    };
+    const shadowed = yaml(target);
+    const rolledOut = shadowed.replace(
+      "    events:",
+      `        rollout:
+          backend: pusher
+          channel: "private-room-{id}"
+          percent: 10
+          shadow: { backend: native, window: ${WINDOW}, verdict: { minMessages: 10, maxP99GapMs: 5000 } }
+    events:`,
+    );
+    const rows = async () =>
+      Object.fromEntries(
+        (await report(harness)).routes.map((r) => [`${r.primary}→${r.shadow}`, r.counts]),
+      );
+
+    // Each step's messages matched before the next move: a copy still on its way when a
+    // room's channel changes roles would count on the other row (docs/shadow.md).
+    const matched = (row: string, count: number) =>
+      until(async () => (await rows())[row]?.matched === count, `${count} matched on ${row}`);
+    await publishMany(alice.socket, room, 10);
+    await matched("native→pusher", 10);
+    await reload(rolledOut);
+    expect(emulator.channels(APP.id)[channel]?.subscriptionCount).toBe(1);
+    await publishMany(alice.socket, room, 10, 10);
+    await matched("pusher→native", 10);
+    await reload(shadowed);
+    expect(emulator.channels(APP.id)[channel]?.subscriptionCount).toBe(1);
+    await publishMany(alice.socket, room, 10, 20);
+    await until(async () => {
+      const counts = await rows();
+      return counts["native→pusher"]?.matched === 20 && counts["pusher→native"]?.matched === 10;
+    }, "every message matched on its row").catch(async (error: Error) => {
+      throw new Error(`${error.message}: ${JSON.stringify(await report(harness))}`);
+    });
+    await until(() => pendingIsZero(harness), "nothing left waiting");
+    expect(await rows()).toEqual({
+      "native→pusher": { ...ZERO, matched: 20 },
+      "pusher→native": { ...ZERO, matched: 10 },
+    });
+    await until(() => bob.got.length === 30, "bob's messages");
+    expect(bob.got).toEqual(Array.from({ length: 30 }, (_, n) => ({ n })));
   });
 });
 

@@ -23,6 +23,12 @@ export const nativeFactory = {
     additionalProperties: false,
     properties: { redis: nativeRedisSettingsSchema },
   },
+  // On Redis a publication is a broadcast every node (and every socket.io node) hands to
+  // its members of the room: a shadow's copy would reach them.
+  shadowProblem: (settings) =>
+    settings?.redis === undefined
+      ? undefined
+      : "on Redis its publications reach every node's members of the room, so they would get each message twice",
   create: (name, settings, deps) =>
     new NativeBackend(name, {
       log: deps.log,

@@ -281,23 +281,14 @@ export class ShadowComparator {
   }
 
   /**
-   * Keeps only the routes of `routes` (a reload): the evidence of a route that is still
-   * configured with the same id carries on under its new settings.
+   * A reload's routes: a route still configured under the same id goes on under its new
+   * settings (window, verdict), its evidence kept. A route the file no longer has keeps
+   * its evidence in the report until a reset: what a migration step showed stays readable.
    */
   retain(routes: readonly ShadowRoute[]): void {
-    const ids = new Map(routes.map((route) => [route.id, route]));
-    for (const [id, state] of this.#routes) {
-      const next = ids.get(id);
-      if (
-        next === undefined ||
-        next.primary !== state.route.primary ||
-        next.shadow !== state.route.shadow
-      ) {
-        for (const ledger of state.ledgers.values()) this.#pending -= ledger.pending;
-        this.#routes.delete(id);
-      } else {
-        state.route = next;
-      }
+    for (const route of routes) {
+      const state = this.#routes.get(route.id);
+      if (state !== undefined) state.route = route;
     }
   }
 
