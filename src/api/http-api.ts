@@ -35,8 +35,8 @@ export interface RoomPublisher {
   placement(nsp: string, room: string): RoomPlacement | undefined;
   /** The whole cluster as the native core on Redis sees it; `undefined` on a single node. */
   cluster(): ClusterView | undefined;
-  /** This node's shadow comparison (docs/shadow.md). */
-  shadowReport(): ShadowReport;
+  /** This node's shadow comparison (docs/shadow.md); `channels`: per channel too. */
+  shadowReport(options?: { readonly channels?: boolean }): ShadowReport;
   /** Starts a new window of shadow evidence on this node. */
   resetShadow(): void;
 }
@@ -98,13 +98,7 @@ export class HttpApi {
       ["/api/v1/rooms", { method: "GET", handler: (req, res) => this.#onRooms(req, res) }],
       ["/api/v1/namespaces", { method: "GET", handler: (_req, res) => this.#onNamespaces(res) }],
       ["/api/v1/cluster", { method: "GET", handler: (req, res) => this.#onCluster(req, res) }],
-      [
-        "/api/v1/shadow",
-        {
-          method: "GET",
-          handler: (_req, res) => json(res, 200, this.#options.publisher.shadowReport()),
-        },
-      ],
+      ["/api/v1/shadow", { method: "GET", handler: (req, res) => this.#onShadow(req, res) }],
       [
         "/api/v1/shadow/reset",
         { method: "POST", handler: (_req, res) => this.#onShadowReset(res) },
@@ -297,6 +291,13 @@ export class HttpApi {
   }
 
   // --- GET /api/v1/shadow, POST /api/v1/shadow/reset -----------------------------
+
+  #onShadow(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? "";
+    const query = new URLSearchParams(url.includes("?") ? url.slice(url.indexOf("?") + 1) : "");
+    const channels = query.get("channels") === "true";
+    json(res, 200, this.#options.publisher.shadowReport({ channels }));
+  }
 
   #onShadowReset(res: ServerResponse): void {
     const { publisher, log } = this.#options;

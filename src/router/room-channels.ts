@@ -176,8 +176,8 @@ export class RoomChannels implements RoomObserver {
   }
 
   /** What this node's shadow comparator found, per shadowed route (docs/shadow.md). */
-  shadowReport(): ShadowReport {
-    return this.#shadowing.report();
+  shadowReport(options: { readonly channels?: boolean } = {}): ShadowReport {
+    return this.#shadowing.report(options);
   }
 
   /** Starts a new window of shadow evidence on this node. */

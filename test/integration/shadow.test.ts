@@ -331,6 +331,31 @@ describe("a room on the native core shadowed on Pusher, one node", () => {
     expect(route!.counts).toEqual({ ...ZERO, matched: MESSAGES - 2, mismatched: 2 });
   });
 
+  it("reports per channel with ?channels=true: a drop on one room's channel counts there", async () => {
+    let n = 0;
+    const { harness, alice, emulator } = await setUp((delivery) => {
+      if (delivery.channel !== "private-room-2") return undefined;
+      n += 1;
+      return n === 5 ? "drop" : undefined;
+    });
+    const carol = await member(harness, "room:2");
+    await subscribed(emulator, "private-room-2");
+    await publishMany(alice.socket, "room:1", 10);
+    await publishMany(carol.socket, "room:2", 10);
+    await decided(harness, 20);
+    const res = await fetch(`${harness.url}/api/v1/shadow?channels=true`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    const [route] = ((await res.json()) as ShadowReport).routes;
+    expect(route!.counts).toEqual({ ...ZERO, matched: 19, missing: 1 });
+    expect(route!.channels).toEqual([
+      { channel: "room:1", counts: { ...ZERO, matched: 10 } },
+      { channel: "room:2", counts: { ...ZERO, matched: 9, missing: 1 } },
+    ]);
+    // Without the parameter, the report has exactly its documented fields.
+    expect((await report(harness)).routes[0]).not.toHaveProperty("channels");
+  });
+
   it("reset starts a new window of evidence", async () => {
     const { harness, alice } = await setUp();
     await publishMany(alice.socket, "room:1", 10);
@@ -491,6 +516,38 @@ describe("a room on the native core shadowed on Ably, and on a SocketCluster bus
     const [route] = (await decided(harness, MESSAGES)).routes;
     expect(route!.counts).toEqual({ ...ZERO, matched: MESSAGES - 2, mismatched: 2 });
   });
+
+  it.each([
+    ["drop", "missing"],
+    ["duplicate", "duplicates"],
+  ] as const)(
+    "Ably: %s the second frame: exactly its messages counted as %s",
+    async (fault, count) => {
+      const emulator = await startAblyEmulator(cleanup);
+      // The bridge publishes in batches, so a frame carries many messages (here 1, then
+      // about 100): the hook counts the messages of the frame it hits.
+      let frames = 0;
+      let injected = 0;
+      emulator.setDeliveryFault((delivery) => {
+        if (delivery.action !== 15) return undefined; // MESSAGE frames only
+        frames += 1;
+        if (frames !== 2) return undefined;
+        injected += delivery.messages.length;
+        return fault;
+      });
+      const harness = await startNode(cleanup, onAbly(emulator));
+      const alice = await member(harness, "room:1");
+      await until(
+        () => emulator.attachedConnectionIds("testapp", "room:1").length === 1,
+        "the bridge attached room:1",
+      );
+      await publishMany(alice.socket, "room:1", MESSAGES);
+      const [route] = (await decided(harness, MESSAGES)).routes;
+      expect(injected).toBeGreaterThan(0);
+      const matched = fault === "drop" ? MESSAGES - injected : MESSAGES;
+      expect(route!.counts).toEqual({ ...ZERO, matched, [count]: injected });
+    },
+  );
 
   it("SocketCluster: the bus sends the writes back (echo: bus) and every one is matched", async () => {
     const bus = await SocketClusterBus.start();

@@ -3,6 +3,7 @@
  * `GET /api/v1/shadow` answers it and `switchyard shadow` prints it (docs/shadow.md).
  */
 
+import { parseRoomChannel } from "../../egress/registry.js";
 import type { ShadowRoute, ShadowVerdictThresholds } from "../../mapping/types.js";
 import type { RouteEvidence, ShadowCounts } from "./comparator.js";
 
@@ -18,6 +19,11 @@ export interface ShadowRouteReport {
   readonly latencyGap: { p50: number | null; p95: number | null; p99: number | null };
   readonly verdict: ShadowVerdict;
   readonly reasons: string[];
+  /**
+   * With `?channels=true`: the counts of each primary channel (a native core's by its
+   * room's name), at most 1,000 per route.
+   */
+  readonly channels?: { channel: string; counts: ShadowCounts }[];
 }
 
 export interface ShadowReport {
@@ -26,12 +32,19 @@ export interface ShadowReport {
   readonly since: string;
 }
 
-/** The report of `evidence` gathered since `since` (ms since the epoch). */
-export function shadowReport(evidence: readonly RouteEvidence[], since: number): ShadowReport {
+/**
+ * The report of `evidence` gathered since `since` (ms since the epoch); with `channels`,
+ * each route's counts per channel too.
+ */
+export function shadowReport(
+  evidence: readonly RouteEvidence[],
+  since: number,
+  options: { readonly channels?: boolean } = {},
+): ShadowReport {
   return {
     routes: evidence.map((e) => {
       const { verdict, reasons } = judge(e.route, e.counts, e.latencyGap.p99, e.shed);
-      return {
+      const report: ShadowRouteReport = {
         namespace: e.route.namespace,
         room: e.route.room,
         primary: e.route.primary,
@@ -41,6 +54,13 @@ export function shadowReport(evidence: readonly RouteEvidence[], since: number):
         verdict,
         reasons,
       };
+      if (options.channels !== true) return report;
+      // A native core's channel is its room: shown as the room's name.
+      const channels = [...e.channels].map(([channel, counts]) => ({
+        channel: parseRoomChannel(channel)?.room ?? channel,
+        counts: { ...counts },
+      }));
+      return { ...report, channels };
     }),
     since: new Date(since).toISOString(),
   };

@@ -99,8 +99,8 @@ export class Shadowing {
     this.comparator.shadow(route, channel, message);
   }
 
-  report(): ShadowReport {
-    return shadowReport(this.comparator.evidence(), this.comparator.since);
+  report(options: { readonly channels?: boolean } = {}): ShadowReport {
+    return shadowReport(this.comparator.evidence(), this.comparator.since, options);
   }
 
   reset(): void {
