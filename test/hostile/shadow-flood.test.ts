@@ -14,6 +14,7 @@ import type { ShadowReport } from "../../src/router/shadow/report.js";
 import { restClient, startEmulator } from "../emulators/pusher/test-support.js";
 import { type Cleanup, useCleanup } from "../helpers/cleanup.js";
 import { pusherBackendYaml, pusherEnv } from "../helpers/pusher-bridge.js";
+import { shadowReport } from "../helpers/shadow-report.js";
 import { Harness } from "../helpers/switchyard-harness.js";
 import { until } from "../helpers/wait-for.js";
 
@@ -61,8 +62,8 @@ async function get(harness: Harness, path: string, init: RequestInit = {}): Prom
   });
 }
 
-async function report(harness: Harness): Promise<ShadowReport> {
-  return (await (await get(harness, "/api/v1/shadow")).json()) as ShadowReport;
+function report(harness: Harness): Promise<ShadowReport> {
+  return shadowReport(harness, TOKEN);
 }
 
 async function metric(harness: Harness, pattern: RegExp): Promise<number> {

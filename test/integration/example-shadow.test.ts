@@ -43,6 +43,7 @@ import {
   subscribe,
 } from "../emulators/pusher/test-support.js";
 import { type Cleanup, useCleanup } from "../helpers/cleanup.js";
+import { shadowReport, zeroCounts } from "../helpers/shadow-report.js";
 import { Harness } from "../helpers/switchyard-harness.js";
 import { until, waitForMatch } from "../helpers/wait-for.js";
 
@@ -58,16 +59,7 @@ const MESSAGES = 50;
 const payload = (n: number) => ({ n, text: `héllo ${n}`, nested: { list: [1, true, null] } });
 const SENT = Array.from({ length: MESSAGES }, (_, n) => payload(n));
 
-const ZERO = {
-  matched: 0,
-  missing: 0,
-  extra: 0,
-  duplicates: 0,
-  reordered: 0,
-  mismatched: 0,
-  shadowDropped: 0,
-  shadowErrors: 0,
-};
+const ZERO = zeroCounts();
 
 function pusherEnv(emulator: PusherEmulator): Record<string, string> {
   return {
@@ -95,12 +87,8 @@ async function start(cleanup: Cleanup, file: string, env: Record<string, string>
   return harness;
 }
 
-async function report(harness: Harness): Promise<ShadowReport> {
-  const res = await fetch(`${harness.url}/api/v1/shadow`, {
-    headers: { authorization: `Bearer ${TOKEN}` },
-  });
-  expect(res.status).toBe(200);
-  return (await res.json()) as ShadowReport;
+function report(harness: Harness): Promise<ShadowReport> {
+  return shadowReport(harness, TOKEN);
 }
 
 /** The report once the route has matched `count` messages. */

@@ -22,6 +22,7 @@ import {
 import type { DeliveryFault, PusherEmulator } from "../emulators/pusher/pusher-emulator.js";
 import { APP, startEmulator } from "../emulators/pusher/test-support.js";
 import { type Cleanup, useCleanup } from "../helpers/cleanup.js";
+import { shadowReport, zeroCounts } from "../helpers/shadow-report.js";
 import { Harness } from "../helpers/switchyard-harness.js";
 import { until } from "../helpers/wait-for.js";
 
@@ -136,12 +137,8 @@ async function startNode(
   return harness;
 }
 
-async function report(harness: Harness): Promise<ShadowReport> {
-  const res = await fetch(`${harness.url}/api/v1/shadow`, {
-    headers: { authorization: `Bearer ${TOKEN}` },
-  });
-  expect(res.status).toBe(200);
-  return (await res.json()) as ShadowReport;
+function report(harness: Harness): Promise<ShadowReport> {
+  return shadowReport(harness, TOKEN);
 }
 
 /**
@@ -211,16 +208,7 @@ function everyNth(
   };
 }
 
-const ZERO = {
-  matched: 0,
-  missing: 0,
-  extra: 0,
-  duplicates: 0,
-  reordered: 0,
-  mismatched: 0,
-  shadowDropped: 0,
-  shadowErrors: 0,
-};
+const ZERO = zeroCounts();
 
 describe("a room on the native core shadowed on Pusher, one node", () => {
   const cleanup = useCleanup();
