@@ -130,7 +130,9 @@ export class PublishQueue<T extends ChannelItem> {
         reject,
       };
       this.#waiting.push(entry);
-      this.#pump();
+      // Behind its channel's call in flight, the item changes nothing the pump could send
+      // now; skipping the pump keeps a hot channel's pushes from rescanning the queue.
+      if (!this.#busy.has(item.channel)) this.#pump();
       this.#sizeChanged();
     });
   }
