@@ -23,8 +23,11 @@ export interface BenchConfigOptions {
   readonly example: string;
   /** Publications one socket keeps outstanding; over the default share it is raised to it. */
   readonly window?: number;
-  /** Further settings, each a YAML path and its value (`backends.ably.settings.batchSize`). */
-  readonly settings?: readonly (readonly [path: readonly string[], value: number])[];
+  /**
+   * Further settings, each a YAML path and its value (`backends.ably.settings.batchSize`); a
+   * mapping or list replaces what is there.
+   */
+  readonly settings?: readonly (readonly [path: readonly string[], value: unknown])[];
 }
 
 export interface BenchConfig {
@@ -42,9 +45,11 @@ export function writeBenchConfig(opts: BenchConfigOptions): BenchConfig {
   const source = readFileSync(resolve(opts.root, opts.example), "utf8");
   const doc = parseDocument(source);
   const changes: string[] = [];
-  const set = (path: readonly string[], value: number) => {
+  const set = (path: readonly string[], value: unknown) => {
     doc.setIn(path, value);
-    changes.push(`${path.join(".")}: ${value}`);
+    changes.push(
+      `${path.join(".")}: ${typeof value === "object" ? JSON.stringify(value) : String(value)}`,
+    );
   };
   set(["server", "limits", "eventsPerSecond"], BENCH_EVENTS_PER_SECOND);
   set(["server", "limits", "eventBurst"], BENCH_EVENTS_PER_SECOND);

@@ -414,6 +414,11 @@ export class Fleet {
     this.sent[room] = n + 1;
   }
 
+  /** Messages published since the fleet connected, every phase and room. */
+  get published(): number {
+    return this.totalSent();
+  }
+
   private totalSent(): number {
     let t = 0;
     for (const n of this.sent) t += n;

@@ -30,6 +30,18 @@ export interface HeartbeatStats {
   pongs: number;
 }
 
+/** What the shadowed server's comparator found (`GET /api/v1/shadow`), read after the run. */
+export interface ShadowCheck {
+  /** Messages the generator published in the run (every phase). */
+  published: number;
+  /** The counts of its one shadowed route (matched, missing, extra, ...). */
+  counts: Record<string, number>;
+  /** Shadow delivery time minus primary delivery time, ms. */
+  latencyGap: { p50: number | null; p99: number | null };
+  verdict: string;
+  reasons: string[];
+}
+
 export interface RunRecord {
   server: ServerId;
   label: string;
@@ -45,6 +57,8 @@ export interface RunRecord {
   saturation?: PhaseStats;
   /** Protocol 3 only. */
   heartbeat?: HeartbeatStats;
+  /** switchyard-shadow only: its comparator's report after the run. */
+  shadow?: ShadowCheck;
   notes: string[];
   error?: string;
 }
@@ -159,6 +173,8 @@ export interface Ratios {
   switchyard?: RatioSet;
   /** ws floor / socket.io. */
   floor?: RatioSet;
+  /** Switchyard with its rooms shadowed / Switchyard: what the shadow costs the primary path. */
+  shadow?: { throughput: number; efficiency: number; p99: number; fixedP99: number };
 }
 
 export interface RatioSet {
@@ -173,6 +189,8 @@ export interface RatioSet {
 }
 
 export const TARGETS = { throughput: 1.5, memory: 0.6, fixedP99: 1.0 };
+/** Switchyard with a native shadow against without: throughput at least, p99 at most. */
+export const SHADOW_TARGETS = { throughput: 0.7, p99: 1.3 };
 
 export function ratios(summaries: readonly Summary[]): Ratios[] {
   const sizes = [...new Set(summaries.map((s) => s.size))];
@@ -196,6 +214,16 @@ export function ratios(summaries: readonly Summary[]): Ratios[] {
     const fl = vs(get("floor"));
     if (sy) r.switchyard = sy;
     if (fl) r.floor = fl;
+    const plain = get("switchyard");
+    const shadowed = get("switchyard-shadow");
+    if (plain && shadowed) {
+      r.shadow = {
+        throughput: shadowed.deliveredPerSec / plain.deliveredPerSec,
+        efficiency: shadowed.perSrvCpuSec / plain.perSrvCpuSec,
+        p99: shadowed.p99Ms / plain.p99Ms,
+        fixedP99: shadowed.fixedP99Ms / plain.fixedP99Ms,
+      };
+    }
     return r;
   });
 }
@@ -234,10 +262,12 @@ export function formatTable(
     let firstRow = true;
     for (const { id, label } of servers) {
       const s = summaries.find((x) => x.size === size && x.server === id);
+      const why = skipped.get(id);
+      // Not run at this size by choice (switchyard-shadow runs at one size by default).
+      if (!s && why === undefined && id === "switchyard-shadow") continue;
       const sizeCell = firstRow ? size : "";
       firstRow = false;
       if (!s) {
-        const why = skipped.get(id);
         rows.push([
           sizeCell,
           label,
@@ -276,6 +306,16 @@ export function formatTable(
           ` (per CPU-s ${ratio(t.efficiency)})` +
           ` mem ${ratio(t.memory)} [${mark(t.memory <= TARGETS.memory)}]` +
           ` p99@fixed ${ratio(t.fixedP99)} [${mark(t.fixedP99 <= TARGETS.fixedP99)}]`,
+      );
+    }
+    if (r?.shadow) {
+      const t = r.shadow;
+      const mark = (ok: boolean) => (ok ? "ok" : "MISS");
+      parts.push(
+        `switchyard+shadow/switchyard${clients}: thr ${ratio(t.throughput)} [${mark(t.throughput >= SHADOW_TARGETS.throughput)}]` +
+          ` (per CPU-s ${ratio(t.efficiency)})` +
+          ` p99 ${ratio(t.p99)} [${mark(t.p99 <= SHADOW_TARGETS.p99)}]` +
+          ` p99@fixed ${ratio(t.fixedP99)} [${mark(t.fixedP99 <= SHADOW_TARGETS.p99)}]`,
       );
     }
     if (r?.floor) {

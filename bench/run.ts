@@ -9,6 +9,7 @@
  */
 
 import { execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus as osCpus, release, tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
@@ -24,6 +25,7 @@ import {
   runAblyBench,
   summarizeAbly,
 } from "./ably.js";
+import { writeBenchConfig } from "./bench-config.js";
 import { type ClusterResult, formatCluster, runClusterBench } from "./cluster.js";
 import { type ClientProtocol, Fleet, type Meter, type RampOptions } from "./generator.js";
 import { formatPusher, type PusherResult, runPusherBench } from "./pusher.js";
@@ -32,6 +34,7 @@ import {
   type MemoryStats,
   type RunRecord,
   ratios,
+  type ShadowCheck,
   type Size,
   sizeId,
   summarize,
@@ -70,11 +73,18 @@ const WORKER_ENV = "SWITCHYARD_BENCH_WORKER";
 const BENCH_CONFIG = "examples/bench/switchyard.yaml";
 /** The bench mapping with `allowEIO3: true` (may not exist yet: then one is derived). */
 const LEGACY_CONFIG = "examples/legacy/switchyard.yaml";
+/** The one size switchyard-shadow runs at unless `--servers` names it. */
+const SHADOW_DEFAULT_SIZE = "1k/1r/100B";
+/** The shadowed server's API token (`GET /api/v1/shadow`): the environment's, else random. */
+const SHADOW_TOKEN_ENV = "SWITCHYARD_BENCH_API_TOKEN";
 
 const HELP = `Usage: npx tsx bench/run.ts [options]
 
 Servers and sizes
-  --servers LIST       switchyard,socketio,floor (default: all three)
+  --servers LIST       switchyard,switchyard-shadow,socketio,floor (default: all four, with
+                       switchyard-shadow at 1k/1r/100B only; named here, at every size):
+                       switchyard-shadow is switchyard with its rooms shadowed on a second native
+                       backend, and the table adds its ratios to switchyard
   --conns LIST         connection counts (default 1000,10000)
   --rooms LIST         room counts (default 1,100)
   --payloads LIST      payload bytes (default 100,1024)
@@ -145,7 +155,7 @@ Environment
 
 const { values: args } = parseArgs({
   options: {
-    servers: { type: "string", default: "switchyard,socketio,floor" },
+    servers: { type: "string" },
     conns: { type: "string", default: "1000,10000" },
     rooms: { type: "string", default: "1,100" },
     payloads: { type: "string", default: "100,1024" },
@@ -724,6 +734,9 @@ async function main(): Promise<void> {
   const aliases: Record<string, ServerId> = {
     switchyard: "switchyard",
     sy: "switchyard",
+    "switchyard-shadow": "switchyard-shadow",
+    "sy-shadow": "switchyard-shadow",
+    shadow: "switchyard-shadow",
     socketio: "socketio",
     "socket.io": "socketio",
     sio: "socketio",
@@ -731,20 +744,29 @@ async function main(): Promise<void> {
     "ws-floor": "floor",
     ws: "floor",
   };
-  const wanted = args.servers.split(",").map((s) => {
-    const id = aliases[s.trim().toLowerCase()];
-    if (!id) {
-      console.error(`--servers: unknown server ${s}; use switchyard, socketio, floor`);
-      process.exit(2);
-    }
-    return id;
-  });
-  const syConfig = wanted.includes("switchyard")
+  const wanted = (args.servers ?? "switchyard,switchyard-shadow,socketio,floor")
+    .split(",")
+    .map((s) => {
+      const id = aliases[s.trim().toLowerCase()];
+      if (!id) {
+        console.error(
+          `--servers: unknown server ${s}; use switchyard, switchyard-shadow, socketio, floor`,
+        );
+        process.exit(2);
+      }
+      return id;
+    });
+  const anySwitchyard = wanted.includes("switchyard") || wanted.includes("switchyard-shadow");
+  const syConfig = anySwitchyard
     ? switchyardConfig(args.config, clientProtocol)
     : { path: args.config ?? BENCH_CONFIG, source: "unused" };
-  const specs = serverSpecs(ROOT, syConfig.path, clientProtocol).filter((s) =>
+  const shadow = wanted.includes("switchyard-shadow") ? shadowConfig(syConfig.path) : undefined;
+  const specs = serverSpecs(ROOT, syConfig.path, clientProtocol, shadow?.path).filter((s) =>
     wanted.includes(s.id),
   );
+  // By default the shadow's cost is measured at one size; named in --servers, at every size.
+  const shadowSizes = (size: Size) =>
+    args.servers !== undefined || sizeId(size) === SHADOW_DEFAULT_SIZE;
 
   const pinned = process.env.SWITCHYARD_BENCH_PIN === "pinned";
   const background = await backgroundLoad(1000);
@@ -772,10 +794,16 @@ async function main(): Promise<void> {
         : "socket.io 3.x/4.x: Engine.IO v4 / Socket.IO protocol v5"
     })`,
   );
-  if (wanted.includes("switchyard")) {
+  if (anySwitchyard) {
     console.log(
       `  config   ${relative(process.cwd(), resolve(ROOT, syConfig.path))}` +
         (syConfig.source.startsWith("temporary") ? ` (${syConfig.source})` : ""),
+    );
+  }
+  if (shadow !== undefined) {
+    console.log(
+      `  shadow   switchyard+shadow serves ${shadow.path}: that config with ${shadow.changes.slice(-3).join("; ")}` +
+        (args.servers === undefined ? ` (at ${SHADOW_DEFAULT_SIZE} only)` : ""),
     );
   }
   console.log(
@@ -837,6 +865,7 @@ async function main(): Promise<void> {
         clientProtocol,
         switchyardConfig: syConfig.path,
         switchyardConfigSource: syConfig.source,
+        shadowConfigChanges: shadow?.changes ?? null,
       },
       conditions: cond,
       routing,
@@ -856,6 +885,7 @@ async function main(): Promise<void> {
     for (const size of sizes) {
       for (const spec of specs) {
         if (skipped.has(spec.id)) continue;
+        if (spec.id === "switchyard-shadow" && !shadowSizes(size)) continue;
         if (quietWaitSec > 0) await waitForQuiet(quietWaitSec);
         const record = await runOne(spec, size, rep, {
           client,
@@ -895,6 +925,15 @@ async function main(): Promise<void> {
   console.log("");
   console.log(formatTable(summaries, sizes.map(sizeId), specs, skipped));
   for (const [id, why] of skipped) console.log(`\n${id} skipped: ${why.split("\n")[0]}`);
+  const shadowRuns = records.filter((r) => r.server === "switchyard-shadow");
+  if (shadowRuns.length > 0) {
+    console.log("\nswitchyard+shadow comparator (GET /api/v1/shadow after each run):");
+    for (const r of shadowRuns) {
+      console.log(
+        `  ${r.size} #${r.repeat}: ${r.shadow ? formatShadowCheck(r.shadow) : "no report"}`,
+      );
+    }
+  }
   console.log(
     "\nflags: generator-bound? = the generator, not the server, ran out of CPU;" +
       " server-not-saturated? = neither did (latency-bound loop);" +
@@ -1051,6 +1090,10 @@ async function runOne(
         record.notes.push(`unanswered pings: ${e.pingsSent - e.pongs} of ${e.pingsSent}`);
       }
     }
+    if (spec.id === "switchyard-shadow") {
+      record.shadow = await readShadowCheck(port, fleet.published);
+      if (record.shadow === undefined) record.notes.push("no shadow report");
+    }
     if (e.disconnects > 0) record.notes.push(`disconnects: ${e.disconnects}`);
     if (e.malformed > 0) record.notes.push(`malformed messages: ${e.malformed}`);
     if (e.unexpected > 0) {
@@ -1070,6 +1113,7 @@ async function runOne(
         (f.missing || s.missing ? ` MISSING ${f.missing}/${s.missing}` : "") +
         (!f.drained || !s.drained ? " NOT-DRAINED" : "") +
         pings +
+        (record.shadow ? ` | shadow ${formatShadowCheck(record.shadow)}` : "") +
         (record.notes.length ? ` | ${record.notes.join("; ")}` : ""),
     );
   } catch (err) {
@@ -1080,4 +1124,65 @@ async function runOne(
     await stopServer(server);
   }
   return record;
+}
+
+/**
+ * The Switchyard config of `switchyard+shadow`: a copy of `base` whose rooms `room:{id}` (the
+ * generator's) live on native as before and are shadowed on `archive`, a second native backend;
+ * with the HTTP API on (token from SWITCHYARD_BENCH_API_TOKEN) to read the comparator. The
+ * copy replaces the routes of namespace `/`; removed on exit.
+ */
+function shadowConfig(base: string) {
+  process.env[SHADOW_TOKEN_ENV] ||= `bench-${randomBytes(24).toString("hex")}`;
+  const config = writeBenchConfig({
+    root: ROOT,
+    example: base,
+    settings: [
+      [["api"], { token: `\${${SHADOW_TOKEN_ENV}}` }],
+      [["backends", "archive"], { kind: "native" }],
+      [
+        ["namespaces", "/", "routes"],
+        [{ room: "room:{id}", backend: "native", shadow: { backend: "archive" } }],
+      ],
+    ],
+  });
+  process.on("exit", config.remove);
+  return config;
+}
+
+/** The shadowed server's comparator report of its one route, or undefined when unreadable. */
+async function readShadowCheck(port: number, published: number): Promise<ShadowCheck | undefined> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/api/v1/shadow`, {
+      headers: { authorization: `Bearer ${process.env[SHADOW_TOKEN_ENV]}` },
+      signal: AbortSignal.timeout(5000),
+    });
+    const body = (await res.json()) as {
+      routes?: {
+        counts: Record<string, number>;
+        latencyGap: { p50: number | null; p99: number | null };
+        verdict: string;
+        reasons: string[];
+      }[];
+    };
+    const route = body.routes?.[0];
+    if (!res.ok || route === undefined) return undefined;
+    const { counts, latencyGap, verdict, reasons } = route;
+    return { published, counts, latencyGap, verdict, reasons };
+  } catch {
+    return undefined;
+  }
+}
+
+function formatShadowCheck(c: ShadowCheck): string {
+  const others = Object.entries(c.counts)
+    .filter(([k, v]) => k !== "matched" && k !== "missing" && v !== 0)
+    .map(([k, v]) => `${k} ${v}`);
+  const gap = (x: number | null) => (x === null ? "n/a" : x.toFixed(2));
+  return (
+    `matched ${c.counts.matched} of ${c.published} published, missing ${c.counts.missing}` +
+    (others.length ? `, ${others.join(", ")}` : "") +
+    `; gap p50 ${gap(c.latencyGap.p50)} p99 ${gap(c.latencyGap.p99)} ms; verdict ${c.verdict}` +
+    (c.reasons.length ? ` (${c.reasons.join("; ")})` : "")
+  );
 }

@@ -1,6 +1,7 @@
 /**
- * The three servers under test, started as child processes (pinned with taskset, fd limit raised
- * through bash), plus what the harness reads about them from /proc.
+ * The servers under test (Switchyard, also with its rooms shadowed; socket.io; the ws floor),
+ * started as child processes (pinned with taskset, fd limit raised through bash), plus what the
+ * harness reads about them from /proc.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readdirSync, readFileSync } from "node:fs";
@@ -10,7 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { type ClientProtocol, sioProbe } from "./generator.js";
 import type { ClientKind } from "./wsclient.js";
 
-export type ServerId = "switchyard" | "socketio" | "floor";
+export type ServerId = "switchyard" | "switchyard-shadow" | "socketio" | "floor";
 
 export interface ServerSpec {
   id: ServerId;
@@ -23,34 +24,39 @@ export interface ServerSpec {
 /**
  * `clientProtocol` 3 starts socket.io and the floor with Engine.IO v3 allowed (`--allow-eio3`);
  * Switchyard gets it from its config (`server: { allowEIO3: true }`), which the caller picks.
+ * `switchyard-shadow` is Switchyard serving `shadowConfig` (the same config with its rooms
+ * shadowed, bench/run.ts), or unavailable without one.
  */
 export function serverSpecs(
   root: string,
   switchyardConfig: string,
   clientProtocol: ClientProtocol = 4,
+  shadowConfig?: string,
 ): ServerSpec[] {
   const node = process.execPath;
   const eio3 = clientProtocol === 3 ? ["--allow-eio3"] : [];
-  return [
-    {
-      id: "switchyard",
-      label: "switchyard",
-      unavailable: () => {
-        if (!existsSync(`${root}/bin/switchyard.js`)) return "bin/switchyard.js not found";
-        if (!existsSync(resolvePath(root, switchyardConfig)))
-          return `${switchyardConfig} not found`;
-        return null;
-      },
-      command: (port) => [
-        node,
-        "bin/switchyard.js",
-        "start",
-        "--config",
-        switchyardConfig,
-        "--port",
-        String(port),
-      ],
+  const switchyard = (id: ServerId, label: string, config: string | undefined): ServerSpec => ({
+    id,
+    label,
+    unavailable: () => {
+      if (!existsSync(`${root}/bin/switchyard.js`)) return "bin/switchyard.js not found";
+      if (config === undefined) return "no shadow config";
+      if (!existsSync(resolvePath(root, config))) return `${config} not found`;
+      return null;
     },
+    command: (port) => [
+      node,
+      "bin/switchyard.js",
+      "start",
+      "--config",
+      config ?? "",
+      "--port",
+      String(port),
+    ],
+  });
+  return [
+    switchyard("switchyard", "switchyard", switchyardConfig),
+    switchyard("switchyard-shadow", "switchyard+shadow", shadowConfig),
     {
       id: "socketio",
       label: "socket.io",

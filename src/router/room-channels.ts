@@ -8,6 +8,7 @@ import { SwitchyardError } from "../errors.js";
 import type { RoomObserver } from "../ingress/sio/namespace.js";
 import type { SioServer } from "../ingress/sio/server.js";
 import type { Socket } from "../ingress/sio/socket.js";
+import { reportInternalError } from "../internal-errors.js";
 import type {
   ChannelTooLong,
   RoomBinding,
@@ -499,10 +500,14 @@ export class RoomChannels implements RoomObserver {
    * comparator, as the primary's delivery of each shadowed room's channel it names.
    */
   #compareBroadcast(backend: Backend, broadcast: ClusterBroadcast): void {
-    for (const room of broadcast.rooms) {
-      const binding = this.#bindings.get(broadcast.nsp, room);
-      if (binding?.shadow === undefined || binding.backend !== backend) continue;
-      this.#shadowing.primary(binding.shadow.route, binding.channel, broadcast);
+    try {
+      for (const room of broadcast.rooms) {
+        const binding = this.#bindings.get(broadcast.nsp, room);
+        if (binding?.shadow === undefined || binding.backend !== backend) continue;
+        this.#shadowing.primary(binding.shadow.route, binding.channel, broadcast);
+      }
+    } catch (error) {
+      reportInternalError(this.#log, "shadow comparison", error);
     }
   }
 
@@ -540,7 +545,12 @@ export class RoomChannels implements RoomObserver {
    */
   #deliver(backend: Backend, delivery: Delivery): void {
     const rooms = this.#bindings.rooms(backend, delivery.channel);
-    this.#compare(backend, delivery, rooms);
+    try {
+      this.#compare(backend, delivery, rooms);
+    } catch (error) {
+      // A fault of the comparison must never cost members their delivery.
+      reportInternalError(this.#log, "shadow comparison", error);
+    }
     if (rooms.length === 1) {
       const { nsp, room, rename } = rooms[0]!;
       this.#sio
