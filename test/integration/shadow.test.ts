@@ -432,36 +432,40 @@ describe("a shadowed route through a rollout and back, by hot reload", () => {
 describe("two nodes publishing, on Redis, shadowed on Pusher", () => {
   const cleanup = useCleanup();
 
-  it("each node reports its own view: a drop for one node's connection counts there only", async () => {
-    const emulator = await startEmulator((task) => cleanup.add(task));
-    const redisKey = `swy-shadow-${randomBytes(4).toString("hex")}`;
-    const a = await startNode(cleanup, onPusher(emulator), { redis: true, redisKey });
-    const b = await startNode(cleanup, onPusher(emulator), { redis: true, redisKey });
-    const alice = await member(a, "room:1");
-    const bob = await member(b, "room:1");
-    await subscribed(emulator, "private-room-1", 2);
-    // Every 50th delivery to the first connection subscribed: node A's or B's.
-    const [victim] = emulator.socketIds(APP.id);
-    let n = 0;
-    emulator.setDeliveryFault((delivery) => {
-      if (delivery.socketId !== victim) return undefined;
-      n += 1;
-      return n % 50 === 0 ? "drop" : undefined;
-    });
-    await publishMany(alice.socket, "room:1", MESSAGES / 2);
-    await publishMany(bob.socket, "room:1", MESSAGES / 2, MESSAGES / 2);
-    const [ra] = (await decided(a, MESSAGES)).routes;
-    const [rb] = (await decided(b, MESSAGES)).routes;
-    const missing = [ra!.counts.missing, rb!.counts.missing].sort();
-    expect(missing).toEqual([0, 4]);
-    for (const route of [ra!, rb!]) {
-      expect(route.counts).toEqual({
-        ...ZERO,
-        matched: MESSAGES - route.counts.missing,
-        missing: route.counts.missing,
+  const alter: DeliveryFault = { alter: (data: string) => data.replace("}", ',"altered":1}') };
+  it.each([
+    ["drop", "drop" as DeliveryFault, "missing", 4],
+    ["duplicate", "duplicate" as DeliveryFault, "duplicates", 0],
+    ["alter", alter, "mismatched", 4],
+  ] as const)(
+    "each node reports its own view: %s on one node's connection counts there only",
+    async (_name, fault, count, unmatched) => {
+      const emulator = await startEmulator((task) => cleanup.add(task));
+      const redisKey = `swy-shadow-${randomBytes(4).toString("hex")}`;
+      const a = await startNode(cleanup, onPusher(emulator), { redis: true, redisKey });
+      const b = await startNode(cleanup, onPusher(emulator), { redis: true, redisKey });
+      const alice = await member(a, "room:1");
+      const bob = await member(b, "room:1");
+      await subscribed(emulator, "private-room-1", 2);
+      // Every 50th delivery to the first connection subscribed: node A's or B's.
+      const [victim] = emulator.socketIds(APP.id);
+      let n = 0;
+      emulator.setDeliveryFault((delivery) => {
+        if (delivery.socketId !== victim) return undefined;
+        n += 1;
+        return n % 50 === 0 ? fault : undefined;
       });
-    }
-  });
+      await publishMany(alice.socket, "room:1", MESSAGES / 2);
+      await publishMany(bob.socket, "room:1", MESSAGES / 2, MESSAGES / 2);
+      const [ra] = (await decided(a, MESSAGES)).routes;
+      const [rb] = (await decided(b, MESSAGES)).routes;
+      const rows = [ra!.counts, rb!.counts].sort((x, y) => x[count] - y[count]);
+      expect(rows).toEqual([
+        { ...ZERO, matched: MESSAGES },
+        { ...ZERO, matched: MESSAGES - unmatched, [count]: 4 },
+      ]);
+    },
+  );
 });
 
 describe("a room on the native core shadowed on Ably, and on a SocketCluster bus", () => {
