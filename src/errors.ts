@@ -83,6 +83,11 @@ export const ERRORS = {
     surface: "http",
     status: 502,
   },
+  SWY_PASSTHROUGH_UNAVAILABLE: {
+    message: "The Socket.IO server behind this proxy could not be reached (%s)",
+    surface: "http",
+    status: 502,
+  },
 
   // The HTTP API (`/api/v1/...`, when the file has an `api` block).
   SWY_API_UNAUTHORIZED: {

@@ -288,6 +288,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly passthroughRequests = new Counter({
+    name: "switchyard_passthrough_requests_total",
+    help: "Engine.IO requests and upgrades of a passthrough, by side (legacy: relayed to the target; switchyard: served here) and transport (polling, websocket).",
+    labelNames: ["side", "transport"],
+    registers: [this.registry],
+  });
+  readonly passthroughErrors = new Counter({
+    name: "switchyard_passthrough_errors_total",
+    help: "Requests the passthrough could not relay to its target, by kind (refused, reset, timeout, error).",
+    labelNames: ["kind"],
+    registers: [this.registry],
+  });
   readonly shadowMessages = new Counter({
     name: "switchyard_shadow_messages_total",
     help: "Messages of shadowed rooms this node compared, by route and outcome (matched, missing, extra, duplicates, reordered, mismatched, shadowDropped, shadowErrors).",

@@ -9,6 +9,7 @@ import { createAdminHost, createHttpHost, type ReadinessProbe } from "./http-hos
 import { SioServer } from "./ingress/sio/server.js";
 import type { SwitchyardConfig } from "./mapping/types.js";
 import { metrics } from "./metrics.js";
+import { PassthroughRelay } from "./passthrough/passthrough-relay.js";
 import type { ReloadSummary } from "./router/room-channels.js";
 import { Router } from "./router/router.js";
 
@@ -55,7 +56,7 @@ export async function startSwitchyard(
   const log = options.log;
   // A cluster node tags its session ids; the tag is known before listening, the
   // advertised address (which may need the port) once listening.
-  // ioredis and http-proxy load only for a cluster node.
+  // ioredis loads only for a cluster node.
   const cluster =
     config.cluster &&
     new (await import("./cluster/cluster-node.js")).ClusterNode(config.cluster, log);
@@ -82,6 +83,14 @@ export async function startSwitchyard(
       sio,
       log: options.log,
     });
+  // In front of the ingress: a share of connections relayed to the legacy server. Always
+  // in place, so that a reload can add `passthrough:`; without it every request goes on.
+  const passthrough = new PassthroughRelay({
+    config: () => router.config.passthrough,
+    isLocalSession: (sid) => sio.engine.hasSession(sid),
+    ...(cluster ? { ownerOf: (sid: string) => cluster.ownerOf(sid), next: cluster.relay } : {}),
+    log,
+  });
   const readiness: ReadinessProbe = () => {
     const checks: Record<string, string> = {};
     let isReady = true;
@@ -89,13 +98,18 @@ export async function startSwitchyard(
       isReady &&= health.isReady;
       checks[name] = health.isReady ? "ready" : (health.reason ?? "not ready");
     }
+    if (router.config.passthrough !== undefined) {
+      const health = passthrough.health();
+      isReady &&= health.isReady;
+      checks.passthrough = health.isReady ? "ready" : (health.reason ?? "not ready");
+    }
     return { isReady, checks };
   };
   const http = createHttpHost(
     [{ path: server.path, engine: sio.engine }],
     readiness,
     api && ((req, res, path) => api.handle(req, res, path)),
-    cluster?.relay,
+    passthrough,
     { hasAdminListener: config.admin !== undefined },
   );
   const port = await listen(http, options.port ?? server.port, options.host ?? server.host);
@@ -155,6 +169,7 @@ export async function startSwitchyard(
     async close() {
       sio.close();
       await Promise.all([closeServer(http), admin && closeServer(admin.http)]);
+      passthrough.close();
       await cluster?.close();
       await router.close();
     },

@@ -2,7 +2,7 @@ import { hostname } from "node:os";
 import type { Logger } from "pino";
 import type { ClusterConfig } from "../mapping/types.js";
 import { NodeRegistry } from "./node-registry.js";
-import { SessionRelay } from "./session-relay.js";
+import { type OwnerOf, SessionRelay } from "./session-relay.js";
 
 /**
  * This process as one node of a Switchyard cluster (`cluster:`): its tag, which
@@ -21,14 +21,16 @@ export class ClusterNode {
     this.#log = log;
     // The registry is built at start, when the address is known; its tag is chosen now.
     this.#tag = NodeRegistry.newTag();
-    this.relay = new SessionRelay(
-      (sessionId) => this.#registry?.ownerOf(sessionId) ?? "local",
-      log,
-    );
+    this.relay = new SessionRelay((sessionId) => this.ownerOf(sessionId), log);
   }
 
   get tag(): string {
     return this.#tag;
+  }
+
+  /** The node a session id belongs to (see NodeRegistry.ownerOf); "local" before start. */
+  ownerOf(sessionId: string): ReturnType<OwnerOf> {
+    return this.#registry?.ownerOf(sessionId) ?? "local";
   }
 
   /** Lists this node, reachable at `cluster.advertise` or the address it listens on. */

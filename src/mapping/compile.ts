@@ -27,6 +27,8 @@ import type {
   JwtAuthConfig,
   LogConfig,
   NamespaceConfig,
+  PassthroughConfig,
+  PassthroughKey,
   ServerConfig,
   SwitchyardConfig,
 } from "./types.js";
@@ -119,6 +121,12 @@ interface RawConfig {
   api?: { token: string };
   admin?: { host?: string; port: number };
   cluster?: { advertise?: string; redis?: string; key?: string; nodeTtl?: number };
+  passthrough?: {
+    target: string;
+    percent?: number;
+    key?: "address" | { query?: string; header?: string; cookie?: string };
+    timeout?: number;
+  };
   backends?: Record<string, { kind: string; settings?: Record<string, unknown> }>;
   namespaces: Record<string, RawNamespace>;
 }
@@ -188,9 +196,27 @@ export function compileConfig(
       ? {}
       : { admin: { host: raw.admin.host ?? DEFAULTS.admin.host, port: raw.admin.port } }),
     ...(raw.cluster === undefined ? {} : { cluster: compileCluster(raw.cluster) }),
+    ...(raw.passthrough === undefined ? {} : { passthrough: compilePassthrough(raw.passthrough) }),
     backends,
     namespaces: new FrozenMap(namespaces),
   });
+}
+
+function compilePassthrough(raw: NonNullable<RawConfig["passthrough"]>): PassthroughConfig {
+  const d = DEFAULTS.passthrough;
+  let key: PassthroughKey | undefined;
+  if (raw.key === "address") key = { kind: "address" };
+  else if (raw.key?.query !== undefined) key = { kind: "query", name: raw.key.query };
+  // Header names are case-insensitive; Node gives them in lower case.
+  else if (raw.key?.header !== undefined)
+    key = { kind: "header", name: raw.key.header.toLowerCase() };
+  else if (raw.key?.cookie !== undefined) key = { kind: "cookie", name: raw.key.cookie };
+  return {
+    target: raw.target.replace(/\/$/, ""),
+    threshold: Math.round((raw.percent ?? d.percent) * 100),
+    ...(key === undefined ? {} : { key }),
+    timeout: raw.timeout ?? d.timeout,
+  };
 }
 
 function compileCluster(raw: NonNullable<RawConfig["cluster"]>): ClusterConfig {

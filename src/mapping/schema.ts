@@ -65,6 +65,7 @@ export const DEFAULTS = {
   jwt: { clockTolerance: 0, allowNoExpiry: false, disconnectOnExpiry: false },
   cluster: { redis: "redis://127.0.0.1:6379", key: "switchyard", nodeTtl: 15_000 },
   webhook: { timeout: 5_000 },
+  passthrough: { percent: 100, timeout: 60_000 },
   shadow: {
     percent: 100,
     window: 10_000,
@@ -482,6 +483,61 @@ const clusterSchema: JsonSchema = {
       DEFAULTS.cluster.nodeTtl,
     ),
   },
+};
+
+const passthroughSchema: JsonSchema = {
+  description:
+    "Put Switchyard in front of the existing Socket.IO server: `percent` of new connections " +
+    "are relayed to `target` untouched, the rest served here. Every request of a session " +
+    "reaches the side that started it. See docs/passthrough.md.",
+  type: "object",
+  additionalProperties: false,
+  required: ["target"],
+  properties: {
+    target: {
+      description:
+        "The legacy Socket.IO server's URL, e.g. `http://legacy:3001` (requests keep their path).",
+      type: "string",
+      pattern: "^https?://[^/?#\\s]+/?$",
+      patternErrorMessage: "must be http:// or https:// with a host and optional port, no path",
+      examples: [`\${LEGACY_URL}`],
+    },
+    percent: {
+      description:
+        "The share of new connections relayed to the target, 0 to 100 (hundredths allowed). A " +
+        "reload applies a new value to new connections only. Default 100.",
+      type: "number",
+      minimum: 0,
+      maximum: 100,
+      default: DEFAULTS.passthrough.percent,
+    },
+    key: {
+      description:
+        "What keeps a client's side stable: `{query: NAME}`, `{header: NAME}` or `{cookie: NAME}` " +
+        "(its value, hashed like rollout), or `address` (the remote address). A connection " +
+        "without the key is placed at random. Default: at random.",
+      type: ["string", "object"],
+      errorMessage: 'must be "address" or a mapping with one of query, header, cookie',
+      if: { type: "string" },
+      // biome-ignore lint/suspicious/noThenProperty: `then` is a JSON Schema keyword here.
+      then: { const: "address" },
+      additionalProperties: false,
+      minProperties: 1,
+      maxProperties: 1,
+      properties: {
+        query: { description: "A query parameter's name.", type: "string", minLength: 1 },
+        header: { description: "A request header's name.", type: "string", minLength: 1 },
+        cookie: { description: "A cookie's name.", type: "string", minLength: 1 },
+      },
+      examples: [{ query: "uid" }, "address"],
+    },
+    timeout: milliseconds(
+      "Longest wait for the target's answer to a relayed request; keep it above the " +
+        "target's pingInterval, which a polling GET may wait.",
+      DEFAULTS.passthrough.timeout,
+    ),
+  },
+  examples: [{ target: `\${LEGACY_URL}`, percent: 50, key: { query: "uid" } }],
 };
 
 const logSchema: JsonSchema = {
@@ -1180,6 +1236,7 @@ export function configSchema(kinds: BackendRegistry): JsonSchema {
       api: apiSchema,
       admin: adminSchema,
       cluster: clusterSchema,
+      passthrough: passthroughSchema,
       backends: backendsSchema(kinds),
       namespaces: {
         description:

@@ -364,6 +364,23 @@ export interface ClusterConfig {
   readonly nodeTtl: number;
 }
 
+/** What keeps a client on one side of a passthrough: a request's value, or none (random). */
+export type PassthroughKey =
+  | { readonly kind: "query" | "header" | "cookie"; readonly name: string }
+  | { readonly kind: "address" };
+
+/** `passthrough:`: a share of connections relayed to the legacy server (docs/passthrough.md). */
+export interface PassthroughConfig {
+  /** The legacy server's origin, `http(s)://host[:port]`. */
+  readonly target: string;
+  /** Share of new connections relayed, in hundredths of a percent (0–10000). */
+  readonly threshold: number;
+  /** Absent: each new connection is placed at random. */
+  readonly key?: PassthroughKey;
+  /** ms the target may take to answer a relayed request. */
+  readonly timeout: number;
+}
+
 /** The whole compiled file. Deep-frozen. */
 export interface SwitchyardConfig {
   /**
@@ -382,6 +399,8 @@ export interface SwitchyardConfig {
   readonly admin?: AdminConfig;
   /** Absent: a single node (sessions must come back to the node that made them). */
   readonly cluster?: ClusterConfig;
+  /** Absent: every connection is served here. */
+  readonly passthrough?: PassthroughConfig;
   /** Backend name → backend; always holds `native`. */
   readonly backends: ReadonlyMap<string, BackendConfig>;
   /** Namespace name → namespace. Only these namespaces accept connections. */

@@ -72,6 +72,11 @@ export class EngineServer implements SessionHost {
     return this.#sessions.size;
   }
 
+  /** Whether `sid` is an open session of this server. */
+  hasSession(sid: string): boolean {
+    return this.#sessions.has(sid);
+  }
+
   /** Handles an HTTP request under the engine path (polling, or CORS preflight). */
   handleRequest(req: IncomingMessage, res: ServerResponse): void {
     if (this.#cors === undefined) {

@@ -1,0 +1,102 @@
+/**
+ * Vectors against `passthrough:` (docs/passthrough.md): a client choosing where its
+ * requests go.
+ * - a session's requests follow the session, whatever key the client sends with them:
+ *   a Switchyard session cannot be steered to the legacy server, nor the reverse;
+ * - with `key: address`, a forged `X-Forwarded-For` does not move the client;
+ * - odd queries (empty, repeated, oversized values) are routed, never thrown on.
+ */
+import { once } from "node:events";
+import { createServer, type Server as HttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Server } from "socket.io";
+import { describe, expect, it } from "vitest";
+import { rolloutBucket } from "../../src/mapping/route-table.js";
+import { type Cleanup, useCleanup } from "../helpers/cleanup.js";
+import { Harness } from "../helpers/switchyard-harness.js";
+
+async function legacyServer(cleanup: Cleanup) {
+  const http: HttpServer = createServer();
+  const ioServer = new Server(http);
+  http.listen(0, "127.0.0.1");
+  await once(http, "listening");
+  cleanup.add(() => new Promise<void>((resolve) => ioServer.close(() => resolve())));
+  return { url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`, ioServer };
+}
+
+async function bridge(cleanup: Cleanup, legacyUrl: string, key: string): Promise<Harness> {
+  const text = `
+passthrough: { target: "\${LEGACY_URL}", percent: 50, key: ${key} }
+namespaces: { /: {} }
+`;
+  const harness = await Harness.start(text, { LEGACY_URL: legacyUrl });
+  cleanup.add(() => harness.close());
+  return harness;
+}
+
+/** An Engine.IO v4 polling handshake: the session id, and whose it is. */
+async function handshake(
+  harness: Harness,
+  query: string,
+  headers: Record<string, string> = {},
+): Promise<string> {
+  const res = await fetch(`${harness.url}/socket.io/?EIO=4&transport=polling${query}`, { headers });
+  expect(res.status).toBe(200);
+  const body = await res.text();
+  return (JSON.parse(body.slice(1)) as { sid: string }).sid;
+}
+
+const uids = Array.from({ length: 40 }, (_, n) => `user-${n}`);
+const LEGACY_UID = uids.find((uid) => rolloutBucket(uid) < 5000)!;
+const OWN_UID = uids.find((uid) => rolloutBucket(uid) >= 5000)!;
+
+describe("passthrough routing against a client's choices", () => {
+  const cleanup = useCleanup();
+
+  it("follows the session, not the key sent with its requests", async () => {
+    const legacy = await legacyServer(cleanup);
+    const harness = await bridge(cleanup, legacy.url, "{ query: uid }");
+    const own = await handshake(harness, `&uid=${OWN_UID}`);
+    const theirs = await handshake(harness, `&uid=${LEGACY_UID}`);
+    expect(harness.server.sio.engine.hasSession(own)).toBe(true);
+    expect(harness.server.sio.engine.hasSession(theirs)).toBe(false);
+    // The other side's key on a session's request: the session's side answers it.
+    for (const [sid, uid] of [
+      [own, LEGACY_UID],
+      [theirs, OWN_UID],
+    ] as const) {
+      const res = await fetch(
+        `${harness.url}/socket.io/?EIO=4&transport=polling&sid=${sid}&uid=${uid}`,
+        { method: "POST", body: "40" },
+      );
+      expect(res.status, `POST to ${sid}`).toBe(200);
+      expect(await res.text()).toBe("ok");
+    }
+    expect(legacy.ioServer.engine.clientsCount).toBe(1);
+    expect(harness.server.sio.engine.size).toBe(1);
+  });
+
+  it("keys on the connection's own address: a forged X-Forwarded-For changes nothing", async () => {
+    const legacy = await legacyServer(cleanup);
+    const harness = await bridge(cleanup, legacy.url, "address");
+    const sides = new Set<boolean>();
+    for (let n = 0; n < 10; n++) {
+      const sid = await handshake(harness, "", { "x-forwarded-for": `10.0.0.${n}` });
+      sides.add(harness.server.sio.engine.hasSession(sid));
+    }
+    // Every handshake comes from 127.0.0.1: one side for all of them.
+    expect(sides.size).toBe(1);
+  });
+
+  it("routes odd queries without a fault: empty sid, repeated and oversized keys", async () => {
+    const legacy = await legacyServer(cleanup);
+    const harness = await bridge(cleanup, legacy.url, "{ query: uid }");
+    const queries = ["&sid=", `&uid=${LEGACY_UID}&uid=${OWN_UID}`, `&uid=${"x".repeat(4000)}`];
+    for (const query of queries) {
+      const res = await fetch(`${harness.url}/socket.io/?EIO=4&transport=polling${query}`);
+      expect([200, 400], query.slice(0, 40)).toContain(res.status);
+    }
+    const health = await fetch(`${harness.url}/readyz`);
+    expect(health.status).toBe(200);
+  });
+});
