@@ -83,6 +83,11 @@ export const ERRORS = {
     surface: "http",
     status: 502,
   },
+  SWY_API_PASSTHROUGH_OFF: {
+    message: "This node relays nothing: the file has no passthrough",
+    surface: "http",
+    status: 404,
+  },
   SWY_PASSTHROUGH_UNAVAILABLE: {
     message: "The Socket.IO server behind this proxy could not be reached (%s)",
     surface: "http",

@@ -294,6 +294,12 @@ export class Metrics {
     labelNames: ["side", "transport"],
     registers: [this.registry],
   });
+  readonly passthroughDrained = new Counter({
+    name: "switchyard_passthrough_drained_total",
+    help: "Relayed connections a passthrough drain ended, by transport (websocket: closed; polling: its next request told the session is gone).",
+    labelNames: ["transport"],
+    registers: [this.registry],
+  });
   readonly passthroughErrors = new Counter({
     name: "switchyard_passthrough_errors_total",
     help: "Requests the passthrough could not relay to its target, by kind (refused, reset, timeout, error).",

@@ -71,6 +71,14 @@ export async function startSwitchyard(
   await router.start();
   metrics.configLoadedAt.set(Date.now() / 1000);
 
+  // In front of the ingress: a share of connections relayed to the legacy server. Always
+  // in place, so that a reload can add `passthrough:`; without it every request goes on.
+  const passthrough = new PassthroughRelay({
+    config: () => router.config.passthrough,
+    isLocalSession: (sid) => sio.engine.hasSession(sid),
+    ...(cluster ? { ownerOf: (sid: string) => cluster.ownerOf(sid), next: cluster.relay } : {}),
+    log,
+  });
   // No `api` block: the API is off, and its paths get the host's 404.
   const api =
     config.api &&
@@ -80,17 +88,16 @@ export async function startSwitchyard(
       maxRoomLength: server.maxRoomLength,
       maxDepth: server.maxDepth,
       publisher: router.rooms,
+      passthrough: {
+        status: () => passthrough.status(),
+        drain: (percent, spreadMs) => passthrough.drain(percent, spreadMs),
+        get drainSpread() {
+          return router.config.passthrough?.drainSpread;
+        },
+      },
       sio,
       log: options.log,
     });
-  // In front of the ingress: a share of connections relayed to the legacy server. Always
-  // in place, so that a reload can add `passthrough:`; without it every request goes on.
-  const passthrough = new PassthroughRelay({
-    config: () => router.config.passthrough,
-    isLocalSession: (sid) => sio.engine.hasSession(sid),
-    ...(cluster ? { ownerOf: (sid: string) => cluster.ownerOf(sid), next: cluster.relay } : {}),
-    log,
-  });
   const readiness: ReadinessProbe = () => {
     const checks: Record<string, string> = {};
     let isReady = true;

@@ -9,6 +9,7 @@ import { reportInternalError } from "../internal-errors.js";
 import { textExceedsDepth } from "../json-depth.js";
 import type { ApiConfig } from "../mapping/types.js";
 import { metrics } from "../metrics.js";
+import type { PassthroughStatus } from "../passthrough/passthrough-relay.js";
 import type { ShadowReport } from "../router/shadow/report.js";
 
 /** Where a room lives, as the API shows it. */
@@ -41,6 +42,16 @@ export interface RoomPublisher {
   resetShadow(): void;
 }
 
+/** The passthrough's view and control (src/passthrough/passthrough-relay.ts). */
+export interface PassthroughControl {
+  /** `undefined` when the file has no `passthrough:`. */
+  status(): PassthroughStatus | undefined;
+  /** Ends `percent` of the relayed connections over `spreadMs`; how many. */
+  drain(percent: number, spreadMs: number): number;
+  /** The default spread of a drain, ms. */
+  readonly drainSpread: number | undefined;
+}
+
 export interface HttpApiOptions {
   readonly api: ApiConfig;
   /** Largest request body, bytes (`server.limits.maxHttpBufferSize`). */
@@ -50,6 +61,8 @@ export interface HttpApiOptions {
   /** How deep a publish's arguments may nest (`server.limits.maxDepth`). */
   readonly maxDepth: number;
   readonly publisher: RoomPublisher;
+  /** `GET /api/v1/passthrough` and its drain; absent: both 404 SWY_API_PASSTHROUGH_OFF. */
+  readonly passthrough?: PassthroughControl;
   /** The configured namespaces with this node's sockets and rooms: the ingress's server. */
   readonly sio: Pick<SioServer, "namespace" | "namespaces">;
   readonly log: Logger;
@@ -99,6 +112,14 @@ export class HttpApi {
       ["/api/v1/namespaces", { method: "GET", handler: (_req, res) => this.#onNamespaces(res) }],
       ["/api/v1/cluster", { method: "GET", handler: (req, res) => this.#onCluster(req, res) }],
       ["/api/v1/shadow", { method: "GET", handler: (req, res) => this.#onShadow(req, res) }],
+      [
+        "/api/v1/passthrough",
+        { method: "GET", handler: (req, res) => this.#onPassthrough(req, res) },
+      ],
+      [
+        "/api/v1/passthrough/drain",
+        { method: "POST", handler: (req, res) => this.#onDrain(req, res) },
+      ],
       [
         "/api/v1/shadow/reset",
         { method: "POST", handler: (_req, res) => this.#onShadowReset(res) },
@@ -290,6 +311,39 @@ export class HttpApi {
     );
   }
 
+  // --- GET /api/v1/passthrough, POST /api/v1/passthrough/drain ---------------------
+
+  #onPassthrough(req: IncomingMessage, res: ServerResponse): void {
+    const status = this.#options.passthrough?.status();
+    if (status === undefined) this.#fail(req, res, new SwitchyardError("SWY_API_PASSTHROUGH_OFF"));
+    else json(res, 200, status);
+  }
+
+  #onDrain(req: IncomingMessage, res: ServerResponse): void {
+    readBody(req, this.#options.maxBodyBytes, (body) => {
+      const control = this.#options.passthrough;
+      if (control?.status() === undefined) {
+        this.#fail(req, res, new SwitchyardError("SWY_API_PASSTHROUGH_OFF"));
+        return;
+      }
+      if (body === undefined) {
+        this.#fail(
+          req,
+          res,
+          new SwitchyardError("SWY_API_PAYLOAD_TOO_LARGE", [this.#options.maxBodyBytes]),
+        );
+        return;
+      }
+      const parsed = parseDrain(body, control.drainSpread ?? 0);
+      if (parsed instanceof SwitchyardError) {
+        this.#fail(req, res, parsed);
+        return;
+      }
+      const draining = control.drain(parsed.percent, parsed.spreadMs);
+      json(res, 202, { ok: true, draining, spreadMs: parsed.spreadMs });
+    });
+  }
+
   // --- GET /api/v1/shadow, POST /api/v1/shadow/reset -----------------------------
 
   #onShadow(req: IncomingMessage, res: ServerResponse): void {
@@ -373,6 +427,44 @@ function hasBody(req: IncomingMessage): boolean {
  * with `undefined` as soon as it is known to be larger (the rest is not read). A
  * request that fails midway never calls `done`: there is no one to answer.
  */
+/** A drain's body: `{percent, spreadMs?}`, or the first problem with it. */
+function parseDrain(
+  body: Buffer,
+  defaultSpread: number,
+): SwitchyardError | { percent: number; spreadMs: number } {
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString("utf8"));
+  } catch {
+    return new SwitchyardError("SWY_API_BAD_JSON", ["it is not valid JSON"]);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return new SwitchyardError("SWY_API_BAD_JSON", ["it is not an object"]);
+  }
+  const record = value as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    if (key !== "percent" && key !== "spreadMs")
+      return new SwitchyardError("SWY_API_FIELD_UNKNOWN", [key]);
+  }
+  const { percent, spreadMs = defaultSpread } = record;
+  if (percent === undefined) return new SwitchyardError("SWY_API_FIELD_REQUIRED", ["percent"]);
+  if (typeof percent !== "number" || !(percent >= 0 && percent <= 100)) {
+    return new SwitchyardError("SWY_API_FIELD_INVALID", ["percent", "a number from 0 to 100"]);
+  }
+  if (
+    typeof spreadMs !== "number" ||
+    !Number.isInteger(spreadMs) ||
+    spreadMs < 0 ||
+    spreadMs > 3_600_000
+  ) {
+    return new SwitchyardError("SWY_API_FIELD_INVALID", [
+      "spreadMs",
+      "an integer from 0 to 3600000",
+    ]);
+  }
+  return { percent, spreadMs };
+}
+
 function readBody(
   req: IncomingMessage,
   limit: number,

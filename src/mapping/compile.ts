@@ -126,6 +126,7 @@ interface RawConfig {
     percent?: number;
     key?: "address" | { query?: string; header?: string; cookie?: string };
     timeout?: number;
+    drainSpread?: number;
   };
   backends?: Record<string, { kind: string; settings?: Record<string, unknown> }>;
   namespaces: Record<string, RawNamespace>;
@@ -216,6 +217,7 @@ function compilePassthrough(raw: NonNullable<RawConfig["passthrough"]>): Passthr
     threshold: Math.round((raw.percent ?? d.percent) * 100),
     ...(key === undefined ? {} : { key }),
     timeout: raw.timeout ?? d.timeout,
+    drainSpread: raw.drainSpread ?? d.drainSpread,
   };
 }
 

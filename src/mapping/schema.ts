@@ -65,7 +65,7 @@ export const DEFAULTS = {
   jwt: { clockTolerance: 0, allowNoExpiry: false, disconnectOnExpiry: false },
   cluster: { redis: "redis://127.0.0.1:6379", key: "switchyard", nodeTtl: 15_000 },
   webhook: { timeout: 5_000 },
-  passthrough: { percent: 100, timeout: 60_000 },
+  passthrough: { percent: 100, timeout: 60_000, drainSpread: 10_000 },
   shadow: {
     percent: 100,
     window: 10_000,
@@ -536,6 +536,15 @@ const passthroughSchema: JsonSchema = {
         "target's pingInterval, which a polling GET may wait.",
       DEFAULTS.passthrough.timeout,
     ),
+    drainSpread: {
+      description:
+        "Over how long a drain (`POST /api/v1/passthrough/drain`) ends the connections it " +
+        `picks, each at a random moment, so they do not reconnect at once. Milliseconds, default ${DEFAULTS.passthrough.drainSpread}.`,
+      type: "integer",
+      minimum: 0,
+      maximum: 3_600_000,
+      default: DEFAULTS.passthrough.drainSpread,
+    },
   },
   examples: [{ target: `\${LEGACY_URL}`, percent: 50, key: { query: "uid" } }],
 };

@@ -379,6 +379,8 @@ export interface PassthroughConfig {
   readonly key?: PassthroughKey;
   /** ms the target may take to answer a relayed request. */
   readonly timeout: number;
+  /** ms over which a drain ends the connections it picks. */
+  readonly drainSpread: number;
 }
 
 /** The whole compiled file. Deep-frozen. */

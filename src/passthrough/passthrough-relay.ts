@@ -47,6 +47,15 @@ export class PassthroughRelay implements Relay {
   #proxy: httpProxy | undefined;
   /** Why the target failed last, until a relayed request succeeds again. */
   #failure: string | undefined;
+  /** Relayed WebSocket connections, open. */
+  readonly #sockets = new Set<Duplex>();
+  /** Each relayed WebSocket's connection to the target, once it is up. */
+  readonly #upstream = new Map<Duplex, Duplex>();
+  /** Relayed polling sessions: sid → when a request of it was last relayed (ms). */
+  readonly #polling = new Map<string, number>();
+  /** Polling sessions a drain ended: their next request is told the session is gone. */
+  readonly #drained = new Set<string>();
+  readonly #timers = new Set<NodeJS.Timeout>();
 
   constructor(options: PassthroughRelayOptions) {
     this.#options = options;
@@ -56,6 +65,15 @@ export class PassthroughRelay implements Relay {
     this.#route(
       req,
       (config) => {
+        const sid = sessionIdOf(req.url ?? "");
+        if (sid !== undefined && this.#drained.delete(sid)) {
+          // What Engine.IO answers for a session it no longer has: the client reconnects.
+          this.#polling.delete(sid);
+          metrics.passthroughDrained.inc({ transport: "polling" });
+          answerUnknownSession(res);
+          return;
+        }
+        if (sid !== undefined) this.#seen(sid, config);
         metrics.passthroughRequests.inc({ side: "legacy", transport: "polling" });
         this.#proxyOf().web(req, res, this.#targetOf(config), (error) => this.#failed(error, res));
       },
@@ -72,6 +90,16 @@ export class PassthroughRelay implements Relay {
       req,
       (config) => {
         metrics.passthroughRequests.inc({ side: "legacy", transport: "websocket" });
+        // Upgraded: its polling requests are over.
+        const sid = sessionIdOf(req.url ?? "");
+        if (sid !== undefined) this.#polling.delete(sid);
+        this.#sockets.add(socket);
+        socket.once("close", () => {
+          this.#sockets.delete(socket);
+          // A client gone without a close frame: its connection to the target goes too.
+          this.#upstream.get(socket)?.destroy();
+          this.#upstream.delete(socket);
+        });
         this.#proxyOf().ws(req, socket, head, this.#targetOf(config), (error) =>
           this.#failed(error, socket),
         );
@@ -91,8 +119,78 @@ export class PassthroughRelay implements Relay {
     return { isReady: false, reason: `passthrough target failing: ${this.#failure}` };
   }
 
+  /** What is relayed now: the passthrough's settings and its open connections. */
+  status(): PassthroughStatus | undefined {
+    const config = this.#options.config();
+    if (config === undefined) return undefined;
+    this.#forgetIdle(config);
+    return {
+      target: config.target,
+      percent: config.threshold / 100,
+      key: config.key === undefined ? "random" : keyName(config.key),
+      relayed: { websocket: this.#sockets.size, polling: this.#polling.size },
+      failing: this.#failure ?? null,
+    };
+  }
+
+  /**
+   * Ends `percent` of the relayed connections, each at a random moment within
+   * `spreadMs`, so that they reconnect and take the side the current percentage gives
+   * them, not all at once: a WebSocket is closed, a polling session's next request is
+   * answered as an unknown session. Returns how many it will end.
+   */
+  drain(percent: number, spreadMs: number): number {
+    const config = this.#options.config();
+    if (config === undefined) return 0;
+    this.#forgetIdle(config);
+    const candidates: (() => void)[] = [
+      ...[...this.#sockets].map((socket) => () => {
+        metrics.passthroughDrained.inc({ transport: "websocket" });
+        socket.destroy();
+      }),
+      ...[...this.#polling.keys()].map((sid) => () => this.#drained.add(sid)),
+    ];
+    shuffle(candidates);
+    const chosen = candidates.slice(0, Math.round((candidates.length * percent) / 100));
+    for (const end of chosen) {
+      const timer = setTimeout(
+        () => {
+          this.#timers.delete(timer);
+          end();
+        },
+        randomInt(Math.max(1, spreadMs)),
+      );
+      this.#timers.add(timer);
+    }
+    this.#options.log.info(
+      { percent, spreadMs, connections: chosen.length },
+      "passthrough drain: relayed connections end and reconnect",
+    );
+    return chosen.length;
+  }
+
   close(): void {
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
     this.#proxy?.close();
+  }
+
+  /** A relayed polling session's request. */
+  #seen(sid: string, config: PassthroughConfig): void {
+    this.#polling.delete(sid);
+    this.#polling.set(sid, Date.now());
+    // Bounded: past it, the sessions idle longest are forgotten first.
+    if (this.#polling.size > MAX_TRACKED) this.#forgetIdle(config);
+  }
+
+  /** Forgets polling sessions with no request for twice the target's timeout, or past the bound. */
+  #forgetIdle(config: PassthroughConfig): void {
+    const before = Date.now() - 2 * config.timeout;
+    for (const [sid, at] of this.#polling) {
+      if (at > before && this.#polling.size <= MAX_TRACKED) break;
+      this.#polling.delete(sid);
+      this.#drained.delete(sid);
+    }
   }
 
   /** The side of `req`, then `legacy(config)` or `switchyard()`. */
@@ -138,6 +236,12 @@ export class PassthroughRelay implements Relay {
       proxy.on("open", () => {
         this.#failure = undefined;
       });
+      proxy.on("proxyReqWs", (proxyReq, _req, socket) => {
+        proxyReq.once("upgrade", (_res, upstream: Duplex) => {
+          if (this.#sockets.has(socket)) this.#upstream.set(socket, upstream);
+          else upstream.destroy();
+        });
+      });
       this.#proxy = proxy;
     }
     return this.#proxy;
@@ -168,6 +272,42 @@ export class PassthroughRelay implements Relay {
     } else {
       target.destroy();
     }
+  }
+}
+
+/** What `GET /api/v1/passthrough` answers (docs/passthrough.md). */
+export interface PassthroughStatus {
+  readonly target: string;
+  readonly percent: number;
+  readonly key: string;
+  /** Relayed connections open now, on this node. */
+  readonly relayed: { readonly websocket: number; readonly polling: number };
+  /** Why the target fails, while it does; else null. */
+  readonly failing: string | null;
+}
+
+/** Relayed polling sessions remembered at most (the oldest are forgotten first). */
+const MAX_TRACKED = 100_000;
+
+function keyName(key: PassthroughKey): string {
+  return key.kind === "address" ? "address" : `${key.kind}:${key.name}`;
+}
+
+/** Engine.IO's answer to a request for a session it does not have (400, code 1). */
+function answerUnknownSession(res: ServerResponse): void {
+  const body = JSON.stringify({ code: 1, message: "Session ID unknown" });
+  res
+    .writeHead(400, {
+      "content-type": "application/json",
+      "content-length": String(Buffer.byteLength(body)),
+    })
+    .end(body);
+}
+
+function shuffle<T>(list: T[]): void {
+  for (let i = list.length - 1; i > 0; i--) {
+    const j = randomInt(i + 1);
+    [list[i], list[j]] = [list[j]!, list[i]!];
   }
 }
 

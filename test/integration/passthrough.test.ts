@@ -15,18 +15,30 @@ import type { AddressInfo } from "node:net";
 import { Server } from "socket.io";
 import { io, type Socket } from "socket.io-client";
 import { describe, expect, it } from "vitest";
+import { loadConfigFromString } from "../../src/mapping/compile.js";
 import { rolloutBucket } from "../../src/mapping/route-table.js";
 import { type Cleanup, useCleanup } from "../helpers/cleanup.js";
 import { connectV2Client, emitWithAckV2, V2_MODES } from "../helpers/sio-client-v2.js";
 import { Harness } from "../helpers/switchyard-harness.js";
-import { until, waitFor } from "../helpers/wait-for.js";
+import { until, waitFor, within } from "../helpers/wait-for.js";
 
 const ONE_MB = 1_000_000;
 
 /** The legacy app: answers `whoami` with "legacy", echoes, and tells a payload's size. */
-async function legacyServer(cleanup: Cleanup, port = 0) {
+async function legacyServer(
+  cleanup: Cleanup,
+  port = 0,
+  heartbeat: { pingInterval: number; pingTimeout: number } = {
+    pingInterval: 25_000,
+    pingTimeout: 20_000,
+  },
+) {
   const http: HttpServer = createServer();
-  const ioServer = new Server(http, { allowEIO3: true, maxHttpBufferSize: 2 * ONE_MB });
+  const ioServer = new Server(http, {
+    allowEIO3: true,
+    maxHttpBufferSize: 2 * ONE_MB,
+    ...heartbeat,
+  });
   ioServer.on("connection", (socket) => {
     socket.on("whoami", (ack: (side: string) => void) => ack("legacy"));
     socket.on("echo", (value: unknown, ack: (value: unknown) => void) => ack(value));
@@ -34,17 +46,22 @@ async function legacyServer(cleanup: Cleanup, port = 0) {
   });
   http.listen(port, "127.0.0.1");
   await once(http, "listening");
+  // Connections Switchyard's relay keeps alive to it are dropped too.
   const close = () =>
     new Promise<void>((resolve) => {
       ioServer.close(() => resolve());
+      http.closeAllConnections();
     });
   cleanup.add(close);
   return { url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`, ioServer, close };
 }
 
+const TOKEN = "passthrough-test-token-0123456789abcdef";
+
 function yaml(percent: number): string {
   return `
 server: { limits: { maxHttpBufferSize: 2000000 }, allowEIO3: true }
+api: { token: "${TOKEN}" }
 passthrough: { target: "\${LEGACY_URL}", percent: ${percent}, key: { query: uid } }
 namespaces:
   /:
@@ -165,5 +182,88 @@ describe("passthrough with its target down", () => {
     expect(await sideOf(again)).toBe("legacy");
     expect(back.url).toBe(legacy.url);
     await until(async () => (await fetch(`${harness.url}/readyz`)).status === 200, "/readyz ready");
+  });
+});
+
+describe("a drain of relayed connections", () => {
+  const cleanup = useCleanup();
+
+  it("ends the share asked for, and the clients reconnect to the side the new percentage gives", async () => {
+    // Polls cycle quickly, so a drained polling session's next request comes soon; and
+    // the sessions drained away end soon on the legacy server too (its own ping timeout).
+    const legacy = await legacyServer(cleanup, 0, { pingInterval: 300, pingTimeout: 500 });
+    const harness = await bridge(cleanup, legacy.url, 100);
+    const api = (path: string, init: RequestInit = {}) =>
+      fetch(`${harness.url}${path}`, {
+        ...init,
+        headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+      });
+    const clients: Socket[] = [];
+    for (let n = 0; n < 6; n++) {
+      clients.push(
+        await harness.connect({
+          query: { uid: `user-${n}` },
+          transports: n % 2 === 0 ? ["websocket"] : ["polling"],
+          reconnection: true,
+          reconnectionDelay: 50,
+          randomizationFactor: 0,
+        }),
+      );
+    }
+    for (const client of clients) expect(await sideOf(client)).toBe("legacy");
+    expect(await (await api("/api/v1/passthrough")).json()).toEqual({
+      target: legacy.url,
+      percent: 100,
+      key: "query:uid",
+      relayed: { websocket: 3, polling: 3 },
+      failing: null,
+    });
+
+    // Every new connection now stays here; the drain moves the relayed ones.
+    const { config } = loadConfigFromString(yaml(0), "test.yaml", { LEGACY_URL: legacy.url });
+    await harness.server.reload(config!);
+    const reconnected = clients.map((client) => waitFor(client.io, "reconnect"));
+    const drain = await api("/api/v1/passthrough/drain", {
+      method: "POST",
+      body: JSON.stringify({ percent: 100, spreadMs: 200 }),
+    });
+    expect(drain.status).toBe(202);
+    expect(await drain.json()).toEqual({ ok: true, draining: 6, spreadMs: 200 });
+    await Promise.all(reconnected.map((done) => within(done, "a drained client reconnecting")));
+    for (const client of clients) expect(await sideOf(client)).toBe("switchyard");
+    const metrics = await (await fetch(`${harness.url}/metrics`)).text();
+    expect(metrics).toMatch(/^switchyard_passthrough_drained_total\{transport="websocket"\} 3$/m);
+    expect(metrics).toMatch(/^switchyard_passthrough_drained_total\{transport="polling"\} 3$/m);
+    // The drained WebSockets' connections to the legacy server are gone with them.
+    await until(() => legacy.ioServer.engine.clientsCount === 0, "the legacy sessions ended");
+  });
+
+  it("refuses a drain with a bad body, and answers 404 on a node without passthrough", async () => {
+    const legacy = await legacyServer(cleanup);
+    const harness = await bridge(cleanup, legacy.url, 100);
+    const post = (body: string) =>
+      fetch(`${harness.url}/api/v1/passthrough/drain`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}` },
+        body,
+      });
+    for (const [body, code] of [
+      ["{", "SWY_API_BAD_JSON"],
+      ["{}", "SWY_API_FIELD_REQUIRED"],
+      ['{"percent": 101}', "SWY_API_FIELD_INVALID"],
+      ['{"percent": 10, "spreadMs": -1}', "SWY_API_FIELD_INVALID"],
+      ['{"percent": 10, "all": true}', "SWY_API_FIELD_UNKNOWN"],
+    ]) {
+      const res = await post(body!);
+      expect(res.status, body).toBe(400);
+      expect(await res.json()).toMatchObject({ code });
+    }
+    const plain = await Harness.start(`api: { token: "${TOKEN}" }\nnamespaces: { /: {} }`);
+    cleanup.add(() => plain.close());
+    const off = await fetch(`${plain.url}/api/v1/passthrough`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect(off.status).toBe(404);
+    expect(await off.json()).toMatchObject({ code: "SWY_API_PASSTHROUGH_OFF" });
   });
 });
