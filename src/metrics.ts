@@ -294,6 +294,38 @@ export class Metrics {
     labelNames: ["side", "transport"],
     registers: [this.registry],
   });
+  /** What {@link passthroughConnections} reads when scraped: connections by side. */
+  readonly passthroughConnectionSources = new Set<
+    () => { legacy: number; switchyard: number } | undefined
+  >();
+  readonly passthroughConnections = new Gauge({
+    name: "switchyard_passthrough_connections",
+    help: "Open connections of a passthrough node by side: legacy (relayed WebSockets and polling sessions with a request within twice the timeout) and switchyard (Engine.IO sessions served here).",
+    labelNames: ["side"],
+    registers: [this.registry],
+    collect: ((sources) =>
+      function (this: Gauge<"side">) {
+        let legacy = 0;
+        let switchyard = 0;
+        let relaying = false;
+        for (const source of sources) {
+          const counts = source();
+          if (counts === undefined) continue;
+          relaying = true;
+          legacy += counts.legacy;
+          switchyard += counts.switchyard;
+        }
+        if (!relaying) return;
+        this.set({ side: "legacy" }, legacy);
+        this.set({ side: "switchyard" }, switchyard);
+      })(this.passthroughConnectionSources),
+  });
+  readonly passthroughForward = new Histogram({
+    name: "switchyard_passthrough_forward_seconds",
+    help: "Time from a relayed polling request's arrival to its last byte written to the target: the relay's own share of the latency.",
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
   readonly passthroughDrained = new Counter({
     name: "switchyard_passthrough_drained_total",
     help: "Relayed connections a passthrough drain ended, by transport (websocket: closed; polling: its next request told the session is gone).",

@@ -76,6 +76,7 @@ export async function startSwitchyard(
   const passthrough = new PassthroughRelay({
     config: () => router.config.passthrough,
     isLocalSession: (sid) => sio.engine.hasSession(sid),
+    localSessions: () => sio.engine.size,
     ...(cluster ? { ownerOf: (sid: string) => cluster.ownerOf(sid), next: cluster.relay } : {}),
     log,
   });

@@ -19,6 +19,8 @@ export interface PassthroughRelayOptions {
   readonly config: () => PassthroughConfig | undefined;
   /** Whether this node's Engine.IO server has the session. */
   readonly isLocalSession: (sid: string) => boolean;
+  /** This node's Engine.IO sessions, for the connections gauge. */
+  readonly localSessions?: () => number;
   /** The cluster's owner of a session id (cluster nodes only). */
   readonly ownerOf?: OwnerOf;
   /** What serves this node's side: the cluster's session relay; absent: `local`. */
@@ -59,7 +61,17 @@ export class PassthroughRelay implements Relay {
 
   constructor(options: PassthroughRelayOptions) {
     this.#options = options;
+    metrics.passthroughConnectionSources.add(this.#connections);
   }
+
+  /** Connections by side, for `switchyard_passthrough_connections`; none without a passthrough. */
+  readonly #connections = () =>
+    this.#options.config() === undefined
+      ? undefined
+      : {
+          legacy: this.#sockets.size + this.#polling.size,
+          switchyard: this.#options.localSessions?.() ?? 0,
+        };
 
   web(req: IncomingMessage, res: ServerResponse, local: () => void): void {
     this.#route(
@@ -170,6 +182,7 @@ export class PassthroughRelay implements Relay {
   }
 
   close(): void {
+    metrics.passthroughConnectionSources.delete(this.#connections);
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
     this.#proxy?.close();
@@ -235,6 +248,12 @@ export class PassthroughRelay implements Relay {
       });
       proxy.on("open", () => {
         this.#failure = undefined;
+      });
+      proxy.on("proxyReq", (proxyReq) => {
+        const started = performance.now();
+        proxyReq.once("finish", () => {
+          metrics.passthroughForward.observe((performance.now() - started) / 1000);
+        });
       });
       proxy.on("proxyReqWs", (proxyReq, _req, socket) => {
         proxyReq.once("upgrade", (_res, upstream: Duplex) => {

@@ -218,6 +218,17 @@ describe("a drain of relayed connections", () => {
       relayed: { websocket: 3, polling: 3 },
       failing: null,
     });
+    const gauge = async () => {
+      const text = await (await fetch(`${harness.url}/metrics`)).text();
+      const side = (name: string) =>
+        Number(
+          new RegExp(`^switchyard_passthrough_connections\\{side="${name}"\\} (\\d+)$`, "m").exec(
+            text,
+          )?.[1],
+        );
+      return { legacy: side("legacy"), switchyard: side("switchyard") };
+    };
+    expect(await gauge()).toEqual({ legacy: 6, switchyard: 0 });
 
     // Every new connection now stays here; the drain moves the relayed ones.
     const { config } = loadConfigFromString(yaml(0), "test.yaml", { LEGACY_URL: legacy.url });
@@ -231,7 +242,10 @@ describe("a drain of relayed connections", () => {
     expect(await drain.json()).toEqual({ ok: true, draining: 6, spreadMs: 200 });
     await Promise.all(reconnected.map((done) => within(done, "a drained client reconnecting")));
     for (const client of clients) expect(await sideOf(client)).toBe("switchyard");
+    expect((await gauge()).switchyard).toBe(6);
     const metrics = await (await fetch(`${harness.url}/metrics`)).text();
+    // The relay's own share of the polling requests' latency was measured.
+    expect(metrics).toMatch(/^switchyard_passthrough_forward_seconds_count [1-9]\d*$/m);
     expect(metrics).toMatch(/^switchyard_passthrough_drained_total\{transport="websocket"\} 3$/m);
     expect(metrics).toMatch(/^switchyard_passthrough_drained_total\{transport="polling"\} 3$/m);
     // The drained WebSockets' connections to the legacy server are gone with them.
