@@ -127,6 +127,7 @@ interface RawConfig {
     key?: "address" | { query?: string; header?: string; cookie?: string };
     timeout?: number;
     drainSpread?: number;
+    stickyCookie?: { name: string; maxAge?: number };
   };
   backends?: Record<string, { kind: string; settings?: Record<string, unknown> }>;
   namespaces: Record<string, RawNamespace>;
@@ -218,6 +219,14 @@ function compilePassthrough(raw: NonNullable<RawConfig["passthrough"]>): Passthr
     ...(key === undefined ? {} : { key }),
     timeout: raw.timeout ?? d.timeout,
     drainSpread: raw.drainSpread ?? d.drainSpread,
+    ...(raw.stickyCookie === undefined
+      ? {}
+      : {
+          stickyCookie: {
+            name: raw.stickyCookie.name,
+            maxAge: raw.stickyCookie.maxAge ?? d.stickyMaxAge,
+          },
+        }),
   };
 }
 

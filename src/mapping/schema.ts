@@ -65,7 +65,7 @@ export const DEFAULTS = {
   jwt: { clockTolerance: 0, allowNoExpiry: false, disconnectOnExpiry: false },
   cluster: { redis: "redis://127.0.0.1:6379", key: "switchyard", nodeTtl: 15_000 },
   webhook: { timeout: 5_000 },
-  passthrough: { percent: 100, timeout: 60_000, drainSpread: 10_000 },
+  passthrough: { percent: 100, timeout: 60_000, drainSpread: 10_000, stickyMaxAge: 2_592_000 },
   shadow: {
     percent: 100,
     window: 10_000,
@@ -536,6 +536,30 @@ const passthroughSchema: JsonSchema = {
         "target's pingInterval, which a polling GET may wait.",
       DEFAULTS.passthrough.timeout,
     ),
+    stickyCookie: {
+      description:
+        "A cookie that keeps a browser on its side across reconnections when the request " +
+        "carries no key: it holds the browser's rollout bucket (0-9999), set on its first " +
+        "polling handshake, so that a new percentage (or a drain) still moves it as a key " +
+        "would. Absent: such connections are placed at random each time.",
+      type: "object",
+      additionalProperties: false,
+      required: ["name"],
+      properties: {
+        name: {
+          description: "The cookie's name.",
+          type: "string",
+          pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+        },
+        maxAge: {
+          description: `Seconds the browser keeps it. Default ${DEFAULTS.passthrough.stickyMaxAge}.`,
+          type: "integer",
+          minimum: 1,
+          maximum: 400 * 86_400,
+          default: DEFAULTS.passthrough.stickyMaxAge,
+        },
+      },
+    },
     drainSpread: {
       description:
         "Over how long a drain (`POST /api/v1/passthrough/drain`) ends the connections it " +

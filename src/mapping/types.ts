@@ -381,6 +381,8 @@ export interface PassthroughConfig {
   readonly timeout: number;
   /** ms over which a drain ends the connections it picks. */
   readonly drainSpread: number;
+  /** A cookie holding a keyless browser's bucket; absent: keyless connections are random. */
+  readonly stickyCookie?: { readonly name: string; readonly maxAge: number };
 }
 
 /** The whole compiled file. Deep-frozen. */

@@ -1,7 +1,7 @@
 import { randomInt } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import { parseCookie } from "cookie";
+import { parseCookie, stringifySetCookie } from "cookie";
 import httpProxy from "http-proxy";
 import type { Logger } from "pino";
 import type { OwnerOf } from "../cluster/session-relay.js";
@@ -58,6 +58,8 @@ export class PassthroughRelay implements Relay {
   /** Polling sessions a drain ended: their next request is told the session is gone. */
   readonly #drained = new Set<string>();
   readonly #timers = new Set<NodeJS.Timeout>();
+  /** Handshakes whose answer sets the sticky cookie. */
+  readonly #cookies = new WeakMap<IncomingMessage, string>();
 
   constructor(options: PassthroughRelayOptions) {
     this.#options = options;
@@ -91,6 +93,8 @@ export class PassthroughRelay implements Relay {
       },
       () => {
         metrics.passthroughRequests.inc({ side: "switchyard", transport: "polling" });
+        const cookie = this.#cookies.get(req);
+        if (cookie !== undefined) appendSetCookie(res, cookie);
         if (this.#options.next === undefined) local();
         else this.#options.next.web(req, res, local);
       },
@@ -219,7 +223,9 @@ export class PassthroughRelay implements Relay {
     }
     const sid = sessionIdOf(req.url ?? "");
     if (sid === undefined) {
-      if (sideOf(req, config) === "legacy") legacy(config);
+      const { side, setCookie } = sideOf(req, config);
+      if (setCookie !== undefined) this.#cookies.set(req, setCookie);
+      if (side === "legacy") legacy(config);
       else switchyard();
       return;
     }
@@ -241,7 +247,12 @@ export class PassthroughRelay implements Relay {
   #proxyOf(): httpProxy {
     if (this.#proxy === undefined) {
       const proxy = httpProxy.createProxyServer({ xfwd: true, ws: true });
-      proxy.on("proxyRes", () => {
+      proxy.on("proxyRes", (proxyRes, req) => {
+        const cookie = this.#cookies.get(req);
+        if (cookie !== undefined) {
+          const given = proxyRes.headers["set-cookie"] ?? [];
+          proxyRes.headers["set-cookie"] = [...given, cookie];
+        }
         if (this.#failure === undefined) return;
         this.#failure = undefined;
         this.#options.log.info("passthrough target answers again");
@@ -312,6 +323,27 @@ function keyName(key: PassthroughKey): string {
   return key.kind === "address" ? "address" : `${key.kind}:${key.name}`;
 }
 
+/**
+ * Adds `cookie` to what `res` sends in `Set-Cookie`, whatever the handler later passes to
+ * `writeHead` (Engine.IO's own cookie, when `server.cookie` is on, included).
+ */
+function appendSetCookie(res: ServerResponse, cookie: string): void {
+  const writeHead = res.writeHead;
+  res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+    const headers = args.find((arg) => typeof arg === "object" && arg !== null) as
+      | Record<string, string | string[]>
+      | undefined;
+    const key = headers && Object.keys(headers).find((name) => name.toLowerCase() === "set-cookie");
+    if (headers !== undefined && key !== undefined) {
+      const given = headers[key]!;
+      headers[key] = [...(Array.isArray(given) ? given : [given]), cookie];
+    } else {
+      this.setHeader("Set-Cookie", cookie);
+    }
+    return writeHead.apply(this, args as Parameters<typeof writeHead>);
+  } as typeof res.writeHead;
+}
+
 /** Engine.IO's answer to a request for a session it does not have (400, code 1). */
 function answerUnknownSession(res: ServerResponse): void {
   const body = JSON.stringify({ code: 1, message: "Session ID unknown" });
@@ -331,10 +363,37 @@ function shuffle<T>(list: T[]): void {
 }
 
 /** The side a new connection takes: by its key's bucket, or at random. */
-export function sideOf(req: IncomingMessage, config: PassthroughConfig): Side {
+export function sideOf(
+  req: IncomingMessage,
+  config: PassthroughConfig,
+): { side: Side; setCookie?: string } {
   const value = config.key === undefined ? undefined : keyValue(req, config.key);
-  const bucket = value === undefined ? randomInt(10_000) : rolloutBucket(value);
-  return bucket < config.threshold ? "legacy" : "switchyard";
+  let bucket = value === undefined ? undefined : rolloutBucket(value);
+  let setCookie: string | undefined;
+  const sticky = config.stickyCookie;
+  if (bucket === undefined && sticky !== undefined) {
+    bucket = stickyBucket(req, sticky.name);
+    if (bucket === undefined) {
+      bucket = randomInt(10_000);
+      setCookie = stringifySetCookie(sticky.name, String(bucket), {
+        maxAge: sticky.maxAge,
+        path: "/",
+        httpOnly: true,
+        sameSite: "lax",
+      });
+    }
+  }
+  bucket ??= randomInt(10_000);
+  const side = bucket < config.threshold ? "legacy" : "switchyard";
+  return setCookie === undefined ? { side } : { side, setCookie };
+}
+
+/** The bucket a sticky cookie holds, when it holds a valid one. */
+function stickyBucket(req: IncomingMessage, name: string): number | undefined {
+  const header = req.headers.cookie;
+  const text = header === undefined ? undefined : parseCookie(header)[name];
+  if (text === undefined || !/^\d{1,4}$/.test(text)) return undefined;
+  return Number(text);
 }
 
 /** The key's value in `req`, or `undefined` when the request does not carry it. */

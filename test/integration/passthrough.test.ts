@@ -281,3 +281,60 @@ describe("a drain of relayed connections", () => {
     expect(await off.json()).toMatchObject({ code: "SWY_API_PASSTHROUGH_OFF" });
   });
 });
+
+describe("a sticky cookie for browsers without a key", () => {
+  const cleanup = useCleanup();
+
+  it("holds the browser's bucket: the same side on every handshake, moved by the percentage", async () => {
+    const legacy = await legacyServer(cleanup);
+    const text = (percent: number) => `
+passthrough: { target: "\${LEGACY_URL}", percent: ${percent}, stickyCookie: { name: swy } }
+namespaces: { /: {} }
+`;
+    const harness = await Harness.start(text(50), { LEGACY_URL: legacy.url });
+    cleanup.add(() => harness.close());
+    /** A polling handshake: whether Switchyard holds the session, and the cookie set. */
+    const handshake = async (cookie?: string) => {
+      const res = await fetch(`${harness.url}/socket.io/?EIO=4&transport=polling`, {
+        headers: cookie === undefined ? {} : { cookie },
+      });
+      expect(res.status).toBe(200);
+      const { sid } = JSON.parse((await res.text()).slice(1)) as { sid: string };
+      return {
+        side: harness.server.sio.engine.hasSession(sid) ? "switchyard" : "legacy",
+        setCookie: res.headers.get("set-cookie"),
+      };
+    };
+    const first = await handshake();
+    const match = /^swy=(\d{1,4}); Max-Age=2592000; Path=\/; HttpOnly; SameSite=Lax$/.exec(
+      first.setCookie ?? "",
+    );
+    expect(match, first.setCookie ?? "no cookie").not.toBeNull();
+    const bucket = Number(match![1]);
+    expect(first.side).toBe(bucket < 5000 ? "legacy" : "switchyard");
+    for (let n = 0; n < 5; n++) {
+      expect(await handshake(`swy=${bucket}`)).toEqual({ side: first.side, setCookie: null });
+    }
+    expect((await handshake("swy=0")).side).toBe("legacy");
+    expect((await handshake("swy=9999")).side).toBe("switchyard");
+    // A new percentage moves the buckets it covers, as a key would.
+    const reload = async (percent: number) => {
+      const { config } = loadConfigFromString(text(percent), "test.yaml", {
+        LEGACY_URL: legacy.url,
+      });
+      await harness.server.reload(config!);
+    };
+    await reload(0);
+    expect((await handshake("swy=0")).side).toBe("switchyard");
+    // The cookie is set whichever side answers the first handshake.
+    for (const [percent, side] of [
+      [0, "switchyard"],
+      [100, "legacy"],
+    ] as const) {
+      await reload(percent);
+      const fresh = await handshake();
+      expect(fresh.side).toBe(side);
+      expect(fresh.setCookie).toMatch(/^swy=\d{1,4}; /);
+    }
+  });
+});
