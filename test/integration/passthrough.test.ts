@@ -41,6 +41,10 @@ async function legacyServer(
   });
   ioServer.on("connection", (socket) => {
     socket.on("whoami", (ack: (side: string) => void) => ack("legacy"));
+    socket.on("forwarded", (ack: (headers: unknown) => void) => {
+      const { headers } = socket.handshake;
+      ack({ for: headers["x-forwarded-for"], proto: headers["x-forwarded-proto"] });
+    });
     socket.on("echo", (value: unknown, ack: (value: unknown) => void) => ack(value));
     socket.on("size", (text: string, ack: (size: number) => void) => ack(text.length));
   });
@@ -119,6 +123,39 @@ describe("passthrough at 100 %: the legacy server serves every connection throug
       expect(harness.server.sio.engine.size).toBe(0);
     },
   );
+});
+
+describe("passthrough and the legacy server's view", () => {
+  const cleanup = useCleanup();
+
+  it("tells the legacy app who the client is with X-Forwarded-For and -Proto", async () => {
+    const legacy = await legacyServer(cleanup);
+    const harness = await bridge(cleanup, legacy.url, 100);
+    for (const transports of [["polling"], ["websocket"]] as const) {
+      const socket = await harness.connect({ transports: [...transports] });
+      expect(await socket.emitWithAck("forwarded")).toEqual({
+        for: "127.0.0.1",
+        proto: transports[0] === "polling" ? "http" : "ws",
+      });
+    }
+  });
+
+  it("lets relayed clients reconnect through it when the legacy server restarts", async () => {
+    const legacy = await legacyServer(cleanup);
+    const harness = await bridge(cleanup, legacy.url, 100);
+    const socket = await harness.connect({
+      transports: ["websocket"],
+      reconnection: true,
+      reconnectionDelay: 50,
+      randomizationFactor: 0,
+    });
+    expect(await sideOf(socket)).toBe("legacy");
+    const reconnected = waitFor(socket.io, "reconnect");
+    await legacy.close();
+    await legacyServer(cleanup, Number(new URL(legacy.url).port));
+    await within(reconnected, "the client reconnecting to the restarted server");
+    expect(await sideOf(socket)).toBe("legacy");
+  });
 });
 
 describe("passthrough at 50 % keyed by the uid query parameter", () => {
@@ -233,6 +270,8 @@ describe("a drain of relayed connections", () => {
     // Every new connection now stays here; the drain moves the relayed ones.
     const { config } = loadConfigFromString(yaml(0), "test.yaml", { LEGACY_URL: legacy.url });
     await harness.server.reload(config!);
+    // A new percentage applies to new connections: the open ones stay where they are.
+    for (const client of clients) expect(await sideOf(client)).toBe("legacy");
     const reconnected = clients.map((client) => waitFor(client.io, "reconnect"));
     const drain = await api("/api/v1/passthrough/drain", {
       method: "POST",
