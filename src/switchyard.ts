@@ -62,7 +62,7 @@ export async function startSwitchyard(
     new (await import("./cluster/cluster-node.js")).ClusterNode(config.cluster, log);
   const router = new Router(config, options.kinds ?? builtinBackends(), log);
   const sio = new SioServer(
-    { ...server, ...(cluster ? { sessionIdPrefix: cluster.tag } : {}) },
+    { ...server, ...(cluster ? { sessionIdPrefix: cluster.sessionIdPrefix } : {}) },
     config.namespaces.keys(),
     router,
     router.rooms,

@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import type { Logger } from "pino";
 import type { ClusterConfig } from "../mapping/types.js";
-import { NodeRegistry } from "./node-registry.js";
+import { NodeRegistry, sessionIdPrefix } from "./node-registry.js";
 import { type OwnerOf, SessionRelay } from "./session-relay.js";
 
 /**
@@ -28,9 +28,15 @@ export class ClusterNode {
     return this.#tag;
   }
 
+  /** What this node's session ids begin with. */
+  get sessionIdPrefix(): string {
+    return sessionIdPrefix(this.#tag);
+  }
+
   /** The node a session id belongs to (see NodeRegistry.ownerOf); "local" before start. */
   ownerOf(sessionId: string): ReturnType<OwnerOf> {
-    return this.#registry?.ownerOf(sessionId) ?? "local";
+    // Before start, every session is this node's; after it, the registry says.
+    return this.#registry === undefined ? "local" : this.#registry.ownerOf(sessionId);
   }
 
   /** Lists this node, reachable at `cluster.advertise` or the address it listens on. */

@@ -5,6 +5,18 @@ import type { Logger } from "pino";
 /** Characters of a node tag: 4 base64url characters, 24 bits. */
 export const NODE_TAG_LENGTH = 4;
 
+/**
+ * Follows the tag in a node's session ids. Neither base64url nor socket.io's own ids
+ * use it, so a session id says whether it is a Switchyard node's at all: a legacy
+ * server's (behind `passthrough:`) never passes for one, and needs no Redis lookup.
+ */
+export const SESSION_TAG_MARK = "~";
+
+/** The prefix of the session ids of the node tagged `tag`. */
+export function sessionIdPrefix(tag: string): string {
+  return `${tag}${SESSION_TAG_MARK}`;
+}
+
 export interface NodeRegistryOptions {
   /** This node's tag (see {@link NodeRegistry.newTag}). */
   readonly tag: string;
@@ -77,10 +89,11 @@ export class NodeRegistry {
 
   /**
    * Whose session `sessionId` is: `"local"` for this node's, the URL of another live
-   * node, or `undefined` when its node is unknown or gone. A tag not in the last copy
+   * node, or `undefined` when its node is unknown or gone, or it is no node's id at all. A tag not in the last copy
    * of the registry is looked up in Redis at once (a node that joined since).
    */
   ownerOf(sessionId: string): "local" | string | undefined | Promise<string | undefined> {
+    if (sessionId[NODE_TAG_LENGTH] !== SESSION_TAG_MARK) return undefined;
     const tag = sessionId.slice(0, NODE_TAG_LENGTH);
     if (tag === this.tag) return "local";
     const entry = this.#nodes.get(tag);
