@@ -42,6 +42,21 @@ export interface ShadowCheck {
   reasons: string[];
 }
 
+/**
+ * socketio-via-passthrough only: how the pair's resources split between the Switchyard relay in
+ * front and the socket.io server behind it (the run's CPU and RSS figures are the pair's).
+ */
+export interface RelaySplit {
+  /** The relay's share of the pair's CPU time over the fixed-load phase, 0–1. */
+  fixedCpuShare: number;
+  /** The same over the saturation phase (warmup and drain included). */
+  saturationCpuShare: number;
+  /** CPU of the relay alone over the saturation phase, % of one core. */
+  saturationRelayCpuPct: number;
+  /** The relay's RSS with every client connected, KiB. */
+  relayRssKiB: number;
+}
+
 export interface RunRecord {
   server: ServerId;
   label: string;
@@ -59,6 +74,8 @@ export interface RunRecord {
   heartbeat?: HeartbeatStats;
   /** switchyard-shadow only: its comparator's report after the run. */
   shadow?: ShadowCheck;
+  /** socketio-via-passthrough only: the relay's part of the pair's CPU and memory. */
+  relay?: RelaySplit;
   notes: string[];
   error?: string;
 }
@@ -82,6 +99,8 @@ export interface Summary {
   perSrvCpuSec: number;
   /** Closed-loop window (messages in flight per room) the saturation figures were taken at. */
   window: number;
+  /** socketio-via-passthrough: the relay's share of the pair's CPU at saturation (median). */
+  relayCpuShare?: number;
   flags: string[];
   error?: string;
 }
@@ -140,6 +159,7 @@ export function summarize(
         r.saturation ? r.saturation.deliveredPerSec / (r.saturation.srvCpuPct / 100) : undefined,
       ),
       window: m((r) => r.saturation?.window),
+      ...(ok.some((r) => r.relay) ? { relayCpuShare: m((r) => r.relay?.saturationCpuShare) } : {}),
       // A flag raised by some runs only says so: `background-load(1/3)`.
       flags: [...flagCounts].map(([f, n]) => (n === ok.length ? f : `${f}(${n}/${ok.length})`)),
       ...(ok.length === 0 ? { error: runs.find((r) => r.error)?.error ?? "no run" } : {}),
@@ -175,6 +195,24 @@ export interface Ratios {
   floor?: RatioSet;
   /** Switchyard with its rooms shadowed / Switchyard: what the shadow costs the primary path. */
   shadow?: { throughput: number; efficiency: number; p99: number; fixedP99: number };
+  /** socket.io behind a Switchyard relaying every connection / socket.io alone. */
+  passthrough?: PassthroughRatios;
+}
+
+/** What the passthrough relay costs clients of socket.io, measured in the same run. */
+export interface PassthroughRatios {
+  /** Delivered msg/s at saturation (target >= 0.8). */
+  throughput: number;
+  /** Deliveries per CPU-second of the pair (relay + socket.io) / of socket.io alone. */
+  efficiency: number;
+  /** p50 and p99 at the fixed offered load. */
+  fixedP50: number;
+  fixedP99: number;
+  /** p50 and p99 at the fixed load, via − direct, ms (added p50: target <= 0.3 ms). */
+  addedFixedP50Ms: number;
+  addedFixedP99Ms: number;
+  /** Memory per connection, via − direct (the relay's two sockets per client), bytes. */
+  addedMemPerConnBytes: number;
 }
 
 export interface RatioSet {
@@ -191,6 +229,8 @@ export interface RatioSet {
 export const TARGETS = { throughput: 1.5, memory: 0.6, fixedP99: 1.0 };
 /** Switchyard with a native shadow against without: throughput at least, p99 at most. */
 export const SHADOW_TARGETS = { throughput: 0.7, p99: 1.3 };
+/** socket.io via the passthrough relay against directly: throughput at least, added p50 at most. */
+export const PASSTHROUGH_TARGETS = { throughput: 0.8, addedFixedP50Ms: 0.3 };
 
 export function ratios(summaries: readonly Summary[]): Ratios[] {
   const sizes = [...new Set(summaries.map((s) => s.size))];
@@ -224,6 +264,18 @@ export function ratios(summaries: readonly Summary[]): Ratios[] {
         fixedP99: shadowed.fixedP99Ms / plain.fixedP99Ms,
       };
     }
+    const via = get("socketio-via-passthrough");
+    if (sio && via) {
+      r.passthrough = {
+        throughput: via.deliveredPerSec / sio.deliveredPerSec,
+        efficiency: via.perSrvCpuSec / sio.perSrvCpuSec,
+        fixedP50: via.fixedP50Ms / sio.fixedP50Ms,
+        fixedP99: via.fixedP99Ms / sio.fixedP99Ms,
+        addedFixedP50Ms: via.fixedP50Ms - sio.fixedP50Ms,
+        addedFixedP99Ms: via.fixedP99Ms - sio.fixedP99Ms,
+        addedMemPerConnBytes: via.memPerConnBytes - sio.memPerConnBytes,
+      };
+    }
     return r;
   });
 }
@@ -234,6 +286,12 @@ const ms = (x: number) =>
 const pct = (x: number) => (Number.isFinite(x) ? `${Math.round(x)}%` : "n/a");
 const kib = (bytes: number) => (Number.isFinite(bytes) ? (bytes / 1024).toFixed(1) : "n/a");
 const ratio = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)}x` : "n/a");
+
+/** Servers that run at one size unless `--servers` names them (bench/run.ts). */
+export const ONE_SIZE_SERVERS: ReadonlySet<ServerId> = new Set([
+  "switchyard-shadow",
+  "socketio-via-passthrough",
+]);
 
 export function formatTable(
   summaries: readonly Summary[],
@@ -263,8 +321,9 @@ export function formatTable(
     for (const { id, label } of servers) {
       const s = summaries.find((x) => x.size === size && x.server === id);
       const why = skipped.get(id);
-      // Not run at this size by choice (switchyard-shadow runs at one size by default).
-      if (!s && why === undefined && id === "switchyard-shadow") continue;
+      // Not run at this size by choice (switchyard-shadow and socketio-via-passthrough run at
+      // one size by default).
+      if (!s && why === undefined && ONE_SIZE_SERVERS.has(id)) continue;
       const sizeCell = firstRow ? size : "";
       firstRow = false;
       if (!s) {
@@ -316,6 +375,26 @@ export function formatTable(
           ` (per CPU-s ${ratio(t.efficiency)})` +
           ` p99 ${ratio(t.p99)} [${mark(t.p99 <= SHADOW_TARGETS.p99)}]` +
           ` p99@fixed ${ratio(t.fixedP99)} [${mark(t.fixedP99 <= SHADOW_TARGETS.p99)}]`,
+      );
+    }
+    if (r?.passthrough) {
+      const t = r.passthrough;
+      const mark = (ok: boolean) => (ok ? "ok" : "MISS");
+      const plus = (x: number) =>
+        Number.isFinite(x) ? `${x >= 0 ? "+" : ""}${x.toFixed(2)}` : "n/a";
+      const at = (id: ServerId) => summaries.find((x) => x.size === size && x.server === id);
+      const via = at("socketio-via-passthrough");
+      const direct = at("socketio");
+      parts.push(
+        `socket.io via switchyard/socket.io${clients}: thr ${ratio(t.throughput)} [${mark(t.throughput >= PASSTHROUGH_TARGETS.throughput)}]` +
+          ` (per CPU-s ${ratio(t.efficiency)})` +
+          ` p50@fixed ${ms(direct?.fixedP50Ms ?? Number.NaN)} -> ${ms(via?.fixedP50Ms ?? Number.NaN)} ms` +
+          ` ${ratio(t.fixedP50)} (${plus(t.addedFixedP50Ms)} ms) [${mark(t.addedFixedP50Ms <= PASSTHROUGH_TARGETS.addedFixedP50Ms)}]` +
+          ` p99@fixed ${ratio(t.fixedP99)} (${plus(t.addedFixedP99Ms)} ms)` +
+          ` mem ${plus(t.addedMemPerConnBytes / 1024)} KiB/conn` +
+          (via?.relayCpuShare !== undefined
+            ? `; relay ${pct(via.relayCpuShare * 100)} of the pair's CPU`
+            : ""),
       );
     }
     if (r?.floor) {

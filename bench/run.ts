@@ -1,6 +1,8 @@
 /**
  * Switchyard benchmark: one lean load generator, three servers side by side (Switchyard's native
- * core via its CLI, the real socket.io 4.8 server, a naive `ws` broadcast floor).
+ * core via its CLI, the real socket.io 4.8 server, a naive `ws` broadcast floor), and two
+ * variants at one size: Switchyard with its rooms shadowed, socket.io behind a Switchyard relaying
+ * every connection to it (`passthrough:`).
  *
  *   npx tsx bench/run.ts [--quick] [--servers socketio,floor] [--sizes '1k/*'] [--repeat 3]
  *   npx tsx bench/run.ts --client-protocol 3    # socket.io 2.x clients (Engine.IO v3)
@@ -32,6 +34,8 @@ import { formatPusher, type PusherResult, runPusherBench } from "./pusher.js";
 import {
   formatTable,
   type MemoryStats,
+  ONE_SIZE_SERVERS,
+  type RelaySplit,
   type RunRecord,
   ratios,
   type ShadowCheck,
@@ -46,12 +50,14 @@ import {
   freePort,
   killAllChildrenSync,
   othersCpuSec,
+  PASSTHROUGH_TARGET_ENV,
   readCpuSec,
   readCpusAllowed,
   readRssKiB,
   type ServerId,
   type ServerSpec,
   ServerStartError,
+  serverPids,
   serverSpecs,
   startServer,
   stopServer,
@@ -73,18 +79,24 @@ const WORKER_ENV = "SWITCHYARD_BENCH_WORKER";
 const BENCH_CONFIG = "examples/bench/switchyard.yaml";
 /** The bench mapping with `allowEIO3: true` (may not exist yet: then one is derived). */
 const LEGACY_CONFIG = "examples/legacy/switchyard.yaml";
-/** The one size switchyard-shadow runs at unless `--servers` names it. */
-const SHADOW_DEFAULT_SIZE = "1k/1r/100B";
+/**
+ * The one size switchyard-shadow and socketio-via-passthrough (ONE_SIZE_SERVERS) run at unless
+ * `--servers` names them.
+ */
+const ONE_SIZE = "1k/1r/100B";
 /** The shadowed server's API token (`GET /api/v1/shadow`): the environment's, else random. */
 const SHADOW_TOKEN_ENV = "SWITCHYARD_BENCH_API_TOKEN";
 
 const HELP = `Usage: npx tsx bench/run.ts [options]
 
 Servers and sizes
-  --servers LIST       switchyard,switchyard-shadow,socketio,floor (default: all four, with
-                       switchyard-shadow at 1k/1r/100B only; named here, at every size):
-                       switchyard-shadow is switchyard with its rooms shadowed on a second native
-                       backend, and the table adds its ratios to switchyard
+  --servers LIST       switchyard,switchyard-shadow,socketio,socketio-via-passthrough,floor
+                       (default: all five, with switchyard-shadow and socketio-via-passthrough at
+                       1k/1r/100B only; named here, at every size): switchyard-shadow is
+                       switchyard with its rooms shadowed on a second native backend, and the
+                       table adds its ratios to switchyard; socketio-via-passthrough is the
+                       socketio server with a Switchyard in front relaying every connection to it
+                       (passthrough: percent 100), and the table adds its ratios to socketio
   --conns LIST         connection counts (default 1000,10000)
   --rooms LIST         room counts (default 1,100)
   --payloads LIST      payload bytes (default 100,1024)
@@ -144,6 +156,9 @@ Environment
                        temporary copy of the bench config with allowEIO3: true)
   --path PATH          Socket.IO path (default /socket.io/)
   --server-cpu N       CPU for the servers (default 0)
+  --relay-cpu N        CPU for the Switchyard relay of socketio-via-passthrough (default: the
+                       server CPU, so the pair gets the CPU socket.io alone gets; the socket.io
+                       server behind it is always on the server CPU)
   --gen-cpu N          CPU for the generator (default 1)
   --no-pin             do not pin with taskset
   --batch N            connections opened concurrently (default 250)
@@ -195,6 +210,7 @@ const { values: args } = parseArgs({
     config: { type: "string" },
     path: { type: "string", default: "/socket.io/" },
     "server-cpu": { type: "string", default: "0" },
+    "relay-cpu": { type: "string" },
     "gen-cpu": { type: "string", default: "1" },
     "no-pin": { type: "boolean", default: false },
     batch: { type: "string", default: "250" },
@@ -226,6 +242,7 @@ if (args.help) {
 
 const serverCpu = num("server-cpu", args["server-cpu"]);
 const genCpu = num("gen-cpu", args["gen-cpu"]);
+const relayCpu = args["relay-cpu"] === undefined ? serverCpu : num("relay-cpu", args["relay-cpu"]);
 
 if (process.env[WORKER_ENV] !== "1") {
   relaunchPinned();
@@ -243,8 +260,8 @@ function relaunchPinned(): void {
   if (!args["no-pin"]) {
     if (availableParallelism() < 2) {
       pinNote = `unpinned: only ${availableParallelism()} CPU available`;
-    } else if (!tasksetWorks(genCpu) || !tasksetWorks(serverCpu)) {
-      pinNote = `unpinned: taskset missing or CPU ${serverCpu}/${genCpu} not allowed`;
+    } else if (!tasksetWorks(genCpu) || !tasksetWorks(serverCpu) || !tasksetWorks(relayCpu)) {
+      pinNote = `unpinned: taskset missing or CPU ${serverCpu}/${genCpu}/${relayCpu} not allowed`;
     } else {
       cpu = genCpu;
       pinNote = "pinned";
@@ -343,7 +360,9 @@ function conditions(
     nofile,
     pinning:
       process.env.SWITCHYARD_BENCH_PIN === "pinned"
-        ? `server on CPU ${serverCpu}, generator on CPU ${genCpu} (taskset)`
+        ? `server on CPU ${serverCpu}, generator on CPU ${genCpu}` +
+          (relayCpu !== serverCpu ? `, passthrough relay on CPU ${relayCpu}` : "") +
+          " (taskset)"
         : (process.env.SWITCHYARD_BENCH_PIN ?? "unpinned"),
     generatorCpus: readCpusAllowed("self"),
     client,
@@ -737,6 +756,10 @@ async function main(): Promise<void> {
     "switchyard-shadow": "switchyard-shadow",
     "sy-shadow": "switchyard-shadow",
     shadow: "switchyard-shadow",
+    "socketio-via-passthrough": "socketio-via-passthrough",
+    "socket.io-via-passthrough": "socketio-via-passthrough",
+    passthrough: "socketio-via-passthrough",
+    "sio-pt": "socketio-via-passthrough",
     socketio: "socketio",
     "socket.io": "socketio",
     sio: "socketio",
@@ -744,29 +767,43 @@ async function main(): Promise<void> {
     "ws-floor": "floor",
     ws: "floor",
   };
-  const wanted = (args.servers ?? "switchyard,switchyard-shadow,socketio,floor")
+  const wanted = (
+    args.servers ?? "switchyard,switchyard-shadow,socketio,socketio-via-passthrough,floor"
+  )
     .split(",")
     .map((s) => {
       const id = aliases[s.trim().toLowerCase()];
       if (!id) {
         console.error(
-          `--servers: unknown server ${s}; use switchyard, switchyard-shadow, socketio, floor`,
+          `--servers: unknown server ${s}; use switchyard, switchyard-shadow, socketio, socketio-via-passthrough, floor`,
         );
         process.exit(2);
       }
       return id;
     });
-  const anySwitchyard = wanted.includes("switchyard") || wanted.includes("switchyard-shadow");
+  // socketio-via-passthrough's relay is a Switchyard too, serving a copy of the run's config.
+  const anySwitchyard =
+    wanted.includes("switchyard") ||
+    wanted.includes("switchyard-shadow") ||
+    wanted.includes("socketio-via-passthrough");
   const syConfig = anySwitchyard
     ? switchyardConfig(args.config, clientProtocol)
     : { path: args.config ?? BENCH_CONFIG, source: "unused" };
   const shadow = wanted.includes("switchyard-shadow") ? shadowConfig(syConfig.path) : undefined;
-  const specs = serverSpecs(ROOT, syConfig.path, clientProtocol, shadow?.path).filter((s) =>
-    wanted.includes(s.id),
-  );
-  // By default the shadow's cost is measured at one size; named in --servers, at every size.
-  const shadowSizes = (size: Size) =>
-    args.servers !== undefined || sizeId(size) === SHADOW_DEFAULT_SIZE;
+  const passthrough = wanted.includes("socketio-via-passthrough")
+    ? passthroughConfig(syConfig.path)
+    : undefined;
+  const specs = serverSpecs(
+    ROOT,
+    syConfig.path,
+    clientProtocol,
+    shadow?.path,
+    passthrough?.path,
+  ).filter((s) => wanted.includes(s.id));
+  // By default the shadow's and the relay's costs are measured at one size; named in --servers,
+  // at every size.
+  const runsAt = (id: ServerId, size: Size) =>
+    !ONE_SIZE_SERVERS.has(id) || args.servers !== undefined || sizeId(size) === ONE_SIZE;
 
   const pinned = process.env.SWITCHYARD_BENCH_PIN === "pinned";
   const background = await backgroundLoad(1000);
@@ -803,7 +840,14 @@ async function main(): Promise<void> {
   if (shadow !== undefined) {
     console.log(
       `  shadow   switchyard+shadow serves ${shadow.path}: that config with ${shadow.changes.slice(-3).join("; ")}` +
-        (args.servers === undefined ? ` (at ${SHADOW_DEFAULT_SIZE} only)` : ""),
+        (args.servers === undefined ? ` (at ${ONE_SIZE} only)` : ""),
+    );
+  }
+  if (passthrough !== undefined) {
+    console.log(
+      `  relay    socket.io via switchyard: the socket.io server (CPU ${serverCpu}) behind a Switchyard` +
+        ` (CPU ${relayCpu}) serving ${passthrough.path}: that config with ${passthrough.changes.slice(-1).join("; ")}` +
+        (args.servers === undefined ? ` (at ${ONE_SIZE} only)` : ""),
     );
   }
   console.log(
@@ -866,6 +910,10 @@ async function main(): Promise<void> {
         switchyardConfig: syConfig.path,
         switchyardConfigSource: syConfig.source,
         shadowConfigChanges: shadow?.changes ?? null,
+        passthroughConfigChanges: passthrough?.changes ?? null,
+        serverCpu,
+        relayCpu,
+        genCpu,
       },
       conditions: cond,
       routing,
@@ -885,7 +933,7 @@ async function main(): Promise<void> {
     for (const size of sizes) {
       for (const spec of specs) {
         if (skipped.has(spec.id)) continue;
-        if (spec.id === "switchyard-shadow" && !shadowSizes(size)) continue;
+        if (!runsAt(spec.id, size)) continue;
         if (quietWaitSec > 0) await waitForQuiet(quietWaitSec);
         const record = await runOne(spec, size, rep, {
           client,
@@ -983,10 +1031,13 @@ async function runOne(
   const logPath = `${st.logDir}/${spec.id}-${id.replace(/\//g, "_")}-r${rep}.log`;
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
+    // A pair (relay in front, socket.io behind): the relay on --relay-cpu, socket.io on the
+    // server CPU.
     server = await startServer(spec, {
       root: ROOT,
       port,
-      cpu: st.pinned ? serverCpu : null,
+      cpu: st.pinned ? (spec.behind !== undefined ? relayCpu : serverCpu) : null,
+      behindCpu: st.pinned ? serverCpu : null,
       logPath,
       client: st.client,
       clientProtocol: st.clientProtocol,
@@ -1000,7 +1051,9 @@ async function runOne(
     }
     throw err;
   }
-  record.serverCpus = readCpusAllowed(server.pid);
+  // A pair's figures (CPU, RSS) are both processes'; the relay's part is in `record.relay`.
+  const pids = serverPids(server);
+  record.serverCpus = pids.map((pid) => readCpusAllowed(pid)).join("+");
   const fleet = new Fleet({
     target: { host: "127.0.0.1", port, path: args.path },
     client: st.client,
@@ -1013,15 +1066,27 @@ async function runOne(
     connectTimeoutMs: 15_000,
   });
   const alive = () => {
-    if (server.exit !== null) {
-      throw new Error(`server exited (code ${server.exit.code}, signal ${server.exit.signal})`);
+    for (const s of [server, server.behind]) {
+      if (s !== undefined && s.exit !== null) {
+        throw new Error(
+          `${s === server.behind ? "server behind the relay" : "server"} exited (code ${s.exit.code}, signal ${s.exit.signal})`,
+        );
+      }
     }
   };
-  const exclude = new Set([server.pid, process.pid, process.ppid]);
+  const exclude = new Set([...pids, process.pid, process.ppid]);
+  const pairCpuSec = () => pids.reduce((sum, pid) => sum + readCpuSec(pid), 0);
   const meter: Meter = {
-    serverCpuSec: () => readCpuSec(server.pid),
+    serverCpuSec: pairCpuSec,
     othersCpuSec: () => othersCpuSec(exclude),
   };
+  /** The relay's CPU seconds and the pair's, to split a phase between them. */
+  const relayMark = () => ({ relay: readCpuSec(server.pid), pair: pairCpuSec(), t: Date.now() });
+  const rss = async (readings?: number, gapMs?: number) =>
+    (await Promise.all(pids.map((pid) => medianRss(pid, readings, gapMs)))).reduce(
+      (a, b) => a + b,
+      0,
+    );
   const drainMs = 10_000;
   try {
     // Memory: baseline with a warm set connected (absorbs one-off costs: JIT, first room), then
@@ -1031,16 +1096,17 @@ async function runOne(
       Math.max(size.rooms * st.publishers, Math.min(Math.floor(size.conns / 10), 200)),
     );
     const t0 = Date.now();
-    const initialRssKiB = await medianRss(server.pid, 3, 100);
+    const initialRssKiB = await rss(3, 100);
     await fleet.connectRange(0, warm);
     await sleep(1000);
-    const baseRssKiB = await medianRss(server.pid);
+    const baseRssKiB = await rss();
     await fleet.connectRange(warm, fleet.probeStart);
     await fleet.connectRange(fleet.probeStart, size.conns);
     const connectSec = (Date.now() - t0) / 1000;
     alive();
     await sleep(1000);
-    const fullRssKiB = await medianRss(server.pid);
+    const fullRssKiB = await rss();
+    const relayRssKiB = server.behind !== undefined ? await medianRss(server.pid) : Number.NaN;
     const memory: MemoryStats = {
       initialRssKiB,
       naivePerConnBytes: ((fullRssKiB - initialRssKiB) * 1024) / size.conns,
@@ -1052,7 +1118,9 @@ async function runOne(
     record.memory = memory;
     alive();
 
+    const m0 = relayMark();
     record.fixed = await fleet.openLoop(st.fixedRate, st.warmupMs, st.measureMs, drainMs, meter);
+    const m1 = relayMark();
     alive();
 
     const perWindow = size.rooms * fleet.fanout;
@@ -1074,6 +1142,17 @@ async function runOne(
       meter,
     );
     record.window = record.saturation.window;
+    const m2 = relayMark();
+    if (server.behind !== undefined) {
+      const share = (a: typeof m0, b: typeof m0) => (b.relay - a.relay) / (b.pair - a.pair);
+      const split: RelaySplit = {
+        fixedCpuShare: share(m0, m1),
+        saturationCpuShare: share(m1, m2),
+        saturationRelayCpuPct: ((m2.relay - m1.relay) / ((m2.t - m1.t) / 1000)) * 100,
+        relayRssKiB,
+      };
+      record.relay = split;
+    }
     alive();
 
     const e = fleet.errors;
@@ -1114,6 +1193,10 @@ async function runOne(
         (!f.drained || !s.drained ? " NOT-DRAINED" : "") +
         pings +
         (record.shadow ? ` | shadow ${formatShadowCheck(record.shadow)}` : "") +
+        (record.relay
+          ? ` | relay ${Math.round(record.relay.saturationCpuShare * 100)}% of the pair's CPU at saturation` +
+            ` (${Math.round(record.relay.fixedCpuShare * 100)}% at fixed load), RSS ${(record.relay.relayRssKiB / 1024).toFixed(0)} MiB`
+          : "") +
         (record.notes.length ? ` | ${record.notes.join("; ")}` : ""),
     );
   } catch (err) {
@@ -1145,6 +1228,23 @@ function shadowConfig(base: string) {
         [{ room: "room:{id}", backend: "native", shadow: { backend: "archive" } }],
       ],
     ],
+  });
+  process.on("exit", config.remove);
+  return config;
+}
+
+/**
+ * The Switchyard config of `socket.io via switchyard`: a copy of `base` with
+ * `passthrough: { target: "${PASSTHROUGH_TARGET_ENV}", percent: 100 }`, so that every
+ * connection is relayed to the socket.io server behind it, whose URL the harness sets in that
+ * variable for each run (a fresh port each time). No key: at 100 % every connection goes there.
+ * Removed on exit.
+ */
+function passthroughConfig(base: string) {
+  const config = writeBenchConfig({
+    root: ROOT,
+    example: base,
+    settings: [[["passthrough"], { target: `\${${PASSTHROUGH_TARGET_ENV}}`, percent: 100 }]],
   });
   process.on("exit", config.remove);
   return config;

@@ -1,7 +1,7 @@
 /**
- * The servers under test (Switchyard, also with its rooms shadowed; socket.io; the ws floor),
- * started as child processes (pinned with taskset, fd limit raised through bash), plus what the
- * harness reads about them from /proc.
+ * The servers under test (Switchyard, also with its rooms shadowed; socket.io, also behind a
+ * Switchyard relaying every connection to it; the ws floor), started as child processes (pinned
+ * with taskset, fd limit raised through bash), plus what the harness reads about them from /proc.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readdirSync, readFileSync } from "node:fs";
@@ -11,7 +11,15 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { type ClientProtocol, sioProbe } from "./generator.js";
 import type { ClientKind } from "./wsclient.js";
 
-export type ServerId = "switchyard" | "switchyard-shadow" | "socketio" | "floor";
+export type ServerId =
+  | "switchyard"
+  | "switchyard-shadow"
+  | "socketio"
+  | "socketio-via-passthrough"
+  | "floor";
+
+/** The variable the passthrough config's `target` reads: the URL of the server behind. */
+export const PASSTHROUGH_TARGET_ENV = "SWITCHYARD_BENCH_PASSTHROUGH_TARGET";
 
 export interface ServerSpec {
   id: ServerId;
@@ -19,19 +27,28 @@ export interface ServerSpec {
   /** Why it cannot run at all (missing files), or null. */
   unavailable(): string | null;
   command(port: number): string[];
+  /**
+   * A server this one stands in front of (socketio-via-passthrough: the socket.io server),
+   * started first on a port of its own; `env` tells this one where it is.
+   */
+  behind?: ServerSpec;
+  env?(behindPort: number): Record<string, string>;
 }
 
 /**
  * `clientProtocol` 3 starts socket.io and the floor with Engine.IO v3 allowed (`--allow-eio3`);
  * Switchyard gets it from its config (`server: { allowEIO3: true }`), which the caller picks.
  * `switchyard-shadow` is Switchyard serving `shadowConfig` (the same config with its rooms
- * shadowed, bench/run.ts), or unavailable without one.
+ * shadowed, bench/run.ts), or unavailable without one. `socketio-via-passthrough` is the
+ * `socketio` server with Switchyard in front serving `passthroughConfig` (the same config with
+ * `passthrough: { target: ${PASSTHROUGH_TARGET_ENV}, percent: 100 }`), or unavailable without one.
  */
 export function serverSpecs(
   root: string,
   switchyardConfig: string,
   clientProtocol: ClientProtocol = 4,
   shadowConfig?: string,
+  passthroughConfig?: string,
 ): ServerSpec[] {
   const node = process.execPath;
   const eio3 = clientProtocol === 3 ? ["--allow-eio3"] : [];
@@ -40,7 +57,8 @@ export function serverSpecs(
     label,
     unavailable: () => {
       if (!existsSync(`${root}/bin/switchyard.js`)) return "bin/switchyard.js not found";
-      if (config === undefined) return "no shadow config";
+      if (config === undefined)
+        return `no ${id === "switchyard-shadow" ? "shadow" : "passthrough"} config`;
       if (!existsSync(resolvePath(root, config))) return `${config} not found`;
       return null;
     },
@@ -54,24 +72,30 @@ export function serverSpecs(
       String(port),
     ],
   });
+  const socketio: ServerSpec = {
+    id: "socketio",
+    label: "socket.io",
+    unavailable: () => null,
+    command: (port) => [
+      node,
+      "--import",
+      "tsx",
+      "bench/socketio-server.ts",
+      "--port",
+      String(port),
+      "--host",
+      "127.0.0.1",
+      ...eio3,
+    ],
+  };
   return [
     switchyard("switchyard", "switchyard", switchyardConfig),
     switchyard("switchyard-shadow", "switchyard+shadow", shadowConfig),
+    socketio,
     {
-      id: "socketio",
-      label: "socket.io",
-      unavailable: () => null,
-      command: (port) => [
-        node,
-        "--import",
-        "tsx",
-        "bench/socketio-server.ts",
-        "--port",
-        String(port),
-        "--host",
-        "127.0.0.1",
-        ...eio3,
-      ],
+      ...switchyard("socketio-via-passthrough", "socket.io via switchyard", passthroughConfig),
+      behind: socketio,
+      env: (behindPort) => ({ [PASSTHROUGH_TARGET_ENV]: `http://127.0.0.1:${behindPort}` }),
     },
     {
       id: "floor",
@@ -126,7 +150,10 @@ export function tasksetWorks(cpu: number): boolean {
 
 export interface RunningServer {
   spec: ServerSpec;
+  /** The front process (the one the clients connect to). */
   pid: number;
+  /** `spec.behind`, running. */
+  behind?: RunningServer;
   port: number;
   logPath: string;
   child: ChildProcess;
@@ -136,12 +163,19 @@ export interface RunningServer {
 
 export class ServerStartError extends Error {}
 
+/**
+ * Starts `spec` on `opts.port` and waits for a Socket.IO handshake through it. A spec with
+ * `behind` first starts that server (on a free port, CPU `opts.behindCpu`, its log next to this
+ * one's with `.behind` before `.log`), then this one with `spec.env(behindPort)`.
+ */
 export async function startServer(
   spec: ServerSpec,
   opts: {
     root: string;
     port: number;
     cpu: number | null;
+    /** CPU of `spec.behind` (default: `cpu`). */
+    behindCpu?: number | null;
     logPath: string;
     client: ClientKind;
     clientProtocol?: ClientProtocol;
@@ -149,8 +183,34 @@ export async function startServer(
     readyTimeoutMs: number;
   },
 ): Promise<RunningServer> {
+  let behind: RunningServer | undefined;
+  if (spec.behind !== undefined) {
+    behind = await startServer(spec.behind, {
+      ...opts,
+      port: await freePort(),
+      cpu: opts.behindCpu === undefined ? opts.cpu : opts.behindCpu,
+      logPath: opts.logPath.replace(/(\.log)?$/, ".behind$1"),
+    });
+  }
+  try {
+    return await startOne(spec, opts, behind);
+  } catch (err) {
+    if (behind !== undefined) await stopServer(behind);
+    throw err;
+  }
+}
+
+async function startOne(
+  spec: ServerSpec,
+  opts: Parameters<typeof startServer>[1],
+  behind: RunningServer | undefined,
+): Promise<RunningServer> {
   const logFd = openSync(opts.logPath, "a");
-  const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: "production" };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NODE_ENV: "production",
+    ...(behind !== undefined ? spec.env?.(behind.port) : {}),
+  };
   // Never let the harness's own loader flags leak into the servers.
   if (env.NODE_OPTIONS?.includes("tsx")) delete env.NODE_OPTIONS;
   let child: ChildProcess;
@@ -168,6 +228,7 @@ export async function startServer(
   const server: RunningServer = {
     spec,
     pid: child.pid ?? -1,
+    ...(behind !== undefined ? { behind } : {}),
     port: opts.port,
     logPath: opts.logPath,
     child,
@@ -192,11 +253,22 @@ export async function startServer(
     server.exit !== null
       ? `exited (code ${server.exit.code}, signal ${server.exit.signal}) before answering`
       : `did not complete a Socket.IO handshake (EIO=${opts.clientProtocol ?? 4}) on 127.0.0.1:${opts.port}${opts.path} within ${opts.readyTimeoutMs} ms`;
-  await stopServer(server);
+  await stopOne(server);
   throw new ServerStartError(`${spec.label} ${why}; log tail:\n${logTail(opts.logPath, 15)}`);
 }
 
+/** Stops the server, then the one behind it, if any. */
 export async function stopServer(server: RunningServer): Promise<void> {
+  await stopOne(server);
+  if (server.behind !== undefined) await stopOne(server.behind);
+}
+
+/** Every process of a running server: the front one first. */
+export function serverPids(server: RunningServer): number[] {
+  return server.behind === undefined ? [server.pid] : [server.pid, ...serverPids(server.behind)];
+}
+
+async function stopOne(server: RunningServer): Promise<void> {
   if (server.exit !== null) return;
   server.child.stdin?.end();
   server.child.kill("SIGTERM");
