@@ -497,30 +497,69 @@ async function pusherBench(quick: boolean): Promise<PusherResult | null> {
   }
 }
 
-/** The Ably phase: every run of it, and the figures that decide its targets over them. */
-interface AblyPhase {
-  readonly runs: readonly AblyResult[];
-  readonly summary: AblySummary;
+/** A managed-backend phase: every run of it, and the figures that decide its targets over them. */
+interface Phase<R, S> {
+  readonly runs: readonly R[];
+  readonly summary: S;
+}
+
+type AblyPhase = Phase<AblyResult, AblySummary>;
+type WebsocketPhase = Phase<WebsocketResult, WebsocketSummary>;
+
+/** How one managed-backend phase runs, prints and sums up. */
+interface PhaseSpec<R, S> {
+  /** In progress lines and failures, e.g. "ably", and the log file's name. */
+  readonly name: string;
+  /** In a failure message, e.g. "Ably". */
+  readonly title: string;
+  run(rep: number, logPath: string, optional: (flag: string) => number | undefined): Promise<R>;
+  format(result: R): string;
+  summarize(runs: readonly R[]): S;
+  formatSummary(summary: S): string;
 }
 
 /**
- * The Ably backend benchmark (bench/ably.ts), `--repeat` times, each run with a fresh emulator
- * and Switchyard: Switchyard on the server CPU, the emulator and the clients here. About 25 s a
- * run; `--quick` about 14 s. Null when every run failed.
+ * A managed-backend phase `--repeat` times, each run with a fresh service and Switchyard
+ * (waiting for a quiet machine first with `--quiet-wait`); null when every run failed.
  */
-async function ablyBench(quick: boolean): Promise<AblyPhase | null> {
+async function repeatPhase<R, S>(spec: PhaseSpec<R, S>): Promise<Phase<R, S> | null> {
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const logDir = `${ROOT}/bench/results/logs/${stamp}`;
   mkdirSync(logDir, { recursive: true });
   const repeat = num("repeat", args.repeat, 1);
-  const optional = (name: string, value: string | undefined) =>
-    value === undefined ? undefined : num(name, value, 1);
+  const optional = (flag: string) => {
+    const value = args[flag as keyof typeof args];
+    return typeof value === "string" ? num(flag, value, 1) : undefined;
+  };
   const quietWaitSec = num("quiet-wait", args["quiet-wait"]);
-  const runs: AblyResult[] = [];
+  const runs: R[] = [];
   for (let rep = 1; rep <= repeat; rep++) {
     if (quietWaitSec > 0) await waitForQuiet(quietWaitSec);
     try {
-      const result = await runAblyBench({
+      const result = await spec.run(rep, `${logDir}/switchyard-${spec.name}-r${rep}.log`, optional);
+      runs.push(result);
+      if (repeat > 1) console.log(`[${spec.name} #${rep}]`);
+      console.log(`${spec.format(result)}\n`);
+    } catch (err) {
+      console.warn(`${spec.title} benchmark run ${rep} FAILED: ${(err as Error).message}`);
+    }
+  }
+  if (runs.length === 0) return null;
+  const summary = spec.summarize(runs);
+  if (runs.length > 1) console.log(`${spec.formatSummary(summary)}\n`);
+  return { runs, summary };
+}
+
+/**
+ * The Ably backend benchmark (bench/ably.ts): Switchyard on the server CPU, the emulator and
+ * the clients here. About 25 s a run; `--quick` about 14 s.
+ */
+function ablyBench(quick: boolean): Promise<AblyPhase | null> {
+  return repeatPhase({
+    name: "ably",
+    title: "Ably",
+    run: (_rep, logPath, optional) =>
+      runAblyBench({
         root: ROOT,
         samples: quick ? 500 : 1000,
         warmup: quick ? 50 : 100,
@@ -530,49 +569,29 @@ async function ablyBench(quick: boolean): Promise<AblyPhase | null> {
         window: num("ably-window", args["ably-window"], 1),
         payloadBytes: 100,
         tuning: {
-          batchSize: optional("ably-batch-size", args["ably-batch-size"]),
-          maxInflight: optional("ably-max-inflight", args["ably-max-inflight"]),
+          batchSize: optional("ably-batch-size"),
+          maxInflight: optional("ably-max-inflight"),
         },
         cpu: process.env.SWITCHYARD_BENCH_PIN === "pinned" ? serverCpu : null,
-        logPath: `${logDir}/switchyard-ably-r${rep}.log`,
-      });
-      runs.push(result);
-      if (repeat > 1) console.log(`[ably #${rep}]`);
-      console.log(`${formatAbly(result)}\n`);
-    } catch (err) {
-      console.warn(`Ably benchmark run ${rep} FAILED: ${(err as Error).message}`);
-    }
-  }
-  if (runs.length === 0) return null;
-  const summary = summarizeAbly(runs);
-  if (runs.length > 1) console.log(`${formatAblySummary(summary)}\n`);
-  return { runs, summary };
-}
-
-/** The WebSocket bus phase: every run of it, and the figures that decide its target over them. */
-interface WebsocketPhase {
-  readonly runs: readonly WebsocketResult[];
-  readonly summary: WebsocketSummary;
+        logPath,
+      }),
+    format: formatAbly,
+    summarize: summarizeAbly,
+    formatSummary: formatAblySummary,
+  });
 }
 
 /**
- * The WebSocket bus backend benchmark (bench/websocket.ts), `--repeat` times, each run with a
- * fresh socketcluster-server and Switchyard: Switchyard on the server CPU, the bus and the clients
- * here. About 20 s a run; `--quick` about 12 s. Null when every run failed.
+ * The WebSocket bus backend benchmark (bench/websocket.ts): a fresh socketcluster-server per
+ * run, Switchyard on the server CPU, the bus and the clients here. About 20 s a run;
+ * `--quick` about 12 s.
  */
-async function websocketBench(quick: boolean): Promise<WebsocketPhase | null> {
-  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
-  const logDir = `${ROOT}/bench/results/logs/${stamp}`;
-  mkdirSync(logDir, { recursive: true });
-  const repeat = num("repeat", args.repeat, 1);
-  const optional = (name: string, value: string | undefined) =>
-    value === undefined ? undefined : num(name, value, 1);
-  const quietWaitSec = num("quiet-wait", args["quiet-wait"]);
-  const runs: WebsocketResult[] = [];
-  for (let rep = 1; rep <= repeat; rep++) {
-    if (quietWaitSec > 0) await waitForQuiet(quietWaitSec);
-    try {
-      const result = await runWebsocketBench({
+function websocketBench(quick: boolean): Promise<WebsocketPhase | null> {
+  return repeatPhase({
+    name: "websocket",
+    title: "WebSocket bus",
+    run: (_rep, logPath, optional) =>
+      runWebsocketBench({
         root: ROOT,
         samples: quick ? 1000 : 2000,
         warmup: quick ? 100 : 200,
@@ -584,23 +603,16 @@ async function websocketBench(quick: boolean): Promise<WebsocketPhase | null> {
         members: num("websocket-members", args["websocket-members"], 1),
         payloadBytes: 100,
         tuning: {
-          batchSize: optional("websocket-batch-size", args["websocket-batch-size"]),
-          maxInflight: optional("websocket-max-inflight", args["websocket-max-inflight"]),
+          batchSize: optional("websocket-batch-size"),
+          maxInflight: optional("websocket-max-inflight"),
         },
         cpu: process.env.SWITCHYARD_BENCH_PIN === "pinned" ? serverCpu : null,
-        logPath: `${logDir}/switchyard-websocket-r${rep}.log`,
-      });
-      runs.push(result);
-      if (repeat > 1) console.log(`[websocket #${rep}]`);
-      console.log(`${formatWebsocket(result)}\n`);
-    } catch (err) {
-      console.warn(`WebSocket bus benchmark run ${rep} FAILED: ${(err as Error).message}`);
-    }
-  }
-  if (runs.length === 0) return null;
-  const summary = summarizeWebsocket(runs);
-  if (runs.length > 1) console.log(`${formatWebsocketSummary(summary)}\n`);
-  return { runs, summary };
+        logPath,
+      }),
+    format: formatWebsocket,
+    summarize: summarizeWebsocket,
+    formatSummary: formatWebsocketSummary,
+  });
 }
 
 /**
