@@ -281,16 +281,23 @@ export class PassthroughRelay implements Relay {
   #failed(error: Error & { code?: string }, target: ServerResponse | Duplex): void {
     const kind = failureKind(error);
     metrics.passthroughErrors.inc({ kind });
+    // Once the target answered (headers sent, or a WebSocket up), an error is this one
+    // connection ending (one side closed while the other still wrote), not the target
+    // failing: it is counted, and /readyz keeps its word.
+    const isEstablished = isResponse(target)
+      ? target.headersSent
+      : this.#upstream.has(target as Duplex);
+    if (isEstablished) {
+      this.#options.log.debug({ err: error, kind }, "relayed connection ended with an error");
+      target.destroy();
+      return;
+    }
     const reason = `${kind}${error.code === undefined ? "" : ` (${error.code})`}`;
     if (this.#failure === undefined) {
       this.#options.log.warn({ err: error, kind }, "passthrough relay failed");
     }
     this.#failure = reason;
     if (isResponse(target)) {
-      if (target.headersSent) {
-        target.destroy();
-        return;
-      }
       const failure = new SwitchyardError("SWY_PASSTHROUGH_UNAVAILABLE", [kind]);
       const body = JSON.stringify(failure.toJSON());
       target
