@@ -28,6 +28,7 @@ const EXAMPLE_ENV = {
   CHAT_SIGNING_SECRET: "example-signing-secret-0123456789abcdef",
   ABLY_KEY: "example-app.example-key:example-secret",
   WS_BUS_URL: "ws://127.0.0.1:8000/socketcluster/",
+  LEGACY_URL: "http://127.0.0.1:3001",
 };
 
 /** Repository-relative, `/`-separated: the name diagnostics print. */
