@@ -3,8 +3,14 @@
  * configuration loads) and the resolved settings with every default filled in.
  */
 
+import {
+  definedOnly,
+  durationSchema,
+  type ManagedSettingsInput,
+} from "../managed/managed-settings.js";
+
 /** The settings as written in YAML, after `${VAR}` expansion and schema validation. */
-export interface AblySettingsInput {
+export interface AblySettingsInput extends ManagedSettingsInput {
   readonly key: string;
   readonly endpoint?: string;
   readonly host?: string;
@@ -12,14 +18,6 @@ export interface AblySettingsInput {
   readonly tls?: boolean;
   readonly clientId?: string;
   readonly useBinaryProtocol?: boolean;
-  readonly connectTimeout?: number;
-  readonly subscribeTimeout?: number;
-  readonly subscribeRetryDelay?: number;
-  readonly subscribeRetryMaxDelay?: number;
-  readonly publishTimeout?: number;
-  readonly batchSize?: number;
-  readonly maxInflight?: number;
-  readonly maxQueued?: number;
   readonly maxMessageSize?: number;
 }
 
@@ -73,16 +71,6 @@ export const ABLY_DEFAULTS = {
   maxMessageSize: ABLY_LIMITS.maxMessageSize,
 } as const;
 
-function duration(description: string, fallback: number): Record<string, unknown> {
-  return {
-    description: `${description} In milliseconds; default ${fallback}.`,
-    type: "integer",
-    minimum: 1,
-    maximum: 600_000,
-    default: fallback,
-  };
-}
-
 /** JSON Schema (draft-07) of the settings of kind `ably`. */
 export const ablySettingsSchema: Readonly<Record<string, unknown>> = {
   type: "object",
@@ -133,23 +121,23 @@ export const ablySettingsSchema: Readonly<Record<string, unknown>> = {
       type: "boolean",
       default: ABLY_DEFAULTS.useBinaryProtocol,
     },
-    connectTimeout: duration(
+    connectTimeout: durationSchema(
       "How long start() waits for the first connection before it lets Switchyard run with the backend not ready (it keeps reconnecting).",
       ABLY_DEFAULTS.connectTimeout,
     ),
-    subscribeTimeout: duration(
+    subscribeTimeout: durationSchema(
       "How long a channel attach may wait for Ably's answer before it counts as failed and is retried.",
       ABLY_DEFAULTS.subscribeTimeout,
     ),
-    subscribeRetryDelay: duration(
+    subscribeRetryDelay: durationSchema(
       "Back-off before the first retry of a failed attach; it doubles on each further failure, and a random part of up to half of it is taken off.",
       ABLY_DEFAULTS.subscribeRetryDelay,
     ),
-    subscribeRetryMaxDelay: duration(
+    subscribeRetryMaxDelay: durationSchema(
       "The longest back-off between attach retries.",
       ABLY_DEFAULTS.subscribeRetryMaxDelay,
     ),
-    publishTimeout: duration(
+    publishTimeout: durationSchema(
       "Longest time from a publication's arrival to its answer, wherever it waits (behind its channel's earlier publications, for Ably to come back, or for Ably's reply); past it the publication fails with SWY_ABLY_UNAVAILABLE. Also the longest REST call.",
       ABLY_DEFAULTS.publishTimeout,
     ),
@@ -199,10 +187,4 @@ export function resolveAblySettings(input: AblySettingsInput): AblySettings {
     ...(port === undefined ? {} : { port }),
     isCustomHost: host !== undefined,
   };
-}
-
-function definedOnly<T extends object>(input: T): Partial<T> {
-  return Object.fromEntries(
-    Object.entries(input).filter(([, value]) => value !== undefined),
-  ) as Partial<T>;
 }

@@ -9,25 +9,7 @@ import { type BackendDeps, type BackendLimits, DEFAULT_BACKEND_LIMITS } from "..
 import { ChannelSubscriptions, type SubscriptionDriver } from "./channel-subscriptions.js";
 import { type ConnectionDriver, ConnectionSupervisor } from "./connection-supervisor.js";
 import { isUnsentError } from "./is-unsent-error.js";
-
-/** The settings every managed kind has (docs/backends/managed.md); durations in ms. */
-export interface ManagedSettings {
-  /** How long `start()` waits for the first connection. */
-  readonly connectTimeout: number;
-  /** How long a subscription request may go unanswered before it is retried. */
-  readonly subscribeTimeout: number;
-  /** The first delay before a failed subscription is requested again; it doubles. */
-  readonly subscribeRetryDelay: number;
-  readonly subscribeRetryMaxDelay: number;
-  /** Longest time from `publish()` to its settlement. */
-  readonly publishTimeout: number;
-  /** Most publications per call of the kind's `send`. */
-  readonly batchSize: number;
-  /** Most calls of the kind's `send` in flight at once. */
-  readonly maxInflight: number;
-  /** Most publications waiting for a call; more are refused. */
-  readonly maxQueued: number;
-}
+import type { ManagedSettings } from "./managed-settings.js";
 
 type CodeOf<Suffix extends string> = Extract<ErrorCode, `SWY_${string}_${Suffix}`>;
 

@@ -3,8 +3,14 @@
  * configuration loads) and the resolved settings with every default filled in.
  */
 
+import {
+  definedOnly,
+  durationSchema,
+  type ManagedSettingsInput,
+} from "../managed/managed-settings.js";
+
 /** The settings as written in YAML, after `${VAR}` expansion and schema validation. */
-export interface PusherSettingsInput {
+export interface PusherSettingsInput extends ManagedSettingsInput {
   readonly appId: string | number;
   readonly key: string;
   readonly secret: string;
@@ -12,14 +18,6 @@ export interface PusherSettingsInput {
   readonly host?: string;
   readonly port?: number | string;
   readonly useTLS?: boolean;
-  readonly connectTimeout?: number;
-  readonly subscribeTimeout?: number;
-  readonly subscribeRetryDelay?: number;
-  readonly subscribeRetryMaxDelay?: number;
-  readonly publishTimeout?: number;
-  readonly batchSize?: number;
-  readonly maxInflight?: number;
-  readonly maxQueued?: number;
   readonly maxDataBytes?: number;
   readonly presenceUserId?: string;
 }
@@ -75,16 +73,6 @@ export const PUSHER_DEFAULTS = {
   presenceUserId: "switchyard",
 } as const;
 
-function duration(description: string, fallback: number): Record<string, unknown> {
-  return {
-    description: `${description} In milliseconds; default ${fallback}.`,
-    type: "integer",
-    minimum: 1,
-    maximum: 600_000,
-    default: fallback,
-  };
-}
-
 /** JSON Schema (draft-07) of the settings of kind `pusher`. */
 export const pusherSettingsSchema: Readonly<Record<string, unknown>> = {
   type: "object",
@@ -133,23 +121,23 @@ export const pusherSettingsSchema: Readonly<Record<string, unknown>> = {
       type: "boolean",
       default: PUSHER_DEFAULTS.useTLS,
     },
-    connectTimeout: duration(
+    connectTimeout: durationSchema(
       "How long start() waits for the first connection before it lets Switchyard run with the backend not ready (it keeps reconnecting).",
       PUSHER_DEFAULTS.connectTimeout,
     ),
-    subscribeTimeout: duration(
+    subscribeTimeout: durationSchema(
       "How long a channel subscription may wait for Pusher's confirmation before it counts as failed and is retried.",
       PUSHER_DEFAULTS.subscribeTimeout,
     ),
-    subscribeRetryDelay: duration(
+    subscribeRetryDelay: durationSchema(
       "Back-off before the first retry of a failed subscription; it doubles on each further failure, and a random part of up to half of it is taken off.",
       PUSHER_DEFAULTS.subscribeRetryDelay,
     ),
-    subscribeRetryMaxDelay: duration(
+    subscribeRetryMaxDelay: durationSchema(
       "The longest back-off between subscription retries.",
       PUSHER_DEFAULTS.subscribeRetryMaxDelay,
     ),
-    publishTimeout: duration(
+    publishTimeout: durationSchema(
       "Longest time from a publication's arrival to its answer, wherever it waits (behind its channel's earlier publications, for the connection or Pusher to come back, or for Pusher's reply); past it the publication fails with SWY_PUSHER_UNAVAILABLE. Also the longest REST call.",
       PUSHER_DEFAULTS.publishTimeout,
     ),
@@ -204,10 +192,4 @@ export function resolvePusherSettings(input: PusherSettingsInput): PusherSetting
     host,
     port,
   };
-}
-
-function definedOnly<T extends object>(input: T): Partial<T> {
-  return Object.fromEntries(
-    Object.entries(input).filter(([, value]) => value !== undefined),
-  ) as Partial<T>;
 }

@@ -12,6 +12,11 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import {
+  durationSchema,
+  type ManagedSettingsInput,
+  managedSettingsOf,
+} from "../managed/managed-settings.js";
+import {
   compileFrame,
   type FrameTemplate,
   type FrameVariable,
@@ -32,20 +37,12 @@ export type WebsocketPreset = (typeof WEBSOCKET_PRESETS)[number];
 export type FrameSpec = { readonly json: unknown } | { readonly text: string };
 
 /** The settings as written in YAML, after `${VAR}` expansion and schema validation. */
-export interface WebsocketSettingsInput {
+export interface WebsocketSettingsInput extends ManagedSettingsInput {
   readonly url: string;
   readonly headers?: Readonly<Record<string, string>>;
   readonly query?: Readonly<Record<string, string>>;
   readonly protocols?: readonly string[];
   readonly preset?: WebsocketPreset;
-  readonly connectTimeout?: number;
-  readonly subscribeTimeout?: number;
-  readonly subscribeRetryDelay?: number;
-  readonly subscribeRetryMaxDelay?: number;
-  readonly publishTimeout?: number;
-  readonly batchSize?: number;
-  readonly maxInflight?: number;
-  readonly maxQueued?: number;
   readonly maxFrameBytes?: number;
   readonly publishNeedsSubscription?: boolean;
   readonly echo?: "bus" | "none" | { readonly origin: unknown };
@@ -143,16 +140,6 @@ export const WEBSOCKET_DEFAULTS = {
 
 /** Longest channel name, in characters: no bus we know takes longer ones. */
 export const WEBSOCKET_MAX_CHANNEL_LENGTH = 1024;
-
-function duration(description: string, fallback: number): Record<string, unknown> {
-  return {
-    description: `${description} In milliseconds; default ${fallback}.`,
-    type: "integer",
-    minimum: 1,
-    maximum: 600_000,
-    default: fallback,
-  };
-}
 
 const FRAME_SCHEMA = {
   description:
@@ -263,23 +250,23 @@ export const websocketSettingsSchema: Readonly<Record<string, unknown>> = {
         "Settings to start from (presets/websocket/<name>.yaml); the keys written here take precedence.",
       enum: [...WEBSOCKET_PRESETS],
     },
-    connectTimeout: duration(
+    connectTimeout: durationSchema(
       "How long start() waits for the first connection (and the open frames' answer) before it lets Switchyard run with the backend not ready (it keeps reconnecting).",
       WEBSOCKET_DEFAULTS.connectTimeout,
     ),
-    subscribeTimeout: duration(
+    subscribeTimeout: durationSchema(
       "How long a subscribe frame may wait for its confirmation before it counts as failed and is retried.",
       WEBSOCKET_DEFAULTS.subscribeTimeout,
     ),
-    subscribeRetryDelay: duration(
+    subscribeRetryDelay: durationSchema(
       "Back-off before the first retry of a failed subscription; it doubles on each further failure, with jitter.",
       WEBSOCKET_DEFAULTS.subscribeRetryDelay,
     ),
-    subscribeRetryMaxDelay: duration(
+    subscribeRetryMaxDelay: durationSchema(
       "The longest back-off between subscription retries.",
       WEBSOCKET_DEFAULTS.subscribeRetryMaxDelay,
     ),
-    publishTimeout: duration(
+    publishTimeout: durationSchema(
       "Longest time from a publication's arrival to its answer, wherever it waits (for the connection to come back, or for the bus's reply); past it the publication fails with SWY_WS_UNAVAILABLE.",
       WEBSOCKET_DEFAULTS.publishTimeout,
     ),
@@ -365,8 +352,11 @@ export const websocketSettingsSchema: Readonly<Record<string, unknown>> = {
         "Liveness of the connection: `every` ms the bridge sends `send` (default: a WebSocket ping) and expects an answer (the reply to its `{ref}`, else any frame) within `timeout`; false turns it off.",
       type: ["boolean", "object"],
       properties: {
-        every: duration("Interval between heartbeats.", WEBSOCKET_DEFAULTS.heartbeatEvery),
-        timeout: duration("How long an answer may take.", WEBSOCKET_DEFAULTS.heartbeatTimeout),
+        every: durationSchema("Interval between heartbeats.", WEBSOCKET_DEFAULTS.heartbeatEvery),
+        timeout: durationSchema(
+          "How long an answer may take.",
+          WEBSOCKET_DEFAULTS.heartbeatTimeout,
+        ),
         send: FRAME_SCHEMA,
       },
       additionalProperties: false,
@@ -481,15 +471,7 @@ function compileSettings(
     headers: input.headers ?? {},
     protocols: input.protocols ?? [],
     ...(input.preset === undefined ? {} : { preset: input.preset }),
-    connectTimeout: input.connectTimeout ?? WEBSOCKET_DEFAULTS.connectTimeout,
-    subscribeTimeout: input.subscribeTimeout ?? WEBSOCKET_DEFAULTS.subscribeTimeout,
-    subscribeRetryDelay: input.subscribeRetryDelay ?? WEBSOCKET_DEFAULTS.subscribeRetryDelay,
-    subscribeRetryMaxDelay:
-      input.subscribeRetryMaxDelay ?? WEBSOCKET_DEFAULTS.subscribeRetryMaxDelay,
-    publishTimeout: input.publishTimeout ?? WEBSOCKET_DEFAULTS.publishTimeout,
-    batchSize: input.batchSize ?? WEBSOCKET_DEFAULTS.batchSize,
-    maxInflight: input.maxInflight ?? WEBSOCKET_DEFAULTS.maxInflight,
-    maxQueued: input.maxQueued ?? WEBSOCKET_DEFAULTS.maxQueued,
+    ...managedSettingsOf(input, WEBSOCKET_DEFAULTS),
     maxFrameBytes: input.maxFrameBytes ?? WEBSOCKET_DEFAULTS.maxFrameBytes,
     publishNeedsSubscription: input.publishNeedsSubscription ?? false,
     echo: echo ?? { mode: "bus" },
