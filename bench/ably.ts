@@ -33,11 +33,12 @@ import * as Ably from "ably";
 import type { Socket } from "socket.io-client";
 import { ABLY_DEFAULTS } from "../src/egress/ably/ably-settings.js";
 import { AblyEmulator } from "../test/emulators/ably/ably-emulator.js";
-import { type BenchConfig, writeBenchConfig } from "./bench-config.js";
 import {
   Arrivals,
+  type BackendTuning,
   ClosedLoop,
   CpuWindow,
+  closeAll,
   connectSocketIo,
   type LatencyStats,
   latencyStats,
@@ -47,6 +48,7 @@ import {
   scrapeMetrics,
   spread,
   startSwitchyard,
+  tunedBenchConfig,
   until,
   WAIT_MS,
   waitUntilReady,
@@ -72,10 +74,7 @@ const HOT_CHANNEL = "room:hot";
 const TARGET_ADDED_P50_MS = 1;
 const TARGET_PER_SEC = 5000;
 /** Settings of the `ably` backend the run may set in its copy of the example. */
-export interface AblyTuning {
-  readonly batchSize?: number;
-  readonly maxInflight?: number;
-}
+export type AblyTuning = BackendTuning;
 
 export interface AblyBenchOptions {
   /** The repository root (bin/switchyard.js, the example). */
@@ -155,7 +154,14 @@ export interface AblyResult {
 export async function runAblyBench(opts: AblyBenchOptions): Promise<AblyResult> {
   const closers: (() => unknown)[] = [];
   try {
-    const config = ablyBenchConfig(opts);
+    const config = tunedBenchConfig({
+      root: opts.root,
+      example: CONFIG,
+      window: opts.window,
+      backend: "ably",
+      tuning: opts.tuning,
+      defaults: ABLY_DEFAULTS,
+    });
     closers.push(config.remove);
     const emulator = await AblyEmulator.start({ apps: [APP] });
     closers.push(() => emulator.close());
@@ -206,38 +212,8 @@ export async function runAblyBench(opts: AblyBenchOptions): Promise<AblyResult> 
       },
     };
   } finally {
-    for (const close of closers.reverse()) {
-      try {
-        await close();
-      } catch {
-        // Keep closing the rest.
-      }
-    }
+    await closeAll(closers);
   }
-}
-
-/** The example as the bench serves it (bench/bench-config.ts), with `tuning` applied. */
-function ablyBenchConfig(opts: AblyBenchOptions): BenchConfig & {
-  settings: AblyResult["backendSettings"];
-} {
-  const settings: [string[], number][] = [];
-  for (const [name, value] of Object.entries(opts.tuning)) {
-    if (value !== undefined) settings.push([["backends", "ably", "settings", name], value]);
-  }
-  const config = writeBenchConfig({
-    root: opts.root,
-    example: CONFIG,
-    window: opts.window,
-    settings,
-  });
-  const setting = (name: keyof typeof ABLY_DEFAULTS & keyof AblyTuning): number => {
-    const value = config.doc.getIn(["backends", "ably", "settings", name]);
-    return typeof value === "number" ? value : ABLY_DEFAULTS[name];
-  };
-  return {
-    ...config,
-    settings: { batchSize: setting("batchSize"), maxInflight: setting("maxInflight") },
-  };
 }
 
 function startBridge(

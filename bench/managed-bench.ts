@@ -8,6 +8,7 @@
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { io, type Socket } from "socket.io-client";
+import { type BenchConfig, writeBenchConfig } from "./bench-config.js";
 import {
   othersCpuSec,
   type RunningServer,
@@ -320,4 +321,54 @@ export interface Spread {
 
 export function spread(values: readonly number[]): Spread {
   return { median: median(values), min: Math.min(...values), max: Math.max(...values) };
+}
+
+/** Closes what a run opened, last first; one that fails does not stop the rest. */
+export async function closeAll(closers: (() => unknown)[]): Promise<void> {
+  for (const close of closers.reverse()) {
+    try {
+      await close();
+    } catch {
+      // Keep closing the rest.
+    }
+  }
+}
+
+/** A backend's publish settings a run may change (`--X-batch-size`, `--X-max-inflight`). */
+export interface BackendTuning {
+  readonly batchSize?: number;
+  readonly maxInflight?: number;
+}
+
+/**
+ * An example as the bench serves it (bench/bench-config.ts), with `tuning` set on backend
+ * `backend`, and the publish settings in effect (the file's, else the kind's `defaults`).
+ */
+export function tunedBenchConfig(opts: {
+  readonly root: string;
+  readonly example: string;
+  readonly window: number;
+  readonly backend: string;
+  readonly tuning: BackendTuning;
+  readonly defaults: { readonly batchSize: number; readonly maxInflight: number };
+}): BenchConfig & { settings: { batchSize: number; maxInflight: number } } {
+  const path = (name: string) => ["backends", opts.backend, "settings", name];
+  const settings: [string[], number][] = [];
+  for (const [name, value] of Object.entries(opts.tuning)) {
+    if (value !== undefined) settings.push([path(name), value]);
+  }
+  const config = writeBenchConfig({
+    root: opts.root,
+    example: opts.example,
+    window: opts.window,
+    settings,
+  });
+  const setting = (name: keyof BackendTuning): number => {
+    const value = config.doc.getIn(path(name));
+    return typeof value === "number" ? value : opts.defaults[name];
+  };
+  return {
+    ...config,
+    settings: { batchSize: setting("batchSize"), maxInflight: setting("maxInflight") },
+  };
 }

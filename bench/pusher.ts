@@ -37,6 +37,7 @@ import { writeBenchConfig } from "./bench-config.js";
 import {
   Arrivals,
   ClosedLoop,
+  closeAll,
   connectSocketIo,
   type LatencyStats,
   latencyStats,
@@ -180,13 +181,7 @@ export async function runPusherBench(opts: PusherBenchOptions): Promise<PusherRe
       throughput: { bridged, sdk },
     };
   } finally {
-    for (const close of closers.reverse()) {
-      try {
-        await close();
-      } catch {
-        // Keep closing the rest.
-      }
-    }
+    await closeAll(closers);
   }
 }
 

@@ -35,11 +35,12 @@ import type { Socket } from "socket.io-client";
 import * as socketClusterClient from "socketcluster-client";
 import { WEBSOCKET_DEFAULTS } from "../src/egress/websocket/websocket-settings.js";
 import { SOCKETCLUSTER_PATH, SocketClusterBus } from "../test/buses/socketcluster-bus.js";
-import { type BenchConfig, writeBenchConfig } from "./bench-config.js";
 import {
   Arrivals,
+  type BackendTuning,
   ClosedLoop,
   CpuWindow,
+  closeAll,
   connectSocketIo,
   type LatencyStats,
   latencyStats,
@@ -49,6 +50,7 @@ import {
   scrapeMetrics,
   spread,
   startSwitchyard,
+  tunedBenchConfig,
   WAIT_MS,
   type WindowCpu,
   waitUntilReady,
@@ -74,10 +76,7 @@ const FLOOR_CHANNEL = "bench-floor";
 const TARGET_ADDED_P50_MS = 0.5;
 
 /** Settings of the `websocket` backend the run may set in its copy of the example. */
-export interface WebsocketTuning {
-  readonly batchSize?: number;
-  readonly maxInflight?: number;
-}
+export type WebsocketTuning = BackendTuning;
 
 export interface WebsocketBenchOptions {
   /** The repository root (bin/switchyard.js, the example). */
@@ -186,7 +185,14 @@ export interface WebsocketResult {
 export async function runWebsocketBench(opts: WebsocketBenchOptions): Promise<WebsocketResult> {
   const closers: (() => unknown)[] = [];
   try {
-    const config = websocketBenchConfig(opts);
+    const config = tunedBenchConfig({
+      root: opts.root,
+      example: CONFIG,
+      window: opts.window,
+      backend: BACKEND,
+      tuning: opts.tuning,
+      defaults: WEBSOCKET_DEFAULTS,
+    });
     closers.push(config.remove);
     const bus = await SocketClusterBus.start();
     closers.push(() => bus.close());
@@ -288,38 +294,8 @@ export async function runWebsocketBench(opts: WebsocketBenchOptions): Promise<We
       },
     };
   } finally {
-    for (const close of closers.reverse()) {
-      try {
-        await close();
-      } catch {
-        // Keep closing the rest.
-      }
-    }
+    await closeAll(closers);
   }
-}
-
-/** The example as the bench serves it (bench/bench-config.ts), with `tuning` applied. */
-function websocketBenchConfig(opts: WebsocketBenchOptions): BenchConfig & {
-  settings: WebsocketResult["backendSettings"];
-} {
-  const settings: [string[], number][] = [];
-  for (const [name, value] of Object.entries(opts.tuning)) {
-    if (value !== undefined) settings.push([["backends", BACKEND, "settings", name], value]);
-  }
-  const config = writeBenchConfig({
-    root: opts.root,
-    example: CONFIG,
-    window: opts.window,
-    settings,
-  });
-  const setting = (name: keyof WebsocketTuning): number => {
-    const value = config.doc.getIn(["backends", BACKEND, "settings", name]);
-    return typeof value === "number" ? value : WEBSOCKET_DEFAULTS[name];
-  };
-  return {
-    ...config,
-    settings: { batchSize: setting("batchSize"), maxInflight: setting("maxInflight") },
-  };
 }
 
 function startBridge(
