@@ -1,5 +1,6 @@
 import pino from "pino";
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
+import { expect } from "vitest";
 import type { BackendRegistry } from "../../src/egress/registry.js";
 import { loadConfigFromString } from "../../src/mapping/compile.js";
 import { formatDiagnostic } from "../../src/mapping/diagnostic.js";
@@ -69,4 +70,21 @@ export class Harness {
 /** Resolves with the arguments of the next `event` on `socket`. */
 export function next(socket: Socket, event: string): Promise<unknown[]> {
   return new Promise((resolve) => socket.once(event, (...args: unknown[]) => resolve(args)));
+}
+
+/** Resolves once `socket` receives a `message` whose one argument is `payload` (`===`). */
+export function receives(socket: Socket, payload: unknown): Promise<void> {
+  return new Promise((resolve) => {
+    const listener = (got: unknown): void => {
+      if (got !== payload) return;
+      socket.off("message", listener);
+      resolve();
+    };
+    socket.on("message", listener);
+  });
+}
+
+/** Joins `room` through the examples' `join` rule, which acks `{ok: true}`. */
+export async function joinRoom(socket: Socket, room: string): Promise<void> {
+  expect(await socket.emitWithAck("join", { room })).toEqual({ ok: true });
 }

@@ -21,7 +21,7 @@ import {
   waitForChannel,
 } from "../emulators/ably/test-support.js";
 import { type Cleanup, useCleanup } from "../helpers/cleanup.js";
-import { Harness, next } from "../helpers/switchyard-harness.js";
+import { Harness, next, receives } from "../helpers/switchyard-harness.js";
 import { until } from "../helpers/wait-for.js";
 
 const LIMITED: AblyKeyConfig = {
@@ -289,18 +289,6 @@ describe("the ably backend", () => {
     await arrived;
   });
 });
-
-/** Resolves once `socket` receives a `message` whose payload is `payload`. */
-function receives(socket: Socket, payload: unknown): Promise<void> {
-  return new Promise((resolve) => {
-    const listener = (got: unknown): void => {
-      if (got !== payload) return;
-      socket.off("message", listener);
-      resolve();
-    };
-    socket.on("message", listener);
-  });
-}
 
 /** The channel's state as an event-like value, at once when it is attached already. */
 async function waitForChannelAttached(

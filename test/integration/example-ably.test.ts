@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { AblyEmulator } from "../emulators/ably/ably-emulator.js";
 import { connectRealtime, Inbox, KEY, startEmulator } from "../emulators/ably/test-support.js";
 import { type Cleanup, useCleanup } from "../helpers/cleanup.js";
-import { Harness } from "../helpers/switchyard-harness.js";
+import { Harness, joinRoom, receives } from "../helpers/switchyard-harness.js";
 
 /** The example exactly as shipped; only the environment points it at the emulator. */
 const EXAMPLE = readFileSync(
@@ -23,25 +23,9 @@ async function startExample(cleanup: Cleanup, emulator: AblyEmulator): Promise<H
   return harness;
 }
 
-async function join(socket: Socket, room: string): Promise<void> {
-  expect(await socket.emitWithAck("join", { room })).toEqual({ ok: true });
-}
-
 /** Resolves with the next `message` on `socket`. */
 function nextMessage(socket: Socket): Promise<unknown> {
   return new Promise((resolve) => socket.once("message", resolve));
-}
-
-/** Resolves once `socket` receives the `message` whose payload is `payload`. */
-function receives(socket: Socket, payload: unknown): Promise<void> {
-  return new Promise((resolve) => {
-    const listener = (got: unknown): void => {
-      if (got !== payload) return;
-      socket.off("message", listener);
-      resolve();
-    };
-    socket.on("message", listener);
-  });
 }
 
 describe("examples/ably/switchyard.yaml", () => {
@@ -52,8 +36,8 @@ describe("examples/ably/switchyard.yaml", () => {
     const harness = await startExample(cleanup, emulator);
     const alice = await harness.connect({ transports: ["websocket"] });
     const bob = await harness.connect({ transports: ["websocket"] });
-    await join(alice, "room:42");
-    await join(bob, "room:42");
+    await joinRoom(alice, "room:42");
+    await joinRoom(bob, "room:42");
     const native = await connectRealtime(emulator, cleanup, "msgpack", { echoMessages: false });
     const channel = native.channels.get("room:42");
     const inbox = await Inbox.of(channel, "message");
@@ -83,8 +67,8 @@ describe("examples/ably/switchyard.yaml", () => {
     const harness = await startExample(cleanup, emulator);
     const alice = await harness.connect({ transports: ["websocket"] });
     const bob = await harness.connect({ transports: ["websocket"] });
-    await join(alice, "lobby");
-    await join(bob, "lobby");
+    await joinRoom(alice, "lobby");
+    await joinRoom(bob, "lobby");
     const got = nextMessage(bob);
     expect(await alice.emitWithAck("publish", { room: "lobby", payload: 7 })).toEqual({ ok: true });
     expect(await got).toBe(7);

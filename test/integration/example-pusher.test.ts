@@ -1,5 +1,4 @@
 import { readFileSync } from "node:fs";
-import type { Socket } from "socket.io-client";
 import { describe, expect, it } from "vitest";
 import type { PusherEmulator } from "../emulators/pusher/pusher-emulator.js";
 import {
@@ -12,7 +11,7 @@ import {
   subscribe,
 } from "../emulators/pusher/test-support.js";
 import { useCleanup } from "../helpers/cleanup.js";
-import { Harness } from "../helpers/switchyard-harness.js";
+import { Harness, joinRoom } from "../helpers/switchyard-harness.js";
 import { waitFor } from "../helpers/wait-for.js";
 
 /** The example exactly as shipped; only the environment points it at the emulator. */
@@ -45,10 +44,6 @@ function subscribers(emulator: PusherEmulator, channel: string): number {
   return emulator.channels(APP.id)[channel]?.subscriptionCount ?? 0;
 }
 
-async function join(socket: Socket, room: string): Promise<void> {
-  expect(await socket.emitWithAck("join", { room })).toEqual({ ok: true });
-}
-
 describe("examples/pusher/switchyard.yaml against the Pusher emulator", () => {
   it("a pusher-js client on private-room-1 receives what a Socket.IO client publishes to room:1, and the Socket.IO client receives what is triggered on private-room-1", async () => {
     const emulator = await startEmulator((task) => cleanup.add(task));
@@ -56,7 +51,7 @@ describe("examples/pusher/switchyard.yaml against the Pusher emulator", () => {
     const native = await pusherJs(emulator);
     const channel = await subscribe(native, "private-room-1");
     const alice = await harness.connect();
-    await join(alice, "room:1");
+    await joinRoom(alice, "room:1");
     // A join is acked once the node's subscription is confirmed: no wait needed.
     expect(subscribers(emulator, "private-room-1")).toBe(2);
 
@@ -77,8 +72,8 @@ describe("examples/pusher/switchyard.yaml against the Pusher emulator", () => {
     const channel = await subscribe(native, "private-room-1");
     const alice = await harness.connect();
     const bob = await harness.connect();
-    await join(alice, "room:1");
-    await join(bob, "room:1");
+    await joinRoom(alice, "room:1");
+    await joinRoom(bob, "room:1");
     expect(subscribers(emulator, "private-room-1")).toBe(2);
 
     const received = Promise.all([waitFor(alice, "message"), waitFor(bob, "message")]);
@@ -91,8 +86,8 @@ describe("examples/pusher/switchyard.yaml against the Pusher emulator", () => {
     const harness = await startExample(emulator);
     const alice = await harness.connect();
     const bob = await harness.connect();
-    await join(alice, "lobby");
-    await join(bob, "lobby");
+    await joinRoom(alice, "lobby");
+    await joinRoom(bob, "lobby");
     const received = waitFor(bob, "message");
     expect(await alice.emitWithAck("publish", { room: "lobby", payload: 7 })).toEqual({ ok: true });
     expect(await received).toEqual([7]);

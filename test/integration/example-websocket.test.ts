@@ -1,11 +1,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import type { Socket } from "socket.io-client";
 import * as socketClusterClient from "socketcluster-client";
 import { describe, expect, it } from "vitest";
 import { type Cleanup, useCleanup } from "../helpers/cleanup.js";
-import { Harness } from "../helpers/switchyard-harness.js";
+import { Harness, joinRoom, receives } from "../helpers/switchyard-harness.js";
 import { until, within } from "../helpers/wait-for.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -53,22 +52,6 @@ async function startExample(cleanup: Cleanup, busUrl: URL): Promise<Harness> {
   return harness;
 }
 
-async function join(socket: Socket, room: string): Promise<void> {
-  expect(await socket.emitWithAck("join", { room })).toEqual({ ok: true });
-}
-
-/** Resolves once `socket` receives the `message` whose payload is `payload`. */
-function receives(socket: Socket, payload: unknown): Promise<void> {
-  return new Promise((resolve) => {
-    const listener = (got: unknown): void => {
-      if (got !== payload) return;
-      socket.off("message", listener);
-      resolve();
-    };
-    socket.on("message", listener);
-  });
-}
-
 describe("examples/websocket/switchyard.yaml on the bus examples/websocket/bus.ts starts", () => {
   const cleanup = useCleanup();
 
@@ -77,8 +60,8 @@ describe("examples/websocket/switchyard.yaml on the bus examples/websocket/bus.t
     const harness = await startExample(cleanup, busUrl);
     const alice = await harness.connect({ transports: ["websocket"] });
     const bob = await harness.connect({ transports: ["websocket"] });
-    await join(alice, "room:42");
-    await join(bob, "room:42");
+    await joinRoom(alice, "room:42");
+    await joinRoom(bob, "room:42");
 
     const native = socketClusterClient.create({
       hostname: busUrl.hostname,
@@ -125,8 +108,8 @@ describe("examples/websocket/switchyard.yaml on the bus examples/websocket/bus.t
     const harness = await startExample(cleanup, busUrl);
     const alice = await harness.connect({ transports: ["websocket"] });
     const bob = await harness.connect({ transports: ["websocket"] });
-    await join(alice, "lobby");
-    await join(bob, "lobby");
+    await joinRoom(alice, "lobby");
+    await joinRoom(bob, "lobby");
 
     const native = socketClusterClient.create({
       hostname: busUrl.hostname,

@@ -22,7 +22,7 @@ import {
   subscribe as subscribePusherJs,
 } from "../emulators/pusher/test-support.js";
 import { useCleanup } from "../helpers/cleanup.js";
-import { Harness } from "../helpers/switchyard-harness.js";
+import { Harness, joinRoom } from "../helpers/switchyard-harness.js";
 import { until, WAIT_LIMIT_MS, waitFor } from "../helpers/wait-for.js";
 
 const YAML = `
@@ -98,10 +98,6 @@ async function subscribers(
   }
 }
 
-async function join(socket: Socket, room: string): Promise<void> {
-  expect(await socket.emitWithAck("join", { room })).toEqual({ ok: true });
-}
-
 function emit(socket: Socket, event: string, ...args: unknown[]): Promise<Ack> {
   return socket.emitWithAck(event, ...args) as Promise<Ack>;
 }
@@ -136,7 +132,7 @@ describe("pusher backend: Socket.IO rooms on Pusher channels", () => {
     const emulator = await startEmulator((task) => cleanup.add(task));
     const harness = await startBridge(emulator);
     const alice = await harness.connect();
-    await join(alice, "room:1");
+    await joinRoom(alice, "room:1");
     await subscribers(emulator, "private-room-1", 1);
     const received = waitFor(alice, "message");
     await trigger(restClient(emulator), "private-room-1", { text: "from the app server" });
@@ -147,7 +143,7 @@ describe("pusher backend: Socket.IO rooms on Pusher channels", () => {
     const emulator = await startEmulator((task) => cleanup.add(task));
     const harness = await startBridge(emulator);
     const alice = await harness.connect();
-    await join(alice, "lobby:1");
+    await joinRoom(alice, "lobby:1");
     await subscribers(emulator, "lobby-1", 1);
     const received = waitFor(alice, "message");
     await trigger(restClient(emulator), "lobby-1", "plain text, not JSON");
@@ -161,7 +157,7 @@ describe("pusher backend: Socket.IO rooms on Pusher channels", () => {
     const channel = await subscribePusherJs(native, "private-room-1");
     const publicChannel = await subscribePusherJs(native, "lobby-2");
     const alice = await harness.connect();
-    await join(alice, "room:1");
+    await joinRoom(alice, "room:1");
     const received = nextEvent(channel, "message");
     expect(await emit(alice, "say", { room: "room:1", payload: { text: "hi", n: 1 } })).toEqual({
       ok: true,
@@ -179,7 +175,7 @@ describe("pusher backend: Socket.IO rooms on Pusher channels", () => {
     const native = await pusherJs(emulator);
     const channel = await subscribePusherJs(native, "private-room-1");
     const alice = await harness.connect();
-    await join(alice, "room:1");
+    await joinRoom(alice, "room:1");
     await subscribers(emulator, "private-room-1", 2);
     const received = waitFor(alice, "client-message");
     channel.trigger("client-message", { text: "typing" });
@@ -190,7 +186,7 @@ describe("pusher backend: Socket.IO rooms on Pusher channels", () => {
     const emulator = await startEmulator((task) => cleanup.add(task));
     const harness = await startBridge(emulator);
     const alice = await harness.connect();
-    await join(alice, "room:1");
+    await joinRoom(alice, "room:1");
     await subscribers(emulator, "private-room-1", 1);
     const seen = record(alice);
     expect(await emit(alice, "shout", { room: "room:1", payload: { n: 1 } })).toEqual({ ok: true });
@@ -206,8 +202,8 @@ describe("pusher backend: Socket.IO rooms on Pusher channels", () => {
     const [nodeA, nodeB] = await Promise.all([startBridge(emulator), startBridge(emulator)]);
     const alice = await nodeA.connect();
     const bob = await nodeB.connect();
-    await join(alice, "room:1");
-    await join(bob, "room:1");
+    await joinRoom(alice, "room:1");
+    await joinRoom(bob, "room:1");
     await subscribers(emulator, "private-room-1", 2);
     const seenByAlice = record(alice);
     const seenByBob = record(bob);
@@ -232,8 +228,8 @@ describe("pusher backend: Socket.IO rooms on Pusher channels", () => {
     const [nodeA, nodeB] = await Promise.all([startBridge(emulator), startBridge(emulator)]);
     const alice = await nodeA.connect();
     const bob = await nodeB.connect();
-    await join(alice, "room:1");
-    await join(bob, "room:1");
+    await joinRoom(alice, "room:1");
+    await joinRoom(bob, "room:1");
     await subscribers(emulator, "private-room-1", 2);
     const received = waitFor(bob, "relay");
     const bytes = Buffer.from([0, 1, 2, 250]);
@@ -248,7 +244,7 @@ describe("pusher backend: Socket.IO rooms on Pusher channels", () => {
     const emulator = await startEmulator((task) => cleanup.add(task));
     const harness = await startBridge(emulator);
     const alice = await harness.connect();
-    await join(alice, "room:1");
+    await joinRoom(alice, "room:1");
     await subscribers(emulator, "private-room-1", 1);
     const before = waitFor(alice, "message");
     await trigger(restClient(emulator), "private-room-1", { n: "before" });
@@ -273,7 +269,7 @@ describe("pusher backend: Socket.IO rooms on Pusher channels", () => {
     const emulator = await startEmulator((task) => cleanup.add(task));
     const harness = await startBridge(emulator);
     const alice = await harness.connect();
-    await join(alice, "room:1");
+    await joinRoom(alice, "room:1");
     await subscribers(emulator, "private-room-1", 1);
     await emulator.close();
     const ack = await emit(alice, "shout", { room: "room:1", payload: { n: 1 } });
@@ -292,7 +288,7 @@ describe("pusher backend: Socket.IO rooms on Pusher channels", () => {
     const emulator = await startEmulator((task) => cleanup.add(task));
     const harness = await startBridge(emulator);
     const alice = await harness.connect();
-    await join(alice, "room:1");
+    await joinRoom(alice, "room:1");
     const publishedBefore = emulator.stats.published;
     const ack = await emit(alice, "shout", {
       room: "room:1",
