@@ -20,6 +20,19 @@ export interface Relay {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, local: () => void): void;
 }
 
+/** The Engine.IO session a request names (`sid` in its query); none when absent or empty. */
+export function sessionIdOf(url: string): string | undefined {
+  const at = url.indexOf("?");
+  if (at < 0) return undefined;
+  const sid = new URLSearchParams(url.slice(at + 1)).get("sid");
+  return sid === null || sid === "" ? undefined : sid;
+}
+
+/** Whether a relay's target is an HTTP response (a polling request), not an upgraded socket. */
+export function isResponse(target: unknown): target is ServerResponse {
+  return typeof (target as Partial<ServerResponse> | undefined)?.writeHead === "function";
+}
+
 /**
  * More routes on the same port (the HTTP API). Sees each request no mount claims,
  * with its path (no query); answers it and returns true, or returns false untouched.

@@ -3,6 +3,7 @@ import type { Duplex } from "node:stream";
 import httpProxy from "http-proxy";
 import type { Logger } from "pino";
 import { SwitchyardError } from "../errors.js";
+import { isResponse, sessionIdOf } from "../http-host.js";
 import { metrics } from "../metrics.js";
 
 /** Marks a request one node relayed to another, so it is never relayed again. */
@@ -78,14 +79,4 @@ export class SessionRelay {
     // A node that joined since the last registry read: the request waits one Redis lookup.
     else owner.then((url) => (url === undefined ? local() : relay(url)));
   }
-}
-
-function sessionIdOf(url: string): string | undefined {
-  const at = url.indexOf("?");
-  if (at < 0) return undefined;
-  return new URLSearchParams(url.slice(at + 1)).get("sid") ?? undefined;
-}
-
-function isResponse(target: unknown): target is ServerResponse {
-  return typeof (target as Partial<ServerResponse> | undefined)?.writeHead === "function";
 }

@@ -6,7 +6,7 @@ import httpProxy from "http-proxy";
 import type { Logger } from "pino";
 import type { OwnerOf } from "../cluster/session-relay.js";
 import { SwitchyardError } from "../errors.js";
-import type { Relay } from "../http-host.js";
+import { isResponse, type Relay, sessionIdOf } from "../http-host.js";
 import { rolloutBucket } from "../mapping/route-table.js";
 import type { PassthroughConfig, PassthroughKey } from "../mapping/types.js";
 import { metrics } from "../metrics.js";
@@ -434,16 +434,7 @@ function failureKind(error: Error & { code?: string }): string {
   return "error";
 }
 
-function sessionIdOf(url: string): string | undefined {
-  const sid = new URLSearchParams(queryOf(url)).get("sid");
-  return sid === null || sid === "" ? undefined : sid;
-}
-
 function queryOf(url: string): string {
   const at = url.indexOf("?");
   return at === -1 ? "" : url.slice(at + 1);
-}
-
-function isResponse(target: ServerResponse | Duplex): target is ServerResponse {
-  return "writeHead" in target;
 }
