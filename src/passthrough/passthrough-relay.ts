@@ -78,8 +78,7 @@ export class PassthroughRelay implements Relay {
   web(req: IncomingMessage, res: ServerResponse, local: () => void): void {
     this.#route(
       req,
-      (config) => {
-        const sid = sessionIdOf(req.url ?? "");
+      (config, sid) => {
         if (sid !== undefined && this.#drained.delete(sid)) {
           // What Engine.IO answers for a session it no longer has: the client reconnects.
           this.#polling.delete(sid);
@@ -104,10 +103,9 @@ export class PassthroughRelay implements Relay {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, local: () => void): void {
     this.#route(
       req,
-      (config) => {
+      (config, sid) => {
         metrics.passthroughRequests.inc({ side: "legacy", transport: "websocket" });
         // Upgraded: its polling requests are over.
-        const sid = sessionIdOf(req.url ?? "");
         if (sid !== undefined) this.#polling.delete(sid);
         this.#sockets.add(socket);
         socket.once("close", () => {
@@ -210,10 +208,10 @@ export class PassthroughRelay implements Relay {
     }
   }
 
-  /** The side of `req`, then `legacy(config)` or `switchyard()`. */
+  /** The side of `req`, then `legacy(config, sid)` or `switchyard()`. */
   #route(
     req: IncomingMessage,
-    legacy: (config: PassthroughConfig) => void,
+    legacy: (config: PassthroughConfig, sid: string | undefined) => void,
     switchyard: () => void,
   ): void {
     const config = this.#options.config();
@@ -225,7 +223,7 @@ export class PassthroughRelay implements Relay {
     if (sid === undefined) {
       const { side, setCookie } = sideOf(req, config);
       if (setCookie !== undefined) this.#cookies.set(req, setCookie);
-      if (side === "legacy") legacy(config);
+      if (side === "legacy") legacy(config, undefined);
       else switchyard();
       return;
     }
@@ -234,10 +232,10 @@ export class PassthroughRelay implements Relay {
       return;
     }
     const owner = this.#options.ownerOf?.(sid);
-    if (owner === undefined) legacy(config);
+    if (owner === undefined) legacy(config, sid);
     else if (typeof owner === "string") switchyard();
     // A tag this node has not seen yet: one Redis lookup decides.
-    else owner.then((url) => (url === undefined ? legacy(config) : switchyard()));
+    else owner.then((url) => (url === undefined ? legacy(config, sid) : switchyard()));
   }
 
   #targetOf(config: PassthroughConfig): httpProxy.ServerOptions {
