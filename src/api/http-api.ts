@@ -432,9 +432,14 @@ function parseDrain(
   body: Buffer,
   defaultSpread: number,
 ): SwitchyardError | { percent: number; spreadMs: number } {
+  const text = body.toString("utf8");
+  // A drain's body is one flat object: anything nested is refused before it is parsed.
+  if (textExceedsDepth(text, 1)) {
+    return new SwitchyardError("SWY_API_BAD_JSON", ["it must be one object of numbers"]);
+  }
   let value: unknown;
   try {
-    value = JSON.parse(body.toString("utf8"));
+    value = JSON.parse(text);
   } catch {
     return new SwitchyardError("SWY_API_BAD_JSON", ["it is not valid JSON"]);
   }

@@ -46,6 +46,8 @@ async function handshake(
   return (JSON.parse(body.slice(1)) as { sid: string }).sid;
 }
 
+const TOKEN = "passthrough-hostile-token-0123456789abcdef";
+
 const uids = Array.from({ length: 40 }, (_, n) => `user-${n}`);
 const LEGACY_UID = uids.find((uid) => rolloutBucket(uid) < 5000)!;
 const OWN_UID = uids.find((uid) => rolloutBucket(uid) >= 5000)!;
@@ -98,5 +100,30 @@ describe("passthrough routing against a client's choices", () => {
     }
     const health = await fetch(`${harness.url}/readyz`);
     expect(health.status).toBe(200);
+  });
+
+  it("refuses a drain body nested deep or over the body limit, without parsing it", async () => {
+    const legacy = await legacyServer(cleanup);
+    const text = `
+api: { token: "${TOKEN}" }
+server: { limits: { maxHttpBufferSize: 10000 } }
+passthrough: { target: "\${LEGACY_URL}", percent: 50 }
+namespaces: { /: {} }
+`;
+    const harness = await Harness.start(text, { LEGACY_URL: legacy.url });
+    cleanup.add(() => harness.close());
+    const drain = (body: string) =>
+      fetch(`${harness.url}/api/v1/passthrough/drain`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}` },
+        body,
+      });
+    const deep = await drain(`{"percent":${"[".repeat(3000)}${"]".repeat(3000)}}`);
+    expect(deep.status).toBe(400);
+    expect(await deep.json()).toMatchObject({ code: "SWY_API_BAD_JSON" });
+    const large = await drain(`{"percent":10,"x":"${"y".repeat(20_000)}"}`);
+    expect(large.status).toBe(413);
+    expect(await large.json()).toMatchObject({ code: "SWY_API_PAYLOAD_TOO_LARGE" });
+    expect((await fetch(`${harness.url}/readyz`)).status).toBe(200);
   });
 });
