@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    // Pings the shared Redis once (REDIS_URL); tests that need it skip when it is down.
+    globalSetup: ["test/setup/redis.ts"],
     setupFiles: ["test/setup/internal-errors.ts"],
     testTimeout: 20_000,
     hookTimeout: 20_000,

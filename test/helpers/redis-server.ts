@@ -1,6 +1,29 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createServer } from "node:net";
+import { describe, inject, it } from "vitest";
+import type { RedisAvailability } from "../setup/redis.js";
+
+/** What test/setup/redis.ts found before the run: the shared Redis and `redis-server`. */
+const redis: RedisAvailability = inject("redis");
+
+/** The shared Redis of the tests: `REDIS_URL`, default redis://127.0.0.1:6379. */
+export const REDIS_URL = redis.url;
+
+/**
+ * `describe` and `it` for tests on the shared Redis ({@link REDIS_URL}). Skipped when it
+ * did not answer test/setup/redis.ts's PING, which then printed one line naming these
+ * files and how to start Redis (with SWITCHYARD_REQUIRE_REDIS=1 the run fails instead).
+ */
+export const describeWithRedis = describe.skipIf(!redis.isUp);
+export const itWithRedis = it.skipIf(!redis.isUp);
+
+/**
+ * `describe` and `it` for tests that start a {@link PrivateRedis}: skipped, with the
+ * same one line, when no `redis-server` binary is on PATH.
+ */
+export const describeWithRedisServer = describe.skipIf(!redis.hasServerBinary);
+export const itWithRedisServer = it.skipIf(!redis.hasServerBinary);
 
 /** A port nobody listens on right now (the OS's choice for port 0). */
 export async function freePort(): Promise<number> {
@@ -61,6 +84,10 @@ export class PrivateRedis {
       };
       child.stdout?.on("data", onData);
       child.once("exit", onExit);
+      child.once("error", (error) => {
+        this.#process = undefined;
+        reject(new Error("redis-server could not be started", { cause: error }));
+      });
     });
     // Keep draining its output so the pipe never fills up.
     child.stdout?.resume();

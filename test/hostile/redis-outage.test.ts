@@ -5,9 +5,9 @@
  * subscribes it all when Redis is back, joins answer at once, publishes fail fast with
  * a message that names no host, and rooms joined during the outage work afterwards.
  */
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { useCleanup } from "../helpers/cleanup.js";
-import { PrivateRedis } from "../helpers/redis-server.js";
+import { describeWithRedisServer, PrivateRedis } from "../helpers/redis-server.js";
 import { Harness, next } from "../helpers/switchyard-harness.js";
 
 function config(url: string): string {
@@ -43,7 +43,7 @@ async function until(harness: Harness, isReady: boolean): Promise<void> {
   }
 }
 
-describe("rooms joined and left while Redis is down", () => {
+describeWithRedisServer("rooms joined and left while Redis is down", () => {
   const cleanup = useCleanup();
 
   it("answer at once, queue nothing, and are carried once Redis is back", async () => {

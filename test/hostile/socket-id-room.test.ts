@@ -8,6 +8,7 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { useCleanup } from "../helpers/cleanup.js";
+import { itWithRedis, REDIS_URL } from "../helpers/redis-server.js";
 import { Harness, next } from "../helpers/switchyard-harness.js";
 
 const TOKEN = "socket-id-room-test-token-0123456789";
@@ -17,7 +18,7 @@ function config(redisKey?: string): string {
     redisKey === undefined
       ? ""
       : `backends:
-  native: { kind: native, settings: { redis: { url: "redis://127.0.0.1:6379", key: "${redisKey}" } } }
+  native: { kind: native, settings: { redis: { url: "${REDIS_URL}", key: "${redisKey}" } } }
 `;
   return `${backends}api: { token: "${TOKEN}" }
 namespaces:
@@ -66,7 +67,7 @@ describe("a client joining a room named after another socket's id", () => {
     expect(await attacker.emitWithAck("join", { room: "A".repeat(20) })).toEqual({ ok: true });
   });
 
-  it("is refused when the socket is on another node of the cluster", async () => {
+  itWithRedis("is refused when the socket is on another node of the cluster", async () => {
     const key = `swy-test-${randomBytes(4).toString("hex")}`;
     const left = await Harness.start(config(key));
     cleanup.add(() => left.close());

@@ -9,14 +9,19 @@ import { Server } from "socket.io";
 import { io as connect, type Socket } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { useCleanup, useFileCleanup } from "../helpers/cleanup.js";
-import { PrivateRedis } from "../helpers/redis-server.js";
+import {
+  describeWithRedis,
+  itWithRedis,
+  itWithRedisServer,
+  PrivateRedis,
+  REDIS_URL,
+} from "../helpers/redis-server.js";
 import { RoundRobin } from "../helpers/round-robin.js";
 import { Harness } from "../helpers/switchyard-harness.js";
 import { SwitchyardProcess } from "../helpers/switchyard-process.js";
 import { within } from "../helpers/wait-for.js";
 
 const CONFIG = "examples/cluster/switchyard.yaml";
-const REDIS_URL = "redis://127.0.0.1:6379";
 
 type Ack = { ok: boolean; error?: { code: string } };
 
@@ -99,121 +104,123 @@ function receives(client: Socket, payload: unknown): Promise<void> {
   );
 }
 
-describe("a cluster: three Switchyard processes, a socket.io server with the Redis adapter, and the emitter", () => {
-  const files = useFileCleanup();
-  const cleanup = useCleanup();
-  const env = clusterEnv(REDIS_URL);
-  let nodes: SwitchyardProcess[] = [];
-  let socketIo: Awaited<ReturnType<typeof socketIoNode>>;
-  let urls: string[] = [];
+describeWithRedis(
+  "a cluster: three Switchyard processes, a socket.io server with the Redis adapter, and the emitter",
+  () => {
+    const files = useFileCleanup();
+    const cleanup = useCleanup();
+    const env = clusterEnv(REDIS_URL);
+    let nodes: SwitchyardProcess[] = [];
+    let socketIo: Awaited<ReturnType<typeof socketIoNode>>;
+    let urls: string[] = [];
 
-  beforeAll(async () => {
-    nodes = await Promise.all([0, 1, 2].map(() => SwitchyardProcess.start(CONFIG, env)));
-    for (const node of nodes) files.add(() => node.stop());
-    socketIo = await socketIoNode(env.SOCKET_IO_KEY!);
-    files.add(() => socketIo.close());
-    urls = [...nodes.map((node) => node.url), socketIo.url];
-  });
-  afterAll(() => files.run());
+    beforeAll(async () => {
+      nodes = await Promise.all([0, 1, 2].map(() => SwitchyardProcess.start(CONFIG, env)));
+      for (const node of nodes) files.add(() => node.stop());
+      socketIo = await socketIoNode(env.SOCKET_IO_KEY!);
+      files.add(() => socketIo.close());
+      urls = [...nodes.map((node) => node.url), socketIo.url];
+    });
+    afterAll(() => files.run());
 
-  async function members(room: string, perServer: number): Promise<Socket[][]> {
-    return Promise.all(
-      urls.map((url) =>
-        Promise.all(
-          Array.from({ length: perServer }, async () => {
-            const client = await member(url, room);
-            cleanup.add(() => client.close());
-            return client;
-          }),
+    async function members(room: string, perServer: number): Promise<Socket[][]> {
+      return Promise.all(
+        urls.map((url) =>
+          Promise.all(
+            Array.from({ length: perServer }, async () => {
+              const client = await member(url, room);
+              cleanup.add(() => client.close());
+              return client;
+            }),
+          ),
         ),
-      ),
-    );
-  }
+      );
+    }
 
-  it("delivers a broadcast from any node to every other member on every node, exactly once", async () => {
-    const room = `room:${randomBytes(3).toString("hex")}`;
-    const room1 = await members(room, 2);
-    const room2 = await members(`room:other-${randomBytes(3).toString("hex")}`, 1);
-    const inboxes = new Map([...room1.flat(), ...room2.flat()].map((c) => [c, inbox(c)]));
+    it("delivers a broadcast from any node to every other member on every node, exactly once", async () => {
+      const room = `room:${randomBytes(3).toString("hex")}`;
+      const room1 = await members(room, 2);
+      const room2 = await members(`room:other-${randomBytes(3).toString("hex")}`, 1);
+      const inboxes = new Map([...room1.flat(), ...room2.flat()].map((c) => [c, inbox(c)]));
 
-    // One publisher per server: Switchyard nodes 0, 1, 2 and the socket.io server.
-    const arrivals: Promise<void>[] = [];
-    for (const [s, servers] of room1.entries()) {
-      const payload = { from: s };
-      for (const client of room1.flat()) {
-        if (client !== servers[0]) arrivals.push(receives(client, payload));
+      // One publisher per server: Switchyard nodes 0, 1, 2 and the socket.io server.
+      const arrivals: Promise<void>[] = [];
+      for (const [s, servers] of room1.entries()) {
+        const payload = { from: s };
+        for (const client of room1.flat()) {
+          if (client !== servers[0]) arrivals.push(receives(client, payload));
+        }
+        servers[0]!.emit("publish", { room, payload });
       }
-      servers[0]!.emit("publish", { room, payload });
-    }
-    await Promise.all(arrivals);
-    // A last message through every server: anything duplicated would have arrived before it.
-    const last = { from: "last" };
-    const lastArrivals = room1
-      .flat()
-      .slice(1)
-      .map((client) => receives(client, last));
-    room1[0]![0]!.emit("publish", { room, payload: last });
-    await Promise.all(lastArrivals);
+      await Promise.all(arrivals);
+      // A last message through every server: anything duplicated would have arrived before it.
+      const last = { from: "last" };
+      const lastArrivals = room1
+        .flat()
+        .slice(1)
+        .map((client) => receives(client, last));
+      room1[0]![0]!.emit("publish", { room, payload: last });
+      await Promise.all(lastArrivals);
 
-    for (const [s, servers] of room1.entries()) {
-      for (const [i, client] of servers.entries()) {
-        const got = inboxes.get(client)!.filter((p) => (p as { from: unknown }).from !== "last");
-        const expected = [0, 1, 2, 3].filter((from) => !(from === s && i === 0));
-        expect(got.map((p) => (p as { from: number }).from).sort()).toEqual(expected);
+      for (const [s, servers] of room1.entries()) {
+        for (const [i, client] of servers.entries()) {
+          const got = inboxes.get(client)!.filter((p) => (p as { from: unknown }).from !== "last");
+          const expected = [0, 1, 2, 3].filter((from) => !(from === s && i === 0));
+          expect(got.map((p) => (p as { from: number }).from).sort()).toEqual(expected);
+        }
       }
-    }
-    for (const client of room2.flat()) expect(inboxes.get(client)).toEqual([]);
-  });
+      for (const client of room2.flat()) expect(inboxes.get(client)).toEqual([]);
+    });
 
-  it("takes the emitter's emit, socketsJoin, socketsLeave and disconnectSockets on every node", async () => {
-    const suffix = randomBytes(3).toString("hex");
-    const group = await members(`room:group-${suffix}`, 1);
-    const all = group.flat();
-    const emitter = new Emitter(socketIo.pub, { key: env.SOCKET_IO_KEY! });
+    it("takes the emitter's emit, socketsJoin, socketsLeave and disconnectSockets on every node", async () => {
+      const suffix = randomBytes(3).toString("hex");
+      const group = await members(`room:group-${suffix}`, 1);
+      const all = group.flat();
+      const emitter = new Emitter(socketIo.pub, { key: env.SOCKET_IO_KEY! });
 
-    const hello = { from: "emitter" };
-    const arrived = Promise.all(all.map((client) => receives(client, hello)));
-    emitter.to(`room:group-${suffix}`).emit("message", hello);
-    await arrived;
+      const hello = { from: "emitter" };
+      const arrived = Promise.all(all.map((client) => receives(client, hello)));
+      emitter.to(`room:group-${suffix}`).emit("message", hello);
+      await arrived;
 
-    emitter.in(`room:group-${suffix}`).socketsJoin(`extra:${suffix}`);
-    // socketsJoin has no answer: a message to the new room shows when every node applied it.
-    const extra = { from: "extra" };
-    const viaExtra = Promise.all(all.map((client) => receives(client, extra)));
-    const send = setInterval(() => emitter.to(`extra:${suffix}`).emit("message", extra), 50);
-    try {
-      await viaExtra;
-    } finally {
-      clearInterval(send);
-    }
+      emitter.in(`room:group-${suffix}`).socketsJoin(`extra:${suffix}`);
+      // socketsJoin has no answer: a message to the new room shows when every node applied it.
+      const extra = { from: "extra" };
+      const viaExtra = Promise.all(all.map((client) => receives(client, extra)));
+      const send = setInterval(() => emitter.to(`extra:${suffix}`).emit("message", extra), 50);
+      try {
+        await viaExtra;
+      } finally {
+        clearInterval(send);
+      }
 
-    const gone = Promise.all(
-      all.map((client) => within(new Promise((r) => client.once("disconnect", r)), "disconnect")),
-    );
-    emitter.in(`room:group-${suffix}`).disconnectSockets();
-    expect(await gone).toEqual(all.map(() => "io server disconnect"));
-  });
+      const gone = Promise.all(
+        all.map((client) => within(new Promise((r) => client.once("disconnect", r)), "disconnect")),
+      );
+      emitter.in(`room:group-${suffix}`).disconnectSockets();
+      expect(await gone).toEqual(all.map(() => "io server disconnect"));
+    });
 
-  it("lets the socket.io server exclude a Switchyard socket, or reach it alone by its id", async () => {
-    const suffix = randomBytes(3).toString("hex");
-    const group = await members(`room:x-${suffix}`, 1);
-    const [left, ...rest] = group.flat();
-    const got = inbox(left!);
-    const payload = { from: "io", n: 1 };
-    const arrived = Promise.all(rest.map((client) => receives(client, payload)));
-    socketIo.io.to(`room:x-${suffix}`).except(left!.id!).emit("message", payload);
-    await arrived;
-    // Directed at the excluded socket alone, by id, from the socket.io server.
-    const direct = { from: "io", n: 2 };
-    const reached = receives(left!, direct);
-    socketIo.io.to(left!.id!).emit("message", direct);
-    await reached;
-    expect(got).toEqual([direct]);
-  });
+    it("lets the socket.io server exclude a Switchyard socket, or reach it alone by its id", async () => {
+      const suffix = randomBytes(3).toString("hex");
+      const group = await members(`room:x-${suffix}`, 1);
+      const [left, ...rest] = group.flat();
+      const got = inbox(left!);
+      const payload = { from: "io", n: 1 };
+      const arrived = Promise.all(rest.map((client) => receives(client, payload)));
+      socketIo.io.to(`room:x-${suffix}`).except(left!.id!).emit("message", payload);
+      await arrived;
+      // Directed at the excluded socket alone, by id, from the socket.io server.
+      const direct = { from: "io", n: 2 };
+      const reached = receives(left!, direct);
+      socketIo.io.to(left!.id!).emit("message", direct);
+      await reached;
+      expect(got).toEqual([direct]);
+    });
 
-  it("counts every node, socket and room of the cluster in GET /api/v1/cluster", async () => {
-    const token = "cluster-api-token-0123456789";
-    const yaml = `
+    it("counts every node, socket and room of the cluster in GET /api/v1/cluster", async () => {
+      const token = "cluster-api-token-0123456789";
+      const yaml = `
 api: { token: "${token}" }
 backends:
   native: { kind: native, settings: { redis: { url: "${REDIS_URL}", key: "${env.SOCKET_IO_KEY}" } } }
@@ -222,41 +229,42 @@ namespaces:
     events:
       join: { action: join, room: "{data.room}" }
 `;
-    const harness = await Harness.start(yaml);
-    cleanup.add(() => harness.close());
-    const room = `room:count-${randomBytes(3).toString("hex")}`;
-    const group = await members(room, 1); // one member on each of the four other servers
-    const mine = await harness.connect({ transports: ["websocket"] });
-    expect(((await mine.emitWithAck("join", { room })) as Ack).ok).toBe(true);
-    const res = await fetch(`${harness.url}/api/v1/cluster`, {
-      headers: { authorization: `Bearer ${token}` },
+      const harness = await Harness.start(yaml);
+      cleanup.add(() => harness.close());
+      const room = `room:count-${randomBytes(3).toString("hex")}`;
+      const group = await members(room, 1); // one member on each of the four other servers
+      const mine = await harness.connect({ transports: ["websocket"] });
+      expect(((await mine.emitWithAck("join", { room })) as Ack).ok).toBe(true);
+      const res = await fetch(`${harness.url}/api/v1/cluster`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as {
+        nodes: number;
+        connections: number;
+        rooms: { room: string; members: number }[];
+      };
+      expect(body.nodes).toBe(5);
+      expect(body.rooms.find((r) => r.room === room)).toEqual({ room, members: group.length + 1 });
+      expect(body.connections).toBeGreaterThanOrEqual(group.length + 1);
     });
-    expect(res.status).toBe(200);
-    const body = (await res.json()) as {
-      nodes: number;
-      connections: number;
-      rooms: { room: string; members: number }[];
-    };
-    expect(body.nodes).toBe(5);
-    expect(body.rooms.find((r) => r.room === room)).toEqual({ room, members: group.length + 1 });
-    expect(body.connections).toBeGreaterThanOrEqual(group.length + 1);
-  });
 
-  it("serves polling clients behind a round-robin balancer, their sessions relayed to their nodes", async () => {
-    const balancer = await RoundRobin.start(nodes.map((node) => node.url));
-    cleanup.add(() => balancer.close());
-    const room = `room:poll-${randomBytes(3).toString("hex")}`;
-    const a = await member(balancer.url, room, ["polling"]);
-    const b = await member(balancer.url, room, ["polling"]);
-    const c = await member(socketIo.url, room);
-    for (const client of [a, b, c]) cleanup.add(() => client.close());
-    const payload = { from: "polling" };
-    const arrived = Promise.all([receives(b, payload), receives(c, payload)]);
-    a.emit("publish", { room, payload });
-    await arrived;
-    expect(balancer.counts.every((n) => n > 0)).toBe(true);
-  });
-});
+    it("serves polling clients behind a round-robin balancer, their sessions relayed to their nodes", async () => {
+      const balancer = await RoundRobin.start(nodes.map((node) => node.url));
+      cleanup.add(() => balancer.close());
+      const room = `room:poll-${randomBytes(3).toString("hex")}`;
+      const a = await member(balancer.url, room, ["polling"]);
+      const b = await member(balancer.url, room, ["polling"]);
+      const c = await member(socketIo.url, room);
+      for (const client of [a, b, c]) cleanup.add(() => client.close());
+      const payload = { from: "polling" };
+      const arrived = Promise.all([receives(b, payload), receives(c, payload)]);
+      a.emit("publish", { room, payload });
+      await arrived;
+      expect(balancer.counts.every((n) => n > 0)).toBe(true);
+    });
+  },
+);
 
 describe("a cluster's faults: Redis restarted, a node killed", () => {
   const cleanup = useCleanup();
@@ -278,72 +286,78 @@ describe("a cluster's faults: Redis restarted, a node killed", () => {
     );
   }
 
-  it("fails publishes loudly while Redis is down, and carries broadcasts again once it is back", async () => {
-    const redis = await PrivateRedis.start();
-    cleanup.add(() => redis.stop());
-    const env = clusterEnv(redis.url);
-    const nodes = await Promise.all([0, 1].map(() => SwitchyardProcess.start(CONFIG, env)));
-    for (const node of nodes) cleanup.add(() => node.stop());
-    const room = "room:fault";
-    const [a, b] = await Promise.all(nodes.map((node) => member(node.url, room)));
-    for (const client of [a!, b!]) cleanup.add(() => client.close());
+  itWithRedisServer(
+    "fails publishes loudly while Redis is down, and carries broadcasts again once it is back",
+    async () => {
+      const redis = await PrivateRedis.start();
+      cleanup.add(() => redis.stop());
+      const env = clusterEnv(redis.url);
+      const nodes = await Promise.all([0, 1].map(() => SwitchyardProcess.start(CONFIG, env)));
+      for (const node of nodes) cleanup.add(() => node.stop());
+      const room = "room:fault";
+      const [a, b] = await Promise.all(nodes.map((node) => member(node.url, room)));
+      for (const client of [a!, b!]) cleanup.add(() => client.close());
 
-    await redis.stop();
-    await Promise.all(nodes.map((node) => until(node, 503)));
-    const ack = (await a!.emitWithAck("publish", { room, payload: "during" })) as Ack;
-    expect(ack).toMatchObject({ ok: false, error: { code: "SWY_NATIVE_REDIS_UNAVAILABLE" } });
-    expect(a!.connected && b!.connected).toBe(true);
+      await redis.stop();
+      await Promise.all(nodes.map((node) => until(node, 503)));
+      const ack = (await a!.emitWithAck("publish", { room, payload: "during" })) as Ack;
+      expect(ack).toMatchObject({ ok: false, error: { code: "SWY_NATIVE_REDIS_UNAVAILABLE" } });
+      expect(a!.connected && b!.connected).toBe(true);
 
-    await redis.restart();
-    await Promise.all(nodes.map((node) => until(node, 200)));
-    const after = receives(b!, "after");
-    expect(await a!.emitWithAck("publish", { room, payload: "after" })).toEqual({ ok: true });
-    await after;
-  });
+      await redis.restart();
+      await Promise.all(nodes.map((node) => until(node, 200)));
+      const after = receives(b!, "after");
+      expect(await a!.emitWithAck("publish", { room, payload: "after" })).toEqual({ ok: true });
+      await after;
+    },
+  );
 
-  it("keeps serving when a node is killed: its clients reconnect through the balancer to another", async () => {
-    const env = clusterEnv(REDIS_URL);
-    const nodes = await Promise.all([0, 1].map(() => SwitchyardProcess.start(CONFIG, env)));
-    for (const node of nodes) cleanup.add(() => node.stop());
-    const balancer = await RoundRobin.start(nodes.map((node) => node.url));
-    cleanup.add(() => balancer.close());
-    const room = `room:${randomBytes(3).toString("hex")}`;
+  itWithRedis(
+    "keeps serving when a node is killed: its clients reconnect through the balancer to another",
+    async () => {
+      const env = clusterEnv(REDIS_URL);
+      const nodes = await Promise.all([0, 1].map(() => SwitchyardProcess.start(CONFIG, env)));
+      for (const node of nodes) cleanup.add(() => node.stop());
+      const balancer = await RoundRobin.start(nodes.map((node) => node.url));
+      cleanup.add(() => balancer.close());
+      const room = `room:${randomBytes(3).toString("hex")}`;
 
-    // A client that joins its room again whenever it (re)connects, as apps do.
-    const roamer = connect(balancer.url, {
-      forceNew: true,
-      transports: ["websocket"],
-      reconnectionDelay: 50,
-      reconnectionDelayMax: 200,
-    });
-    cleanup.add(() => roamer.close());
-    const joined = () =>
-      within(
-        new Promise<void>((resolve) => {
-          roamer.once("connect", async () => {
-            await roamer.emitWithAck("join", { room });
-            resolve();
-          });
-        }),
-        "connect and join",
+      // A client that joins its room again whenever it (re)connects, as apps do.
+      const roamer = connect(balancer.url, {
+        forceNew: true,
+        transports: ["websocket"],
+        reconnectionDelay: 50,
+        reconnectionDelayMax: 200,
+      });
+      cleanup.add(() => roamer.close());
+      const joined = () =>
+        within(
+          new Promise<void>((resolve) => {
+            roamer.once("connect", async () => {
+              await roamer.emitWithAck("join", { room });
+              resolve();
+            });
+          }),
+          "connect and join",
+        );
+      await joined();
+      // The session id starts with its node's tag, which each node logs when it starts.
+      const owner = nodes.find((node) =>
+        node.output.includes(`"tag":"${roamer.io.engine.id.slice(0, 4)}"`),
       );
-    await joined();
-    // The session id starts with its node's tag, which each node logs when it starts.
-    const owner = nodes.find((node) =>
-      node.output.includes(`"tag":"${roamer.io.engine.id.slice(0, 4)}"`),
-    );
-    expect(owner).toBeDefined();
-    const survivor = nodes.find((node) => node !== owner)!;
-    const speaker = await member(survivor.url, room);
-    cleanup.add(() => speaker.close());
+      expect(owner).toBeDefined();
+      const survivor = nodes.find((node) => node !== owner)!;
+      const speaker = await member(survivor.url, room);
+      cleanup.add(() => speaker.close());
 
-    const rejoined = joined();
-    await owner!.kill();
-    await rejoined;
-    const arrived = receives(roamer, "still here");
-    expect(await speaker.emitWithAck("publish", { room, payload: "still here" })).toEqual({
-      ok: true,
-    });
-    await arrived;
-  });
+      const rejoined = joined();
+      await owner!.kill();
+      await rejoined;
+      const arrived = receives(roamer, "still here");
+      expect(await speaker.emitWithAck("publish", { room, payload: "still here" })).toEqual({
+        ok: true,
+      });
+      await arrived;
+    },
+  );
 });

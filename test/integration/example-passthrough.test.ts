@@ -12,14 +12,14 @@ import { fileURLToPath } from "node:url";
 import { Emitter } from "@socket.io/redis-emitter";
 import { Redis } from "ioredis";
 import type { Socket } from "socket.io-client";
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { rolloutBucket } from "../../src/mapping/route-table.js";
 import { type Cleanup, useCleanup } from "../helpers/cleanup.js";
+import { describeWithRedis, REDIS_URL } from "../helpers/redis-server.js";
 import { Harness } from "../helpers/switchyard-harness.js";
 import { within } from "../helpers/wait-for.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const REDIS_URL = "redis://127.0.0.1:6379";
 const TOKEN = "example-passthrough-token-0123456789abcdef";
 
 /** The example exactly as shipped; the environment points it at this run's servers. */
@@ -109,94 +109,99 @@ function receives(socket: Socket, payload: string, who: string): Promise<void> {
   );
 }
 
-describe("examples/passthrough/switchyard.yaml at 50 % in front of examples/passthrough/legacy.ts", () => {
-  const cleanup = useCleanup();
+describeWithRedis(
+  "examples/passthrough/switchyard.yaml at 50 % in front of examples/passthrough/legacy.ts",
+  () => {
+    const cleanup = useCleanup();
 
-  it("delivers every broadcast exactly once to the room's members on both sides, whichever side or the emitter published it", async () => {
-    const keys = runEnv();
-    const legacyUrl = await startLegacy(cleanup, keys.SOCKET_IO_KEY);
-    const harness = await Harness.start(EXAMPLE, {
-      ...keys,
-      LEGACY_URL: legacyUrl,
-      LEGACY_PERCENT: "50",
-      REDIS_URL,
-      SWITCHYARD_API_TOKEN: TOKEN,
-    });
-    cleanup.add(() => harness.close());
-
-    const uids = uidsBySide();
-    const room = `room:${randomBytes(3).toString("hex")}`;
-    const other = `room:other-${randomBytes(3).toString("hex")}`;
-    const specs = [
-      { name: "served-ws", uid: uids.switchyard[0]!, transports: ["websocket"], room },
-      { name: "served-polling", uid: uids.switchyard[1]!, transports: ["polling"], room },
-      { name: "relayed-ws", uid: uids.legacy[0]!, transports: ["websocket"], room },
-      { name: "relayed-polling", uid: uids.legacy[1]!, transports: ["polling"], room },
-      { name: "served-other", uid: uids.switchyard[2]!, transports: ["websocket"], room: other },
-      { name: "relayed-other", uid: uids.legacy[2]!, transports: ["websocket"], room: other },
-    ];
-    const clients = [];
-    for (const spec of specs) {
-      const socket = await harness.connect({
-        query: { uid: spec.uid },
-        transports: spec.transports,
+    it("delivers every broadcast exactly once to the room's members on both sides, whichever side or the emitter published it", async () => {
+      const keys = runEnv();
+      const legacyUrl = await startLegacy(cleanup, keys.SOCKET_IO_KEY);
+      const harness = await Harness.start(EXAMPLE, {
+        ...keys,
+        LEGACY_URL: legacyUrl,
+        LEGACY_PERCENT: "50",
+        REDIS_URL,
+        SWITCHYARD_API_TOKEN: TOKEN,
       });
-      await join(socket, spec.room);
-      clients.push({ ...spec, socket, got: inbox(socket) });
-    }
+      cleanup.add(() => harness.close());
 
-    // The side each one is on: Switchyard holds the sessions it serves, the relay counts
-    // the others.
-    const served = clients.map((c) => harness.server.sio.engine.hasSession(c.socket.io.engine.id));
-    expect(served).toEqual(clients.map((c) => c.name.startsWith("served")));
-    const status = await fetch(`${harness.url}/api/v1/passthrough`, {
-      headers: { authorization: `Bearer ${TOKEN}` },
-    });
-    expect(await status.json()).toEqual({
-      target: legacyUrl,
-      percent: 50,
-      key: "query:uid",
-      relayed: { websocket: 2, polling: 1 },
-      failing: null,
-    });
-
-    // Each member of `room` publishes in turn; the next waits until the others have it.
-    const members = clients.filter((c) => c.room === room);
-    for (const sender of members) {
-      const payload = `from ${sender.name}`;
-      const arrivals = members
-        .filter((c) => c !== sender)
-        .map((c) => receives(c.socket, payload, c.name));
-      sender.socket.emit("publish", { room, payload });
-      await Promise.all(arrivals);
-    }
-
-    // The emitter, on the same Redis key space.
-    const redis = new Redis(REDIS_URL);
-    cleanup.add(() => redis.disconnect());
-    const emitter = new Emitter(redis, { key: keys.SOCKET_IO_KEY });
-    const fromEmitter = Promise.all(
-      members.map((c) => receives(c.socket, "from the emitter", c.name)),
-    );
-    emitter.to(room).emit("message", "from the emitter");
-    await fromEmitter;
-
-    // A last message to both rooms: anything doubled, or leaked to the other room, would
-    // have arrived before it.
-    const last = Promise.all(clients.map((c) => receives(c.socket, "last", c.name)));
-    emitter.to([room, other]).emit("message", "last");
-    await last;
-
-    for (const member of members) {
-      const expected = [
-        ...members.filter((c) => c !== member).map((c) => `from ${c.name}`),
-        "from the emitter",
-        "last",
+      const uids = uidsBySide();
+      const room = `room:${randomBytes(3).toString("hex")}`;
+      const other = `room:other-${randomBytes(3).toString("hex")}`;
+      const specs = [
+        { name: "served-ws", uid: uids.switchyard[0]!, transports: ["websocket"], room },
+        { name: "served-polling", uid: uids.switchyard[1]!, transports: ["polling"], room },
+        { name: "relayed-ws", uid: uids.legacy[0]!, transports: ["websocket"], room },
+        { name: "relayed-polling", uid: uids.legacy[1]!, transports: ["polling"], room },
+        { name: "served-other", uid: uids.switchyard[2]!, transports: ["websocket"], room: other },
+        { name: "relayed-other", uid: uids.legacy[2]!, transports: ["websocket"], room: other },
       ];
-      expect(member.got, member.name).toEqual(expected);
-    }
-    for (const client of clients.filter((c) => c.room === other)) {
-      expect(client.got, client.name).toEqual(["last"]);
-    }
-  });
-});
+      const clients = [];
+      for (const spec of specs) {
+        const socket = await harness.connect({
+          query: { uid: spec.uid },
+          transports: spec.transports,
+        });
+        await join(socket, spec.room);
+        clients.push({ ...spec, socket, got: inbox(socket) });
+      }
+
+      // The side each one is on: Switchyard holds the sessions it serves, the relay counts
+      // the others.
+      const served = clients.map((c) =>
+        harness.server.sio.engine.hasSession(c.socket.io.engine.id),
+      );
+      expect(served).toEqual(clients.map((c) => c.name.startsWith("served")));
+      const status = await fetch(`${harness.url}/api/v1/passthrough`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      expect(await status.json()).toEqual({
+        target: legacyUrl,
+        percent: 50,
+        key: "query:uid",
+        relayed: { websocket: 2, polling: 1 },
+        failing: null,
+      });
+
+      // Each member of `room` publishes in turn; the next waits until the others have it.
+      const members = clients.filter((c) => c.room === room);
+      for (const sender of members) {
+        const payload = `from ${sender.name}`;
+        const arrivals = members
+          .filter((c) => c !== sender)
+          .map((c) => receives(c.socket, payload, c.name));
+        sender.socket.emit("publish", { room, payload });
+        await Promise.all(arrivals);
+      }
+
+      // The emitter, on the same Redis key space.
+      const redis = new Redis(REDIS_URL);
+      cleanup.add(() => redis.disconnect());
+      const emitter = new Emitter(redis, { key: keys.SOCKET_IO_KEY });
+      const fromEmitter = Promise.all(
+        members.map((c) => receives(c.socket, "from the emitter", c.name)),
+      );
+      emitter.to(room).emit("message", "from the emitter");
+      await fromEmitter;
+
+      // A last message to both rooms: anything doubled, or leaked to the other room, would
+      // have arrived before it.
+      const last = Promise.all(clients.map((c) => receives(c.socket, "last", c.name)));
+      emitter.to([room, other]).emit("message", "last");
+      await last;
+
+      for (const member of members) {
+        const expected = [
+          ...members.filter((c) => c !== member).map((c) => `from ${c.name}`),
+          "from the emitter",
+          "last",
+        ];
+        expect(member.got, member.name).toEqual(expected);
+      }
+      for (const client of clients.filter((c) => c.room === other)) {
+        expect(client.got, client.name).toEqual(["last"]);
+      }
+    });
+  },
+);

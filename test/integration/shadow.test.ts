@@ -22,6 +22,7 @@ import {
 import type { DeliveryFault, PusherEmulator } from "../emulators/pusher/pusher-emulator.js";
 import { APP, startEmulator } from "../emulators/pusher/test-support.js";
 import { type Cleanup, useCleanup } from "../helpers/cleanup.js";
+import { describeWithRedis, REDIS_URL } from "../helpers/redis-server.js";
 import { shadowReport, zeroCounts } from "../helpers/shadow-report.js";
 import { Harness } from "../helpers/switchyard-harness.js";
 import { until } from "../helpers/wait-for.js";
@@ -99,7 +100,7 @@ ${
   options.redis === true
     ? `  native:
     kind: native
-    settings: { redis: { url: "redis://127.0.0.1:6379", key: "\${REDIS_KEY}" } }`
+    settings: { redis: { url: "${REDIS_URL}", key: "\${REDIS_KEY}" } }`
     : ""
 }
 namespaces:
@@ -429,7 +430,7 @@ describe("a shadowed route through a rollout and back, by hot reload", () => {
   });
 });
 
-describe("two nodes publishing, on Redis, shadowed on Pusher", () => {
+describeWithRedis("two nodes publishing, on Redis, shadowed on Pusher", () => {
   const cleanup = useCleanup();
 
   const alter: DeliveryFault = { alter: (data: string) => data.replace("}", ',"altered":1}') };
