@@ -47,3 +47,13 @@ function editDistance(a: string, b: string): number {
   }
   return d[rows * cols - 1]!;
 }
+
+/**
+ * The tail that follows an unknown key in a message: `did you mean 'ack'? known keys:
+ * ack, join` (the suggestion only when {@link didYouMean} finds one).
+ */
+export function knownKeysHint(key: string, known: readonly string[]): string {
+  const suggestion = didYouMean(key, known);
+  const list = `known keys: ${known.join(", ")}`;
+  return suggestion === undefined ? list : `did you mean '${suggestion}'? ${list}`;
+}

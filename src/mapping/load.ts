@@ -22,10 +22,10 @@ import {
   parseDocument,
   type Scalar,
   visit,
-  type YAMLError,
 } from "yaml";
 import { makeDiagnostic, type Position } from "./diagnostic.js";
 import type { Diagnostic } from "./types.js";
+import { yamlDiagnostics } from "./yaml-diagnostics.js";
 
 /** The variables `${VAR}` reads. `process.env` fits. */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -59,6 +59,18 @@ export interface LoadedDocument {
   envVars(path: DocPath): readonly string[];
   /** Whether the scalar at `path` has a `${VAR}` problem already reported. */
   isEnvBroken(path: DocPath): boolean;
+  /** The variables read with no default that are unset, in the order met, unique. */
+  readonly unsetEnv: readonly string[];
+}
+
+/** How {@link parseConfigText} treats what it cannot know. */
+export interface ParseOptions {
+  /**
+   * An unset `${VAR}` without a default: `"error"` (default) makes the file unusable;
+   * `"warning"` reports it and leaves the value unchecked, so a file can be linted
+   * without its secrets (`switchyard validate --allow-missing-env`).
+   */
+  readonly missingEnv?: "error" | "warning";
 }
 
 /** The outcome of expanding the references in one string. */
@@ -154,6 +166,7 @@ export function parseConfigText(
   text: string,
   file: string,
   env: Env = process.env,
+  options: ParseOptions = {},
 ): LoadedDocument {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, {
@@ -163,21 +176,11 @@ export function parseConfigText(
     uniqueKeys: true,
   });
   const at = (offset: number): Position => lineCounter.linePos(offset);
-  const diagnostics: Diagnostic[] = [];
-  for (const error of doc.errors) {
-    diagnostics.push(
-      makeDiagnostic(file, at(error.pos[0]), "SWY_CFG_YAML", [yamlMessage(error, text)]),
-    );
-  }
-  for (const warning of doc.warnings) {
-    diagnostics.push(
-      makeDiagnostic(file, at(warning.pos[0]), "SWY_CFG_YAML", [warning.message], {
-        severity: "warning",
-      }),
-    );
-  }
+  const diagnostics: Diagnostic[] = yamlDiagnostics(doc, text, file, lineCounter);
 
   const info = new WeakMap<Node, ScalarEnvInfo>();
+  const unsetEnv = new Set<string>();
+  const isMissingAllowed = options.missingEnv === "warning";
   let value: unknown;
   if (doc.errors.length === 0) {
     visit(doc, {
@@ -187,9 +190,13 @@ export function parseConfigText(
         if (expansion.value === node.value && expansion.malformed.length === 0) return;
         const pos = at(node.range?.[0] ?? 0);
         for (const name of expansion.unset) {
+          unsetEnv.add(name);
           diagnostics.push(
             makeDiagnostic(file, pos, "SWY_CFG_ENV", [name], {
-              hint: `set it, or write \${${name}:-default}`,
+              hint: isMissingAllowed
+                ? "the value that reads it is not checked"
+                : `set it, or write \${${name}:-default}`,
+              severity: isMissingAllowed ? "warning" : "error",
             }),
           );
         }
@@ -228,6 +235,7 @@ export function parseConfigText(
     isEnvBroken(path) {
       return scalarInfo(path)?.broken ?? false;
     },
+    unsetEnv: [...unsetEnv],
   };
 }
 
@@ -235,7 +243,11 @@ export function parseConfigText(
  * Reads and parses `file` (see {@link parseConfigText}). A file that cannot be read
  * yields one SWY_CFG_READ diagnostic at 1:1 and an `undefined` value.
  */
-export function readConfigFile(file: string, env: Env = process.env): LoadedDocument {
+export function readConfigFile(
+  file: string,
+  env: Env = process.env,
+  options: ParseOptions = {},
+): LoadedDocument {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -254,26 +266,10 @@ export function readConfigFile(file: string, env: Env = process.env): LoadedDocu
       position: () => ({ line: 1, col: 1 }),
       envVars: () => [],
       isEnvBroken: () => false,
+      unsetEnv: [],
     };
   }
-  return parseConfigText(text, file, env);
-}
-
-/** The yaml package's message, reworded where it speaks of its own API. */
-function yamlMessage(error: YAMLError, text: string): string {
-  switch (error.code) {
-    case "MULTIPLE_DOCS":
-      return "A configuration file holds one YAML document; remove the second '---'";
-    case "DUPLICATE_KEY": {
-      // The error marks the key's first character; the key runs to its colon.
-      const key = /^("[^"\n]*"|'[^'\n]*'|[^:\n]*)/.exec(text.slice(error.pos[0]))?.[0].trim();
-      return key
-        ? `Duplicate key ${key.startsWith("'") || key.startsWith('"') ? key : `'${key}'`}`
-        : error.message;
-    }
-    default:
-      return error.message;
-  }
+  return parseConfigText(text, file, env, options);
 }
 
 /**

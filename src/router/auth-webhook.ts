@@ -1,12 +1,16 @@
 import { SwitchyardError } from "../errors.js";
 import { ConnectRefusal } from "../ingress/sio/client.js";
 import { textExceedsDepth } from "../json-depth.js";
+import { knownKeysHint } from "../mapping/did-you-mean.js";
 import type { WebhookAuthConfig } from "../mapping/types.js";
 import type { Claims } from "./authenticator.js";
 import { PostFailure, postJson } from "./post-json.js";
 
 /** Largest answer an auth app may send, in bytes. */
 const MAX_ANSWER_BYTES = 65_536;
+
+/** The keys of an answer; any other is a mistake worth naming, not ignoring. */
+const ANSWER_KEYS: readonly string[] = ["ok", "claims", "message", "code"];
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -21,7 +25,9 @@ function isObject(value: unknown): value is Record<string, unknown> {
  * - 2xx `{ok: true, claims?}` accepts; `claims` (an object) become the socket's claims.
  * - 2xx `{ok: false, message?, code?}` refuses with the app's message and code (defaults:
  *   SWY_AUTH_REFUSED's); any other status refuses with SWY_AUTH_REFUSED.
- * - No connection, no answer within `timeout`, or another 2xx body: SWY_AUTH_UNAVAILABLE.
+ * - No connection, no answer within `timeout`, or another 2xx body (not JSON, a key other
+ *   than those, no boolean `ok`): SWY_AUTH_UNAVAILABLE, its cause naming the problem and
+ *   the known keys, for the log.
  *
  * @returns The claims (`undefined` when the app gave none).
  * @throws ConnectRefusal (rejects) for the app's own refusal with a code, or
@@ -62,8 +68,15 @@ export async function authWebhook(
   } catch (cause) {
     throw new SwitchyardError("SWY_AUTH_UNAVAILABLE", [], { cause });
   }
-  if (!isObject(body) || typeof body.ok !== "boolean") {
-    throw malformed("is not an object with a boolean ok");
+  if (!isObject(body)) throw malformed("is not a JSON object");
+  for (const key of Object.keys(body)) {
+    // A typo such as `claim` would otherwise let the client in without its claims.
+    if (!ANSWER_KEYS.includes(key)) {
+      throw malformed(`has an unknown key '${key}' (${knownKeysHint(key, ANSWER_KEYS)})`);
+    }
+  }
+  if (typeof body.ok !== "boolean") {
+    throw malformed(`has no boolean 'ok' (known keys: ${ANSWER_KEYS.join(", ")})`);
   }
   if (body.ok) {
     if (body.claims === undefined) return undefined;

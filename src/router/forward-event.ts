@@ -1,8 +1,10 @@
 import { SwitchyardError } from "../errors.js";
 import { RESERVED_EVENTS } from "../ingress/sio/parser.js";
 import { anyExceedsDepth, exceedsDepth, textExceedsDepth } from "../json-depth.js";
+import { knownKeysHint } from "../mapping/did-you-mean.js";
 import type { ForwardRule } from "../mapping/types.js";
-import { type PostAnswer, PostFailure, postJson } from "./post-json.js";
+import { metrics } from "../metrics.js";
+import { type PostAnswer, PostFailure, type PostFailureReason, postJson } from "./post-json.js";
 
 /** The JSON body a forward rule POSTs to the app. */
 export interface ForwardRequest {
@@ -47,8 +49,8 @@ export interface ForwardLimits {
 /** Levels of the answer above an emitted argument: the answer, `emit`, an emit, its `args`. */
 const ANSWER_DEPTH = 4;
 
-const ANSWER_KEYS = new Set(["ack", "join", "leave", "emit", "disconnect"]);
-const EMIT_KEYS = new Set(["room", "event", "args", "exceptSender"]);
+const ANSWER_KEYS: readonly string[] = ["ack", "join", "leave", "emit", "disconnect"];
+const EMIT_KEYS: readonly string[] = ["room", "event", "args", "exceptSender"];
 
 /**
  * POSTs `request` as JSON to the rule's URL, with the rule's headers, and validates the
@@ -70,6 +72,7 @@ export async function forwardEvent(
   for (const [name, value] of rule.headers) headers[name] = value.reveal();
   let answer: PostAnswer;
   const sent = rule.includeToken ? request : { ...request, auth: withoutToken(request.auth) };
+  const started = performance.now();
   try {
     answer = await postJson(rule.url, headers, sent, {
       timeoutMs: rule.timeout,
@@ -78,6 +81,7 @@ export async function forwardEvent(
     });
   } catch (cause) {
     if (!(cause instanceof PostFailure)) throw cause;
+    observeRoundTrip(rule, FAILURE_OUTCOMES[cause.reason], started);
     if (cause.reason === "timeout") {
       throw new SwitchyardError("SWY_FORWARD_TIMEOUT", [rule.timeout], { cause });
     }
@@ -86,9 +90,9 @@ export async function forwardEvent(
     }
     throw new SwitchyardError("SWY_FORWARD_UNAVAILABLE", [], { cause });
   }
-  if (answer.status < 200 || answer.status > 299) {
-    throw new SwitchyardError("SWY_FORWARD_REJECTED", [answer.status]);
-  }
+  const isOk = answer.status >= 200 && answer.status <= 299;
+  observeRoundTrip(rule, isOk ? "ok" : "rejected", started);
+  if (!isOk) throw new SwitchyardError("SWY_FORWARD_REJECTED", [answer.status]);
   const text = answer.text;
   const tooDeep = `nested deeper than limits.maxDepth (${limits.maxDepth})`;
   // The app is trusted, but its answer is still data: bounded before it is parsed.
@@ -107,6 +111,18 @@ export async function forwardEvent(
     throw bad(tooDeep);
   }
   return parsed;
+}
+
+/** The outcome label of switchyard_forward_seconds for each way the call can fail. */
+const FAILURE_OUTCOMES: Readonly<Record<PostFailureReason, string>> = {
+  unavailable: "unavailable",
+  timeout: "timeout",
+  "too-large": "too_large",
+};
+
+function observeRoundTrip(rule: ForwardRule, outcome: string, started: number): void {
+  const seconds = (performance.now() - started) / 1000;
+  metrics.forwardLatency.observe({ event: rule.event, outcome }, seconds);
 }
 
 // The client's raw credential: the app gets the verified claims instead, unless the rule asks.
@@ -128,12 +144,16 @@ function isObject(value: unknown): value is Record<string, unknown> {
  * Checks the answer's shape: an object with only the known keys, valid room names and
  * event names. Exported for unit tests.
  *
- * @throws SwitchyardError SWY_FORWARD_BAD_RESPONSE naming the first problem.
+ * @throws SwitchyardError SWY_FORWARD_BAD_RESPONSE naming the first problem; an unknown
+ *   key comes with the known ones and, when it looks like a typo, the closest.
  */
 export function parseAnswer(body: unknown, maxRoomLength: number): ForwardAnswer {
   if (!isObject(body)) throw bad("not a JSON object");
   for (const key of Object.keys(body)) {
-    if (!ANSWER_KEYS.has(key)) throw bad(`unknown key '${key}'`);
+    if (ANSWER_KEYS.includes(key)) continue;
+    // `{ok: true}` is the auth webhook's answer, and the natural first guess here.
+    const ack = key === "ok" ? "; what the client's ack receives goes in 'ack'" : "";
+    throw bad(`unknown key '${key}' (${knownKeysHint(key, ANSWER_KEYS)}${ack})`);
   }
   const rooms = (key: "join" | "leave"): string[] => {
     const value = body[key];
@@ -149,7 +169,9 @@ export function parseAnswer(body: unknown, maxRoomLength: number): ForwardAnswer
     const where = `emit[${i}]`;
     if (!isObject(item)) throw bad(`'${where}' must be an object`);
     for (const key of Object.keys(item)) {
-      if (!EMIT_KEYS.has(key)) throw bad(`unknown key '${where}.${key}'`);
+      if (!EMIT_KEYS.includes(key)) {
+        throw bad(`unknown key '${where}.${key}' (${knownKeysHint(key, EMIT_KEYS)})`);
+      }
     }
     const { event, args = [], exceptSender = false } = item;
     if (typeof event !== "string" || event === "" || RESERVED_EVENTS.has(event)) {

@@ -3,9 +3,7 @@
  * child process, against a Switchyard whose rooms live on the native core and are
  * shadowed on a second native backend, with socket.io-client publishing.
  */
-import { spawn } from "node:child_process";
 import { createServer, type Socket } from "node:net";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { ShadowReport, ShadowRouteReport } from "../../src/router/shadow/report.js";
 import {
@@ -14,10 +12,10 @@ import {
   shadowExitCode,
 } from "../../src/router/shadow/report-table.js";
 import { type Cleanup, useCleanup } from "../helpers/cleanup.js";
+import { type CliRun, runCli } from "../helpers/cli.js";
 import { Harness } from "../helpers/switchyard-harness.js";
 import { until } from "../helpers/wait-for.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const TOKEN = "cli-shadow-token-0123456789abcdef";
 const WRONG = "not-the-token-fedcba9876543210";
 
@@ -45,35 +43,17 @@ namespaces:
 `;
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /**
  * Runs `switchyard shadow ARGS` to completion. The token comes from `env` only: the
  * caller's own SWITCHYARD_API_TOKEN is never inherited.
  */
-function shadow(cleanup: Cleanup, args: string[], env: Record<string, string> = {}): Promise<Run> {
+function shadow(
+  cleanup: Cleanup,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<CliRun> {
   const { SWITCHYARD_API_TOKEN: _, ...inherited } = process.env;
-  const child = spawn(process.execPath, ["bin/switchyard.js", "shadow", ...args], {
-    cwd: ROOT,
-    env: { ...inherited, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  cleanup.add(() => child.kill("SIGKILL"));
-  return new Promise((resolve) => {
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk;
-    });
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runCli(["shadow", ...args], { env: { ...inherited, ...env }, cleanup });
 }
 
 async function report(harness: Harness): Promise<ShadowReport> {

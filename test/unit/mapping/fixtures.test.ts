@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { loadConfigFromString } from "../../../src/mapping/compile.js";
 import { formatDiagnostic } from "../../../src/mapping/diagnostic.js";
+import { EXAMPLE_ENV } from "../../helpers/example-env.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const invalidDir = join(root, "test/fixtures/invalid");
@@ -15,22 +16,6 @@ const validDir = join(root, "test/fixtures/valid");
  */
 const FIXTURE_ENV = { SWITCHYARD_SECRET: "hunter2{", SWITCHYARD_PORT: "4000" };
 
-/**
- * What examples read with no default: the credentials of a hosted service, which an
- * example never writes in the file (examples/pusher/switchyard.yaml).
- */
-const EXAMPLE_ENV = {
-  PUSHER_APP_ID: "1",
-  PUSHER_KEY: "example-key",
-  PUSHER_SECRET: "example-secret",
-  CHAT_JWT_SECRET: "example-jwt-secret-0123456789abcdef",
-  SWITCHYARD_API_TOKEN: "example-api-token-0123456789abcdef",
-  CHAT_SIGNING_SECRET: "example-signing-secret-0123456789abcdef",
-  ABLY_KEY: "example-app.example-key:example-secret",
-  WS_BUS_URL: "ws://127.0.0.1:8000/socketcluster/",
-  LEGACY_URL: "http://127.0.0.1:3001",
-};
-
 /** Repository-relative, `/`-separated: the name diagnostics print. */
 const name = (file: string) => relative(root, file).split("\\").join("/");
 
@@ -38,9 +23,15 @@ function load(file: string, env: Record<string, string>) {
   return loadConfigFromString(readFileSync(file, "utf8"), name(file), env);
 }
 
+/**
+ * Broken files: `NAME.yaml`, or `NAME.yaml.txt` for YAML that does not parse (Biome
+ * formats every .yaml file and refuses one it cannot parse).
+ */
 const invalid = readdirSync(invalidDir)
-  .filter((f) => f.endsWith(".yaml"))
+  .filter((f) => f.endsWith(".yaml") || f.endsWith(".yaml.txt"))
   .sort();
+
+const expectedOf = (file: string) => file.replace(/\.yaml(\.txt)?$/, ".expected");
 
 const valid = [
   ...readdirSync(validDir)
@@ -56,18 +47,22 @@ describe("invalid fixtures", () => {
   it("exist, each with its .expected diagnostics", () => {
     expect(invalid.length).toBeGreaterThanOrEqual(10);
     const expected = readdirSync(invalidDir).filter((f) => f.endsWith(".expected"));
-    expect(expected.map((f) => f.replace(/\.expected$/, ".yaml")).sort()).toEqual(invalid);
+    expect(expected.sort()).toEqual(invalid.map(expectedOf).sort());
   });
 
   it.each(invalid)("%s prints exactly its .expected diagnostics", (file) => {
     const path = join(invalidDir, file);
     const result = load(path, FIXTURE_ENV);
     const actual = result.diagnostics.map(formatDiagnostic);
-    const expected = readFileSync(path.replace(/\.yaml$/, ".expected"), "utf8")
+    const expected = readFileSync(expectedOf(path), "utf8")
       .split("\n")
       .filter((line) => line !== "");
     expect(actual).toEqual(expected);
     expect(result.config).toBeUndefined();
+    // A `.yaml.txt` is there for a syntax error: one that parses is a broken fixture.
+    if (file.endsWith(".yaml.txt")) {
+      expect(result.diagnostics.map((d) => d.code)).toContain("SWY_CFG_YAML");
+    }
     for (const line of actual) expect(line).not.toContain(FIXTURE_ENV.SWITCHYARD_SECRET);
   });
 });

@@ -127,8 +127,62 @@ describe("parseConfigText", () => {
     const doc = parseConfigText("a: 1\na: 2\n", "t.yaml", {});
     expect(doc.value).toBeUndefined();
     expect(doc.diagnostics.map(formatDiagnostic)).toEqual([
-      "t.yaml:2:1 SWY_CFG_YAML Duplicate key 'a'",
+      "t.yaml:2:1 SWY_CFG_YAML Duplicate key 'a': a mapping holds each key once; keep one",
     ]);
+  });
+
+  // The common slips are test/fixtures/invalid/syntax-*; these are the rarer ones.
+  it.each([
+    [
+      "server: }\n",
+      "t.yaml:1:9 SWY_CFG_YAML A '}' with no '{' before it; remove it, or quote the value that holds it",
+    ],
+    [
+      "server:\n  host: @x\n",
+      "t.yaml:2:9 SWY_CFG_YAML A value cannot start with @ unquoted; quote it",
+    ],
+    [
+      'server:\n  host: "a\\qb"\n',
+      `t.yaml:2:11 SWY_CFG_YAML Unknown escape \\q in a "double-quoted" value; write \\\\ for a backslash, or use 'single quotes', in which \\ is itself`,
+    ],
+    [
+      "server: {a: 1 b: 2}\n",
+      "t.yaml:1:13 SWY_CFG_YAML Inside [ ] and { } items are separated by ', '; a '- ' item or a line break between 'key: value' pairs is not allowed there",
+    ],
+    [
+      "server:\n  transports:\n    - polling\n  websocket\n",
+      "t.yaml:4:3 SWY_CFG_YAML This line has no ':'; YAML expects 'key: value' here (or '- item' in a list)",
+    ],
+    [
+      "a: 1\n- b\n",
+      "t.yaml:2:1 SWY_CFG_YAML A '- ' list item where a 'key: value' belongs; a list goes on the lines below its key, indented",
+    ],
+    [
+      'server:\n  host: "a" b\n',
+      "t.yaml:2:13 SWY_CFG_YAML Text after a complete value; quote the whole value, or check this line's indentation",
+    ],
+    [
+      "a:\n  b: [1, 2\n  c: 3\n",
+      "t.yaml:2:6 SWY_CFG_YAML This '[' is never closed; close it with ']' (lines that continue it are indented under its key)",
+    ],
+  ])("explains %j in plain words, with the parser's words as the hint", (text, expected) => {
+    const [line] = parseConfigText(text, "t.yaml", {}).diagnostics.map(formatDiagnostic);
+    expect(line).toMatch(/ \(parser: [^)]+\)$/);
+    expect(line!.replace(/ \(parser: [^)]+\)$/, "")).toBe(expected);
+  });
+
+  it("reports each slip once, however many errors the parser raises for it", () => {
+    const doc = parseConfigText("a: 1\n- b\nc: [x, - y]\n", "t.yaml", {});
+    expect(doc.diagnostics.map((d) => d.line)).toEqual([2, 3]);
+  });
+
+  it("keeps the parser's words for what it has no plainer ones for, and for warnings", () => {
+    expect(parseConfigText("a: &x &y 1\n", "t.yaml", {}).diagnostics.map(formatDiagnostic)).toEqual(
+      ["t.yaml:1:7 SWY_CFG_YAML A node can have at most one anchor"],
+    );
+    expect(
+      parseConfigText("%FOO\n---\na: 1\n", "t.yaml", {}).diagnostics.map(formatDiagnostic),
+    ).toEqual(["t.yaml:1:1 SWY_CFG_YAML warning: Unknown directive %FOO"]);
   });
 
   it("locates keys and values, block collections at their key, defaults at their parent", () => {
