@@ -1,9 +1,11 @@
 import { Command, InvalidArgumentError, Option } from "commander";
+import type { Logger } from "pino";
 import { ConfigReloader } from "./config-reloader.js";
 import { startConformanceServer } from "./conformance.js";
+import { SwitchyardError } from "./errors.js";
 import { guardProcess } from "./internal-errors.js";
-import { createLogger } from "./log.js";
-import { loadConfig } from "./mapping/compile.js";
+import { createLogger, LOG_LEVELS } from "./log.js";
+import { checkConfig, loadConfig } from "./mapping/compile.js";
 import { formatDiagnostic } from "./mapping/diagnostic.js";
 import {
   formatShadowReport,
@@ -12,7 +14,8 @@ import {
   SHADOW_EXIT,
   shadowExitCode,
 } from "./router/shadow/report-table.js";
-import { startSwitchyard } from "./switchyard.js";
+import { type RunningSwitchyard, startSwitchyard } from "./switchyard.js";
+import { VERSION } from "./version.js";
 
 const DEFAULT_CONFIG = "config/switchyard.yaml";
 
@@ -36,12 +39,24 @@ interface StartFlags {
   readonly port?: number;
   readonly host?: string;
   readonly adminPort?: number;
+  readonly logLevel?: string;
   readonly watch: boolean;
+}
+
+/**
+ * Tells why `start` cannot go on: a coded error in one line `CODE message`, without a
+ * stack; anything else logged with its stack.
+ */
+function startFailed(error: unknown, log: Logger): void {
+  if (error instanceof SwitchyardError) process.stderr.write(`${error.code} ${error.message}\n`);
+  else log.fatal({ err: error }, "switchyard cannot start");
+  process.exitCode = 1;
 }
 
 const program = new Command()
   .name("switchyard")
-  .description("A Socket.IO sidecar that carries rooms on the backends a YAML mapping names.");
+  .description("A Socket.IO sidecar that carries rooms on the backends a YAML mapping names.")
+  .version(VERSION, "-V, --version", "print the version");
 
 program
   .command("start")
@@ -53,6 +68,9 @@ program
     "--admin-port <port>",
     "serve /readyz and /metrics on this port instead of admin.port (needs an admin block)",
     parsePort,
+  )
+  .addOption(
+    new Option("--log-level <level>", "log at this level instead of log.level").choices(LOG_LEVELS),
   )
   .option("--no-watch", "reload on SIGHUP only, not when the file changes")
   .action(async (opts: StartFlags) => {
@@ -68,7 +86,7 @@ program
       process.exitCode = 1;
       return;
     }
-    const log = createLogger(config.log.level);
+    const log = createLogger(opts.logLevel ?? config.log.level);
     guardProcess(log);
     // Listening before start resolves: a SIGHUP in that window must reload, not kill.
     let reloader: ConfigReloader | undefined;
@@ -77,38 +95,82 @@ program
       if (reloader === undefined) isReloadAsked = true;
       else void reloader.reload("signal");
     });
-    const running = await startSwitchyard(config, {
-      port: opts.port,
-      host: opts.host,
-      adminPort: opts.adminPort,
-      log,
-    });
+    let running: RunningSwitchyard;
+    try {
+      running = await startSwitchyard(config, {
+        port: opts.port,
+        host: opts.host,
+        adminPort: opts.adminPort,
+        log,
+      });
+    } catch (error) {
+      startFailed(error, log);
+      // What was built before the failure (timers, a Redis connection) must not hold the process.
+      process.exit();
+    }
     reloader = new ConfigReloader(opts.config, running, { log, watch: opts.watch });
     if (isReloadAsked) void reloader.reload("signal");
-    const stop = (signal: string): void => {
-      log.info({ signal }, "shutting down");
+    // A backend refused for good (a wrong key) stops the process as it did before listening.
+    running.ready.catch((error: unknown) => {
       reloader?.close();
-      running.close().then(
-        () => process.exit(0),
-        () => process.exit(1),
+      const exit = (): never => {
+        startFailed(error, log);
+        process.exit();
+      };
+      running.close().then(exit, exit);
+    });
+    // The first SIGTERM or SIGINT drains (docs/scaling.md, "Graceful shutdown") and exits 0;
+    // a second one, from an operator who will not wait, exits 1 at once: what the drain had
+    // not finished (sessions, publications in flight) is cut.
+    let isStopping = false;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (isStopping) {
+        log.warn({ signal }, "second signal: exiting at once, the drain unfinished");
+        process.exit(1);
+      }
+      isStopping = true;
+      log.info(
+        { signal, drainTimeout: running.config.server.drainTimeout },
+        "shutting down: draining",
+      );
+      reloader?.close();
+      running.drain().then(
+        () => {
+          log.info("stopped");
+          process.exit(0);
+        },
+        (error: unknown) => {
+          log.error({ err: error }, "drain failed");
+          process.exit(1);
+        },
       );
     };
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
   });
 
 program
   .command("validate")
   .description("Check a mapping file; exit 0 when valid, 1 otherwise")
-  .argument("<file>", "mapping file")
-  .action((file: string) => {
-    const { config, diagnostics } = loadConfig(file);
-    for (const diagnostic of diagnostics) process.stderr.write(`${formatDiagnostic(diagnostic)}\n`);
-    if (config === undefined) {
+  .argument("[file]", "mapping file", DEFAULT_CONFIG)
+  .option(
+    "--allow-missing-env",
+    "report unset environment variables as warnings and check the rest (CI without secrets)",
+  )
+  .action((file: string, opts: { allowMissingEnv?: boolean }) => {
+    const result = checkConfig(file, { allowMissingEnv: opts.allowMissingEnv === true });
+    for (const diagnostic of result.diagnostics) {
+      process.stderr.write(`${formatDiagnostic(diagnostic)}\n`);
+    }
+    if (!result.isValid) {
       process.exitCode = 1;
       return;
     }
-    process.stdout.write(`${file}: valid (${config.namespaces.size} namespace(s))\n`);
+    const unchecked =
+      result.unsetEnv.length === 0
+        ? ""
+        : `; the values of unset ${result.unsetEnv.join(", ")} were not checked`;
+    process.stdout.write(`${file}: valid (${result.namespaces} namespace(s))${unchecked}\n`);
   });
 
 program

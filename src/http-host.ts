@@ -18,6 +18,11 @@ export interface Relay {
   /** Relays the request, or calls `local` when this node should answer it. */
   web(req: IncomingMessage, res: ServerResponse, local: () => void): void;
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, local: () => void): void;
+  /**
+   * Whether the relay takes requests under `path` though no mount serves it (a
+   * passthrough's other legacy paths); `local` is then the host's 404.
+   */
+  claims?(path: string): boolean;
 }
 
 /** The Engine.IO session a request names (`sid` in its query); none when absent or empty. */
@@ -50,12 +55,17 @@ export interface HostOptions {
    * host answers them 404 and keeps only `/healthz`. Default false.
    */
   readonly hasAdminListener?: boolean;
+  /**
+   * Static files under a prefix (the Admin UI's, docs/admin-ui.md): asked before `routes`,
+   * after the mounts and the relay.
+   */
+  readonly files?: { handle: HttpRoutes };
 }
 
 /**
  * The HTTP server on Switchyard's public port: Engine.IO mounts (whose requests for
  * another node's sessions `relay` takes first), `/healthz`, `/readyz` and `/metrics`
- * (the last two unless `options.hasAdminListener`), and whatever `routes` answer.
+ * (GET and HEAD; the last two unless `options.hasAdminListener`), and whatever `routes` answer.
  * Anything else is 404 with a coded body.
  */
 export function createHttpHost(
@@ -82,6 +92,11 @@ export function createHttpHost(
       return;
     }
     const path = pathOf(req.url);
+    if (relay?.claims?.(path) === true) {
+      relay.web(req, res, () => notFound(res));
+      return;
+    }
+    if (options.files?.handle(req, res, path) === true) return;
     if (routes?.(req, res, path) === true) return;
     if (!answerProbe(req, res, path, readiness, probes)) notFound(res);
   });
@@ -90,7 +105,11 @@ export function createHttpHost(
     socket.on("error", destroySocket);
     const engine = find(req.url);
     if (engine === undefined) {
-      refuseUpgrade(socket);
+      if (relay?.claims?.(pathOf(req.url)) === true) {
+        relay.upgrade(req, socket, head, () => refuseUpgrade(socket));
+      } else {
+        refuseUpgrade(socket);
+      }
       return;
     }
     if (relay === undefined) engine.handleUpgrade(req, socket, head);
@@ -103,8 +122,8 @@ export function createHttpHost(
 }
 
 /**
- * The admin listener (`admin:` in the file): `/healthz`, `/readyz` and `/metrics`,
- * nothing else (404 with a coded body; upgrades are refused with 404).
+ * The admin listener (`admin:` in the file): `/healthz`, `/readyz` and `/metrics`
+ * (GET and HEAD), nothing else (404 with a coded body; upgrades are refused with 404).
  */
 export function createAdminHost(readiness: ReadinessProbe): Server {
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -117,7 +136,11 @@ export function createAdminHost(readiness: ReadinessProbe): Server {
   return server;
 }
 
-/** Answers a GET for one of `probes` and returns true; returns false, untouched, otherwise. */
+/**
+ * Answers a GET or HEAD for one of `probes` and returns true; returns false, untouched,
+ * otherwise. A HEAD gets the GET's status and headers (Content-Length included) and
+ * no body: load balancers and uptime checkers probe with either.
+ */
 function answerProbe(
   req: IncomingMessage,
   res: ServerResponse,
@@ -125,7 +148,7 @@ function answerProbe(
   readiness: ReadinessProbe,
   probes: ReadonlySet<string>,
 ): boolean {
-  if (req.method !== "GET" || !probes.has(path)) return false;
+  if ((req.method !== "GET" && req.method !== "HEAD") || !probes.has(path)) return false;
   if (path === "/healthz") {
     json(res, 200, { status: "ok" });
   } else if (path === "/readyz") {
@@ -134,7 +157,12 @@ function answerProbe(
   } else {
     metrics.registry.metrics().then(
       (text) => {
-        res.writeHead(200, { "Content-Type": metrics.registry.contentType }).end(text);
+        res
+          .writeHead(200, {
+            "Content-Type": metrics.registry.contentType,
+            "Content-Length": String(Buffer.byteLength(text)),
+          })
+          .end(text);
       },
       () => json(res, 500, { code: "SWY_INTERNAL", message: "metrics unavailable" }),
     );
@@ -154,7 +182,8 @@ function destroySocket(this: Duplex): void {
   this.destroy();
 }
 
-function pathOf(url: string | undefined): string {
+/** A request's path, without its query. */
+export function pathOf(url: string | undefined): string {
   if (url === undefined) return "/";
   const query = url.indexOf("?");
   return query === -1 ? url : url.slice(0, query);

@@ -3,10 +3,13 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { ClusterView } from "../egress/cluster.js";
 import { SwitchyardError } from "../errors.js";
+import { pathOf } from "../http-host.js";
 import { RESERVED_EVENTS } from "../ingress/sio/parser.js";
 import type { SioServer } from "../ingress/sio/server.js";
 import { reportInternalError } from "../internal-errors.js";
 import { textExceedsDepth } from "../json-depth.js";
+import { requestIdOf } from "../log.js";
+import { LogBudget } from "../log-budget.js";
 import type { ApiConfig } from "../mapping/types.js";
 import { metrics } from "../metrics.js";
 import type { PassthroughStatus } from "../passthrough/passthrough-relay.js";
@@ -99,6 +102,8 @@ const CHALLENGE = 'Bearer realm="switchyard"';
  */
 export class HttpApi {
   readonly #options: HttpApiOptions;
+  /** Refused requests logged at most: 100 per 10 s (a client repeating one cannot flood the log). */
+  readonly #refusalLines = new LogBudget(100, 10_000);
   /** SHA-256 of the token: equal-length digests let `timingSafeEqual` hide the token's length. */
   readonly #tokenDigest: Buffer;
   readonly #routes: ReadonlyMap<string, { method: Method; handler: Handler }>;
@@ -134,6 +139,9 @@ export class HttpApi {
   handle(req: IncomingMessage, res: ServerResponse, path: string): boolean {
     const route = this.#routes.get(path);
     if (route === undefined) return false;
+    // The caller's request id comes back, so its logs and ours can be matched.
+    const reqId = requestIdOf(req);
+    if (reqId !== undefined) res.setHeader("X-Request-Id", reqId);
     const authorised = this.#authorise(req.headers.authorization);
     if (authorised !== true) {
       this.#fail(req, res, new SwitchyardError("SWY_API_UNAUTHORIZED"), {
@@ -407,7 +415,20 @@ export class HttpApi {
     isBodyRead = false,
   ): void {
     metrics.errors.inc({ code: error.code });
-    this.#options.log.debug({ code: error.code, path: req.url, method: req.method }, error.message);
+    const suppressed = this.#refusalLines.take();
+    if (suppressed !== undefined) {
+      this.#options.log.info(
+        {
+          code: error.code,
+          method: req.method,
+          path: pathOf(req.url),
+          address: req.socket.remoteAddress,
+          reqId: requestIdOf(req),
+          ...(suppressed > 0 ? { suppressed } : {}),
+        },
+        `API request refused: ${error.message}`,
+      );
+    }
     if (!isBodyRead && hasBody(req)) res.shouldKeepAlive = false;
     json(res, error.spec.status ?? 500, error.toJSON(), headers);
   }

@@ -11,8 +11,10 @@ import type {
  * process that never configures a kind does not pay the memory of its SDKs (pusher
  * and pusher-js add megabytes of heap to every process that imports them).
  *
- * Before `start` resolves the backend is not ready and refuses work; the router
- * starts every backend before it listens.
+ * Switchyard listens while its backends start, so calls may come before the
+ * implementation has loaded: they wait for it, then go to it as they would have
+ * (a subscription waits for its confirmation, a publication in its queue). Until the
+ * implementation has loaded, the backend reports not ready ("starting").
  */
 export class LazyBackend implements Backend {
   readonly name: string;
@@ -20,6 +22,9 @@ export class LazyBackend implements Backend {
   readonly capabilities: BackendCapabilities;
   readonly #load: () => Promise<Backend>;
   #impl: Backend | undefined;
+  /** Settles once the implementation has loaded and its own start has begun. */
+  #loaded: Promise<Backend> | undefined;
+  #isClosed = false;
 
   constructor(
     name: string,
@@ -33,30 +38,38 @@ export class LazyBackend implements Backend {
     this.#load = load;
   }
 
-  async start(sink: DeliverySink): Promise<void> {
-    if (this.#impl !== undefined) throw new Error("already started");
-    const impl = await this.#load();
-    this.#impl = impl;
-    await impl.start(sink);
+  start(sink: DeliverySink): Promise<void> {
+    if (this.#loaded !== undefined) return Promise.reject(new Error("already started"));
+    let started: Promise<void> = Promise.resolve();
+    this.#loaded = this.#load().then(async (impl) => {
+      // Closed while its SDK loaded: it never connects, and calls get its "closed" errors.
+      if (this.#isClosed) await impl.close();
+      else started = impl.start(sink);
+      this.#impl = impl;
+      return impl;
+    });
+    return this.#loaded.then(() => started);
   }
 
   subscribe(channel: string): Promise<void> {
-    return this.#started().subscribe(channel);
+    return this.#call((impl) => impl.subscribe(channel));
   }
 
   unsubscribe(channel: string): Promise<void> {
-    return this.#started().unsubscribe(channel);
+    return this.#call((impl) => impl.unsubscribe(channel));
   }
 
   publish(publication: Publication): Promise<void> {
-    return this.#started().publish(publication);
+    return this.#call((impl) => impl.publish(publication));
   }
 
   health(): BackendHealth {
-    return this.#impl?.health() ?? { isReady: false, reason: "not started" };
+    if (this.#impl !== undefined) return this.#impl.health();
+    return { isReady: false, reason: this.#loaded === undefined ? "not started" : "starting" };
   }
 
   async close(): Promise<void> {
+    this.#isClosed = true;
     await this.#impl?.close();
   }
 
@@ -65,24 +78,30 @@ export class LazyBackend implements Backend {
   }
 
   enterPresence(channel: string, clientId: string): Promise<void> {
-    return this.#presence().enterPresence(channel, clientId);
+    return this.#call((impl) => presenceOf(impl, this.name).enterPresence(channel, clientId));
   }
 
   leavePresence(channel: string, clientId: string): Promise<void> {
-    return this.#presence().leavePresence(channel, clientId);
+    return this.#call((impl) => presenceOf(impl, this.name).leavePresence(channel, clientId));
   }
 
-  /** The started backend, which its kind's capabilities say has presence. */
-  #presence(): Required<Pick<Backend, "enterPresence" | "leavePresence">> {
-    const impl = this.#started();
-    if (impl.enterPresence === undefined || impl.leavePresence === undefined) {
-      throw new Error(`backend '${this.name}' has no presence`);
+  /** `use` on the implementation, once it has loaded. */
+  #call(use: (impl: Backend) => Promise<void>): Promise<void> {
+    if (this.#impl !== undefined) return use(this.#impl);
+    if (this.#loaded === undefined) {
+      return Promise.reject(new Error(`backend '${this.name}' is not started`));
     }
-    return impl as Required<Pick<Backend, "enterPresence" | "leavePresence">>;
+    return this.#loaded.then(use);
   }
+}
 
-  #started(): Backend {
-    if (this.#impl === undefined) throw new Error(`backend '${this.name}' is not started`);
-    return this.#impl;
+/** The started backend, which its kind's capabilities say has presence. */
+function presenceOf(
+  impl: Backend,
+  name: string,
+): Required<Pick<Backend, "enterPresence" | "leavePresence">> {
+  if (impl.enterPresence === undefined || impl.leavePresence === undefined) {
+    throw new Error(`backend '${name}' has no presence`);
   }
+  return impl as Required<Pick<Backend, "enterPresence" | "leavePresence">>;
 }

@@ -46,6 +46,24 @@ export class BackendSet {
   }
 
   /**
+   * The first set: builds every instance of `configs` and makes them current at once,
+   * then starts them with the sinks `sinkOf` gives, so that the set answers (not ready,
+   * each with its reason) while they connect. The promise settles once every start has:
+   * it rejects with the first that failed, the others going on (the caller closes the
+   * set).
+   *
+   * @throws synchronously when an instance cannot be built from its settings.
+   */
+  start(
+    configs: ReadonlyMap<string, BackendConfig>,
+    sinkOf: (backend: Backend) => DeliverySink,
+  ): Promise<void> {
+    const { entries, added } = this.#build(configs);
+    this.#entries = entries;
+    return Promise.all(added.map((backend) => backend.start(sinkOf(backend)))).then(() => {});
+  }
+
+  /**
    * Builds what `configs` needs and starts the new instances with the sinks `sinkOf`
    * gives; nothing changes until {@link commit}. A start that fails closes what this
    * call built and rejects, so the caller keeps the current set.
@@ -54,6 +72,27 @@ export class BackendSet {
     configs: ReadonlyMap<string, BackendConfig>,
     sinkOf: (backend: Backend) => DeliverySink,
   ): Promise<BackendPlan & { readonly entries: Map<string, Entry> }> {
+    const { entries, added } = this.#build(configs);
+    try {
+      await Promise.all(added.map((backend) => backend.start(sinkOf(backend))));
+    } catch (error) {
+      await Promise.allSettled(added.map((backend) => backend.close()));
+      throw error;
+    }
+    const kept = new Set([...entries.values()].map((entry) => entry.backend));
+    return {
+      entries,
+      next: new Map([...entries].map(([name, entry]) => [name, entry.backend])),
+      added,
+      retired: this.all().filter((backend) => !kept.has(backend)),
+    };
+  }
+
+  /** The entries of `configs`: current instances whose kind and settings stay, new ones built. */
+  #build(configs: ReadonlyMap<string, BackendConfig>): {
+    entries: Map<string, Entry>;
+    added: Backend[];
+  } {
     const entries = new Map<string, Entry>();
     const added: Backend[] = [];
     for (const config of configs.values()) {
@@ -70,19 +109,7 @@ export class BackendSet {
       added.push(backend);
       entries.set(config.name, { backend, fingerprint });
     }
-    try {
-      await Promise.all(added.map((backend) => backend.start(sinkOf(backend))));
-    } catch (error) {
-      await Promise.allSettled(added.map((backend) => backend.close()));
-      throw error;
-    }
-    const kept = new Set([...entries.values()].map((entry) => entry.backend));
-    return {
-      entries,
-      next: new Map([...entries].map(([name, entry]) => [name, entry.backend])),
-      added,
-      retired: this.all().filter((backend) => !kept.has(backend)),
-    };
+    return { entries, added };
   }
 
   /** Makes a prepared plan current. The caller closes `plan.retired` once it has moved off them. */

@@ -6,7 +6,7 @@ const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 /**
  * `switchyard start` as a child process of its own (the build in dist/ must exist:
  * `npm install` makes it), on 127.0.0.1 and a free port. Resolves once it logs that
- * it listens.
+ * its backends have started (it logs where it listens, then that, at every log level).
  */
 export class SwitchyardProcess {
   readonly port: number;
@@ -49,12 +49,12 @@ export class SwitchyardProcess {
       // A process that never says where it listens is killed, not left behind.
       const deadline = setTimeout(() => {
         child.kill("SIGKILL");
-        reject(new Error(`switchyard did not log its port within 10 s: ${err}${out}`));
+        reject(new Error(`switchyard did not log its start within 10 s: ${err}${out}`));
       }, 10_000);
       const onData = (chunk: Buffer) => {
         out += chunk.toString();
         const match = /"port":(\d+)/.exec(out);
-        if (match === null) return;
+        if (match === null || !out.includes('"msg":"backends started"')) return;
         clearTimeout(deadline);
         child.stdout!.off("data", onData);
         resolve(new SwitchyardProcess(child, Number(match[1]), out));

@@ -60,7 +60,7 @@ describe("the admin listener", () => {
     const log = pino({ level: "silent" });
     await expect(
       startSwitchyard(config, { port: 0, host: "127.0.0.1", log }),
-    ).rejects.toMatchObject({ code: "EADDRINUSE" });
+    ).rejects.toMatchObject({ code: "SWY_LISTEN_IN_USE", cause: { code: "EADDRINUSE" } });
   });
 
   it("is absent without an admin block: adminPort is undefined and the public port serves /metrics", async () => {

@@ -129,6 +129,14 @@ export class ConnectionSupervisor implements SendGate {
   #callReason: string | undefined;
   #probeTimer: NodeJS.Timeout | undefined;
   #isProbing = false;
+  /**
+   * Why the service could not be reached, as a probe found it: an SDK that reports no
+   * failed attempt (pusher-js) says nothing of its own ({@link explain}).
+   */
+  #explanation: string | undefined;
+  #explaining: Promise<void> | undefined;
+  /** Whether `#reason` is ours (an attempt without outcome, a probe's), not the SDK's word. */
+  #isReasonOurs = false;
   readonly #openListeners = new Set<() => void>();
   readonly #settleListeners = new Set<() => void>();
 
@@ -220,6 +228,8 @@ export class ConnectionSupervisor implements SendGate {
     const attempts = this.#attempts;
     this.#state = "up";
     this.#reason = undefined;
+    this.#explanation = undefined;
+    this.#isReasonOurs = false;
     this.#attempts = 0;
     this.#downSince = undefined;
     this.#hasBeenUp = true;
@@ -244,6 +254,7 @@ export class ConnectionSupervisor implements SendGate {
     }
     this.#state = "down";
     this.#reason = reason;
+    this.#isReasonOurs = false;
     this.#downSince = Date.now();
     this.#attempts = 0;
     this.#options.driver.disconnect();
@@ -257,11 +268,46 @@ export class ConnectionSupervisor implements SendGate {
 
   /** The attempt in progress failed; the next follows after a back-off delay. */
   attemptFailed(reason: string): void {
+    this.#attemptFailed(reason, false);
+  }
+
+  /**
+   * Asks the service why the connection is not up, when the SDK has not said: a probe
+   * whose failure ("connect ECONNREFUSED 127.0.0.1:6001") becomes the reason until the
+   * SDK says something. Resolves once the probe has answered; at once when the
+   * connection is up or its reason is the SDK's.
+   */
+  explain(): Promise<void> {
+    const isUnexplained = () =>
+      (this.#state === "connecting" || this.#state === "down") &&
+      (this.#reason === undefined || this.#isReasonOurs);
+    if (!isUnexplained()) return Promise.resolve();
+    this.#explaining ??= this.#options.driver
+      .probe()
+      .then(
+        () => {
+          this.#explanation = undefined;
+        },
+        (error: unknown) => {
+          if (!isUnexplained()) return;
+          this.#explanation = error instanceof Error ? error.message : String(error);
+          this.#reason = this.#explanation;
+          this.#isReasonOurs = true;
+        },
+      )
+      .finally(() => {
+        this.#explaining = undefined;
+      });
+    return this.#explaining;
+  }
+
+  #attemptFailed(reason: string, isOurs: boolean): void {
     if (this.#attemptStartedAt === undefined) return;
     if (this.#state !== "connecting" && this.#state !== "down") return;
     this.#clearTimer();
     this.#attemptStartedAt = undefined;
     this.#reason = reason;
+    this.#isReasonOurs = isOurs;
     this.#options.driver.disconnect();
     const delay = this.#scheduleAttempt();
     this.#options.log.debug(
@@ -340,10 +386,10 @@ export class ConnectionSupervisor implements SendGate {
     this.#attempts += 1;
     this.#attemptStartedAt = Date.now();
     const timeout = this.#attemptTimeout(this.#lastHandshakeMs);
-    this.#timer = setTimeout(
-      () => this.attemptFailed(`no connection within ${timeout} ms`),
-      timeout,
-    );
+    this.#timer = setTimeout(() => {
+      this.#attemptFailed(this.#explanation ?? `no connection within ${timeout} ms`, true);
+      void this.explain();
+    }, timeout);
     this.#timer.unref();
     this.#options.driver.connect();
   }

@@ -164,6 +164,8 @@ export class ManagedBackend<T extends QueuedPublication> {
   readonly #queue: PublishQueue<T>;
   #sink: DeliverySink | undefined;
   #isStarted = false;
+  /** Whether `start` has stopped waiting for the first connection, up or not. */
+  #hasWaited = false;
   #isClosed = false;
 
   constructor(options: ManagedBackendOptions<T>) {
@@ -260,13 +262,19 @@ export class ManagedBackend<T extends QueuedPublication> {
     counted.subscriptions.set({ ...this.#labels, state: "pending" }, 0);
     this.connection.start();
     const state = await this.connection.whenSettled(settings.connectTimeout);
+    this.#hasWaited = true;
     if (state === "refused") {
       throw this.#options.errors.connectRefused(this.connection.reason ?? "refused");
     }
-    if (state !== "up") {
+    // Closed while it waited (a shutdown during start): nothing to warn about.
+    if (state === "up" || state === "closed") return;
+    // Some SDKs never say why (pusher-js): the operator needs the address and the errno.
+    await this.connection.explain();
+    if (!this.connection.isUp) {
+      const reason = this.connection.reason ?? "no answer yet";
       this.#log.warn(
-        { state: this.#options.wire.link.state, timeout: settings.connectTimeout },
-        `${service} connection not up yet; the backend reports not ready and keeps trying`,
+        { state: this.#options.wire.link.state, timeout: settings.connectTimeout, reason },
+        `${service} connection not up within ${settings.connectTimeout} ms (${reason}); the backend reports not ready and keeps trying`,
       );
     }
   }
@@ -277,7 +285,9 @@ export class ManagedBackend<T extends QueuedPublication> {
    *
    * @throws SwitchyardError the kind's `subscribeFailed` when the first request fails or
    *   goes unanswered within `subscribeTimeout` (the retries go on while the channel is
-   *   wanted); its `channelInvalid` for a name the service does not accept; `closed`.
+   *   wanted); its `channelInvalid` for a name the service does not accept; `closed`;
+   *   its `unavailable` at once when the connection was refused, or has not been up
+   *   since `start` stopped waiting for it (the channel stays wanted all the same).
    */
   subscribe(channel: string): Promise<void> {
     const { errors, wire, service } = this.#options;
@@ -293,7 +303,23 @@ export class ManagedBackend<T extends QueuedPublication> {
         return Promise.reject(new SwitchyardError(errors.channelInvalid, [channel, problem]));
       }
     }
-    return this.subscriptions.add(channel);
+    const subscribed = this.subscriptions.add(channel);
+    const away = this.#awayError();
+    if (away === undefined) return subscribed;
+    // A join should not wait `joinTimeout` for a service that has not answered since
+    // start: it learns now, and the channel is requested once the connection is up.
+    subscribed.catch(() => {});
+    return Promise.reject(away);
+  }
+
+  /** The kind's `unavailable` while the connection is refused, or never up since start. */
+  #awayError(): SwitchyardError | undefined {
+    const { state, reason } = this.connection;
+    if (state === "refused") return this.#refusedError(reason ?? "refused");
+    if (state !== "connecting" || !this.#hasWaited) return undefined;
+    return new SwitchyardError(this.#options.errors.unavailable, [
+      "it has not connected since the backend started",
+    ]);
   }
 
   /** Gives `channel` up (idempotent); nothing of it is delivered afterwards. */

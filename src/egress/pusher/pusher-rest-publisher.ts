@@ -56,12 +56,16 @@ export class PusherRestPublisher {
     metrics.pusherPublished.inc({ backend: this.#backend }, batch.length);
   }
 
-  /** Resolves when Pusher answers at all; rejects with the kind of failure otherwise. */
+  /**
+   * Resolves when Pusher answers at all; rejects otherwise, with the network's reason
+   * ("connect ECONNREFUSED 127.0.0.1:6001") when there is one, for logs and `/readyz`.
+   */
   async probe(): Promise<void> {
     try {
       await this.#rest.get({ path: PROBE_PATH });
     } catch (error) {
-      if (isPusherAway(error)) throw new Error(wrapRestError(error).message);
+      if (isPusherAway(error))
+        throw new Error(networkReason(error) ?? wrapRestError(error).message);
     }
   }
 
@@ -98,6 +102,15 @@ function statusOf(error: unknown): number | undefined {
 function isPusherAway(error: unknown): boolean {
   const status = statusOf(error);
   return status === undefined || status >= 500;
+}
+
+/**
+ * node-fetch's reason for a request that got no answer ("connect ECONNREFUSED
+ * 127.0.0.1:6001"), without the rest of its message: the URL carries the signature.
+ */
+function networkReason(error: unknown): string | undefined {
+  const inner = (error as { error?: unknown } | null)?.error;
+  return inner instanceof Error ? /, reason: (.+)$/s.exec(inner.message)?.[1] : undefined;
 }
 
 /**

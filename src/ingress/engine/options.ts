@@ -47,6 +47,18 @@ export interface EngineOptions {
    * tell which node owns a session. Ids stay 20 characters. Default none.
    */
   readonly sessionIdPrefix?: string;
+  /**
+   * Where the engine reports what an operator should know of (a client's message over
+   * `maxHttpBufferSize`), at most a few lines a minute. Default none: nothing is logged.
+   */
+  readonly log?: EngineLog;
+}
+
+/** The part of a pino logger the engine writes to. */
+export interface EngineLog {
+  warn(fields: Record<string, unknown>, message: string): void;
+  debug(fields: Record<string, unknown>, message: string): void;
+  isLevelEnabled(level: string): boolean;
 }
 
 /** Why a session closed. The first six are the reasons engine.io reports too. */

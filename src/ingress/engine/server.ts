@@ -1,13 +1,22 @@
 import { randomBytes } from "node:crypto";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import cors from "cors";
 import { WebSocketServer } from "ws";
 import { type ErrorCode, SwitchyardError } from "../../errors.js";
+import { requestIdOf } from "../../log.js";
+import { LogBudget } from "../../log-budget.js";
 import { metrics } from "../../metrics.js";
 import type { CloseReason, CookieOptions, EngineOptions } from "./options.js";
 import { Session, type SessionHost } from "./session.js";
 import { sendError } from "./transports/polling.js";
+import { webSocketClass } from "./transports/websocket.js";
+
+/** Lines about oversize messages per minute; a client repeating them cannot flood the log. */
+const OVERSIZE_LINES_PER_MINUTE = 10;
+
+/** How often a drain closes its next batch of sessions, in ms (less often for a shorter spread). */
+const DRAIN_TICK_MS = 100;
 
 type Middleware = (
   req: IncomingMessage,
@@ -31,14 +40,21 @@ export class EngineServer implements SessionHost {
   /** The origins a browser request may come from; undefined: any. */
   readonly #origins: ReadonlySet<string> | undefined;
   readonly #onConnection: ConnectionHandler;
+  readonly #oversizeLines = new LogBudget(OVERSIZE_LINES_PER_MINUTE, 60_000);
   #isClosing = false;
+  #isDraining = false;
+  /** Ends a drain in progress at once (its sessions are closed by then). */
+  #endDrain: (() => void) | undefined;
 
   constructor(options: EngineOptions, onConnection: ConnectionHandler) {
     this.options = options;
     this.#onConnection = onConnection;
+    const tooLarge = new SwitchyardError("SWY_EIO_PAYLOAD_TOO_LARGE", [options.maxHttpBufferSize]);
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: options.maxHttpBufferSize,
+      // Its 1009 close for a message over maxPayload names the code and the limit.
+      WebSocket: webSocketClass(`${tooLarge.code}: ${tooLarge.message}`),
       perMessageDeflate: false,
       clientTracking: false,
     });
@@ -79,6 +95,9 @@ export class EngineServer implements SessionHost {
 
   /** Handles an HTTP request under the engine path (polling, or CORS preflight). */
   handleRequest(req: IncomingMessage, res: ServerResponse): void {
+    // A client's next request then opens a new connection, which a load balancer that
+    // balances connections (not requests) can send to another node.
+    if (this.#isDraining) res.shouldKeepAlive = false;
     if (this.#cors === undefined) {
       this.#onRequest(req, res);
       return;
@@ -115,9 +134,57 @@ export class EngineServer implements SessionHost {
     });
   }
 
+  /**
+   * Starts a graceful drain: from now on new handshakes and WebSocket upgrades are
+   * refused with SWY_DRAINING (503), and the sessions open now are closed (`server
+   * shutting down`: their clients see a transport close and reconnect, through the load
+   * balancer, to another node) in equal batches spread over `spreadMs`, one every
+   * 100 ms (or once, after `spreadMs`, when shorter), the last by `spreadMs`. Requests of sessions not
+   * yet closed are served as before. Resolves once every one of them is closed, or once
+   * {@link close} closed the rest; calling it again returns at once.
+   */
+  drain(spreadMs: number): Promise<void> {
+    if (this.#isDraining || this.#isClosing) return Promise.resolve();
+    this.#isDraining = true;
+    const sessions = [...this.#sessions.values()];
+    const ticks = Math.max(1, Math.ceil(spreadMs / DRAIN_TICK_MS));
+    const startedAt = performance.now();
+    let tick = 0;
+    let done = 0;
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      this.#endDrain = () => {
+        clearTimeout(timer);
+        this.#endDrain = undefined;
+        resolve();
+      };
+      const next = (): void => {
+        tick += 1;
+        // Rounded up: a session goes at the first tick, and a few finish before the end.
+        const due = Math.ceil((sessions.length * tick) / ticks);
+        for (; done < due; done += 1) {
+          const session = sessions[done]!;
+          if (session.isClosed) continue;
+          metrics.drainClosedSessions.inc();
+          session.close("server shutting down");
+        }
+        if (done >= sessions.length) {
+          this.#endDrain?.();
+          return;
+        }
+        // Timed from the start, so that slow ticks do not stretch the spread.
+        const at = startedAt + (spreadMs * (tick + 1)) / ticks;
+        timer = setTimeout(next, Math.max(0, at - performance.now()));
+      };
+      if (sessions.length === 0) this.#endDrain();
+      else timer = setTimeout(next, spreadMs / ticks);
+    });
+  }
+
   /** Closes every session and refuses new ones. */
   close(): void {
     this.#isClosing = true;
+    this.#endDrain?.();
     // Polling sessions keep their sid briefly so the next GET collects what was queued.
     for (const session of [...this.#sessions.values()]) session.close("server shutting down");
   }
@@ -127,12 +194,40 @@ export class EngineServer implements SessionHost {
     metrics.sessionsClosed.inc({ reason });
     const errorCode = code ?? ERROR_OF_REASON[reason];
     if (errorCode !== undefined) metrics.errors.inc({ code: errorCode });
+    const log = this.options.log;
+    if (log?.isLevelEnabled("debug")) {
+      log.debug(
+        { sid: session.id, reason, code: errorCode, reqId: session.requestId },
+        "session closed",
+      );
+    }
     if (session.isLingering) {
       // Keeps the sid just long enough for the client's next GET to collect the close.
       setTimeout(() => this.#forget(session), this.options.pingTimeout).unref();
       return;
     }
     this.#forget(session);
+  }
+
+  onPayloadTooLarge(session: Session, transport: "polling" | "websocket", size?: number): void {
+    // A polling POST's 413 is counted where it is answered, a WebSocket's in its session's close.
+    const suppressed = this.#oversizeLines.take();
+    if (suppressed === undefined || this.options.log === undefined) return;
+    const limit = this.options.maxHttpBufferSize;
+    const answer =
+      transport === "websocket" ? "the WebSocket was closed (1009)" : "the POST got 413";
+    const bytes = size === undefined ? `more than ${limit}` : String(size);
+    this.options.log.warn(
+      {
+        code: "SWY_EIO_PAYLOAD_TOO_LARGE",
+        sid: session.id,
+        transport,
+        size,
+        limit,
+        ...(suppressed > 0 ? { suppressed } : {}),
+      },
+      `client message of ${bytes} bytes is over server.limits.maxHttpBufferSize (${limit} bytes): ${answer}`,
+    );
   }
 
   #forget(session: Session): void {
@@ -174,7 +269,28 @@ export class EngineServer implements SessionHost {
     if (session.isClosed && !session.isLingering) this.#forget(session);
   }
 
+  onSessionUpgraded(session: Session): void {
+    const log = this.options.log;
+    if (log?.isLevelEnabled("debug")) {
+      log.debug({ sid: session.id, reqId: session.requestId }, "session upgraded to websocket");
+    }
+  }
+
   #open(session: Session, req: IncomingMessage): void {
+    session.requestId = requestIdOf(req);
+    const log = this.options.log;
+    if (log?.isLevelEnabled("debug")) {
+      log.debug(
+        {
+          sid: session.id,
+          transport: session.transportName,
+          protocol: session.protocol,
+          address: req.socket.remoteAddress,
+          reqId: session.requestId,
+        },
+        "session opened",
+      );
+    }
     this.#sessions.set(session.id, session);
     metrics.connections.inc();
     metrics.sessionsOpened.inc({ transport: session.transportName });
@@ -216,10 +332,13 @@ export class EngineServer implements SessionHost {
       if (String(session.protocol) !== eio) return "SWY_EIO_BAD_REQUEST";
       if (!isUpgrade && session.transportName !== "polling") return "SWY_EIO_BAD_REQUEST";
       if (!isUpgrade && req.method !== "GET" && req.method !== "POST") return "SWY_EIO_BAD_REQUEST";
+      // The session is closed soon: an upgrade would only be cut; it stays on polling.
+      if (isUpgrade && this.#isDraining) return "SWY_DRAINING";
       return undefined;
     }
     if (!isUpgrade && req.method !== "GET") return "SWY_EIO_BAD_HANDSHAKE_METHOD";
     if (this.#isClosing) return "SWY_EIO_FORBIDDEN";
+    if (this.#isDraining) return "SWY_DRAINING";
     return undefined;
   }
 
@@ -258,13 +377,16 @@ function serializeCookie(cookie: CookieOptions, sid: string): string {
   return value;
 }
 
-/** Refuses a WebSocket upgrade the way engine.io does: a raw 400 or 403 and the socket destroyed. */
+/**
+ * Refuses a WebSocket upgrade the way engine.io does: a raw 400 or 403 (503 while
+ * draining) and the socket destroyed.
+ */
 function rejectUpgrade(socket: Duplex, error: SwitchyardError): void {
   metrics.errors.inc({ code: error.code });
   const body = JSON.stringify({ code: error.spec.eioCode ?? error.code, message: error.message });
   const status = error.spec.status ?? 400;
   socket.end(
-    `HTTP/1.1 ${status} ${status === 403 ? "Forbidden" : "Bad Request"}\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
       "Connection: close\r\nContent-Type: application/json\r\n" +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );

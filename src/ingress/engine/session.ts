@@ -21,6 +21,13 @@ export interface SessionHost {
   readonly options: EngineOptions;
   /** `code` names the error behind the close, when it was one. */
   onSessionClosed(session: Session, reason: CloseReason, code?: ErrorCode): void;
+  /**
+   * The client sent a message over `maxHttpBufferSize` on `transport` (`size` bytes, when
+   * known): a WebSocket is closed (1009), a polling POST answered 413.
+   */
+  onPayloadTooLarge(session: Session, transport: "polling" | "websocket", size?: number): void;
+  /** The session moved from polling to its WebSocket. */
+  onSessionUpgraded?(session: Session): void;
 }
 
 const PROBE = "probe";
@@ -55,6 +62,8 @@ export class Session implements PollingOwner, WebSocketOwner {
   readonly protocol: 3 | 4;
   /** The layer above; set right after the handshake. */
   listener: SessionListener | undefined;
+  /** The handshake's `X-Request-Id`, for the logs of this session and its sockets. */
+  requestId: string | undefined;
   readonly #host: SessionHost;
   #transport: PollingTransport | WebSocketTransport;
   /** A WebSocket between `2probe` and `5`. */
@@ -200,6 +209,10 @@ export class Session implements PollingOwner, WebSocketOwner {
     this.close(reason);
   }
 
+  onPostTooLarge(size: number): void {
+    this.#host.onPayloadTooLarge(this, "polling", size);
+  }
+
   // --- WebSocket ---------------------------------------------------------------
 
   /** A WebSocket arrived for this sid: the start of an upgrade. */
@@ -237,6 +250,16 @@ export class Session implements PollingOwner, WebSocketOwner {
     this.#finish(reason);
   }
 
+  onMessageTooLarge(transport: WebSocketTransport, size: number | undefined): void {
+    this.#host.onPayloadTooLarge(this, "websocket", size);
+    if (transport === this.#probe) {
+      this.#abandonProbe();
+      return;
+    }
+    if (this.#isClosed) return;
+    this.#finish("transport error", "SWY_EIO_PAYLOAD_TOO_LARGE");
+  }
+
   onOverflow(transport: WebSocketTransport): void {
     if (transport === this.#probe) this.#abandonProbe();
     else this.close("slow consumer");
@@ -264,6 +287,7 @@ export class Session implements PollingOwner, WebSocketOwner {
     polling.close(NOOP, { keepQueue: false, linger: false });
     this.#transport = probe;
     for (const out of queued) probe.send(out);
+    this.#host.onSessionUpgraded?.(this);
   }
 
   #abandonProbe(): void {

@@ -12,6 +12,11 @@ export interface PollingOwner {
   onPackets(packets: readonly Packet[]): void;
   /** The transport failed (overlapping requests, aborted GET, undecodable body). */
   onPollingError(reason: "transport close" | "transport error" | "parse error"): void;
+  /**
+   * A POST was refused 413: its body is over `maxHttpBufferSize`. `size` is its declared
+   * length, or (for a body without one) the bytes read before it was refused.
+   */
+  onPostTooLarge(size: number): void;
 }
 
 /**
@@ -118,7 +123,7 @@ export class PollingTransport implements Flushable {
     }
     const declared = Number(req.headers["content-length"]);
     if (declared > this.#maxBufferSize) {
-      this.#refuseTooLarge(res, headers);
+      this.#refuseTooLarge(res, headers, declared);
       return;
     }
     this.#isPostActive = true;
@@ -130,7 +135,7 @@ export class PollingTransport implements Flushable {
         req.off("data", onData);
         req.off("end", onEnd);
         this.#isPostActive = false;
-        this.#refuseTooLarge(res, headers);
+        this.#refuseTooLarge(res, headers, size);
         return;
       }
       chunks.push(chunk);
@@ -155,10 +160,11 @@ export class PollingTransport implements Flushable {
     });
   }
 
-  #refuseTooLarge(res: ServerResponse, headers: Record<string, string>): void {
+  #refuseTooLarge(res: ServerResponse, headers: Record<string, string>, size: number): void {
     const error = new SwitchyardError("SWY_EIO_PAYLOAD_TOO_LARGE", [this.#maxBufferSize]);
     // The rest of the body is not read, so the connection is not kept alive.
     sendError(res, headers, error, true);
+    this.#owner.onPostTooLarge(size);
   }
 
   /**

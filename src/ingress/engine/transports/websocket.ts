@@ -1,5 +1,5 @@
 import type { Duplex } from "node:stream";
-import type { WebSocket } from "ws";
+import { WebSocket } from "ws";
 import { type Flushable, flushQueue } from "../flush-queue.js";
 import type { Outbound } from "../outbound.js";
 
@@ -12,6 +12,12 @@ export interface WebSocketOwner {
   ): void;
   /** The kernel left more than `maxQueuedBytes` unsent: the peer is not reading. */
   onOverflow(transport: WebSocketTransport): void;
+  /**
+   * The peer sent a message over `maxHttpBufferSize`: `ws` stopped reading and closed
+   * with 1009; the transport is closed. `size` is the length the message announced
+   * (for a fragmented one, its frames' so far), when known.
+   */
+  onMessageTooLarge(transport: WebSocketTransport, size: number | undefined): void;
 }
 
 /**
@@ -43,8 +49,39 @@ function onClose(this: OwnedWebSocket): void {
   this[TRANSPORT].onClose("transport close");
 }
 
-function onError(this: OwnedWebSocket): void {
-  this[TRANSPORT].onClose("transport error");
+/** The errors of `ws`'s receiver for a message over `maxPayload`; it closes with 1009. */
+const TOO_LARGE = new Set([
+  "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH",
+  "WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH",
+]);
+
+function onError(this: OwnedWebSocket, error: Error & { code?: string }): void {
+  if (error.code !== undefined && TOO_LARGE.has(error.code)) this[TRANSPORT].onTooLarge(this);
+  else this[TRANSPORT].onClose("transport error");
+}
+
+/**
+ * The length an oversize message announced. `ws` keeps it only in its receiver's
+ * private state, read here in this one place; undefined if a `ws` version moves it
+ * (test/hostile/oversize-message.test.ts checks the size logged).
+ */
+function announcedSize(ws: WebSocket): number | undefined {
+  const receiver = (ws as unknown as { _receiver?: { _totalPayloadLength?: unknown } })._receiver;
+  const size = receiver?._totalPayloadLength;
+  return typeof size === "number" && size > 0 ? size : undefined;
+}
+
+/**
+ * The `WebSocket` class for `WebSocketServer`'s `WebSocket` option: `ws` closes with 1009
+ * and no reason when a message is over `maxPayload`; this one gives `reason`, so the
+ * client can tell why (a close reason is at most 123 bytes).
+ */
+export function webSocketClass(reason: string): typeof WebSocket {
+  return class extends WebSocket {
+    override close(code?: number, data?: string | Buffer): void {
+      super.close(code, code === 1009 && data === undefined ? reason : data);
+    }
+  };
 }
 
 export class WebSocketTransport implements Flushable {
@@ -82,7 +119,7 @@ export class WebSocketTransport implements Flushable {
     owned[TRANSPORT] = this;
     owned.on("message", onMessage as (this: WebSocket, data: Buffer, isBinary: boolean) => void);
     owned.on("close", onClose as (this: WebSocket) => void);
-    owned.on("error", onError as (this: WebSocket) => void);
+    owned.on("error", onError as (this: WebSocket, error: Error) => void);
   }
 
   get isClosed(): boolean {
@@ -134,6 +171,15 @@ export class WebSocketTransport implements Flushable {
   onMessage(data: Buffer, isBinary: boolean): void {
     if (this.#isClosed) return;
     this.#owner.onFrame(this, isBinary ? data : data.toString());
+  }
+
+  /** @internal */
+  onTooLarge(ws: WebSocket): void {
+    if (this.#isClosed) return;
+    this.#isClosed = true;
+    this.#chunks = [];
+    this.#bytes = 0;
+    this.#owner.onMessageTooLarge(this, announcedSize(ws));
   }
 
   /** @internal */

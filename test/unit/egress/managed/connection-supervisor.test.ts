@@ -101,6 +101,22 @@ describe("the connection supervisor", () => {
     expect(Math.max(...gaps)).toBeLessThanOrEqual(500 + 1000);
   });
 
+  it("asks a probe why when an attempt times out without a reason, and gives its answer as the reason", async () => {
+    const { supervisor, driver, events } = supervised(500);
+    supervisor.start();
+    await vi.advanceTimersByTimeAsync(500);
+    expect(driver.calls).toContain("probe@500");
+    driver.probes[0]!.reject(new Error("connect ECONNREFUSED 127.0.0.1:6001"));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(supervisor.health()).toEqual({
+      isReady: false,
+      reason: "svc connection connecting (connect ECONNREFUSED 127.0.0.1:6001)",
+    });
+    // The next attempt that times out keeps the explanation rather than "no connection".
+    await vi.advanceTimersByTimeAsync(700);
+    expect(events.at(-1)).toBe("attempt failed: connect ECONNREFUSED 127.0.0.1:6001");
+  });
+
   it("starts the next attempt after a back-off when the kind reports a failed attempt", async () => {
     const { supervisor, driver } = supervised(10_000);
     supervisor.start();
