@@ -6,7 +6,7 @@ import httpProxy from "http-proxy";
 import type { Logger } from "pino";
 import type { OwnerOf } from "../cluster/session-relay.js";
 import { SwitchyardError } from "../errors.js";
-import { isResponse, type Relay, sessionIdOf } from "../http-host.js";
+import { isResponse, pathOf, type Relay, sessionIdOf } from "../http-host.js";
 import { rolloutBucket } from "../mapping/route-table.js";
 import type { PassthroughConfig, PassthroughKey } from "../mapping/types.js";
 import { metrics } from "../metrics.js";
@@ -126,6 +126,16 @@ export class PassthroughRelay implements Relay {
     );
   }
 
+  /** The legacy server's paths other than `server.path`: all their requests are relayed. */
+  claims(path: string): boolean {
+    return this.#isLegacyPath(path, this.#options.config());
+  }
+
+  #isLegacyPath(path: string, config: PassthroughConfig | undefined): boolean {
+    const paths = config?.legacyPaths ?? [];
+    return paths.includes(path) || paths.includes(`${path}/`);
+  }
+
   /** Readiness: the target answered the last relayed request (or none was relayed). */
   health(): { isReady: boolean; reason?: string } {
     if (this.#options.config() === undefined || this.#failure === undefined)
@@ -220,6 +230,11 @@ export class PassthroughRelay implements Relay {
       return;
     }
     const sid = sessionIdOf(req.url ?? "");
+    // No server here for the legacy server's other paths: every request of them is its.
+    if (this.#isLegacyPath(pathOf(req.url), config)) {
+      legacy(config, sid);
+      return;
+    }
     if (sid === undefined) {
       const { side, setCookie } = sideOf(req, config);
       if (setCookie !== undefined) this.#cookies.set(req, setCookie);

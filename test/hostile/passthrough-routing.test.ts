@@ -4,10 +4,12 @@
  * - a session's requests follow the session, whatever key the client sends with them:
  *   a Switchyard session cannot be steered to the legacy server, nor the reverse;
  * - with `key: address`, a forged `X-Forwarded-For` does not move the client;
- * - odd queries (empty, repeated, oversized values) are routed, never thrown on.
+ * - odd queries (empty, repeated, oversized values) are routed, never thrown on;
+ * - a legacy path (`passthrough.path`) is matched whole: a near miss or a traversal is
+ *   not relayed, and probes and the API stay Switchyard's.
  */
 import { once } from "node:events";
-import { createServer, type Server as HttpServer } from "node:http";
+import { createServer, type Server as HttpServer, type IncomingMessage, request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Server } from "socket.io";
 import { describe, expect, it } from "vitest";
@@ -44,6 +46,24 @@ async function handshake(
   expect(res.status).toBe(200);
   const body = await res.text();
   return (JSON.parse(body.slice(1)) as { sid: string }).sid;
+}
+
+/** A GET of `path` exactly as written, not normalised. */
+async function rawGet(port: number, path: string): Promise<{ status: number; body: string }> {
+  const req = request({ host: "127.0.0.1", port, path });
+  req.end();
+  const [res] = (await once(req, "response")) as [IncomingMessage];
+  let body = "";
+  for await (const chunk of res) body += String(chunk);
+  return { status: res.statusCode ?? 0, body };
+}
+
+/** `switchyard_passthrough_requests_total` of relayed polling requests (the registry is per process). */
+async function relayedPolling(harness: Harness): Promise<number> {
+  const text = await (await fetch(`${harness.url}/metrics`)).text();
+  const line =
+    /^switchyard_passthrough_requests_total\{side="legacy",transport="polling"\} (\d+)$/m;
+  return Number(line.exec(text)?.[1] ?? 0);
 }
 
 const TOKEN = "passthrough-hostile-token-0123456789abcdef";
@@ -125,5 +145,32 @@ namespaces: { /: {} }
     expect(large.status).toBe(413);
     expect(await large.json()).toMatchObject({ code: "SWY_API_PAYLOAD_TOO_LARGE" });
     expect((await fetch(`${harness.url}/readyz`)).status).toBe(200);
+  });
+
+  it("relays a legacy path only as written: near misses and traversals get Switchyard's 404", async () => {
+    // The legacy server as plain HTTP: it says which path reached it.
+    const http = createServer((req, res) => res.end(`legacy ${req.url}`));
+    http.listen(0, "127.0.0.1");
+    await once(http, "listening");
+    cleanup.add(() => new Promise<void>((resolve) => http.close(() => resolve())));
+    const text = `
+passthrough: { target: "\${LEGACY_URL}", percent: 0, path: /legacy-io/ }
+namespaces: { /: {} }
+`;
+    const legacyUrl = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+    const harness = await Harness.start(text, { LEGACY_URL: legacyUrl });
+    cleanup.add(() => harness.close());
+    const before = await relayedPolling(harness);
+    const relayed = await fetch(`${harness.url}/legacy-io/?EIO=4&transport=polling`);
+    expect(await relayed.text()).toBe("legacy /legacy-io/?EIO=4&transport=polling");
+    // Sent as written (fetch would resolve the `..` before sending).
+    for (const path of ["/legacy-io/x", "/LEGACY-IO/", "/legacy-io/../readyz", "/legacy-io%2F"]) {
+      const res = await rawGet(harness.server.port, `${path}?EIO=4&transport=polling`);
+      expect(res.status, path).toBe(404);
+      expect(JSON.parse(res.body), path).toMatchObject({ code: "SWY_HTTP_NOT_FOUND" });
+    }
+    expect((await fetch(`${harness.url}/readyz`)).status).toBe(200);
+    // Of all those requests, only the one on the legacy path was relayed.
+    expect(await relayedPolling(harness)).toBe(before + 1);
   });
 });

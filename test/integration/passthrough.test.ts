@@ -12,6 +12,8 @@
 import { once } from "node:events";
 import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { attach as attachEngine, type Socket as EngineSocket } from "engine.io";
+import { Socket as EngineClient } from "engine.io-client";
 import { Server } from "socket.io";
 import { io, type Socket } from "socket.io-client";
 import { describe, expect, it } from "vitest";
@@ -375,5 +377,107 @@ namespaces: { /: {} }
       expect(fresh.side).toBe(side);
       expect(fresh.setCookie).toMatch(/^swy=\d{1,4}; /);
     }
+  });
+});
+
+describe("passthrough of the legacy server's other Engine.IO paths", () => {
+  const cleanup = useCleanup();
+
+  /** A raw Engine.IO server on the legacy server's `/engine.io/`, echoing each message. */
+  async function legacyEngine(): Promise<string> {
+    const http: HttpServer = createServer();
+    const engine = attachEngine(http, { path: "/engine.io/" });
+    engine.on("connection", (socket: EngineSocket) => {
+      socket.on("message", (data) => socket.send(`legacy:${String(data)}`));
+    });
+    http.listen(0, "127.0.0.1");
+    await once(http, "listening");
+    cleanup.add(
+      () =>
+        new Promise<void>((resolve) => {
+          engine.close();
+          http.closeAllConnections();
+          http.close(() => resolve());
+        }),
+    );
+    return `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  }
+
+  /** An engine.io-client on `path` of `url`: resolves with the answer to one message. */
+  async function echoOver(url: string, transports: ("polling" | "websocket")[]): Promise<string> {
+    const socket = new EngineClient(url, { path: "/engine.io/", transports });
+    cleanup.add(() => socket.close());
+    await new Promise<void>((resolve, reject) => {
+      socket.once("open", () => resolve());
+      socket.once("error", reject);
+    });
+    socket.send("hello");
+    return await new Promise<string>((resolve) =>
+      socket.once("message", (data) => resolve(String(data))),
+    );
+  }
+
+  it("relays every request of a listed path at any percentage, and the split stays on server.path", async () => {
+    const url = await legacyEngine();
+    const harness = await Harness.start(
+      `
+passthrough: { target: "\${LEGACY_URL}", percent: 0, path: [/socket.io/, engine.io] }
+namespaces: { /: {} }
+`,
+      { LEGACY_URL: url },
+    );
+    cleanup.add(() => harness.close());
+
+    // At 0 % Switchyard serves its own path, and relays the other one whole.
+    expect(harness.server.config.passthrough?.legacyPaths).toEqual(["/engine.io/"]);
+    for (const transports of [["polling"], ["websocket"], ["polling", "websocket"]] as const) {
+      expect(await echoOver(harness.url, [...transports])).toBe("legacy:hello");
+    }
+    const mine = await harness.connect({ transports: ["websocket"] });
+    expect(await sideOf(mine)).toBe("switchyard");
+    const metrics = await (await fetch(`${harness.url}/metrics`)).text();
+    expect(metrics).toMatch(
+      /^switchyard_passthrough_requests_total\{side="legacy",transport="websocket"\} [1-9]/m,
+    );
+  });
+
+  it("answers a path it was not given 404, and a reload that lists it relays it", async () => {
+    const url = await legacyEngine();
+    const without = `
+passthrough: { target: "\${LEGACY_URL}", percent: 100 }
+namespaces: { /: {} }
+`;
+    const harness = await Harness.start(without, { LEGACY_URL: url });
+    cleanup.add(() => harness.close());
+    const before = await fetch(`${harness.url}/engine.io/?EIO=4&transport=polling`);
+    expect(before.status).toBe(404);
+
+    const { config } = loadConfigFromString(
+      without.replace("percent: 100 }", "percent: 100, path: /engine.io/ }"),
+      "reload.yaml",
+      { LEGACY_URL: url },
+    );
+    await harness.server.reload(config!);
+    expect(await echoOver(harness.url, ["polling", "websocket"])).toBe("legacy:hello");
+  });
+
+  it("refuses a path that is Switchyard's own, with the line", () => {
+    const { config, diagnostics } = loadConfigFromString(
+      `
+passthrough:
+  target: http://127.0.0.1:1
+  path: [/engine.io/, /api/v1/]
+namespaces: { /: {} }
+`,
+      "paths.yaml",
+    );
+    expect(config).toBeUndefined();
+    expect(diagnostics).toEqual([
+      expect.objectContaining({
+        code: "SWY_CFG_VALUE",
+        line: 4,
+        message: expect.stringContaining("passthrough.path /api/v1/ is Switchyard's own"),
+      }),
+    ]);
   });
 });
