@@ -28,6 +28,8 @@ export interface ClusterBroadcast extends SocketSelector {
   readonly args: readonly unknown[];
   /** `volatile`: may be dropped for a socket that cannot take it at once. */
   readonly volatile: boolean;
+  /** the stream entry id of a broadcast read from a Redis stream (connection state recovery) */
+  readonly offset?: string;
 }
 
 /** A local socket as other nodes see it (socket.io's `fetchSockets()` entry). */

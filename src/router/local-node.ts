@@ -56,7 +56,12 @@ export class LocalNode implements ClusterSink {
    */
   broadcast(broadcast: ClusterBroadcast): void {
     this.#onBroadcast?.(broadcast);
-    this.#namespace(broadcast.nsp)?.broadcast(targetOf(broadcast), broadcast.event, broadcast.args);
+    this.#namespace(broadcast.nsp)?.broadcast(
+      targetOf(broadcast),
+      broadcast.event,
+      broadcast.args,
+      broadcast,
+    );
   }
 
   broadcastWithAck(

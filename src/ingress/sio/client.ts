@@ -149,7 +149,8 @@ export class Client implements SessionListener {
       case SioType.BINARY_EVENT: {
         const [event, ...args] = packet.data as [string | number, ...unknown[]];
         const ack = packet.id === undefined ? undefined : this.#ackFor(socket, packet.id);
-        this.#server.handler.onEvent(socket, String(event), args, ack);
+        socket.nsp.socketObserver?.onEventReceived(socket, String(event), args);
+        (socket.nsp.handler ?? this.#server.handler).onEvent(socket, String(event), args, ack);
         return;
       }
       case SioType.ACK:
@@ -179,7 +180,7 @@ export class Client implements SessionListener {
       return;
     }
     const socket = this.#sockets.get(packet.nsp);
-    const handler = this.#server.handler;
+    const handler = socket?.nsp.handler ?? this.#server.handler;
     if (socket === undefined || !socket.isConnected || handler.onEventRefused === undefined) {
       throw new SioDecodeError("payload nested too deep", "SWY_PAYLOAD_TOO_DEEP");
     }
@@ -217,29 +218,55 @@ export class Client implements SessionListener {
     // transport: whoever holds it can upgrade the session to a WebSocket of their own.
     // A 2.x client therefore reads its own `socket.id` as the engine id, which the
     // server never uses (docs/legacy.md).
-    const id = randomBytes(15).toString("base64url");
+    // A client coming back with its private id and last offset gets its socket again.
+    const recovery = legacy ? undefined : this.#server.recovery;
+    const restored = recovery && this.#restore(name, auth);
+    const id = restored?.kept.id ?? randomBytes(15).toString("base64url");
     const socket = new Socket(id, nsp, this, auth);
+    // A namespace outside the mapping (the Admin UI's) has a handler of its own.
+    const handler = nsp.handler ?? this.#server.handler;
+    if (recovery !== undefined) socket.pid = restored?.kept.pid ?? recovery.newPid();
+    if (restored !== undefined) {
+      socket.recovered = true;
+      socket.data = restored.kept.data;
+    }
     this.#sockets.set(name, socket);
     const accept = (): void => {
-      if (this.session.isClosed || this.#sockets.get(name) !== socket) return;
+      if (this.session.isClosed || this.#sockets.get(name) !== socket) {
+        if (restored !== undefined) nsp.releaseRooms(restored.kept.rooms);
+        return;
+      }
       this.#clearConnectTimer();
       socket.onConnected();
       nsp.onSocketConnected(socket);
+      if (restored !== undefined) {
+        for (const room of restored.kept.rooms) socket.join(room);
+        nsp.releaseRooms(restored.kept.rooms);
+      }
       socket.sendPacket({
         type: SioType.CONNECT,
         nsp: name,
-        data: legacy ? undefined : { sid: socket.id },
+        data: legacy ? undefined : { sid: socket.id, ...(socket.pid ? { pid: socket.pid } : {}) },
       });
-      this.#server.handler.onConnected?.(socket);
+      // In the same turn as the joins: what was logged before is replayed, what comes
+      // after is delivered live, and nothing falls between.
+      if (restored !== undefined) {
+        const missed = restored.missed();
+        for (const packet of missed) this.session.send(packet);
+        metrics.recoveries.inc({ outcome: "recovered" });
+        metrics.recoveryReplayed.inc(missed.length);
+      }
+      handler.onConnected?.(socket);
     };
     const refuse = (error: unknown): void => {
+      if (restored !== undefined) nsp.releaseRooms(restored.kept.rooms);
       if (this.#sockets.get(name) === socket) this.#sockets.delete(name);
       if (this.session.isClosed) return;
       const refusal =
         error instanceof ConnectRefusal
           ? error
           : new ConnectRefusal("Internal error while connecting", { code: "SWY_INTERNAL" });
-      if (!(error instanceof ConnectRefusal)) this.#server.handler.onError?.(error);
+      if (!(error instanceof ConnectRefusal)) handler.onError?.(error);
       metrics.errors.inc({ code: refusal.code ?? "SWY_CONNECT_REFUSED" });
       // Protocol v4's ERROR packet carries the error's data, or else its message.
       this.#sendConnectError(
@@ -248,13 +275,31 @@ export class Client implements SessionListener {
       );
     };
     try {
-      const pending = this.#server.handler.onConnect(socket, auth);
+      const pending =
+        restored !== undefined && recovery!.options.skipMiddlewares
+          ? handler.onRecover?.(socket)
+          : handler.onConnect(socket, auth);
       if (pending === undefined) accept();
       // A throw in accept or refuse (a bug) is reported, never left unhandled.
       else pending.then(accept, refuse).catch((error: unknown) => this.#onHandlerError(error));
     } catch (error) {
       refuse(error);
     }
+  }
+
+  /**
+   * The kept socket a CONNECT's `{pid, offset}` names, with what it missed; undefined
+   * (a new socket) when the CONNECT has none, or the socket cannot be restored (counted
+   * by reason).
+   */
+  #restore(nsp: string, auth: Readonly<Record<string, unknown>>) {
+    if (typeof auth.pid !== "string" || typeof auth.offset !== "string") return undefined;
+    const taken = this.#server.recovery!.take(nsp, auth);
+    if ("miss" in taken) {
+      metrics.recoveries.inc({ outcome: taken.miss });
+      return undefined;
+    }
+    return taken;
   }
 
   #sendConnectError(nsp: string, payload: unknown): void {

@@ -1,6 +1,8 @@
 import { metrics } from "../../metrics.js";
 import { Outbound } from "../engine/outbound.js";
 import { encode, SioType } from "./parser.js";
+import { type ConnectionRecovery, isRecoverable } from "./recovery.js";
+import type { SocketHandler } from "./server.js";
 import type { DisconnectReason, Socket } from "./socket.js";
 
 /**
@@ -13,6 +15,23 @@ export interface RoomObserver {
   onRoomDeleted(nsp: string, room: string): void;
   onMemberJoined?(socket: Socket, room: string): void;
   onMemberLeft?(socket: Socket, room: string): void;
+}
+
+/**
+ * Told of everything that happens to a namespace's sockets, for a watcher such as the
+ * Admin UI (src/admin-ui/). Unset, which is the default, each hook costs one field read.
+ */
+export interface SocketObserver {
+  /** The socket was accepted; it has joined no room yet. */
+  onSocketConnected(socket: Socket): void;
+  /** The socket left its namespace, after it left each of its rooms. */
+  onSocketDisconnected(socket: Socket, reason: DisconnectReason): void;
+  onRoomJoined(socket: Socket, room: string): void;
+  onRoomLeft(socket: Socket, room: string): void;
+  /** An event from the client, before any rule or limit judged it. */
+  onEventReceived(socket: Socket, event: string, args: readonly unknown[]): void;
+  /** An event sent to this socket alone (broadcasts are not reported, as in socket.io). */
+  onEventSent(socket: Socket, event: string, args: readonly unknown[]): void;
 }
 
 /**
@@ -39,13 +58,32 @@ export class Namespace {
   readonly name: string;
   readonly sockets = new Map<string, Socket>();
   readonly #rooms = new Map<string, Set<Socket>>();
+  /** Rooms kept sockets hold (docs/recovery.md): room → how many; kept even without members. */
+  readonly #held = new Map<string, number>();
   readonly #observer: RoomObserver | undefined;
   readonly #onDisconnect: DisconnectListener;
+  readonly #recovery: ConnectionRecovery | undefined;
+  /**
+   * @internal Set by the server: the watcher of this namespace's sockets (the Admin UI),
+   * when one is on.
+   */
+  socketObserver: SocketObserver | undefined;
+  /**
+   * The handler of a namespace outside the mapping (the Admin UI's); undefined: the
+   * server's handler.
+   */
+  handler: SocketHandler | undefined;
 
-  constructor(name: string, onDisconnect: DisconnectListener, observer?: RoomObserver) {
+  constructor(
+    name: string,
+    onDisconnect: DisconnectListener,
+    observer?: RoomObserver,
+    recovery?: ConnectionRecovery,
+  ) {
     this.name = name;
     this.#onDisconnect = onDisconnect;
     this.#observer = observer;
+    this.#recovery = recovery;
   }
 
   /** Number of rooms with at least one member. */
@@ -66,13 +104,23 @@ export class Namespace {
    * Sends an event to every targeted socket. The packet is encoded once and the
    * same bytes go to every recipient. Returns the number of recipients.
    */
-  broadcast(target: BroadcastTarget, event: string, args: readonly unknown[]): number {
+  broadcast(
+    target: BroadcastTarget,
+    event: string,
+    args: readonly unknown[],
+    options: { readonly volatile?: boolean } = {},
+  ): number {
+    // With recovery on, a broadcast carries its offset as its last argument (as
+    // socket.io's does, volatile ones excepted), which the client keeps to recover from.
+    const recovery = options.volatile === true ? undefined : this.#recovery;
+    const offset = recovery?.nextOffset(this.name);
     const [text, ...attachments] = encode({
       type: SioType.EVENT,
       nsp: this.name,
-      data: [event, ...args],
+      data: offset === undefined ? [event, ...args] : [event, ...args, offset],
     });
     const packets = [Outbound.message(text), ...attachments.map((b) => Outbound.message(b))];
+    recovery?.record(this.name, target, text, attachments);
     const recipients = this.#deliver(target, packets);
     metrics.packetsOut.inc(recipients);
     metrics.bytesOut.inc(recipients * text.length);
@@ -156,6 +204,7 @@ export class Namespace {
     }
     members.add(socket);
     this.#observer?.onMemberJoined?.(socket, room);
+    this.socketObserver?.onRoomJoined(socket, room);
   }
 
   /** @internal */
@@ -163,10 +212,45 @@ export class Namespace {
     const members = this.#rooms.get(room);
     if (members === undefined || !members.delete(socket)) return;
     this.#observer?.onMemberLeft?.(socket, room);
-    if (members.size === 0) {
-      this.#rooms.delete(room);
-      metrics.rooms.dec({ namespace: this.name });
-      this.#observer?.onRoomDeleted(this.name, room);
+    this.socketObserver?.onRoomLeft(socket, room);
+    this.#deleteIfUnused(room, members);
+  }
+
+  #deleteIfUnused(room: string, members: Set<Socket>): void {
+    if (members.size > 0 || this.#held.has(room)) return;
+    this.#rooms.delete(room);
+    metrics.rooms.dec({ namespace: this.name });
+    this.#observer?.onRoomDeleted(this.name, room);
+  }
+
+  /**
+   * @internal A socket's connection was lost: with recovery on and a reason socket.io
+   * recovers from, the socket is kept and its rooms held, before it leaves them.
+   */
+  onSocketLost(socket: Socket, reason: DisconnectReason): void {
+    const recovery = this.#recovery;
+    if (recovery === undefined || socket.pid === undefined || !isRecoverable(reason)) return;
+    const rooms = [...socket.rooms];
+    for (const room of rooms) this.#held.set(room, (this.#held.get(room) ?? 0) + 1);
+    recovery.keep({
+      id: socket.id,
+      pid: socket.pid,
+      nsp: this.name,
+      rooms,
+      data: socket.data,
+      auth: socket.auth,
+    });
+  }
+
+  /** @internal A kept socket was restored or forgotten: its rooms are no longer held. */
+  releaseRooms(rooms: readonly string[]): void {
+    for (const room of rooms) {
+      const count = this.#held.get(room);
+      if (count === undefined) continue;
+      if (count > 1) this.#held.set(room, count - 1);
+      else this.#held.delete(room);
+      const members = this.#rooms.get(room);
+      if (members !== undefined) this.#deleteIfUnused(room, members);
     }
   }
 
@@ -174,6 +258,7 @@ export class Namespace {
   onSocketConnected(socket: Socket): void {
     this.sockets.set(socket.id, socket);
     metrics.sockets.inc({ namespace: this.name });
+    this.socketObserver?.onSocketConnected(socket);
   }
 
   /** @internal */
@@ -181,5 +266,6 @@ export class Namespace {
     if (!this.sockets.delete(socket.id)) return;
     metrics.sockets.dec({ namespace: this.name });
     this.#onDisconnect(socket, reason);
+    this.socketObserver?.onSocketDisconnected(socket, reason);
   }
 }

@@ -4,7 +4,8 @@ import type { EngineOptions } from "../engine/options.js";
 import { EngineServer } from "../engine/server.js";
 import type { Session } from "../engine/session.js";
 import { Client } from "./client.js";
-import { Namespace, type RoomObserver } from "./namespace.js";
+import { Namespace, type RoomObserver, type SocketObserver } from "./namespace.js";
+import { ConnectionRecovery, type RecoveryOptions } from "./recovery.js";
 import type { AckCallback, DisconnectReason, Socket } from "./socket.js";
 
 /**
@@ -31,6 +32,12 @@ export interface SocketHandler {
     error: SwitchyardError,
     ack: AckCallback | undefined,
   ): void;
+  /**
+   * A kept socket comes back with `skipMiddlewares` (docs/recovery.md): its state is
+   * restored; throw a `ConnectRefusal` to refuse it (a token that expired meanwhile).
+   * Without this method it is accepted.
+   */
+  onRecover?(socket: Socket): void;
   /** The socket left its namespace; it is no longer in any room. */
   onDisconnect(socket: Socket, reason: DisconnectReason): void;
   /** A handler threw or rejected unexpectedly; the client got an internal error or nothing. */
@@ -44,6 +51,8 @@ export interface SioOptions extends EngineOptions {
   readonly maxAttachments: number;
   /** How deep the data of a client's packet may nest (src/json-depth.ts). */
   readonly maxDepth: number;
+  /** Connection state recovery (docs/recovery.md); absent: off. */
+  readonly recovery?: RecoveryOptions;
 }
 
 /** The Socket.IO v5 server: namespaces over an {@link EngineServer}. */
@@ -52,8 +61,13 @@ export class SioServer {
   readonly engine: EngineServer;
   readonly handler: SocketHandler;
   readonly #namespaces = new Map<string, Namespace>();
+  /** Kept sockets and logged broadcasts, when recovery is on. */
+  readonly recovery: ConnectionRecovery | undefined;
 
   readonly #observer: RoomObserver | undefined;
+  /** Namespaces outside the mapping, each with its own handler: {@link addNamespace}. */
+  readonly #own = new Set<string>();
+  #socketObserver: SocketObserver | undefined;
 
   constructor(
     options: SioOptions,
@@ -64,6 +78,11 @@ export class SioServer {
     this.options = options;
     this.handler = handler;
     this.#observer = observer;
+    this.recovery =
+      options.recovery &&
+      new ConnectionRecovery(options.recovery, (kept) =>
+        this.namespace(kept.nsp)?.releaseRooms(kept.rooms),
+      );
     this.setNamespaces(namespaces);
     this.engine = new EngineServer(options, (session, req) => this.#onSession(session, req));
   }
@@ -80,7 +99,7 @@ export class SioServer {
   setNamespaces(names: Iterable<string>): void {
     const wanted = new Set(names);
     for (const [name, namespace] of this.#namespaces) {
-      if (wanted.has(name)) continue;
+      if (wanted.has(name) || this.#own.has(name)) continue;
       this.#namespaces.delete(name);
       for (const socket of [...namespace.sockets.values()]) socket.disconnect();
     }
@@ -88,7 +107,37 @@ export class SioServer {
       this.handler.onDisconnect(socket, reason);
     for (const name of wanted) {
       if (this.#namespaces.has(name)) continue;
-      this.#namespaces.set(name, new Namespace(name, onDisconnect, this.#observer));
+      const namespace = new Namespace(name, onDisconnect, this.#observer, this.recovery);
+      namespace.socketObserver = this.#socketObserver;
+      this.#namespaces.set(name, namespace);
+    }
+  }
+
+  /**
+   * Opens a namespace outside the mapping, served by `handler` rather than the server's
+   * (the Admin UI's): no room observer, no recovery, no socket observer, and
+   * {@link setNamespaces} keeps it.
+   *
+   * @throws Error when a namespace of that name exists (a programming error: the
+   *   caller checks the mapping first).
+   */
+  addNamespace(name: string, handler: SocketHandler): Namespace {
+    if (this.#namespaces.has(name)) throw new Error(`namespace ${name} exists already`);
+    const namespace = new Namespace(name, (socket, reason) => handler.onDisconnect(socket, reason));
+    namespace.handler = handler;
+    this.#own.add(name);
+    this.#namespaces.set(name, namespace);
+    return namespace;
+  }
+
+  /**
+   * Tells `observer` of every socket of the mapping's namespaces, present and future
+   * (undefined: nobody). Namespaces of {@link addNamespace} are not observed.
+   */
+  observe(observer: SocketObserver | undefined): void {
+    this.#socketObserver = observer;
+    for (const [name, namespace] of this.#namespaces) {
+      if (!this.#own.has(name)) namespace.socketObserver = observer;
     }
   }
 
@@ -98,6 +147,7 @@ export class SioServer {
 
   close(): void {
     this.engine.close();
+    this.recovery?.close();
   }
 
   #onSession(session: Session, req: IncomingMessage): void {

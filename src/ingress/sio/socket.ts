@@ -37,6 +37,13 @@ export class Socket {
   readonly rooms = new Set<string>();
   /** Free for the router's per-socket state. */
   data: unknown;
+  /**
+   * The private id its client recovers it with (docs/recovery.md); set when
+   * `connectionStateRecovery` is on, for Socket.IO v5 clients.
+   */
+  pid: string | undefined;
+  /** Whether this socket is one that was kept and came back (socket.io's `socket.recovered`). */
+  recovered = false;
   #isConnected = false;
   #acks: Map<number, PendingAck> | undefined;
   #nextAckId = 0;
@@ -55,6 +62,7 @@ export class Socket {
   /** Sends an event to this socket alone. */
   emit(event: string, ...args: unknown[]): void {
     this.sendPacket({ type: SioType.EVENT, nsp: this.nsp.name, data: [event, ...args] });
+    this.nsp.socketObserver?.onEventSent(this, event, args);
   }
 
   /**
@@ -75,6 +83,7 @@ export class Socket {
       this.#acks ??= new Map();
       this.#acks.set(id, { resolve, reject, timer });
       this.sendPacket({ type: SioType.EVENT, nsp: this.nsp.name, id, data: [event, ...args] });
+      this.nsp.socketObserver?.onEventSent(this, event, args);
     });
   }
 
@@ -128,6 +137,8 @@ export class Socket {
   onClose(reason: DisconnectReason): void {
     if (!this.#isConnected) return;
     this.#isConnected = false;
+    // Kept before it leaves its rooms, so that they stay held while it is away.
+    this.nsp.onSocketLost(this, reason);
     for (const room of this.rooms) this.nsp.removeFromRoom(this, room);
     this.rooms.clear();
     if (this.#acks !== undefined) {

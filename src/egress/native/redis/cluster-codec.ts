@@ -1,6 +1,6 @@
 /**
- * What the two wire dialects of `@socket.io/redis-adapter` (classic and sharded)
- * have in common, seen from this node: the messages it acts on, the replies it
+ * What the wire dialects of `@socket.io/redis-adapter` (classic and sharded) and
+ * `@socket.io/redis-streams-adapter` have in common, seen from this node: the messages it acts on, the replies it
  * sends, and the payload rules (MessagePack by `notepack.io`, or JSON). Pure: no
  * socket, timer or configuration.
  */
@@ -23,6 +23,13 @@ export interface Listening {
 export interface Outbound {
   readonly channel: string;
   readonly payload: Buffer | string;
+}
+
+/** An entry for a Redis stream (streams mode), ready for XADD. */
+export interface StreamOutbound {
+  readonly stream: string;
+  /** Field, value, field, value…, in the order the adapter writes them. */
+  readonly fields: readonly string[];
 }
 
 /** An answer from another node to a request this node made. */
@@ -112,14 +119,17 @@ export interface ClusterCodec {
   roomOfChannel(nsp: string, channel: string): string | undefined;
   /** Decodes a payload received on a channel of `role` for `nsp`; throws when malformed. */
   decode(nsp: string, role: ChannelRole, payload: Buffer): Inbound;
-  /** `io.to(room).except(except).emit(event, ...args)` as a node publishes it. */
+  /**
+   * `io.to(room).except(except).emit(event, ...args)` as a node publishes it: on a
+   * channel, or (streams mode) as a stream entry.
+   */
   encodeBroadcast(
     nsp: string,
     room: string,
     except: readonly string[],
     event: string,
     args: readonly unknown[],
-  ): Outbound;
+  ): Outbound | StreamOutbound;
   /** The `allRooms()` request; `undefined` when the dialect has none. */
   encodeAllRooms(nsp: string, requestId: string): Outbound | undefined;
   /** The `fetchSockets()` request. */

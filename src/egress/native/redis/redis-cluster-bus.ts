@@ -22,9 +22,16 @@ import type {
   Outbound,
   Reply,
   ReplyOut,
+  StreamOutbound,
 } from "./cluster-codec.js";
-import type { NativeRedisSettings } from "./redis-settings.js";
+import {
+  NATIVE_REDIS_STREAMS_DEFAULTS,
+  type NativeRedisSettings,
+  type NativeRedisStreamsSettings,
+} from "./redis-settings.js";
 import { ShardedCodec } from "./sharded-codec.js";
+import { type StreamReadEntry, StreamReader } from "./stream-reader.js";
+import { type StreamEntry, StreamsCodec } from "./streams-codec.js";
 
 /** A request this node made and the replies it still waits for. */
 interface PendingRequest {
@@ -35,11 +42,13 @@ interface PendingRequest {
   readonly timer: NodeJS.Timeout;
 }
 
-type Connection = "publisher" | "subscriber";
+/** The reader exists in streams mode only. */
+type Connection = "publisher" | "subscriber" | "reader";
 
 /**
  * This node as a member of a socket.io cluster on Redis, speaking
- * `@socket.io/redis-adapter`'s protocol (classic or sharded, see the codecs).
+ * `@socket.io/redis-adapter`'s protocol (classic or sharded) or
+ * `@socket.io/redis-streams-adapter`'s (streams), see the codecs.
  *
  * - Two ioredis connections, neither with an offline queue: a publish while Redis
  *   is down fails at once, never waits unseen, and a subscription change while the
@@ -52,6 +61,11 @@ type Connection = "publisher" | "subscriber";
  *   never answered). Whatever it receives is handed to the {@link ClusterSink}.
  * - It is ready only while both connections are ready and the subscriber has
  *   confirmed its subscriptions after (re)connecting.
+ * - Streams mode adds a third connection, the {@link StreamReader}'s, which reads
+ *   the streams of the namespaces listened on (it counts for readiness too); what
+ *   it reads is handed to the sink like the rest, broadcasts with their entry id as
+ *   `offset`, and this node's broadcasts are XADDed to the stream rather than
+ *   published.
  */
 export class RedisClusterBus implements ClusterView {
   readonly #name: string;
@@ -60,11 +74,18 @@ export class RedisClusterBus implements ClusterView {
   readonly #maxDepth: number;
   readonly #codec: ClusterCodec;
   readonly #isSharded: boolean;
+  /** The codec again, in streams mode: it also reads and writes stream entries. */
+  readonly #streams: StreamsCodec | undefined;
   #sink: ClusterSink | undefined;
   #pub: Redis | undefined;
   #sub: Redis | undefined;
+  #reader: Redis | undefined;
+  #streamReader: StreamReader | undefined;
   #isPubReady = false;
   #isSubReady = false;
+  #isReaderReady = false;
+  /** Each connection's last error ("connect ECONNREFUSED 127.0.0.1:6379") while it is not ready. */
+  readonly #lastErrors = new Map<Connection, string>();
   #isClosed = false;
   /** Namespaces listened on, with what was subscribed for each. */
   readonly #listened = new Map<string, Listening>();
@@ -87,9 +108,14 @@ export class RedisClusterBus implements ClusterView {
     this.#log = log;
     this.#maxDepth = maxDepth;
     this.#isSharded = settings.mode === "sharded";
-    this.#codec = this.#isSharded
-      ? new ShardedCodec(settings.key, settings.subscriptionMode)
-      : new ClassicCodec(settings.key);
+    if (settings.mode === "streams") {
+      this.#streams = new StreamsCodec(settings.key, streamsSettings(settings));
+      this.#codec = this.#streams;
+    } else {
+      this.#codec = this.#isSharded
+        ? new ShardedCodec(settings.key, settings.subscriptionMode)
+        : new ClassicCodec(settings.key);
+    }
   }
 
   /** This node's uid on the wire (one per backend instance, for every namespace). */
@@ -98,7 +124,7 @@ export class RedisClusterBus implements ClusterView {
   }
 
   /**
-   * Connects, listens on `namespaces`, and resolves once both connections are ready
+   * Connects, listens on `namespaces`, and resolves once every connection is ready
    * or after `requestsTimeout` with the bus not ready (ioredis keeps trying).
    */
   async start(sink: ClusterSink, namespaces: readonly string[]): Promise<void> {
@@ -124,6 +150,7 @@ export class RedisClusterBus implements ClusterView {
     });
     this.#pub = pub;
     this.#sub = sub;
+    if (this.#streams !== undefined) this.#startReader(url, requestsTimeout, pub);
     this.#watch(pub, "publisher");
     this.#watch(sub, "subscriber");
     sub.on("pmessageBuffer", (pattern: string, channel: Buffer, message: Buffer) =>
@@ -139,6 +166,7 @@ export class RedisClusterBus implements ClusterView {
     // Failures surface as `error` events and reconnection attempts.
     pub.connect().catch(() => {});
     sub.connect().catch(() => {});
+    this.#reader?.connect().catch(() => {});
     const listening = this.setNamespaces(namespaces).catch((error: unknown) => {
       this.#log.warn({ err: error }, "native redis: listening failed; it is retried on reconnect");
     });
@@ -156,7 +184,7 @@ export class RedisClusterBus implements ClusterView {
     }
   }
 
-  /** Resolves the next time both connections are ready (at once if they are). */
+  /** Resolves the next time every connection is ready (at once if they are). */
   whenReady(): Promise<void> {
     if (this.health().isReady) return Promise.resolve();
     return new Promise((resolve) => this.#readyWaiters.push(resolve));
@@ -169,19 +197,34 @@ export class RedisClusterBus implements ClusterView {
     }
     // ioredis emits its events a tick after the fact, and a connection the server
     // closed stops being writable before ioredis calls it closed: check all three.
-    if (!isUsable(this.#pub, this.#isPubReady)) {
-      return { isReady: false, reason: `redis publisher connection is ${this.#pub.status}` };
-    }
-    if (!isUsable(this.#sub, this.#isSubReady)) {
-      return { isReady: false, reason: `redis subscriber connection is ${this.#sub.status}` };
+    const connections: [Redis, boolean, Connection][] = [
+      [this.#pub, this.#isPubReady, "publisher"],
+      [this.#sub, this.#isSubReady, "subscriber"],
+    ];
+    if (this.#reader !== undefined) connections.push([this.#reader, this.#isReaderReady, "reader"]);
+    for (const [redis, isReady, connection] of connections) {
+      if (isUsable(redis, isReady)) continue;
+      const error = this.#lastErrors.get(connection);
+      const why = error === undefined ? "" : ` (${error})`;
+      return { isReady: false, reason: `redis ${connection} connection is ${redis.status}${why}` };
     }
     return { isReady: true };
   }
 
-  /** Listens on exactly `namespaces`: new ones are subscribed, dropped ones unsubscribed. */
+  /**
+   * Listens on exactly `namespaces`: new ones are subscribed, dropped ones unsubscribed;
+   * in streams mode their streams are read from now on.
+   */
   async setNamespaces(namespaces: readonly string[]): Promise<void> {
     const wanted = new Set(namespaces);
     const work: Promise<void>[] = [];
+    const streams = this.#streams;
+    if (streams !== undefined) {
+      work.push(
+        this.#streamReader?.setStreams([...wanted].map((nsp) => streams.streamOf(nsp))) ??
+          Promise.resolve(),
+      );
+    }
     for (const nsp of this.#listened.keys()) {
       if (!wanted.has(nsp)) work.push(this.#unlisten(nsp));
     }
@@ -216,11 +259,9 @@ export class RedisClusterBus implements ClusterView {
 
   /**
    * Publishes `io.to(room).except(except).emit(event, ...args)` as a socket.io node
-   * would. Resolves once Redis accepted it.
+   * would. Resolves once Redis accepted it; {@link publishWithOffset} tells the entry id.
    *
-   * @throws SwitchyardError SWY_NATIVE_REDIS_UNAVAILABLE when Redis is unreachable,
-   *   SWY_NATIVE_REDIS_ENCODE_FAILED when the arguments cannot be encoded,
-   *   SWY_NATIVE_REDIS_CLOSED after {@link close}.
+   * @throws SwitchyardError as {@link publishWithOffset}.
    */
   async publish(
     nsp: string,
@@ -229,10 +270,28 @@ export class RedisClusterBus implements ClusterView {
     event: string,
     args: readonly unknown[],
   ): Promise<void> {
+    await this.publishWithOffset(nsp, room, except, event, args);
+  }
+
+  /**
+   * {@link publish}, resolving with the id XADD gave the entry in streams mode (the
+   * offset a recovering client names), with `undefined` in the other modes.
+   *
+   * @throws SwitchyardError SWY_NATIVE_REDIS_UNAVAILABLE when Redis is unreachable,
+   *   SWY_NATIVE_REDIS_ENCODE_FAILED when the arguments cannot be encoded,
+   *   SWY_NATIVE_REDIS_CLOSED after {@link close}.
+   */
+  async publishWithOffset(
+    nsp: string,
+    room: string,
+    except: readonly string[],
+    event: string,
+    args: readonly unknown[],
+  ): Promise<string | undefined> {
     if (this.#isClosed) {
       throw this.#publishFailure("closed", new SwitchyardError("SWY_NATIVE_REDIS_CLOSED"));
     }
-    let outbound: Outbound;
+    let outbound: Outbound | StreamOutbound;
     try {
       outbound = this.#codec.encodeBroadcast(nsp, room, except, event, args);
     } catch (error) {
@@ -244,8 +303,9 @@ export class RedisClusterBus implements ClusterView {
         { nsp, room, event },
       );
     }
+    let offset: string | undefined;
     try {
-      await this.#send(outbound);
+      offset = await this.#send(outbound);
     } catch (error) {
       throw this.#publishFailure(
         "unavailable",
@@ -254,11 +314,13 @@ export class RedisClusterBus implements ClusterView {
       );
     }
     metrics.nativeRedisPublished.inc({ backend: this.#name });
+    return offset;
   }
 
   /**
    * Nodes counted in `nsp` by Redis: subscribers of the request channel (classic,
-   * `PUBSUB NUMSUB`) or of the namespace channel (sharded, `PUBSUB SHARDNUMSUB`).
+   * `PUBSUB NUMSUB`) or of the namespace channel (sharded, `PUBSUB SHARDNUMSUB`;
+   * streams, `PUBSUB NUMSUB`).
    * This node counts once it listens on `nsp`.
    */
   async serverCount(nsp: string): Promise<number> {
@@ -281,7 +343,7 @@ export class RedisClusterBus implements ClusterView {
 
   /**
    * Every room of `nsp` on every node: classic asks with the adapter's ALL_ROOMS
-   * request; the sharded protocol has none, so there the rooms of every socket
+   * request; the sharded and streams protocols have none, so there the rooms of every socket
    * (FETCH_SOCKETS) stand in, which leaves out rooms a node keeps without sockets.
    */
   async clusterRooms(nsp: string): Promise<string[]> {
@@ -316,7 +378,7 @@ export class RedisClusterBus implements ClusterView {
     return sockets;
   }
 
-  /** Unsubscribes, fails the requests still waiting, and closes both connections. */
+  /** Unsubscribes, fails the requests still waiting, and closes the connections. */
   async close(): Promise<void> {
     if (this.#isClosed) return;
     this.#isClosed = true;
@@ -337,11 +399,42 @@ export class RedisClusterBus implements ClusterView {
         this.#log.debug({ err: error }, "native redis: unsubscribing at close failed");
       }
     }
-    await Promise.all([quit(sub, limit), quit(pub, limit)]);
-    for (const connection of ["publisher", "subscriber"] as const) {
+    // A QUIT would wait behind the blocked XREAD: the reader is dropped at once.
+    this.#reader?.disconnect();
+    await Promise.all([quit(sub, limit), quit(pub, limit), this.#streamReader?.close()]);
+    const connections: Connection[] = ["publisher", "subscriber"];
+    if (this.#reader !== undefined) connections.push("reader");
+    for (const connection of connections) {
       metrics.nativeRedisConnected.set({ backend: this.#name, connection }, 0);
     }
     this.#sink = undefined;
+  }
+
+  /** Streams mode: the reader's connection and loop, watched like the other two. */
+  #startReader(url: string, requestsTimeout: number, pub: Redis): void {
+    const settings = streamsSettings(this.#settings);
+    // No command timeout: an XREAD blocks for blockTimeInMs by design; the reader's
+    // own deadline catches a connection that died without a word.
+    const reader = new Redis(url, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: null,
+    });
+    this.#reader = reader;
+    this.#streamReader = new StreamReader(reader, {
+      readCount: settings.readCount,
+      blockTimeInMs: settings.blockTimeInMs,
+      graceMs: requestsTimeout,
+      onEntries: (stream, entries) => this.#onStreamEntries(stream, entries),
+      onReadFailure: (error) => {
+        metrics.nativeRedisStreamReadFailures.inc({ backend: this.#name });
+        this.#log.warn({ err: error }, "native redis: reading the stream failed; retrying");
+      },
+      unblock: (clientId) => pub.client("UNBLOCK", clientId),
+    });
+    this.#watch(reader, "reader");
+    this.#streamReader.start();
   }
 
   #watch(redis: Redis, connection: Connection): void {
@@ -357,28 +450,35 @@ export class RedisClusterBus implements ClusterView {
         return;
       }
       // A PING answered after the subscriptions proves they are in place before the
-      // node counts as ready.
-      this.#resubscribe(redis)
-        .then(() => redis.ping())
-        .then(
-          () => {
-            if (redis.status !== "ready" || this.#isClosed) return;
-            this.#onConnectionReady(connection, labels, wasReady);
-            wasReady = true;
-            hasLoggedError = false;
-          },
-          () => {},
-        );
+      // node counts as ready; the reader is ready once it knows where to read from.
+      const preparing =
+        connection === "subscriber"
+          ? this.#resubscribe(redis).then(() => redis.ping())
+          : (this.#streamReader?.onConnected() ?? Promise.resolve());
+      preparing.then(
+        () => {
+          if (redis.status !== "ready" || this.#isClosed) return;
+          this.#onConnectionReady(connection, labels, wasReady);
+          wasReady = true;
+          hasLoggedError = false;
+        },
+        () => {},
+      );
     });
     const onDown = (): void => {
       if (connection === "publisher") this.#isPubReady = false;
-      else this.#isSubReady = false;
+      else if (connection === "subscriber") this.#isSubReady = false;
+      else {
+        this.#isReaderReady = false;
+        this.#streamReader?.onDisconnected();
+      }
       metrics.nativeRedisConnected.set(labels, 0);
     };
     redis.on("close", onDown);
     redis.on("end", onDown);
     redis.on("error", (error: Error) => {
       if (this.#isClosed) return;
+      this.#lastErrors.set(connection, error.message);
       // ioredis reports every failed reconnection attempt; one warning per outage.
       if (hasLoggedError) {
         this.#log.debug({ err: error, connection }, "native redis connection error");
@@ -395,7 +495,9 @@ export class RedisClusterBus implements ClusterView {
     wasReady: boolean,
   ): void {
     if (connection === "publisher") this.#isPubReady = true;
-    else this.#isSubReady = true;
+    else if (connection === "subscriber") this.#isSubReady = true;
+    else this.#isReaderReady = true;
+    this.#lastErrors.delete(connection);
     metrics.nativeRedisConnected.set(labels, 1);
     if (wasReady) {
       metrics.nativeRedisReconnects.inc(labels);
@@ -513,10 +615,47 @@ export class RedisClusterBus implements ClusterView {
     try {
       inbound = this.#codec.decode(nsp, role, payload);
     } catch (error) {
-      metrics.nativeRedisReceiveErrors.inc({ backend: this.#name, reason: "malformed" });
-      this.#log.warn({ err: error, nsp, role }, "native redis: malformed message dropped");
+      this.#onMalformed(error, { nsp, role });
       return;
     }
+    this.#act(sink, nsp, inbound);
+  }
+
+  /**
+   * Entries of one stream, in order (streams mode). Each is checked on its own: a
+   * malformed one is counted and dropped, and the next ones still arrive.
+   */
+  #onStreamEntries(stream: string, entries: readonly StreamReadEntry[]): void {
+    const sink = this.#sink;
+    const codec = this.#streams;
+    if (sink === undefined || codec === undefined || this.#isClosed) return;
+    for (const [id, fields] of entries) {
+      let entry: StreamEntry;
+      let inbound: Inbound;
+      try {
+        entry = codec.parseEntry(fields);
+        // Own entries and other namespaces' are left before their data is decoded.
+        if (entry.uid === codec.uid) continue;
+        if (!this.#listened.has(entry.nsp)) {
+          metrics.nativeRedisStreamIgnored.inc({ backend: this.#name, reason: "other_namespace" });
+          continue;
+        }
+        inbound = codec.decodeEntry(id, entry);
+      } catch (error) {
+        this.#onMalformed(error, { stream, id });
+        continue;
+      }
+      this.#act(sink, entry.nsp, inbound);
+    }
+  }
+
+  #onMalformed(error: unknown, context: Record<string, unknown>): void {
+    metrics.nativeRedisReceiveErrors.inc({ backend: this.#name, reason: "malformed" });
+    this.#log.warn({ err: error, ...context }, "native redis: malformed message dropped");
+  }
+
+  /** Checks a decoded message from another node and hands it to the sink. */
+  #act(sink: ClusterSink, nsp: string, inbound: Inbound): void {
     if (inbound.type === "ignored") return;
     if (inbound.type === "broadcast" || inbound.type === "broadcast-with-ack") {
       const problem = unsafeArgs(inbound.broadcast.args, this.#maxDepth);
@@ -714,10 +853,17 @@ export class RedisClusterBus implements ClusterView {
     return replies;
   }
 
-  async #send(outbound: Outbound): Promise<void> {
+  /** Sends a message; resolves with the entry id when it went to a stream. */
+  async #send(outbound: Outbound | StreamOutbound): Promise<string | undefined> {
     const pub = this.#requirePublisher();
+    if ("stream" in outbound) {
+      const { maxLen } = streamsSettings(this.#settings);
+      const id = await pub.xadd(outbound.stream, "MAXLEN", "~", maxLen, "*", ...outbound.fields);
+      return id ?? undefined;
+    }
     if (this.#isSharded) await pub.spublish(outbound.channel, outbound.payload);
     else await pub.publish(outbound.channel, outbound.payload);
+    return undefined;
   }
 
   #requirePublisher(): Redis {
@@ -743,6 +889,11 @@ export class RedisClusterBus implements ClusterView {
     this.#log.warn({ ...context, code: error.code, reason }, error.message);
     return error;
   }
+}
+
+/** Streams mode's settings; the defaults when a caller built streams settings without them. */
+function streamsSettings(settings: NativeRedisSettings): NativeRedisStreamsSettings {
+  return settings.streams ?? NATIVE_REDIS_STREAMS_DEFAULTS;
 }
 
 function isUsable(redis: Redis, isReady: boolean): boolean {

@@ -3,9 +3,6 @@ import { hasBinary } from "../../../binary.js";
 import type { SocketSelector } from "../../cluster.js";
 import {
   asRecord,
-  asRequestId,
-  asRooms,
-  broadcastOf,
   type ChannelRole,
   type ClusterCodec,
   decodePayload,
@@ -13,40 +10,19 @@ import {
   eventPacket,
   type Inbound,
   type Listening,
-  MalformedMessageError,
   type Outbound,
   type ReplyOut,
-  selectorOf,
-  socketsOf,
-  timeoutOf,
 } from "./cluster-codec.js";
+import {
+  ClusterMessageType,
+  decodeClusterMessage,
+  decodeClusterReply,
+  MAY_CARRY_BINARY,
+} from "./cluster-message.js";
 import type { ShardedSubscriptionMode } from "./redis-settings.js";
 
 /** `MessageType` of socket.io-adapter's `ClusterAdapter`, which the sharded adapter speaks. */
-export const ShardedMessageType = {
-  INITIAL_HEARTBEAT: 1,
-  HEARTBEAT: 2,
-  BROADCAST: 3,
-  SOCKETS_JOIN: 4,
-  SOCKETS_LEAVE: 5,
-  DISCONNECT_SOCKETS: 6,
-  FETCH_SOCKETS: 7,
-  FETCH_SOCKETS_RESPONSE: 8,
-  SERVER_SIDE_EMIT: 9,
-  SERVER_SIDE_EMIT_RESPONSE: 10,
-  BROADCAST_CLIENT_COUNT: 11,
-  BROADCAST_ACK: 12,
-  ADAPTER_CLOSE: 13,
-} as const;
-
-/** Types whose payload becomes MessagePack when their `data` holds binary. */
-const MAY_CARRY_BINARY: ReadonlySet<number> = new Set([
-  ShardedMessageType.BROADCAST,
-  ShardedMessageType.BROADCAST_ACK,
-  ShardedMessageType.FETCH_SOCKETS_RESPONSE,
-  ShardedMessageType.SERVER_SIDE_EMIT,
-  ShardedMessageType.SERVER_SIDE_EMIT_RESPONSE,
-]);
+export const ShardedMessageType = ClusterMessageType;
 
 /** socket.io's socket ids are 20 characters; the sharded adapter tells rooms from ids by that. */
 const SOCKET_ID_LENGTH = 20;
@@ -107,61 +83,8 @@ export class ShardedCodec implements ClusterCodec {
 
   decode(nsp: string, role: ChannelRole, payload: Buffer): Inbound {
     const message = asRecord(decodePayload(payload), "message");
-    if (role === "response") return decodeReply(message);
-    if (message.uid === this.uid) return { type: "ignored", reason: "own message" };
-    if (message.nsp !== nsp) return { type: "ignored", reason: "other namespace" };
-    const from = typeof message.uid === "string" ? message.uid : "";
-    switch (message.type) {
-      case ShardedMessageType.BROADCAST: {
-        const data = asRecord(message.data, "data");
-        const broadcast = broadcastOf(nsp, data.packet, data.opts);
-        if ("ignored" in broadcast) return { type: "ignored", reason: broadcast.ignored };
-        if (data.requestId === undefined) return { type: "broadcast", from, broadcast };
-        return {
-          type: "broadcast-with-ack",
-          from,
-          requestId: asRequestId(data.requestId),
-          broadcast,
-          timeoutMs: timeoutOf(data.opts),
-        };
-      }
-      case ShardedMessageType.SOCKETS_JOIN:
-      case ShardedMessageType.SOCKETS_LEAVE: {
-        const data = asRecord(message.data, "data");
-        return {
-          type: message.type === ShardedMessageType.SOCKETS_JOIN ? "join" : "leave",
-          selector: selectorOf(nsp, data.opts),
-          rooms: asRooms(data.rooms, "rooms"),
-        };
-      }
-      case ShardedMessageType.DISCONNECT_SOCKETS: {
-        const data = asRecord(message.data, "data");
-        return {
-          type: "disconnect",
-          selector: selectorOf(nsp, data.opts),
-          close: data.close === true,
-        };
-      }
-      case ShardedMessageType.FETCH_SOCKETS: {
-        const data = asRecord(message.data, "data");
-        return {
-          type: "fetch-sockets",
-          from,
-          requestId: asRequestId(data.requestId),
-          selector: selectorOf(nsp, data.opts),
-        };
-      }
-      case ShardedMessageType.SERVER_SIDE_EMIT:
-        return { type: "server-side-emit", from };
-      case ShardedMessageType.FETCH_SOCKETS_RESPONSE:
-      case ShardedMessageType.SERVER_SIDE_EMIT_RESPONSE:
-      case ShardedMessageType.BROADCAST_CLIENT_COUNT:
-      case ShardedMessageType.BROADCAST_ACK:
-        // Like the adapter: a reply that arrives on the main channel is still a reply.
-        return decodeReply(message);
-      default:
-        return { type: "ignored", reason: `message type ${String(message.type)}` };
-    }
+    if (role === "response") return decodeClusterReply(message);
+    return decodeClusterMessage(nsp, this.uid, message);
   }
 
   encodeBroadcast(
@@ -248,23 +171,5 @@ export class ShardedCodec implements ClusterCodec {
     return MAY_CARRY_BINARY.has(type) && hasBinary(data, true)
       ? encodeMsgpack(message)
       : JSON.stringify(message);
-  }
-}
-
-function decodeReply(message: Record<string, unknown>): Inbound {
-  const data = asRecord(message.data, "data");
-  const requestId = asRequestId(data.requestId);
-  switch (message.type) {
-    case ShardedMessageType.FETCH_SOCKETS_RESPONSE:
-      return { type: "reply", reply: { requestId, sockets: socketsOf(data.sockets) } };
-    case ShardedMessageType.BROADCAST_CLIENT_COUNT:
-      if (typeof data.clientCount !== "number") {
-        throw new MalformedMessageError("clientCount is not a number");
-      }
-      return { type: "reply", reply: { requestId, clientCount: data.clientCount } };
-    case ShardedMessageType.BROADCAST_ACK:
-      return { type: "reply", reply: { requestId, ack: { arg: data.packet } } };
-    default:
-      return { type: "ignored", reason: `reply type ${String(message.type)}` };
   }
 }

@@ -1,0 +1,262 @@
+import { randomBytes } from "node:crypto";
+import { decode as msgpackDecode } from "notepack.io";
+import { hasBinary } from "../../../binary.js";
+import type { SocketSelector } from "../../cluster.js";
+import {
+  asRecord,
+  type ChannelRole,
+  type ClusterCodec,
+  decodePayload,
+  encodeMsgpack,
+  eventPacket,
+  type Inbound,
+  type Listening,
+  MalformedMessageError,
+  type Outbound,
+  type ReplyOut,
+  type StreamOutbound,
+} from "./cluster-codec.js";
+import {
+  ClusterMessageType,
+  decodeClusterMessage,
+  decodeClusterReply,
+  MAY_CARRY_BINARY,
+} from "./cluster-message.js";
+
+/** Which streams a streams-mode cluster writes to (the adapter's `streamName`, `streamCount`). */
+export interface StreamLayout {
+  readonly streamName: string;
+  readonly streamCount: number;
+}
+
+/** A stream entry's fields as the adapter writes them, before its `data` is decoded. */
+export interface StreamEntry {
+  readonly uid: string;
+  readonly nsp: string;
+  readonly type: number;
+  /** JSON text (starts with `{`) or base64 MessagePack; absent for a message without data. */
+  readonly data: string | undefined;
+}
+
+/** Standard base64 with its padding, as `Buffer.toString("base64")` writes it. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+const TYPE = /^[0-9]{1,3}$/;
+
+/**
+ * The streams dialect (`@socket.io/redis-streams-adapter` 0.3), messages in socket.io-adapter's
+ * `ClusterAdapter` format `{type, data, uid, nsp}`:
+ *
+ * - what should outlive a short disconnection (broadcasts without ack, remote joins,
+ *   leaves and disconnects) is an entry of the namespace's stream, fields
+ *   `uid, nsp, type` (a decimal string) `, data` (JSON text, or base64 MessagePack
+ *   when a broadcast carries binary); the entry's id is the offset a recovering client
+ *   names;
+ * - the rest (broadcasts with ack, server-side emits, fetch-sockets requests) is
+ *   MessagePack on `${prefix}#${nsp}#`, and replies on `${prefix}#${nsp}#${uid}#`.
+ *
+ * `uid` is 16 hex characters, like `ClusterAdapter`'s.
+ */
+export class StreamsCodec implements ClusterCodec {
+  readonly uid: string;
+  readonly #prefix: string;
+  readonly #layout: StreamLayout;
+
+  constructor(
+    channelPrefix: string,
+    layout: StreamLayout,
+    uid: string = randomBytes(8).toString("hex"),
+  ) {
+    this.#prefix = channelPrefix;
+    this.#layout = layout;
+    this.uid = uid;
+  }
+
+  /** `${prefix}#${nsp}#`: requests to every node; its subscribers are the node count. */
+  publicChannel(nsp: string): string {
+    return `${this.#prefix}#${nsp}#`;
+  }
+
+  /**
+   * The stream `nsp` is written to: `streamName`, or with several streams
+   * `${streamName}-${hashCode(nsp) % streamCount}` (the adapter's hash, a 32-bit
+   * signed one, so the index may be negative as it is for the adapter).
+   */
+  streamOf(nsp: string): string {
+    const { streamName, streamCount } = this.#layout;
+    if (streamCount === 1) return streamName;
+    return `${streamName}-${hashCode(nsp) % streamCount}`;
+  }
+
+  listening(nsp: string): Listening {
+    return {
+      patterns: [],
+      channels: [
+        { channel: this.publicChannel(nsp), role: "broadcast" },
+        { channel: `${this.publicChannel(nsp)}${this.uid}#`, role: "response" },
+      ],
+    };
+  }
+
+  countChannel(nsp: string): string {
+    return this.publicChannel(nsp);
+  }
+
+  /** No per-room channels: every broadcast without ack goes through the stream. */
+  roomListening(): undefined {
+    return undefined;
+  }
+
+  roomOfChannel(): undefined {
+    return undefined;
+  }
+
+  decode(nsp: string, role: ChannelRole, payload: Buffer): Inbound {
+    const message = asRecord(decodePayload(payload), "message");
+    if (role === "response") return decodeClusterReply(message);
+    return decodeClusterMessage(nsp, this.uid, message);
+  }
+
+  encodeBroadcast(
+    nsp: string,
+    room: string,
+    except: readonly string[],
+    event: string,
+    args: readonly unknown[],
+  ): StreamOutbound {
+    const data = {
+      packet: eventPacket(nsp, event, args),
+      opts: { rooms: [room], except: [...new Set(except)], flags: {} },
+    };
+    const type = ClusterMessageType.BROADCAST;
+    return {
+      stream: this.streamOf(nsp),
+      fields: ["uid", this.uid, "nsp", nsp, "type", String(type), "data", encodeData(type, data)],
+    };
+  }
+
+  /** `ClusterAdapter` has no all-rooms request. */
+  encodeAllRooms(): undefined {
+    return undefined;
+  }
+
+  encodeFetchSockets(nsp: string, requestId: string, selector: SocketSelector): Outbound {
+    const data = {
+      opts: { rooms: [...selector.rooms], except: [...selector.except], flags: {} },
+      requestId,
+    };
+    return {
+      channel: this.publicChannel(nsp),
+      payload: this.#message(nsp, ClusterMessageType.FETCH_SOCKETS, data),
+    };
+  }
+
+  encodeReply(nsp: string, to: string, reply: ReplyOut): Outbound | undefined {
+    const channel = `${this.publicChannel(nsp)}${to}#`;
+    const { requestId } = reply;
+    switch (reply.kind) {
+      case "sockets":
+        return {
+          channel,
+          payload: this.#message(nsp, ClusterMessageType.FETCH_SOCKETS_RESPONSE, {
+            requestId,
+            sockets: reply.sockets,
+          }),
+        };
+      case "count":
+        return {
+          channel,
+          payload: this.#message(nsp, ClusterMessageType.BROADCAST_CLIENT_COUNT, {
+            requestId,
+            clientCount: reply.clientCount,
+          }),
+        };
+      case "ack":
+        return {
+          channel,
+          payload: this.#message(nsp, ClusterMessageType.BROADCAST_ACK, {
+            requestId,
+            packet: reply.arg,
+          }),
+        };
+      default:
+        return undefined;
+    }
+  }
+
+  /**
+   * The fields of an entry as XREAD returns them (field, value, …). The adapter reads
+   * an entry without `nsp` as nothing; here every field but `data` must be there, and
+   * `type` a decimal number, or the entry is malformed.
+   */
+  parseEntry(fields: readonly unknown[]): StreamEntry {
+    const record: Record<string, string> = {};
+    if (fields.length % 2 !== 0) throw new MalformedMessageError("an odd number of fields");
+    for (let i = 0; i < fields.length; i += 2) {
+      const name = fields[i];
+      const value = fields[i + 1];
+      if (typeof name !== "string" || typeof value !== "string") {
+        throw new MalformedMessageError("a field that is not text");
+      }
+      record[name] = value;
+    }
+    const { uid, nsp, type, data } = record;
+    if (uid === undefined || uid === "") throw new MalformedMessageError("uid is missing");
+    if (nsp === undefined || !nsp.startsWith("/")) {
+      throw new MalformedMessageError("nsp is missing or not a namespace");
+    }
+    if (type === undefined || !TYPE.test(type)) {
+      throw new MalformedMessageError("type is missing or not a number");
+    }
+    return { uid, nsp, type: Number(type), data: data === "" ? undefined : data };
+  }
+
+  /**
+   * What an entry with id `id` asks of this node. A broadcast carries `id` as its
+   * `offset`. This node's own entries are ignored before their data is decoded.
+   * Throws {@link MalformedMessageError} (or the JSON or MessagePack decoder's error)
+   * when the data cannot be read or has the wrong shape.
+   */
+  decodeEntry(id: string, entry: StreamEntry): Inbound {
+    if (entry.uid === this.uid) return { type: "ignored", reason: "own message" };
+    const message = {
+      uid: entry.uid,
+      nsp: entry.nsp,
+      type: entry.type,
+      data: entry.data === undefined ? undefined : decodeData(entry.data),
+    };
+    const inbound = decodeClusterMessage(entry.nsp, this.uid, message);
+    if (inbound.type !== "broadcast") return inbound;
+    return { ...inbound, broadcast: { ...inbound.broadcast, offset: id } };
+  }
+
+  /** A pub/sub message: always MessagePack, as the adapter sends them. */
+  #message(nsp: string, type: number, data: unknown): Buffer {
+    return encodeMsgpack({ type, data, uid: this.uid, nsp });
+  }
+}
+
+/** An entry's `data`: JSON, or base64 MessagePack when it may carry binary and does. */
+function encodeData(type: number, data: unknown): string {
+  // The adapter's rule: an object's `toJSON()` form counts (it is what JSON would send).
+  return MAY_CARRY_BINARY.has(type) && hasBinary(data, true)
+    ? encodeMsgpack(data).toString("base64")
+    : JSON.stringify(data);
+}
+
+/** The adapter's reading rule: text starting with `{` is JSON, anything else base64 MessagePack. */
+function decodeData(data: string): unknown {
+  if (data.startsWith("{")) return JSON.parse(data);
+  if (!BASE64.test(data)) throw new MalformedMessageError("data is neither JSON nor base64");
+  return msgpackDecode(Buffer.from(data, "base64"));
+}
+
+/** The adapter's `hashCode`: Java's `String.hashCode`, on UTF-16 code units. */
+export function hashCode(text: string): number {
+  let hash = 0;
+  for (let i = 0; i < text.length; i++) {
+    hash = hash * 31 + text.charCodeAt(i);
+    hash |= 0;
+  }
+  return hash;
+}
