@@ -1,0 +1,110 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { compare } from "bcryptjs";
+import { SwitchyardError } from "../errors.js";
+import { ConnectRefusal } from "../ingress/sio/client.js";
+import type { AdminUiConfig } from "../mapping/types.js";
+
+/** Logins whose bcrypt comparison may run at once; more are refused (SWY_ADMIN_UI_BUSY). */
+export const MAX_LOGINS_IN_FLIGHT = 4;
+/** Session ids a node remembers; past it, the oldest is forgotten (its UI logs in again). */
+export const MAX_SESSIONS = 1_000;
+/** ms a session id stays valid after the login that made it. */
+export const SESSION_TTL = 24 * 60 * 60 * 1000;
+/**
+ * Longest password compared. bcrypt reads 72 bytes; a longer string would still be
+ * encoded whole before it is cut, so a megabyte "password" is refused unread.
+ */
+const MAX_PASSWORD_LENGTH = 1_024;
+
+/** What the UI sends in its CONNECT: a session id from an earlier login, or credentials. */
+interface LoginAuth {
+  readonly sessionId?: unknown;
+  readonly username?: unknown;
+  readonly password?: unknown;
+}
+
+/**
+ * Basic auth of the admin namespace, as `@socket.io/admin-ui` does it: a username and
+ * the bcrypt hash of the password; a successful login gets a session id the UI keeps
+ * (in its local storage) and reconnects with. Session ids live in this node's memory:
+ * a UI sent to another node logs in again.
+ *
+ * bcrypt costs tens of milliseconds of CPU per comparison on purpose, so at most
+ * {@link MAX_LOGINS_IN_FLIGHT} run at once; a flood of logins is refused without one.
+ */
+export class AdminAuth {
+  readonly #auth: AdminUiConfig["auth"];
+  /** Session id → when it expires (ms since the epoch); in insertion order, oldest first. */
+  readonly #sessions = new Map<string, number>();
+  readonly #now: () => number;
+  #inFlight = 0;
+
+  constructor(auth: AdminUiConfig["auth"], now: () => number = Date.now) {
+    this.#auth = auth;
+    this.#now = now;
+  }
+
+  /**
+   * Checks a CONNECT's auth payload. Resolves with a new session id after a password
+   * login, or undefined (a known session id, or auth off).
+   *
+   * @throws ConnectRefusal `invalid credentials` (SWY_ADMIN_UI_AUTH_INVALID), or
+   *   SWY_ADMIN_UI_BUSY when too many logins are being checked.
+   */
+  async check(payload: LoginAuth): Promise<string | undefined> {
+    const auth = this.#auth;
+    if (auth === false) return undefined;
+    const { sessionId, username, password } = payload;
+    if (typeof sessionId === "string" && this.#isSession(sessionId)) return undefined;
+    if (
+      typeof username !== "string" ||
+      typeof password !== "string" ||
+      password.length > MAX_PASSWORD_LENGTH
+    ) {
+      throw refusal(new SwitchyardError("SWY_ADMIN_UI_AUTH_INVALID"));
+    }
+    if (this.#inFlight >= MAX_LOGINS_IN_FLIGHT) {
+      throw refusal(new SwitchyardError("SWY_ADMIN_UI_BUSY", [MAX_LOGINS_IN_FLIGHT]));
+    }
+    this.#inFlight++;
+    let isMatching: boolean;
+    try {
+      // The hash is compared whatever the username, so that the time taken does not
+      // tell a right username from a wrong one.
+      const isPassword = await compare(password, auth.password.reveal());
+      isMatching = sameText(username, auth.username) && isPassword;
+    } finally {
+      this.#inFlight--;
+    }
+    if (!isMatching) throw refusal(new SwitchyardError("SWY_ADMIN_UI_AUTH_INVALID"));
+    return this.#newSession();
+  }
+
+  #isSession(id: string): boolean {
+    const expires = this.#sessions.get(id);
+    if (expires === undefined) return false;
+    if (expires > this.#now()) return true;
+    this.#sessions.delete(id);
+    return false;
+  }
+
+  #newSession(): string {
+    const id = randomBytes(18).toString("base64url");
+    if (this.#sessions.size >= MAX_SESSIONS) {
+      const oldest = this.#sessions.keys().next().value;
+      if (oldest !== undefined) this.#sessions.delete(oldest);
+    }
+    this.#sessions.set(id, this.#now() + SESSION_TTL);
+    return id;
+  }
+}
+
+function refusal(error: SwitchyardError): ConnectRefusal {
+  return new ConnectRefusal(error.message, { code: error.code });
+}
+
+/** Compares two strings in a time that does not depend on where they differ. */
+function sameText(a: string, b: string): boolean {
+  const digest = (text: string) => createHash("sha256").update(text).digest();
+  return timingSafeEqual(digest(a), digest(b));
+}
