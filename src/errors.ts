@@ -18,6 +18,8 @@ export type ErrorSurface =
   | "ack"
   /** A diagnostic printed for a configuration file. */
   | "config"
+  /** `switchyard start` cannot run: one line `CODE message` on stderr, exit code 1. */
+  | "start"
   /** A rejected promise in the process (server-side API). */
   | "api";
 
@@ -77,6 +79,12 @@ export const ERRORS = {
     status: 403,
   },
   SWY_HTTP_NOT_FOUND: { message: "Not found", surface: "http", status: 404 },
+  // SIGTERM/SIGINT: the node closes its sessions so that their clients reconnect elsewhere.
+  SWY_DRAINING: {
+    message: "This node is shutting down; connect to another node",
+    surface: "http",
+    status: 503,
+  },
   // A request relayed to the node that owns its session, which could not be reached.
   SWY_RELAY_FAILED: {
     message: "The node that owns this session could not be reached",
@@ -368,9 +376,46 @@ export const ERRORS = {
     status: 504,
   },
 
+  // The Admin UI's namespace (`adminUi:`, docs/admin-ui.md). The login message is exactly
+  // what `@socket.io/admin-ui` sends, which the UI recognises to show its login form again.
+  SWY_ADMIN_UI_AUTH_INVALID: { message: "invalid credentials", surface: "connect" },
+  SWY_ADMIN_UI_BUSY: {
+    message: "Too many Admin UI logins are being checked (%s); try again",
+    surface: "connect",
+  },
+  SWY_ADMIN_UI_READONLY: {
+    message: "The Admin UI is read-only (adminUi.readonly): '%s' is refused",
+    surface: "ack",
+  },
+  SWY_ADMIN_UI_OPERATION_INVALID: { message: "Admin UI operation '%s': %s", surface: "ack" },
+  SWY_ADMIN_UI_NAMESPACE_TAKEN: {
+    message: "adminUi.namespace %s is also one of namespaces: give the Admin UI another one",
+    surface: "start",
+  },
+  SWY_ADMIN_UI_FILES_MISSING: {
+    message:
+      "The Admin UI's files are not at %s: install @socket.io/admin-ui, or set adminUi.path: false",
+    surface: "start",
+  },
+
   // Server-side API.
   SWY_ACK_TIMEOUT: { message: "No ack for '%s' within %s ms", surface: "api" },
   SWY_SOCKET_DISCONNECTED: { message: "Socket disconnected before the ack", surface: "api" },
+
+  // `switchyard start` cannot listen: the address, and the flag or key that moves it.
+  SWY_LISTEN_IN_USE: {
+    message: "Cannot listen on %s: the port is in use by another process (use %s)",
+    surface: "start",
+  },
+  SWY_LISTEN_DENIED: {
+    message: "Cannot listen on %s: permission denied, as for a port below 1024 (use %s)",
+    surface: "start",
+  },
+  SWY_LISTEN_ADDRESS: {
+    message:
+      "Cannot listen on %s: not an address of this machine, or a name that does not resolve (use %s)",
+    surface: "start",
+  },
 
   // Configuration diagnostics: `file:line:col CODE message`.
   SWY_CFG_READ: { message: "Cannot read %s: %s", surface: "config" },

@@ -1,4 +1,12 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { VERSION } from "./version.js";
+
+/** Latency buckets in seconds, from an in-process hop (0.1 ms) to a slow service (10 s). */
+const LATENCY_BUCKETS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+/** Buckets for calls that leave the host (an app's endpoint, a subscribe confirmed by a service), in seconds. */
+const REMOTE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 /**
  * The metrics every managed backend kind keeps (src/egress/managed/managed-backend.ts),
@@ -61,11 +69,48 @@ export function managedMetrics(
 }
 
 /**
- * Switchyard's Prometheus metrics, served on `/metrics`. One registry per process;
- * names are prefixed `switchyard_`.
+ * Switchyard's Prometheus metrics, served on `/metrics` and listed in docs/metrics.md.
+ * One registry per process. Switchyard's own names are prefixed `switchyard_`; the
+ * default process metrics keep prom-client's standard names (`process_*`, `nodejs_*`),
+ * which stock Node.js dashboards read. Histograms are in seconds; their labels are
+ * names from the configuration and fixed outcomes, never rooms, channels or ids.
  */
 export class Metrics {
   readonly registry = new Registry();
+  readonly buildInfo = new Gauge({
+    name: "switchyard_build_info",
+    help: "Always 1; its labels name the Switchyard version and the Node.js version running it.",
+    labelNames: ["version", "node"],
+    registers: [this.registry],
+  });
+  readonly ackLatency = new Histogram({
+    name: "switchyard_ack_latency_seconds",
+    help: "Time from a client's event that asked for an ack to the ack sent back, by the event rule's action (join, leave, broadcast, forward; none: no rule) and outcome (ok; error: the ack carries ok: false).",
+    labelNames: ["action", "outcome"],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly forwardLatency = new Histogram({
+    name: "switchyard_forward_seconds",
+    help: "Round trip of a forward rule's HTTP call to the app, request sent to answer read, by event and outcome (ok: 2xx; rejected: another status; timeout; unavailable; too_large: the answer was over the limit).",
+    labelNames: ["event", "outcome"],
+    buckets: REMOTE_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly backendPublishLatency = new Histogram({
+    name: "switchyard_backend_publish_seconds",
+    help: "Time from handing a publication to a backend to the backend accepting or refusing it, by backend, kind and outcome (accepted, refused).",
+    labelNames: ["backend", "kind", "outcome"],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly joinSubscribeLatency = new Histogram({
+    name: "switchyard_join_subscribe_seconds",
+    help: "Time from a socket joining a room to its channel being subscribed on the room's backend (0 when it already was), by backend, kind and outcome (subscribed; failed: refused or not confirmed within server.joinTimeout).",
+    labelNames: ["backend", "kind", "outcome"],
+    buckets: REMOTE_BUCKETS,
+    registers: [this.registry],
+  });
   readonly connections = new Gauge({
     name: "switchyard_connections",
     help: "Open Engine.IO sessions.",
@@ -81,6 +126,16 @@ export class Metrics {
     name: "switchyard_sessions_closed_total",
     help: "Engine.IO sessions closed, by reason.",
     labelNames: ["reason"],
+    registers: [this.registry],
+  });
+  readonly draining = new Gauge({
+    name: "switchyard_draining",
+    help: "1 from SIGTERM or SIGINT until the process exits (a graceful drain), else 0.",
+    registers: [this.registry],
+  });
+  readonly drainClosedSessions = new Counter({
+    name: "switchyard_drain_sessions_closed_total",
+    help: "Engine.IO sessions a graceful drain closed in its batches.",
     registers: [this.registry],
   });
   readonly sockets = new Gauge({
@@ -247,7 +302,7 @@ export class Metrics {
 
   readonly nativeRedisConnected = new Gauge({
     name: "switchyard_native_redis_connected",
-    help: "1 while a native backend's Redis connection is ready, else 0, by backend and connection (publisher, subscriber).",
+    help: "1 while a native backend's Redis connection is ready, else 0, by backend and connection (publisher, subscriber, and reader in streams mode).",
     labelNames: ["backend", "connection"],
     registers: [this.registry],
   });
@@ -285,6 +340,18 @@ export class Metrics {
     name: "switchyard_native_redis_request_failures_total",
     help: "Cluster requests of a native backend (all_rooms, fetch_sockets, server_count) that failed, by backend, request and reason (timeout, unavailable).",
     labelNames: ["backend", "request", "reason"],
+    registers: [this.registry],
+  });
+  readonly nativeRedisStreamIgnored = new Counter({
+    name: "switchyard_native_redis_stream_ignored_total",
+    help: "Stream entries from other nodes a native backend in streams mode read and left alone, by backend and reason (other_namespace: a namespace this node does not serve).",
+    labelNames: ["backend", "reason"],
+    registers: [this.registry],
+  });
+  readonly nativeRedisStreamReadFailures = new Counter({
+    name: "switchyard_native_redis_stream_read_failures_total",
+    help: "XREADs of a native backend in streams mode that Redis refused while the connection was up (a stream key of another type, say); each is retried after a pause.",
+    labelNames: ["backend"],
     registers: [this.registry],
   });
 
@@ -372,9 +439,54 @@ export class Metrics {
     labelNames: ["route"],
     registers: [this.registry],
   });
+  readonly recoveries = new Counter({
+    name: "switchyard_recovery_total",
+    help: "Connection state recovery by outcome: a client came back and was recovered, or was not (unknown_session, expired, offset_gone, other_namespace, auth_changed); or a kept socket was forgotten, its window over or maxSessions reached (forgotten).",
+    labelNames: ["outcome"],
+    registers: [this.registry],
+  });
+  readonly recoveryReplayed = new Counter({
+    name: "switchyard_recovery_replayed_total",
+    help: "Packets replayed to recovered sockets: the broadcasts they missed while away.",
+    registers: [this.registry],
+  });
+  /** What the recovery gauges read when scraped: this process's recovery, when on. */
+  readonly recoverySources = new Set<() => { kept: number; packets: number; bytes: number }>();
+  readonly recoveryKept = new Gauge({
+    name: "switchyard_recovery_kept_sockets",
+    help: "Disconnected sockets kept for their clients to recover them, on this node.",
+    registers: [this.registry],
+    collect: ((sources) =>
+      function (this: Gauge) {
+        let kept = 0;
+        for (const source of sources) kept += source().kept;
+        this.set(kept);
+      })(this.recoverySources),
+  });
+  readonly recoveryLog = new Gauge({
+    name: "switchyard_recovery_log",
+    help: "Broadcasts logged for recovery on this node, as packets and encoded bytes (unit).",
+    labelNames: ["unit"],
+    registers: [this.registry],
+    collect: ((sources) =>
+      function (this: Gauge<"unit">) {
+        let packets = 0;
+        let bytes = 0;
+        for (const source of sources) {
+          const size = source();
+          packets += size.packets;
+          bytes += size.bytes;
+        }
+        this.set({ unit: "packets" }, packets);
+        this.set({ unit: "bytes" }, bytes);
+      })(this.recoverySources),
+  });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: "switchyard_" });
+    // Unprefixed, as every Node.js exporter names them (0.1.0 named them
+    // `switchyard_process_*` and `switchyard_nodejs_*`; docs/metrics.md).
+    collectDefaultMetrics({ register: this.registry });
+    this.buildInfo.set({ version: VERSION, node: process.versions.node }, 1);
   }
 }
 

@@ -13,10 +13,11 @@ import { type Env, type LoadedDocument, parseConfigText, readConfigFile } from "
 import { compileRoomPattern } from "./pattern.js";
 import { publicKeyAlgorithms } from "./public-key.js";
 import { compileRouteTable, type RawRoute } from "./route-table.js";
-import { DEFAULTS, HMAC_ALGORITHMS, NATIVE_BACKEND } from "./schema.js";
+import { DEFAULTS, HMAC_ALGORITHMS, NATIVE_BACKEND, normalisePath } from "./schema.js";
 import { Secret } from "./secret.js";
 import { compileTemplate } from "./template.js";
 import type {
+  AdminUiConfig,
   AuthConfig,
   BackendConfig,
   ClusterConfig,
@@ -29,6 +30,7 @@ import type {
   NamespaceConfig,
   PassthroughConfig,
   PassthroughKey,
+  RecoveryConfig,
   ServerConfig,
   SwitchyardConfig,
 } from "./types.js";
@@ -72,6 +74,50 @@ export function loadConfigFromString(
   return finish(parseConfigText(text, name, env), name, kinds);
 }
 
+/** What {@link checkConfig} found. */
+export interface CheckResult {
+  /** Every problem found, sorted by position; print them with formatDiagnostic. */
+  readonly diagnostics: readonly Diagnostic[];
+  /** No diagnostic is an error. */
+  readonly isValid: boolean;
+  /** How many namespaces the file declares (0 when it is not valid). */
+  readonly namespaces: number;
+  /** Variables read with no default that are unset (only with `allowMissingEnv`). */
+  readonly unsetEnv: readonly string[];
+}
+
+/**
+ * Checks the file at `file` as `switchyard validate` does. Without `allowMissingEnv`
+ * this is {@link loadConfig}: the file is valid when it would start. With it, an unset
+ * `${VAR}` is a warning and what reads it goes unchecked; such a file is validated but
+ * not compiled, because its values are unknown.
+ */
+export function checkConfig(
+  file: string,
+  options: { env?: Env; kinds?: BackendRegistry; allowMissingEnv?: boolean } = {},
+): CheckResult {
+  const { env = process.env, kinds = BUILTIN_KINDS } = options;
+  if (options.allowMissingEnv !== true) {
+    const { config, diagnostics } = loadConfig(file, env, kinds);
+    const namespaces = config?.namespaces.size ?? 0;
+    return { diagnostics, isValid: config !== undefined, namespaces, unsetEnv: [] };
+  }
+  const doc = readConfigFile(file, env, { missingEnv: "warning" });
+  const diagnostics = validateDocument(doc, kinds);
+  if (hasErrors(diagnostics)) return { diagnostics, isValid: false, namespaces: 0, unsetEnv: [] };
+  if (doc.unsetEnv.length === 0) {
+    const config = compileConfig(doc, resolvePath(file), kinds);
+    return { diagnostics, isValid: true, namespaces: config.namespaces.size, unsetEnv: [] };
+  }
+  const declared = (doc.value as { namespaces?: object } | null)?.namespaces ?? {};
+  return {
+    diagnostics,
+    isValid: true,
+    namespaces: Object.keys(declared).length,
+    unsetEnv: doc.unsetEnv,
+  };
+}
+
 function finish(doc: LoadedDocument, source: string, kinds: BackendRegistry): LoadResult {
   const diagnostics = validateDocument(doc, kinds);
   if (hasErrors(diagnostics)) return { diagnostics };
@@ -107,12 +153,14 @@ interface RawServer {
   path?: string;
   transports?: ("polling" | "websocket")[];
   allowEIO3?: boolean;
+  connectionStateRecovery?: Partial<RecoveryConfig>;
   cors?: false | RawCors;
   cookie?: boolean | Partial<CookieConfig>;
   heartbeat?: { interval?: number; timeout?: number };
   connectTimeout?: number;
   joinTimeout?: number;
   upgradeTimeout?: number;
+  drainTimeout?: number;
   limits?: Partial<Record<keyof typeof DEFAULTS.server.limits, number>>;
 }
 interface RawConfig {
@@ -121,10 +169,19 @@ interface RawConfig {
   api?: { token: string };
   admin?: { host?: string; port: number };
   cluster?: { advertise?: string; redis?: string; key?: string; nodeTtl?: number };
+  adminUi?: {
+    namespace?: string;
+    auth: false | { username: string; password: string };
+    readonly?: boolean;
+    mode?: AdminUiConfig["mode"];
+    serverId?: string;
+    path?: string | false;
+  };
   passthrough?: {
     target: string;
     percent?: number;
     key?: "address" | { query?: string; header?: string; cookie?: string };
+    path?: string | string[];
     timeout?: number;
     drainSpread?: number;
     stickyCookie?: { name: string; maxAge?: number };
@@ -189,23 +246,32 @@ export function compileConfig(
       },
     ];
   });
+  const server = compileServer(raw.server ?? {});
   return deepFreeze({
     source,
-    server: compileServer(raw.server ?? {}),
+    server,
     log: { level: raw.log?.level ?? DEFAULTS.log.level },
     ...(raw.api === undefined ? {} : { api: { token: new Secret(raw.api.token) } }),
     ...(raw.admin === undefined
       ? {}
       : { admin: { host: raw.admin.host ?? DEFAULTS.admin.host, port: raw.admin.port } }),
     ...(raw.cluster === undefined ? {} : { cluster: compileCluster(raw.cluster) }),
-    ...(raw.passthrough === undefined ? {} : { passthrough: compilePassthrough(raw.passthrough) }),
+    ...(raw.adminUi === undefined ? {} : { adminUi: compileAdminUi(raw.adminUi) }),
+    ...(raw.passthrough === undefined
+      ? {}
+      : { passthrough: compilePassthrough(raw.passthrough, server.path) }),
     backends,
     namespaces: new FrozenMap(namespaces),
   });
 }
 
-function compilePassthrough(raw: NonNullable<RawConfig["passthrough"]>): PassthroughConfig {
+function compilePassthrough(
+  raw: NonNullable<RawConfig["passthrough"]>,
+  serverPath: string,
+): PassthroughConfig {
   const d = DEFAULTS.passthrough;
+  const paths = typeof raw.path === "string" ? [raw.path] : (raw.path ?? []);
+  const legacyPaths = [...new Set(paths.map(normalisePath))].filter((path) => path !== serverPath);
   let key: PassthroughKey | undefined;
   if (raw.key === "address") key = { kind: "address" };
   else if (raw.key?.query !== undefined) key = { kind: "query", name: raw.key.query };
@@ -217,6 +283,7 @@ function compilePassthrough(raw: NonNullable<RawConfig["passthrough"]>): Passthr
     target: raw.target.replace(/\/$/, ""),
     threshold: Math.round((raw.percent ?? d.percent) * 100),
     ...(key === undefined ? {} : { key }),
+    legacyPaths,
     timeout: raw.timeout ?? d.timeout,
     drainSpread: raw.drainSpread ?? d.drainSpread,
     ...(raw.stickyCookie === undefined
@@ -227,6 +294,22 @@ function compilePassthrough(raw: NonNullable<RawConfig["passthrough"]>): Passthr
             maxAge: raw.stickyCookie.maxAge ?? d.stickyMaxAge,
           },
         }),
+  };
+}
+
+function compileAdminUi(raw: NonNullable<RawConfig["adminUi"]>): AdminUiConfig {
+  const d = DEFAULTS.adminUi;
+  const path = raw.path ?? d.path;
+  return {
+    namespace: raw.namespace ?? d.namespace,
+    auth:
+      raw.auth === false
+        ? false
+        : { username: raw.auth.username, password: new Secret(raw.auth.password) },
+    readonly: raw.readonly ?? d.readonly,
+    mode: raw.mode ?? d.mode,
+    ...(raw.serverId === undefined ? {} : { serverId: raw.serverId }),
+    path: path === false ? false : normalisePath(path),
   };
 }
 
@@ -341,6 +424,7 @@ function compileServer(s: RawServer): ServerConfig {
     connectTimeout: s.connectTimeout ?? d.connectTimeout,
     joinTimeout: s.joinTimeout ?? d.joinTimeout,
     upgradeTimeout: s.upgradeTimeout ?? d.upgradeTimeout,
+    drainTimeout: s.drainTimeout ?? d.drainTimeout,
     maxHttpBufferSize: s.limits?.maxHttpBufferSize ?? d.limits.maxHttpBufferSize,
     maxAttachments: s.limits?.maxAttachments ?? d.limits.maxAttachments,
     maxQueuedBytes: s.limits?.maxQueuedBytes ?? d.limits.maxQueuedBytes,
@@ -354,14 +438,10 @@ function compileServer(s: RawServer): ServerConfig {
     maxForwards: s.limits?.maxForwards ?? d.limits.maxForwards,
     maxShadowPending: s.limits?.maxShadowPending ?? d.limits.maxShadowPending,
     maxShadowWrites: s.limits?.maxShadowWrites ?? d.limits.maxShadowWrites,
+    ...(s.connectionStateRecovery === undefined
+      ? {}
+      : { recovery: { ...DEFAULTS.recovery, ...s.connectionStateRecovery } }),
   };
-}
-
-/** `socket.io` → `/socket.io/`: Engine.IO matches the prefix with both slashes. */
-export function normalisePath(path: string): string {
-  let out = path.startsWith("/") ? path : `/${path}`;
-  if (!out.endsWith("/")) out += "/";
-  return out;
 }
 
 function compileCors(cors: false | RawCors): CorsConfig | false {

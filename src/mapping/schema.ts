@@ -34,6 +34,7 @@ export const DEFAULTS = {
     connectTimeout: 45_000,
     joinTimeout: 10_000,
     upgradeTimeout: 10_000,
+    drainTimeout: 10_000,
     allowEIO3: false,
     limits: {
       maxHttpBufferSize: 1_000_000,
@@ -58,12 +59,25 @@ export const DEFAULTS = {
     maxAge: 600,
   },
   cookie: { name: "io", path: "/", httpOnly: true, secure: false, sameSite: "Lax" },
+  recovery: {
+    maxDisconnectionDuration: 120_000,
+    skipMiddlewares: true,
+    maxSessions: 100_000,
+    maxPackets: 10_000,
+    maxBytes: 16 * 1_048_576,
+  },
   admin: { host: "127.0.0.1" },
   log: { level: "info" },
   rule: { allow: [], exceptSender: true, requireMembership: true },
   forward: { timeout: 5_000, includeToken: false },
   jwt: { clockTolerance: 0, allowNoExpiry: false, disconnectOnExpiry: false },
   cluster: { redis: "redis://127.0.0.1:6379", key: "switchyard", nodeTtl: 15_000 },
+  adminUi: {
+    namespace: "/admin",
+    readonly: false,
+    mode: "development" as "development" | "production",
+    path: "/admin-ui/",
+  },
   webhook: { timeout: 5_000 },
   passthrough: { percent: 100, timeout: 60_000, drainSpread: 10_000, stickyMaxAge: 2_592_000 },
   shadow: {
@@ -281,6 +295,46 @@ const serverSchema: JsonSchema = {
       type: "boolean",
       default: DEFAULTS.server.allowEIO3,
     },
+    connectionStateRecovery: {
+      description:
+        "Connection state recovery, as socket.io 4.6+ has it: a client whose connection " +
+        "was lost comes back within `maxDisconnectionDuration` with the same socket id, " +
+        "rooms and state, and gets every broadcast it missed. Absent: off. See docs/recovery.md.",
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        maxDisconnectionDuration: milliseconds(
+          "How long a disconnected socket is kept for its client.",
+          DEFAULTS.recovery.maxDisconnectionDuration,
+        ),
+        skipMiddlewares: {
+          description:
+            "Whether a recovering client skips the namespace's auth (its claims are kept; " +
+            `a token that expired meanwhile is still refused). Default ${DEFAULTS.recovery.skipMiddlewares}.`,
+          type: "boolean",
+          default: DEFAULTS.recovery.skipMiddlewares,
+        },
+        maxSessions: {
+          description: `Disconnected sockets kept at most; past it the oldest is forgotten. Default ${DEFAULTS.recovery.maxSessions}.`,
+          type: "integer",
+          minimum: 1,
+          default: DEFAULTS.recovery.maxSessions,
+        },
+        maxPackets: {
+          description: `Broadcasts each namespace's log keeps at most. Default ${DEFAULTS.recovery.maxPackets}.`,
+          type: "integer",
+          minimum: 1,
+          default: DEFAULTS.recovery.maxPackets,
+        },
+        maxBytes: {
+          description: `Bytes each namespace's log keeps at most: each broadcast's encoded size plus 368 for what its entry holds beside it. Default ${DEFAULTS.recovery.maxBytes}.`,
+          type: "integer",
+          minimum: 1024,
+          default: DEFAULTS.recovery.maxBytes,
+        },
+      },
+      examples: [{ maxDisconnectionDuration: 120_000, skipMiddlewares: true }],
+    },
     cors: corsSchema,
     cookie: cookieSchema,
     heartbeat: {
@@ -314,6 +368,12 @@ const serverSchema: JsonSchema = {
     upgradeTimeout: milliseconds(
       "How long a transport upgrade (polling to WebSocket) may take before it is abandoned.",
       DEFAULTS.server.upgradeTimeout,
+    ),
+    drainTimeout: milliseconds(
+      "On SIGTERM or SIGINT, the time over which open sessions are closed in batches " +
+        "(their clients reconnect to other nodes) before the backends are flushed and " +
+        "the process exits.",
+      DEFAULTS.server.drainTimeout,
     ),
     limits: {
       description: "Hard limits; each says what happens when it is exceeded.",
@@ -485,6 +545,94 @@ const clusterSchema: JsonSchema = {
   },
 };
 
+const adminUiSchema: JsonSchema = {
+  description:
+    "The official Socket.IO Admin UI (`@socket.io/admin-ui`) against Switchyard: its admin " +
+    "namespace, and the UI's own files served at `path`. Names follow the package's " +
+    "`instrument()` options. Absent (default): neither. See docs/admin-ui.md.",
+  type: "object",
+  additionalProperties: false,
+  required: ["auth"],
+  properties: {
+    namespace: {
+      description: `The admin namespace the UI connects to; not one of \`namespaces\`. Default \`${DEFAULTS.adminUi.namespace}\`.`,
+      type: "string",
+      pattern: "^/[^\\s,?#]*$",
+      patternErrorMessage: "must start with '/' and contain no spaces, ',', '?' or '#'",
+      default: DEFAULTS.adminUi.namespace,
+    },
+    auth: {
+      description:
+        "Basic auth: `username` and `password`, the bcrypt hash of the password " +
+        "from the environment (`ADMIN_UI_PASSWORD_HASH`), never the password itself. `false` " +
+        "turns auth off: " +
+        "anyone who reaches the port sees every socket. Required, as in `instrument()`.",
+      type: ["boolean", "object"],
+      errorMessage: "must be false or a mapping with username and password",
+      if: { type: "boolean" },
+      // biome-ignore lint/suspicious/noThenProperty: `then` is a JSON Schema keyword here.
+      then: { const: false, errorMessage: "must be false or a mapping with username and password" },
+      additionalProperties: false,
+      required: ["username", "password"],
+      properties: {
+        username: {
+          description: "The name the UI's login form asks for.",
+          type: "string",
+          minLength: 1,
+        },
+        password: {
+          description: "A bcrypt hash (`$2a$`, `$2b$` or `$2y$`, cost and 53 characters).",
+          type: "string",
+          // Never echoed in a diagnostic: someone may have put the password itself here.
+          writeOnly: true,
+          pattern: "^\\$2[aby]\\$\\d\\d\\$[./A-Za-z0-9]{53}$",
+          patternErrorMessage:
+            "must be a bcrypt hash, not the password (docs/admin-ui.md: making one)",
+        },
+      },
+    },
+    readonly: {
+      description: `When true, the UI cannot join, leave or disconnect sockets. Default ${DEFAULTS.adminUi.readonly}.`,
+      type: "boolean",
+      default: DEFAULTS.adminUi.readonly,
+    },
+    mode: {
+      description:
+        "`development`: the UI lists sockets, rooms and every event (each event crosses Redis " +
+        "in a cluster); `production`: server stats and counts only. Default " +
+        `\`${DEFAULTS.adminUi.mode}\`.`,
+      enum: ["development", "production"],
+      default: DEFAULTS.adminUi.mode,
+    },
+    serverId: {
+      description:
+        "This node's id in the UI's server list. Default: the host name, and in a cluster " +
+        "`<host name>#<node tag>`, so that every node shows.",
+      type: "string",
+      minLength: 1,
+    },
+    path: {
+      description:
+        "Where the UI's own files (from the npm package, no CDN) are served on the public " +
+        `port; \`false\`: not served (use the hosted UI). Default \`${DEFAULTS.adminUi.path}\`.`,
+      type: ["string", "boolean"],
+      errorMessage: "must be a path such as /admin-ui/, or false",
+      if: { type: "boolean" },
+      // biome-ignore lint/suspicious/noThenProperty: `then` is a JSON Schema keyword here.
+      then: { const: false, errorMessage: "must be a path such as /admin-ui/, or false" },
+      else: { pattern: "^/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$" },
+      default: DEFAULTS.adminUi.path,
+    },
+  },
+};
+
+/** `socket.io` → `/socket.io/`: Engine.IO matches the prefix with both slashes. */
+export function normalisePath(path: string): string {
+  let out = path.startsWith("/") ? path : `/${path}`;
+  if (!out.endsWith("/")) out += "/";
+  return out;
+}
+
 const passthroughSchema: JsonSchema = {
   description:
     "Put Switchyard in front of the existing Socket.IO server: `percent` of new connections " +
@@ -530,6 +678,27 @@ const passthroughSchema: JsonSchema = {
         cookie: { description: "A cookie's name.", type: "string", minLength: 1 },
       },
       examples: [{ query: "uid" }, "address"],
+    },
+    path: {
+      description:
+        "The legacy server's Engine.IO paths that clients reach through this port. " +
+        "`server.path` is always one of them, and there `percent` splits new connections; " +
+        "any other path listed here (a raw engine.io, a second Socket.IO server) has no " +
+        "server in Switchyard, so all of its requests are relayed. A leading and a " +
+        "trailing `/` are added when missing. Default: `server.path` alone.",
+      type: ["string", "array"],
+      pattern: "^[^?#\\s]*$",
+      patternErrorMessage: "must be a URL path without '?', '#' or spaces",
+      minLength: 1,
+      items: {
+        type: "string",
+        minLength: 1,
+        pattern: "^[^?#\\s]*$",
+        patternErrorMessage: "must be a URL path without '?', '#' or spaces",
+      },
+      minItems: 1,
+      maxItems: 16,
+      examples: [["/socket.io/", "/engine.io/"]],
     },
     timeout: milliseconds(
       "Longest wait for the target's answer to a relayed request; keep it above the " +
@@ -810,21 +979,39 @@ const branch = (action: string, then: JsonSchema): JsonSchema => ({
   then,
 });
 
+const ruleActionProperty: JsonSchema = {
+  description: "`join`, `leave`, `broadcast` or `forward`.",
+  enum: RULE_ACTIONS,
+};
+
+/**
+ * The keys of every action, for a rule whose `action` is missing or unknown: no branch
+ * applies then, and without this a typo such as `acton:` would hide behind the
+ * missing `action` instead of being reported beside it.
+ */
+const anyActionSchema: JsonSchema = {
+  additionalProperties: false,
+  properties: Object.assign(
+    {},
+    ...[joinSchema, leaveSchema, broadcastSchema, forwardSchema].map((s) => s.properties),
+    { action: ruleActionProperty },
+  ),
+};
+
 const ruleSchema: JsonSchema = {
   description: "What the event does; the keys allowed depend on `action`.",
   type: "object",
   required: ["action"],
-  properties: {
-    action: {
-      description: "`join`, `leave`, `broadcast` or `forward`.",
-      enum: RULE_ACTIONS,
-    },
-  },
+  properties: { action: ruleActionProperty },
   allOf: [
     branch("join", joinSchema),
     branch("leave", leaveSchema),
     branch("broadcast", broadcastSchema),
     branch("forward", forwardSchema),
+    {
+      if: { properties: { action: { enum: RULE_ACTIONS } }, required: ["action"] },
+      else: anyActionSchema,
+    },
   ],
 };
 
@@ -1269,6 +1456,7 @@ export function configSchema(kinds: BackendRegistry): JsonSchema {
       api: apiSchema,
       admin: adminSchema,
       cluster: clusterSchema,
+      adminUi: adminUiSchema,
       passthrough: passthroughSchema,
       backends: backendsSchema(kinds),
       namespaces: {

@@ -306,6 +306,11 @@ export interface ServerConfig {
   readonly joinTimeout: number;
   /** ms, default 10000. */
   readonly upgradeTimeout: number;
+  /**
+   * ms over which SIGTERM/SIGINT closes the open sessions in batches before the
+   * backends are flushed and the process exits (docs/scaling.md); default 10000.
+   */
+  readonly drainTimeout: number;
   /** Bytes, default 1000000. */
   readonly maxHttpBufferSize: number;
   /** Binary attachments per packet, default 10. */
@@ -332,6 +337,22 @@ export interface ServerConfig {
   readonly maxShadowPending: number;
   /** Shadow writes on their way at once on this node; default 10,000. */
   readonly maxShadowWrites: number;
+  /** `connectionStateRecovery`; absent: off (docs/recovery.md). */
+  readonly recovery?: RecoveryConfig;
+}
+
+/** `server.connectionStateRecovery`, defaults applied (docs/recovery.md). */
+export interface RecoveryConfig {
+  /** ms a disconnected socket is kept; default 120000. */
+  readonly maxDisconnectionDuration: number;
+  /** Whether a recovering socket skips auth; default true. */
+  readonly skipMiddlewares: boolean;
+  /** Kept sockets at most; default 100000. */
+  readonly maxSessions: number;
+  /** Broadcasts each namespace's log keeps at most; default 10000. */
+  readonly maxPackets: number;
+  /** Encoded bytes each namespace's log keeps at most; default 16 MiB. */
+  readonly maxBytes: number;
 }
 
 export interface LogConfig {
@@ -364,6 +385,25 @@ export interface ClusterConfig {
   readonly nodeTtl: number;
 }
 
+/**
+ * `adminUi:`: the Socket.IO Admin UI's namespace, and its static files (docs/admin-ui.md).
+ * Names follow `instrument()` of `@socket.io/admin-ui`.
+ */
+export interface AdminUiConfig {
+  /** The admin namespace, default `/admin`; never one of `namespaces`. */
+  readonly namespace: string;
+  /** Basic auth: the username and the bcrypt hash of the password; `false`: none. */
+  readonly auth: false | { readonly username: string; readonly password: Secret };
+  /** When true, the UI may look but not join, leave or disconnect. */
+  readonly readonly: boolean;
+  /** `development`: sockets, rooms and events; `production`: server stats only. */
+  readonly mode: "development" | "production";
+  /** This node's id in the UI's server list; absent: the host name (and node tag in a cluster). */
+  readonly serverId?: string;
+  /** Where the UI's files are served (normalised, both slashes); `false`: not served. */
+  readonly path: string | false;
+}
+
 /** What keeps a client on one side of a passthrough: a request's value, or none (random). */
 export type PassthroughKey =
   | { readonly kind: "query" | "header" | "cookie"; readonly name: string }
@@ -377,6 +417,11 @@ export interface PassthroughConfig {
   readonly threshold: number;
   /** Absent: each new connection is placed at random. */
   readonly key?: PassthroughKey;
+  /**
+   * The legacy server's Engine.IO paths other than `server.path` (normalised, with both
+   * slashes): Switchyard serves nothing there, so every request under them is relayed.
+   */
+  readonly legacyPaths: readonly string[];
   /** ms the target may take to answer a relayed request. */
   readonly timeout: number;
   /** ms over which a drain ends the connections it picks. */
@@ -403,6 +448,8 @@ export interface SwitchyardConfig {
   readonly admin?: AdminConfig;
   /** Absent: a single node (sessions must come back to the node that made them). */
   readonly cluster?: ClusterConfig;
+  /** Absent (default): no admin namespace, no `/admin-ui/` files. */
+  readonly adminUi?: AdminUiConfig;
   /** Absent: every connection is served here. */
   readonly passthrough?: PassthroughConfig;
   /** Backend name → backend; always holds `native`. */

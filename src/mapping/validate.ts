@@ -32,6 +32,7 @@ import {
   DEFAULTS,
   HMAC_ALGORITHMS,
   type JsonSchema,
+  normalisePath,
   RECOMMENDED_SECRET_LENGTH,
   RULE_ACTIONS,
 } from "./schema.js";
@@ -317,6 +318,7 @@ function checkSemantics(out: Reporter, data: unknown): void {
   checkCookie(out, asRecord(server?.cookie));
   checkAdmin(out, server, asRecord(root.admin));
   checkApi(out, asRecord(root.api));
+  checkPassthroughPaths(out, asRecord(root.passthrough));
   const limits = asRecord(server?.limits);
   const maxRoomLength =
     typeof limits?.maxRoomLength === "number"
@@ -489,6 +491,27 @@ function checkAdmin(
       `admin.port is server.port (${serverPort}): the admin listener needs a port of its own`,
     ]);
   }
+}
+
+/** Paths Switchyard answers itself, which a passthrough path must not take over. */
+const OWN_PATHS = ["/healthz/", "/readyz/", "/metrics/"];
+
+/** A passthrough path that is one of Switchyard's own (probes, the API) could never be relayed. */
+function checkPassthroughPaths(
+  out: Reporter,
+  passthrough: Record<string, unknown> | undefined,
+): void {
+  const value = passthrough?.path;
+  const paths = typeof value === "string" ? [value] : Array.isArray(value) ? value : [];
+  paths.forEach((path, i) => {
+    if (typeof path !== "string") return;
+    const normal = normalisePath(path);
+    if (!OWN_PATHS.includes(normal) && !normal.startsWith("/api/")) return;
+    const at = typeof value === "string" ? ["passthrough", "path"] : ["passthrough", "path", i];
+    out.add("SWY_CFG_VALUE", out.doc.position(at, "value"), [
+      `passthrough.path ${normal} is Switchyard's own (probes and the API answer there), not the legacy server's`,
+    ]);
+  });
 }
 
 function checkApi(out: Reporter, api: Record<string, unknown> | undefined): void {

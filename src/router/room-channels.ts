@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
+import type { Histogram } from "prom-client";
 import type { Backend, BackendHealth, Delivery, DeliverySink } from "../egress/backend.js";
 import { type ClusterBroadcast, type ClusterView, isClusterView } from "../egress/cluster.js";
 import { type BackendRegistry, parseRoomChannel } from "../egress/registry.js";
@@ -15,6 +16,7 @@ import type {
   ShadowBinding,
   SwitchyardConfig,
 } from "../mapping/types.js";
+import { metrics } from "../metrics.js";
 import { BackendSet } from "./backend-set.js";
 import { type Binding, ChannelBindings } from "./channel-bindings.js";
 import { LocalNode } from "./local-node.js";
@@ -58,6 +60,9 @@ export class RoomChannels implements RoomObserver {
   #sio: SioServer | undefined;
   readonly #claimsOf: (socket: Socket) => Readonly<Record<string, unknown>> | undefined;
   readonly #presence: PresenceMirror;
+  /** Publications on their way to a backend, and who waits for there to be none. */
+  #publishing = 0;
+  readonly #idleWaiters = new Set<() => void>();
 
   /**
    * @param claimsOf A socket's verified claims (the router keeps them), for the clientId
@@ -89,10 +94,15 @@ export class RoomChannels implements RoomObserver {
     this.#sio = sio;
   }
 
-  /** Builds and starts the configured backends; call once, before listening. */
-  async start(): Promise<void> {
-    const plan = await this.#backends.prepare(this.#config.backends, (b) => this.#sinkOf(b));
-    this.#backends.commit(plan);
+  /**
+   * Builds the configured backends, in place at once (not ready until started), and
+   * starts them; call once. Settles once every backend has started (see
+   * {@link BackendSet.start}).
+   *
+   * @throws synchronously when a backend cannot be built from its settings.
+   */
+  start(): Promise<void> {
+    return this.#backends.start(this.#config.backends, (b) => this.#sinkOf(b));
   }
 
   /**
@@ -253,23 +263,68 @@ export class RoomChannels implements RoomObserver {
         this.#shadowing.write(shadow, primaryChannel, { event, args, stamp });
       }
     };
+    const started = performance.now();
     if (bound === undefined) {
-      return backend.publish(publication).then(accepted, (cause: unknown) => {
-        throw publishError(room, cause);
-      });
+      return this.#track(backend.publish(publication)).then(
+        () => {
+          observeSince(metrics.backendPublishLatency, backend, "accepted", started);
+          accepted();
+        },
+        (cause: unknown) => {
+          observeSince(metrics.backendPublishLatency, backend, "refused", started);
+          throw publishError(room, cause);
+        },
+      );
     }
     // Counted on the room's binding, so a move waits for it before dropping the old channel.
     bound.inflight += 1;
-    return backend.publish(publication).then(
+    return this.#track(backend.publish(publication)).then(
       () => {
+        observeSince(metrics.backendPublishLatency, backend, "accepted", started);
         settle(bound);
         accepted();
       },
       (cause: unknown) => {
+        observeSince(metrics.backendPublishLatency, backend, "refused", started);
         settle(bound);
         throw publishError(room, cause);
       },
     );
+  }
+
+  /**
+   * Resolves once no publication is on its way to a backend, or after `limitMs`: a
+   * drain waits for it, so that what was accepted before the signal is sent before
+   * the backends close rather than failed by their closing.
+   */
+  whenIdle(limitMs: number): Promise<void> {
+    if (this.#publishing === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, limitMs);
+      const waiters = this.#idleWaiters;
+      function done(): void {
+        clearTimeout(timer);
+        waiters.delete(done);
+        resolve();
+      }
+      waiters.add(done);
+    });
+  }
+
+  /** Publications on their way to a backend now. */
+  get publishing(): number {
+    return this.#publishing;
+  }
+
+  /** Counts `publishing` until it settles, for {@link whenIdle}. */
+  #track(publishing: Promise<void>): Promise<void> {
+    this.#publishing += 1;
+    const settled = (): void => {
+      this.#publishing -= 1;
+      if (this.#publishing === 0) for (const waiter of [...this.#idleWaiters]) waiter();
+    };
+    publishing.then(settled, settled);
+    return publishing;
   }
 
   /** Whether `id` is the id of a socket of `nsp` connected to this node. */
@@ -308,10 +363,15 @@ export class RoomChannels implements RoomObserver {
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(timedOut), timeout);
     });
+    const started = performance.now();
     return Promise.race([ready, late]).then(
-      () => clearTimeout(timer),
+      () => {
+        clearTimeout(timer);
+        observeSince(metrics.joinSubscribeLatency, backend, "subscribed", started);
+      },
       (cause: unknown) => {
         clearTimeout(timer);
+        observeSince(metrics.joinSubscribeLatency, backend, "failed", started);
         // The sender learns the timeout, or the backend's own coded error (whose message is
         // written for clients: the service's code, never a host), never an uncoded cause.
         const reason =
@@ -585,6 +645,17 @@ const NO_RENAMES: ReadonlyMap<string, string> = new Map();
 function sameShadow(a: ShadowBinding | undefined, b: ShadowBinding | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
   return a.backend === b.backend && a.channel === b.channel && a.route === b.route;
+}
+
+/** Observes the seconds since `started` (a `performance.now()`) under `backend`'s name and kind. */
+function observeSince(
+  histogram: Histogram<"backend" | "kind" | "outcome">,
+  backend: Backend,
+  outcome: string,
+  started: number,
+): void {
+  const labels = { backend: backend.name, kind: backend.kind, outcome };
+  histogram.observe(labels, (performance.now() - started) / 1000);
 }
 
 /** One publication on a binding settled: wakes a move waiting for the last one. */

@@ -7,6 +7,7 @@ import { ConnectRefusal } from "../ingress/sio/client.js";
 import type { SioServer, SocketHandler } from "../ingress/sio/server.js";
 import type { AckCallback, DisconnectReason, Socket } from "../ingress/sio/socket.js";
 import { reportInternalError } from "../internal-errors.js";
+import { LogBudget } from "../log-budget.js";
 import type {
   BroadcastRule,
   ForwardRule,
@@ -47,6 +48,16 @@ function stateOf(socket: Socket): SocketState | undefined {
 
 const NO_ROOMS: readonly string[] = Object.freeze([]);
 
+/** Who a log line is about: the socket, its namespace, the client's address and request id. */
+function whoIs(socket: Socket): Record<string, unknown> {
+  return {
+    socket: socket.id,
+    nsp: socket.nsp.name,
+    address: socket.client.address,
+    reqId: socket.client.session.requestId,
+  };
+}
+
 /**
  * The shapes of socket ids in a Socket.IO cluster: 20 characters of base64url (ours and
  * socket.io's), or `<namespace>#<id>` (socket.io's for 2.x clients). Only rooms of these
@@ -69,6 +80,8 @@ export class Router implements SocketHandler {
   readonly rooms: RoomChannels;
   #config: SwitchyardConfig;
   readonly #log: Logger;
+  /** Refusal lines logged at most: 100 per 10 s for the whole node. */
+  readonly #refusalLines = new LogBudget(100, 10_000);
   /** Namespace name → its token verifier, for namespaces with `auth: { jwt }`. */
   #authenticators: ReadonlyMap<string, Authenticator>;
   /** Disconnects sockets whose token expires, in namespaces with `disconnectOnExpiry`. */
@@ -88,7 +101,13 @@ export class Router implements SocketHandler {
     this.rooms.attach(sio);
   }
 
-  /** Builds and starts the configured backends; call once, before listening. */
+  /**
+   * Builds the configured backends and starts them; call once. They are in place at
+   * once, reporting not ready until started; the promise settles once each has
+   * started (rejecting with the first failure, such as a connection refused for good).
+   *
+   * @throws synchronously when a backend cannot be built from its settings.
+   */
   start(): Promise<void> {
     return this.rooms.start();
   }
@@ -162,10 +181,27 @@ export class Router implements SocketHandler {
   }
 
   /**
+   * A kept socket comes back without running auth again (`skipMiddlewares`): its claims
+   * are still its own, unless its token expired meanwhile, which is refused as a new
+   * connection with that token would be (SWY_AUTH_EXPIRED).
+   */
+  onRecover(socket: Socket): void {
+    const auth = this.#config.namespaces.get(socket.nsp.name)?.auth;
+    const exp = stateOf(socket)?.claims?.exp;
+    if (auth?.kind !== "jwt" || typeof exp !== "number") return;
+    if (Date.now() >= Math.ceil(exp + auth.clockTolerance) * 1000) {
+      throw this.#refuse(socket, new SwitchyardError("SWY_AUTH_EXPIRED"));
+    }
+  }
+
+  /**
    * Joins the rooms {@link onConnect} resolved, now that the client knows it is
    * connected, and starts its token's expiry timer where the namespace asks for one.
    */
   onConnected(socket: Socket): void {
+    if (this.#log.isLevelEnabled("debug")) {
+      this.#log.debug({ ...whoIs(socket), recovered: socket.recovered }, "socket connected");
+    }
     const state = stateOf(socket);
     for (const room of state?.autoJoin ?? []) socket.join(room);
     const auth = this.#config.namespaces.get(socket.nsp.name)?.auth;
@@ -203,13 +239,37 @@ export class Router implements SocketHandler {
     socket.data = this.#newState(autoJoin, claims);
   }
 
-  /** A connect refusal for `error`, counted by the client; logged here at debug level. */
+  /** A connect refusal for `error`, counted by the client; logged at info (budgeted). */
   #refuse(socket: Socket, error: SwitchyardError): ConnectRefusal {
-    this.#log.debug({ socket: socket.id, nsp: socket.nsp.name, code: error.code }, error.message);
+    this.#logRefusal(socket, { code: error.code }, `connection refused: ${error.message}`);
     return new ConnectRefusal(error.message, { code: error.code });
   }
 
+  /**
+   * One info line per refusal, with who was refused and why; never the auth payload or
+   * a token. Budgeted, so that a client repeating a refused request cannot flood the
+   * log: past the budget refusals are still counted (`switchyard_errors_total`), and
+   * the next line says how many were left out.
+   */
+  #logRefusal(socket: Socket, fields: Record<string, unknown>, message: string): void {
+    const suppressed = this.#refusalLines.take();
+    if (suppressed === undefined) return;
+    this.#log.info(
+      { ...whoIs(socket), ...fields, ...(suppressed > 0 ? { suppressed } : {}) },
+      message,
+    );
+  }
+
   onEvent(socket: Socket, event: string, args: unknown[], ack: AckCallback | undefined): void {
+    if (ack === undefined) {
+      this.#onEvent(socket, event, args, undefined);
+      return;
+    }
+    const rule = this.#config.namespaces.get(socket.nsp.name)?.events.get(event);
+    this.#onEvent(socket, event, args, timedAck(ack, rule?.action ?? "none"));
+  }
+
+  #onEvent(socket: Socket, event: string, args: unknown[], ack: AckCallback | undefined): void {
     const limited = this.#budgets.takeEvent(this.#budgetOf(socket));
     if (limited !== undefined) {
       this.#fail(socket, event, ack, limited);
@@ -346,7 +406,9 @@ export class Router implements SocketHandler {
 
   onDisconnect(socket: Socket, reason: DisconnectReason): void {
     this.#tokenExpiry.forget(socket);
-    this.#log.debug({ socket: socket.id, nsp: socket.nsp.name, reason }, "socket disconnected");
+    if (this.#log.isLevelEnabled("debug")) {
+      this.#log.debug({ ...whoIs(socket), reason }, "socket disconnected");
+    }
   }
 
   #broadcast(
@@ -494,7 +556,7 @@ export class Router implements SocketHandler {
    */
   #fail(socket: Socket, event: string, ack: AckCallback | undefined, error: SwitchyardError): void {
     metrics.errors.inc({ code: error.code });
-    this.#log.debug({ socket: socket.id, event, code: error.code }, error.message);
+    this.#logRefusal(socket, { event, code: error.code }, `event refused: ${error.message}`);
     try {
       if (ack !== undefined) ack({ ok: false, error: error.toJSON() });
       else socket.emit(ERROR_EVENT, { event, ...error.toJSON() });
@@ -502,6 +564,24 @@ export class Router implements SocketHandler {
       reportInternalError(this.#log, "event:answer", again);
     }
   }
+}
+
+/**
+ * `ack`, observed in switchyard_ack_latency_seconds when it is sent: from the event's
+ * arrival, by the rule's action and whether the ack reports an error (`ok: false`).
+ */
+function timedAck(ack: AckCallback, action: string): AckCallback {
+  const started = performance.now();
+  let isSent = false;
+  return (...args: unknown[]) => {
+    if (!isSent) {
+      isSent = true;
+      const first = args[0] as { ok?: unknown } | null | undefined;
+      const outcome = typeof first === "object" && first?.ok === false ? "error" : "ok";
+      metrics.ackLatency.observe({ action, outcome }, (performance.now() - started) / 1000);
+    }
+    ack(...args);
+  };
 }
 
 /** A failure as the coded error the sender gets; anything uncoded is SWY_INTERNAL. */

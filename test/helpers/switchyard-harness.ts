@@ -1,4 +1,4 @@
-import pino from "pino";
+import pino, { type Logger } from "pino";
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
 import { expect } from "vitest";
 import type { BackendRegistry } from "../../src/egress/registry.js";
@@ -18,14 +18,26 @@ export class Harness {
 
   /**
    * Starts a Switchyard from `yaml`; `${VAR}` reads `env` (never process.env). `kinds`
-   * replaces the built-in backend kinds.
+   * replaces the built-in backend kinds; `log` is its logger (default silent). Resolves
+   * once its backends have started.
    */
-  static async start(yaml: string, env: Env = {}, kinds?: BackendRegistry): Promise<Harness> {
+  static async start(
+    yaml: string,
+    env: Env = {},
+    kinds?: BackendRegistry,
+    log: Logger = pino({ level: "silent" }),
+  ): Promise<Harness> {
     const { config, diagnostics } = loadConfigFromString(yaml, "test.yaml", env, kinds);
     if (config === undefined) throw new Error(diagnostics.map(formatDiagnostic).join("\n"));
-    const log = pino({ level: "silent" });
     const options = { port: 0, host: "127.0.0.1", log, ...(kinds ? { kinds } : {}) };
-    return new Harness(await startSwitchyard(config, options));
+    const server = await startSwitchyard(config, options);
+    try {
+      await server.ready;
+    } catch (error) {
+      await server.close();
+      throw error;
+    }
+    return new Harness(server);
   }
 
   get url(): string {

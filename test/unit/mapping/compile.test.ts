@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { loadConfig, loadConfigFromString, normalisePath } from "../../../src/mapping/compile.js";
+import { loadConfig, loadConfigFromString } from "../../../src/mapping/compile.js";
+import { normalisePath } from "../../../src/mapping/schema.js";
 import type {
   BroadcastRule,
   CorsConfig,
@@ -44,6 +45,7 @@ describe("compileConfig", () => {
       connectTimeout: 45000,
       joinTimeout: 10000,
       upgradeTimeout: 10000,
+      drainTimeout: 10000,
       maxHttpBufferSize: 1000000,
       maxAttachments: 10,
       maxQueuedBytes: 1048576,
@@ -84,6 +86,7 @@ describe("compileConfig", () => {
         "  connectTimeout: 1",
         "  joinTimeout: 7",
         "  upgradeTimeout: 2",
+        "  drainTimeout: 4",
         "  limits:",
         "    { maxHttpBufferSize: 3, maxAttachments: 0, maxQueuedBytes: 5, maxRoomLength: 6,",
         "      maxDepth: 7, maxRoomsPerSocket: 8, eventsPerSecond: 0.5, eventBurst: 9,",
@@ -112,6 +115,7 @@ describe("compileConfig", () => {
       connectTimeout: 1,
       joinTimeout: 7,
       upgradeTimeout: 2,
+      drainTimeout: 4,
       maxHttpBufferSize: 3,
       maxAttachments: 0,
       maxQueuedBytes: 5,

@@ -34,7 +34,7 @@ describe("validation: structure", () => {
     expect(diagnose(yaml)).toEqual([
       "t.yaml:2:3 SWY_CFG_UNKNOWN_KEY Unknown key 'prot' (did you mean 'port'?)",
       "t.yaml:4:5 SWY_CFG_UNKNOWN_KEY Unknown key 'maxRoomLenght' (did you mean 'maxRoomLength'?)",
-      "t.yaml:5:3 SWY_CFG_UNKNOWN_KEY Unknown key 'banana' (known keys: port, host, path, transports, allowEIO3, cors, cookie, heartbeat, connectTimeout, joinTimeout, upgradeTimeout, limits)",
+      "t.yaml:5:3 SWY_CFG_UNKNOWN_KEY Unknown key 'banana' (known keys: port, host, path, transports, allowEIO3, connectionStateRecovery, cors, cookie, heartbeat, connectTimeout, joinTimeout, upgradeTimeout, drainTimeout, limits)",
       "t.yaml:8:5 SWY_CFG_UNKNOWN_KEY Unknown key 'event' (did you mean 'events'?)",
     ]);
   });
