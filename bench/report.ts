@@ -20,6 +20,11 @@ export interface MemoryStats {
   fullRssKiB: number;
   /** (full − base) / (conns − warmConns), bytes. */
   perConnBytes: number;
+  /**
+   * RSS after the last phase (saturation, drained), every client still connected, KiB: what the
+   * run left in the server (a recovery log among it, not yet collected garbage too).
+   */
+  afterRunRssKiB?: number;
 }
 
 /** v3 heartbeat of one run: the clients ping, the server answers. */
@@ -99,6 +104,8 @@ export interface Summary {
   perSrvCpuSec: number;
   /** Closed-loop window (messages in flight per room) the saturation figures were taken at. */
   window: number;
+  /** RSS after the last phase, clients connected (MemoryStats.afterRunRssKiB), KiB. */
+  afterRunRssKiB: number;
   /** socketio-via-passthrough: the relay's share of the pair's CPU at saturation (median). */
   relayCpuShare?: number;
   flags: string[];
@@ -159,6 +166,7 @@ export function summarize(
         r.saturation ? r.saturation.deliveredPerSec / (r.saturation.srvCpuPct / 100) : undefined,
       ),
       window: m((r) => r.saturation?.window),
+      afterRunRssKiB: m((r) => r.memory?.afterRunRssKiB),
       ...(ok.some((r) => r.relay) ? { relayCpuShare: m((r) => r.relay?.saturationCpuShare) } : {}),
       // A flag raised by some runs only says so: `background-load(1/3)`.
       flags: [...flagCounts].map(([f, n]) => (n === ok.length ? f : `${f}(${n}/${ok.length})`)),
@@ -197,6 +205,25 @@ export interface Ratios {
   shadow?: { throughput: number; efficiency: number; p99: number; fixedP99: number };
   /** socket.io behind a Switchyard relaying every connection / socket.io alone. */
   passthrough?: PassthroughRatios;
+  /** Switchyard with connection state recovery on / off: what the broadcast log costs. */
+  recovery?: RecoveryRatios;
+}
+
+/** What `server.connectionStateRecovery` costs Switchyard, measured in the same run. */
+export interface RecoveryRatios {
+  /** Delivered msg/s at saturation (target >= 0.8). */
+  throughput: number;
+  /** Deliveries per server CPU-second at saturation. */
+  efficiency: number;
+  /** p50 and p99 at saturation, and at the fixed offered load. */
+  p50: number;
+  p99: number;
+  fixedP50: number;
+  fixedP99: number;
+  /** Memory per connection, idle and joined, before any broadcast (target <= 1.2). */
+  memory: number;
+  /** RSS after the last phase, on − off (the broadcast log among it), KiB. */
+  addedAfterRunRssKiB: number;
 }
 
 /** What the passthrough relay costs clients of socket.io, measured in the same run. */
@@ -231,6 +258,8 @@ export const TARGETS = { throughput: 1.5, memory: 0.6, fixedP99: 1.0 };
 export const SHADOW_TARGETS = { throughput: 0.7, p99: 1.3 };
 /** socket.io via the passthrough relay against directly: throughput at least, added p50 at most. */
 export const PASSTHROUGH_TARGETS = { throughput: 0.8, addedFixedP50Ms: 0.3 };
+/** Switchyard with connection state recovery against without: throughput at least, memory at most. */
+export const RECOVERY_TARGETS = { throughput: 0.8, memory: 1.2 };
 
 export function ratios(summaries: readonly Summary[]): Ratios[] {
   const sizes = [...new Set(summaries.map((s) => s.size))];
@@ -264,6 +293,19 @@ export function ratios(summaries: readonly Summary[]): Ratios[] {
         fixedP99: shadowed.fixedP99Ms / plain.fixedP99Ms,
       };
     }
+    const recovering = get("switchyard-recovery");
+    if (plain && recovering) {
+      r.recovery = {
+        throughput: recovering.deliveredPerSec / plain.deliveredPerSec,
+        efficiency: recovering.perSrvCpuSec / plain.perSrvCpuSec,
+        p50: recovering.p50Ms / plain.p50Ms,
+        p99: recovering.p99Ms / plain.p99Ms,
+        fixedP50: recovering.fixedP50Ms / plain.fixedP50Ms,
+        fixedP99: recovering.fixedP99Ms / plain.fixedP99Ms,
+        memory: recovering.memPerConnBytes / plain.memPerConnBytes,
+        addedAfterRunRssKiB: recovering.afterRunRssKiB - plain.afterRunRssKiB,
+      };
+    }
     const via = get("socketio-via-passthrough");
     if (sio && via) {
       r.passthrough = {
@@ -287,10 +329,17 @@ const pct = (x: number) => (Number.isFinite(x) ? `${Math.round(x)}%` : "n/a");
 const kib = (bytes: number) => (Number.isFinite(bytes) ? (bytes / 1024).toFixed(1) : "n/a");
 const ratio = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)}x` : "n/a");
 
-/** Servers that run at one size unless `--servers` names them (bench/run.ts). */
-export const ONE_SIZE_SERVERS: ReadonlySet<ServerId> = new Set([
-  "switchyard-shadow",
-  "socketio-via-passthrough",
+/**
+ * Servers that run at these sizes only unless `--servers` names them (bench/run.ts); the others
+ * run at every size.
+ */
+export const LIMITED_SIZES: ReadonlyMap<ServerId, readonly string[]> = new Map<
+  ServerId,
+  readonly string[]
+>([
+  ["switchyard-shadow", ["1k/1r/100B"]],
+  ["socketio-via-passthrough", ["1k/1r/100B"]],
+  ["switchyard-recovery", ["1k/1r/100B", "1k/100r/100B"]],
 ]);
 
 export function formatTable(
@@ -321,9 +370,9 @@ export function formatTable(
     for (const { id, label } of servers) {
       const s = summaries.find((x) => x.size === size && x.server === id);
       const why = skipped.get(id);
-      // Not run at this size by choice (switchyard-shadow and socketio-via-passthrough run at
-      // one size by default).
-      if (!s && why === undefined && ONE_SIZE_SERVERS.has(id)) continue;
+      // Not run at this size by choice (switchyard-shadow, switchyard-recovery and
+      // socketio-via-passthrough run at some sizes only by default).
+      if (!s && why === undefined && LIMITED_SIZES.has(id)) continue;
       const sizeCell = firstRow ? size : "";
       firstRow = false;
       if (!s) {
@@ -375,6 +424,23 @@ export function formatTable(
           ` (per CPU-s ${ratio(t.efficiency)})` +
           ` p99 ${ratio(t.p99)} [${mark(t.p99 <= SHADOW_TARGETS.p99)}]` +
           ` p99@fixed ${ratio(t.fixedP99)} [${mark(t.fixedP99 <= SHADOW_TARGETS.p99)}]`,
+      );
+    }
+    if (r?.recovery) {
+      const t = r.recovery;
+      const mark = (ok: boolean) => (ok ? "ok" : "MISS");
+      const at = (id: ServerId) => summaries.find((x) => x.size === size && x.server === id);
+      const off = at("switchyard");
+      const on = at("switchyard-recovery");
+      const mib = (kib: number) =>
+        Number.isFinite(kib) ? `${kib >= 0 ? "+" : ""}${(kib / 1024).toFixed(1)}` : "n/a";
+      parts.push(
+        `switchyard+recovery/switchyard${clients}: thr ${ratio(t.throughput)} [${mark(t.throughput >= RECOVERY_TARGETS.throughput)}]` +
+          ` (per CPU-s ${ratio(t.efficiency)})` +
+          ` p50@fixed ${ratio(t.fixedP50)} p99@fixed ${ratio(t.fixedP99)}` +
+          ` mem ${ratio(t.memory)} (${kib(off?.memPerConnBytes ?? Number.NaN)} -> ${kib(on?.memPerConnBytes ?? Number.NaN)} KiB/conn)` +
+          ` [${mark(t.memory <= RECOVERY_TARGETS.memory)}]` +
+          `; RSS after the run ${mib(t.addedAfterRunRssKiB)} MiB`,
       );
     }
     if (r?.passthrough) {

@@ -1,8 +1,9 @@
 /**
  * Switchyard benchmark: one lean load generator, three servers side by side (Switchyard's native
- * core via its CLI, the real socket.io 4.8 server, a naive `ws` broadcast floor), and two
- * variants at one size: Switchyard with its rooms shadowed, socket.io behind a Switchyard relaying
- * every connection to it (`passthrough:`).
+ * core via its CLI, the real socket.io 4.8 server, a naive `ws` broadcast floor), and three
+ * variants at one or two sizes: Switchyard with its rooms shadowed, Switchyard with connection
+ * state recovery on, socket.io behind a Switchyard relaying every connection to it
+ * (`passthrough:`).
  *
  *   npx tsx bench/run.ts [--quick] [--servers socketio,floor] [--sizes '1k/*'] [--repeat 3]
  *   npx tsx bench/run.ts --client-protocol 3    # socket.io 2.x clients (Engine.IO v3)
@@ -33,8 +34,8 @@ import { type ClientProtocol, Fleet, type Meter, type RampOptions } from "./gene
 import { formatPusher, type PusherResult, runPusherBench } from "./pusher.js";
 import {
   formatTable,
+  LIMITED_SIZES,
   type MemoryStats,
-  ONE_SIZE_SERVERS,
   type RelaySplit,
   type RunRecord,
   ratios,
@@ -80,23 +81,28 @@ const BENCH_CONFIG = "examples/bench/switchyard.yaml";
 /** The bench mapping with `allowEIO3: true` (may not exist yet: then one is derived). */
 const LEGACY_CONFIG = "examples/legacy/switchyard.yaml";
 /**
- * The one size switchyard-shadow and socketio-via-passthrough (ONE_SIZE_SERVERS) run at unless
- * `--servers` names them.
+ * The one size switchyard-shadow and socketio-via-passthrough run at unless `--servers` names
+ * them (LIMITED_SIZES; switchyard-recovery runs at RECOVERY_SIZES).
  */
 const ONE_SIZE = "1k/1r/100B";
+const RECOVERY_SIZES = LIMITED_SIZES.get("switchyard-recovery") ?? [];
 /** The shadowed server's API token (`GET /api/v1/shadow`): the environment's, else random. */
 const SHADOW_TOKEN_ENV = "SWITCHYARD_BENCH_API_TOKEN";
 
 const HELP = `Usage: npx tsx bench/run.ts [options]
 
 Servers and sizes
-  --servers LIST       switchyard,switchyard-shadow,socketio,socketio-via-passthrough,floor
-                       (default: all five, with switchyard-shadow and socketio-via-passthrough at
-                       1k/1r/100B only; named here, at every size): switchyard-shadow is
-                       switchyard with its rooms shadowed on a second native backend, and the
-                       table adds its ratios to switchyard; socketio-via-passthrough is the
-                       socketio server with a Switchyard in front relaying every connection to it
-                       (passthrough: percent 100), and the table adds its ratios to socketio
+  --servers LIST       switchyard,switchyard-shadow,switchyard-recovery,socketio,
+                       socketio-via-passthrough,floor (default: all six, with switchyard-shadow
+                       and socketio-via-passthrough at 1k/1r/100B only, switchyard-recovery at
+                       1k/1r/100B and 1k/100r/100B only; named here, at every size):
+                       switchyard-shadow is switchyard with its rooms shadowed on a second native
+                       backend, and the table adds its ratios to switchyard;
+                       switchyard-recovery is switchyard with server.connectionStateRecovery: {}
+                       (the defaults), and the table adds its ratios to switchyard;
+                       socketio-via-passthrough is the socketio server with a Switchyard in front
+                       relaying every connection to it (passthrough: percent 100), and the table
+                       adds its ratios to socketio
   --conns LIST         connection counts (default 1000,10000)
   --rooms LIST         room counts (default 1,100)
   --payloads LIST      payload bytes (default 100,1024)
@@ -768,6 +774,9 @@ async function main(): Promise<void> {
     "switchyard-shadow": "switchyard-shadow",
     "sy-shadow": "switchyard-shadow",
     shadow: "switchyard-shadow",
+    "switchyard-recovery": "switchyard-recovery",
+    "sy-recovery": "switchyard-recovery",
+    recovery: "switchyard-recovery",
     "socketio-via-passthrough": "socketio-via-passthrough",
     "socket.io-via-passthrough": "socketio-via-passthrough",
     passthrough: "socketio-via-passthrough",
@@ -780,14 +789,15 @@ async function main(): Promise<void> {
     ws: "floor",
   };
   const wanted = (
-    args.servers ?? "switchyard,switchyard-shadow,socketio,socketio-via-passthrough,floor"
+    args.servers ??
+    "switchyard,switchyard-shadow,switchyard-recovery,socketio,socketio-via-passthrough,floor"
   )
     .split(",")
     .map((s) => {
       const id = aliases[s.trim().toLowerCase()];
       if (!id) {
         console.error(
-          `--servers: unknown server ${s}; use switchyard, switchyard-shadow, socketio, socketio-via-passthrough, floor`,
+          `--servers: unknown server ${s}; use switchyard, switchyard-shadow, switchyard-recovery, socketio, socketio-via-passthrough, floor`,
         );
         process.exit(2);
       }
@@ -797,6 +807,7 @@ async function main(): Promise<void> {
   const anySwitchyard =
     wanted.includes("switchyard") ||
     wanted.includes("switchyard-shadow") ||
+    wanted.includes("switchyard-recovery") ||
     wanted.includes("socketio-via-passthrough");
   const syConfig = anySwitchyard
     ? switchyardConfig(args.config, clientProtocol)
@@ -805,17 +816,21 @@ async function main(): Promise<void> {
   const passthrough = wanted.includes("socketio-via-passthrough")
     ? passthroughConfig(syConfig.path)
     : undefined;
+  const recovery = wanted.includes("switchyard-recovery")
+    ? recoveryConfig(syConfig.path)
+    : undefined;
   const specs = serverSpecs(
     ROOT,
     syConfig.path,
     clientProtocol,
     shadow?.path,
     passthrough?.path,
+    recovery?.path,
   ).filter((s) => wanted.includes(s.id));
-  // By default the shadow's and the relay's costs are measured at one size; named in --servers,
-  // at every size.
+  // By default the shadow's and the relay's costs are measured at one size, recovery's at two;
+  // named in --servers, at every size.
   const runsAt = (id: ServerId, size: Size) =>
-    !ONE_SIZE_SERVERS.has(id) || args.servers !== undefined || sizeId(size) === ONE_SIZE;
+    args.servers !== undefined || (LIMITED_SIZES.get(id)?.includes(sizeId(size)) ?? true);
 
   const pinned = process.env.SWITCHYARD_BENCH_PIN === "pinned";
   const background = await backgroundLoad(1000);
@@ -853,6 +868,12 @@ async function main(): Promise<void> {
     console.log(
       `  shadow   switchyard+shadow serves ${shadow.path}: that config with ${shadow.changes.slice(-3).join("; ")}` +
         (args.servers === undefined ? ` (at ${ONE_SIZE} only)` : ""),
+    );
+  }
+  if (recovery !== undefined) {
+    console.log(
+      `  recovery switchyard+recovery serves ${recovery.path}: that config with ${recovery.changes.slice(-1).join("; ")}` +
+        (args.servers === undefined ? ` (at ${RECOVERY_SIZES.join(" and ")} only)` : ""),
     );
   }
   if (passthrough !== undefined) {
@@ -922,6 +943,7 @@ async function main(): Promise<void> {
         switchyardConfig: syConfig.path,
         switchyardConfigSource: syConfig.source,
         shadowConfigChanges: shadow?.changes ?? null,
+        recoveryConfigChanges: recovery?.changes ?? null,
         passthroughConfigChanges: passthrough?.changes ?? null,
         serverCpu,
         relayCpu,
@@ -1155,6 +1177,8 @@ async function runOne(
     );
     record.window = record.saturation.window;
     const m2 = relayMark();
+    // What the run left in the server, clients still connected (a recovery log among it).
+    memory.afterRunRssKiB = await rss();
     if (server.behind !== undefined) {
       const share = (a: typeof m0, b: typeof m0) => (b.relay - a.relay) / (b.pair - a.pair);
       const split: RelaySplit = {
@@ -1197,7 +1221,8 @@ async function runOne(
     console.log(
       `${tag} connect ${connectSec.toFixed(1)} s, ${(memory.perConnBytes / 1024).toFixed(1)} KiB/conn` +
         ` (RSS ${(initialRssKiB / 1024).toFixed(0)}/${(baseRssKiB / 1024).toFixed(0)}` +
-        ` -> ${(fullRssKiB / 1024).toFixed(0)} MiB; naive ${(memory.naivePerConnBytes / 1024).toFixed(1)})` +
+        ` -> ${(fullRssKiB / 1024).toFixed(0)} MiB, ${((memory.afterRunRssKiB ?? Number.NaN) / 1024).toFixed(0)} after the run;` +
+        ` naive ${(memory.naivePerConnBytes / 1024).toFixed(1)})` +
         ` | fixed ${Math.round(f.deliveredPerSec)}/s p50 ${f.p50Ms.toFixed(2)} p99 ${f.p99Ms.toFixed(2)} ms` +
         ` | sat ${Math.round(s.deliveredPerSec)}/s (K=${s.window}${s.ramp ? ` after ${s.ramp.map((x) => x.window).join(">")}` : ""}) p50 ${s.p50Ms.toFixed(1)} p99 ${s.p99Ms.toFixed(1)} ms` +
         ` srv ${Math.round(s.srvCpuPct)}% gen ${Math.round(s.genCpuPct)}% other ${Math.round(s.otherCpuPct)}%` +
@@ -1240,6 +1265,21 @@ function shadowConfig(base: string) {
         [{ room: "room:{id}", backend: "native", shadow: { backend: "archive" } }],
       ],
     ],
+  });
+  process.on("exit", config.remove);
+  return config;
+}
+
+/**
+ * The Switchyard config of `switchyard+recovery`: a copy of `base` with
+ * `server: { connectionStateRecovery: {} }` (every bound at its default: a 2 min window,
+ * 10,000 broadcasts or 16 MiB logged per namespace). Removed on exit.
+ */
+function recoveryConfig(base: string) {
+  const config = writeBenchConfig({
+    root: ROOT,
+    example: base,
+    settings: [[["server", "connectionStateRecovery"], {}]],
   });
   process.on("exit", config.remove);
   return config;

@@ -1,7 +1,8 @@
 /**
- * The servers under test (Switchyard, also with its rooms shadowed; socket.io, also behind a
- * Switchyard relaying every connection to it; the ws floor), started as child processes (pinned
- * with taskset, fd limit raised through bash), plus what the harness reads about them from /proc.
+ * The servers under test (Switchyard, also with its rooms shadowed or with connection state
+ * recovery on; socket.io, also behind a Switchyard relaying every connection to it; the ws
+ * floor), started as child processes (pinned with taskset, fd limit raised through bash), plus
+ * what the harness reads about them from /proc.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readdirSync, readFileSync } from "node:fs";
@@ -14,6 +15,7 @@ import type { ClientKind } from "./wsclient.js";
 export type ServerId =
   | "switchyard"
   | "switchyard-shadow"
+  | "switchyard-recovery"
   | "socketio"
   | "socketio-via-passthrough"
   | "floor";
@@ -39,8 +41,10 @@ export interface ServerSpec {
  * `clientProtocol` 3 starts socket.io and the floor with Engine.IO v3 allowed (`--allow-eio3`);
  * Switchyard gets it from its config (`server: { allowEIO3: true }`), which the caller picks.
  * `switchyard-shadow` is Switchyard serving `shadowConfig` (the same config with its rooms
- * shadowed, bench/run.ts), or unavailable without one. `socketio-via-passthrough` is the
- * `socketio` server with Switchyard in front serving `passthroughConfig` (the same config with
+ * shadowed, bench/run.ts), or unavailable without one; `switchyard-recovery` likewise serves
+ * `recoveryConfig` (the same config with `server.connectionStateRecovery: {}`, the defaults).
+ * `socketio-via-passthrough` is the `socketio` server with Switchyard in front serving
+ * `passthroughConfig` (the same config with
  * `passthrough: { target: ${PASSTHROUGH_TARGET_ENV}, percent: 100 }`), or unavailable without one.
  */
 export function serverSpecs(
@@ -49,6 +53,7 @@ export function serverSpecs(
   clientProtocol: ClientProtocol = 4,
   shadowConfig?: string,
   passthroughConfig?: string,
+  recoveryConfig?: string,
 ): ServerSpec[] {
   const node = process.execPath;
   const eio3 = clientProtocol === 3 ? ["--allow-eio3"] : [];
@@ -57,8 +62,15 @@ export function serverSpecs(
     label,
     unavailable: () => {
       if (!existsSync(`${root}/bin/switchyard.js`)) return "bin/switchyard.js not found";
-      if (config === undefined)
-        return `no ${id === "switchyard-shadow" ? "shadow" : "passthrough"} config`;
+      if (config === undefined) {
+        const which =
+          id === "switchyard-shadow"
+            ? "shadow"
+            : id === "switchyard-recovery"
+              ? "recovery"
+              : "passthrough";
+        return `no ${which} config`;
+      }
       if (!existsSync(resolvePath(root, config))) return `${config} not found`;
       return null;
     },
@@ -91,6 +103,7 @@ export function serverSpecs(
   return [
     switchyard("switchyard", "switchyard", switchyardConfig),
     switchyard("switchyard-shadow", "switchyard+shadow", shadowConfig),
+    switchyard("switchyard-recovery", "switchyard+recovery", recoveryConfig),
     socketio,
     {
       ...switchyard("socketio-via-passthrough", "socket.io via switchyard", passthroughConfig),
