@@ -229,9 +229,17 @@ describe("startSwitchyard with a backend that cannot connect", () => {
 
   it("listens before its backends are up: /healthz answers 200 and /readyz 503 while one still connects", async () => {
     // Accepts and never answers: the backend's connection stays where it is.
-    const silent: Server = createServer(() => {});
+    const accepted = new Set<{ destroy(): void }>();
+    const silent: Server = createServer((socket) => accepted.add(socket));
     await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
-    cleanup.add(() => new Promise<void>((resolve) => silent.close(() => resolve())));
+    // Its connections never end on their own (it answers nothing): cut them, then close.
+    cleanup.add(
+      () =>
+        new Promise<void>((resolve) => {
+          silent.close(() => resolve());
+          for (const socket of accepted) socket.destroy();
+        }),
+    );
     const { port } = silent.address() as { port: number };
     const { config } = loadConfigFromString(pusherDownYaml(port, 60_000), "t.yaml", {});
     const log = pino({ level: "silent" });
