@@ -5,6 +5,7 @@
  * a message already taken out of its envelope.
  */
 
+import type { SocketSelector } from "../../cluster.js";
 import {
   asRecord,
   asRequestId,
@@ -12,6 +13,7 @@ import {
   broadcastOf,
   type Inbound,
   MalformedMessageError,
+  type ReplyOut,
   selectorOf,
   socketsOf,
   timeoutOf,
@@ -42,6 +44,44 @@ export const MAY_CARRY_BINARY: ReadonlySet<number> = new Set([
   ClusterMessageType.SERVER_SIDE_EMIT,
   ClusterMessageType.SERVER_SIDE_EMIT_RESPONSE,
 ]);
+
+/** A `ClusterAdapter` message's type and data, before its envelope. */
+export interface ClusterMessageBody {
+  readonly type: number;
+  readonly data: unknown;
+}
+
+/** The `fetchSockets()` request for the sockets `selector` targets. */
+export function fetchSocketsBody(requestId: string, selector: SocketSelector): ClusterMessageBody {
+  return {
+    type: ClusterMessageType.FETCH_SOCKETS,
+    data: {
+      opts: { rooms: [...selector.rooms], except: [...selector.except], flags: {} },
+      requestId,
+    },
+  };
+}
+
+/** This node's reply to another's request; `undefined` when `ClusterAdapter` has no such reply. */
+export function replyBody(reply: ReplyOut): ClusterMessageBody | undefined {
+  const { requestId } = reply;
+  switch (reply.kind) {
+    case "sockets":
+      return {
+        type: ClusterMessageType.FETCH_SOCKETS_RESPONSE,
+        data: { requestId, sockets: reply.sockets },
+      };
+    case "count":
+      return {
+        type: ClusterMessageType.BROADCAST_CLIENT_COUNT,
+        data: { requestId, clientCount: reply.clientCount },
+      };
+    case "ack":
+      return { type: ClusterMessageType.BROADCAST_ACK, data: { requestId, packet: reply.arg } };
+    default:
+      return undefined;
+  }
+}
 
 /**
  * What a message from another node asks of this one, as `ClusterAdapter.onMessage`

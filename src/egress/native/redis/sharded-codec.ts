@@ -17,7 +17,9 @@ import {
   ClusterMessageType,
   decodeClusterMessage,
   decodeClusterReply,
+  fetchSocketsBody,
   MAY_CARRY_BINARY,
+  replyBody,
 } from "./cluster-message.js";
 import type { ShardedSubscriptionMode } from "./redis-settings.js";
 
@@ -112,47 +114,17 @@ export class ShardedCodec implements ClusterCodec {
   }
 
   encodeFetchSockets(nsp: string, requestId: string, selector: SocketSelector): Outbound {
-    const data = {
-      opts: { rooms: [...selector.rooms], except: [...selector.except], flags: {} },
-      requestId,
-    };
-    return {
-      channel: this.mainChannel(nsp),
-      payload: this.#encode(nsp, ShardedMessageType.FETCH_SOCKETS, data),
-    };
+    const { type, data } = fetchSocketsBody(requestId, selector);
+    return { channel: this.mainChannel(nsp), payload: this.#encode(nsp, type, data) };
   }
 
   encodeReply(nsp: string, to: string, reply: ReplyOut): Outbound | undefined {
-    const channel = `${this.mainChannel(nsp)}${to}#`;
-    const { requestId } = reply;
-    switch (reply.kind) {
-      case "sockets":
-        return {
-          channel,
-          payload: this.#encode(nsp, ShardedMessageType.FETCH_SOCKETS_RESPONSE, {
-            requestId,
-            sockets: reply.sockets,
-          }),
-        };
-      case "count":
-        return {
-          channel,
-          payload: this.#encode(nsp, ShardedMessageType.BROADCAST_CLIENT_COUNT, {
-            requestId,
-            clientCount: reply.clientCount,
-          }),
-        };
-      case "ack":
-        return {
-          channel,
-          payload: this.#encode(nsp, ShardedMessageType.BROADCAST_ACK, {
-            requestId,
-            packet: reply.arg,
-          }),
-        };
-      default:
-        return undefined;
-    }
+    const body = replyBody(reply);
+    if (body === undefined) return undefined;
+    return {
+      channel: `${this.mainChannel(nsp)}${to}#`,
+      payload: this.#encode(nsp, body.type, body.data),
+    };
   }
 
   /**

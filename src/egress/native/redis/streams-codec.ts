@@ -20,7 +20,9 @@ import {
   ClusterMessageType,
   decodeClusterMessage,
   decodeClusterReply,
+  fetchSocketsBody,
   MAY_CARRY_BINARY,
+  replyBody,
 } from "./cluster-message.js";
 
 /** Which streams a streams-mode cluster writes to (the adapter's `streamName`, `streamCount`). */
@@ -141,47 +143,17 @@ export class StreamsCodec implements ClusterCodec {
   }
 
   encodeFetchSockets(nsp: string, requestId: string, selector: SocketSelector): Outbound {
-    const data = {
-      opts: { rooms: [...selector.rooms], except: [...selector.except], flags: {} },
-      requestId,
-    };
-    return {
-      channel: this.publicChannel(nsp),
-      payload: this.#message(nsp, ClusterMessageType.FETCH_SOCKETS, data),
-    };
+    const { type, data } = fetchSocketsBody(requestId, selector);
+    return { channel: this.publicChannel(nsp), payload: this.#message(nsp, type, data) };
   }
 
   encodeReply(nsp: string, to: string, reply: ReplyOut): Outbound | undefined {
-    const channel = `${this.publicChannel(nsp)}${to}#`;
-    const { requestId } = reply;
-    switch (reply.kind) {
-      case "sockets":
-        return {
-          channel,
-          payload: this.#message(nsp, ClusterMessageType.FETCH_SOCKETS_RESPONSE, {
-            requestId,
-            sockets: reply.sockets,
-          }),
-        };
-      case "count":
-        return {
-          channel,
-          payload: this.#message(nsp, ClusterMessageType.BROADCAST_CLIENT_COUNT, {
-            requestId,
-            clientCount: reply.clientCount,
-          }),
-        };
-      case "ack":
-        return {
-          channel,
-          payload: this.#message(nsp, ClusterMessageType.BROADCAST_ACK, {
-            requestId,
-            packet: reply.arg,
-          }),
-        };
-      default:
-        return undefined;
-    }
+    const body = replyBody(reply);
+    if (body === undefined) return undefined;
+    return {
+      channel: `${this.publicChannel(nsp)}${to}#`,
+      payload: this.#message(nsp, body.type, body.data),
+    };
   }
 
   /**
