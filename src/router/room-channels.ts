@@ -264,29 +264,19 @@ export class RoomChannels implements RoomObserver {
       }
     };
     const started = performance.now();
-    if (bound === undefined) {
-      return this.#track(backend.publish(publication)).then(
-        () => {
-          observeSince(metrics.backendPublishLatency, backend, "accepted", started);
-          accepted();
-        },
-        (cause: unknown) => {
-          observeSince(metrics.backendPublishLatency, backend, "refused", started);
-          throw publishError(room, cause);
-        },
-      );
-    }
-    // Counted on the room's binding, so a move waits for it before dropping the old channel.
-    bound.inflight += 1;
-    return this.#track(backend.publish(publication)).then(
+    // Counted for a drain ({@link whenIdle}), and on the room's binding, so a move waits
+    // for it before dropping the old channel.
+    this.#publishing += 1;
+    if (bound !== undefined) bound.inflight += 1;
+    return backend.publish(publication).then(
       () => {
+        this.#settled(bound);
         observeSince(metrics.backendPublishLatency, backend, "accepted", started);
-        settle(bound);
         accepted();
       },
       (cause: unknown) => {
+        this.#settled(bound);
         observeSince(metrics.backendPublishLatency, backend, "refused", started);
-        settle(bound);
         throw publishError(room, cause);
       },
     );
@@ -316,15 +306,11 @@ export class RoomChannels implements RoomObserver {
     return this.#publishing;
   }
 
-  /** Counts `publishing` until it settles, for {@link whenIdle}. */
-  #track(publishing: Promise<void>): Promise<void> {
-    this.#publishing += 1;
-    const settled = (): void => {
-      this.#publishing -= 1;
-      if (this.#publishing === 0) for (const waiter of [...this.#idleWaiters]) waiter();
-    };
-    publishing.then(settled, settled);
-    return publishing;
+  /** A publication {@link publish} counted has settled. */
+  #settled(bound: Binding | undefined): void {
+    if (bound !== undefined) settle(bound);
+    this.#publishing -= 1;
+    if (this.#publishing === 0) for (const waiter of [...this.#idleWaiters]) waiter();
   }
 
   /** Whether `id` is the id of a socket of `nsp` connected to this node. */

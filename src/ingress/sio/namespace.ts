@@ -1,7 +1,7 @@
 import { metrics } from "../../metrics.js";
 import { Outbound } from "../engine/outbound.js";
 import { encode, SioType } from "./parser.js";
-import { type ConnectionRecovery, isRecoverable } from "./recovery.js";
+import { type BroadcastLog, type ConnectionRecovery, isRecoverable } from "./recovery.js";
 import type { SocketHandler } from "./server.js";
 import type { DisconnectReason, Socket } from "./socket.js";
 
@@ -63,6 +63,8 @@ export class Namespace {
   readonly #observer: RoomObserver | undefined;
   readonly #onDisconnect: DisconnectListener;
   readonly #recovery: ConnectionRecovery | undefined;
+  /** This namespace's broadcasts, when recovery is on. */
+  readonly #log: BroadcastLog | undefined;
   /**
    * @internal Set by the server: the watcher of this namespace's sockets (the Admin UI),
    * when one is on.
@@ -84,6 +86,7 @@ export class Namespace {
     this.#onDisconnect = onDisconnect;
     this.#observer = observer;
     this.#recovery = recovery;
+    this.#log = recovery?.logOf(name);
   }
 
   /** Number of rooms with at least one member. */
@@ -112,15 +115,15 @@ export class Namespace {
   ): number {
     // With recovery on, a broadcast carries its offset as its last argument (as
     // socket.io's does, volatile ones excepted), which the client keeps to recover from.
-    const recovery = options.volatile === true ? undefined : this.#recovery;
-    const offset = recovery?.nextOffset(this.name);
+    const log = options.volatile === true ? undefined : this.#log;
+    const offset = log?.nextOffset();
     const [text, ...attachments] = encode({
       type: SioType.EVENT,
       nsp: this.name,
       data: offset === undefined ? [event, ...args] : [event, ...args, offset],
     });
     const packets = [Outbound.message(text), ...attachments.map((b) => Outbound.message(b))];
-    recovery?.record(this.name, target, text, attachments);
+    log?.append(target, text, attachments, Date.now());
     const recipients = this.#deliver(target, packets);
     metrics.packetsOut.inc(recipients);
     metrics.bytesOut.inc(recipients * text.length);

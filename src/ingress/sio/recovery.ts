@@ -75,8 +75,9 @@ interface Logged {
  * that an offset from before a restart (or from another node) is never taken for one of
  * ours.
  */
-class BroadcastLog {
-  readonly #entries: Logged[] = [];
+export class BroadcastLog {
+  /** Entries before `#head` are dropped ones, cleared until the array is compacted. */
+  readonly #entries: (Logged | undefined)[] = [];
   /** Index of the oldest entry still in use: entries are dropped by moving it. */
   #head = 0;
   #nextSeq = 0;
@@ -118,7 +119,7 @@ class BroadcastLog {
       (this.size > maxPackets || this.#bytes > maxBytes || this.#entries[this.#head]!.at < oldest)
     ) {
       this.#bytes -= this.#entries[this.#head]!.bytes;
-      this.#entries[this.#head++] = undefined as unknown as Logged;
+      this.#entries[this.#head++] = undefined;
     }
     // Compact once the dropped prefix is the larger part, so dropping stays O(1) amortised.
     if (this.#head > 1024 && this.#head * 2 > this.#entries.length) {
@@ -138,7 +139,8 @@ class BroadcastLog {
     // Every entry after `offset` must still be here: the one it names may be gone, not
     // the next.
     if (seq < first - 1 || seq >= this.#nextSeq) return undefined;
-    return this.#entries.slice(this.#head + (seq + 1 - first));
+    // Past `#head` every slot holds an entry.
+    return this.#entries.slice(this.#head + (seq + 1 - first)) as Logged[];
   }
 }
 
@@ -188,16 +190,6 @@ export class ConnectionRecovery {
     return { packets, bytes };
   }
 
-  /** The offset a broadcast in `nsp` will carry; {@link record} must follow with it. */
-  nextOffset(nsp: string): string {
-    return this.#logOf(nsp).nextOffset();
-  }
-
-  /** Logs a broadcast that went out with {@link nextOffset} as its last argument. */
-  record(nsp: string, target: BroadcastTarget, text: string, attachments: readonly Buffer[]): void {
-    this.#logOf(nsp).append(target, text, attachments, Date.now());
-  }
-
   /** Keeps a socket whose connection was lost; the oldest is forgotten past `maxSessions`. */
   keep(socket: Omit<KeptSocket, "until">): void {
     const kept = { ...socket, until: Date.now() + this.options.maxDisconnectionDuration };
@@ -233,7 +225,7 @@ export class ConnectionRecovery {
       this.onForget(kept);
       return { miss: "expired" };
     }
-    const log = this.#logOf(nsp);
+    const log = this.logOf(nsp);
     if (log.after(offset) === undefined) {
       this.onForget(kept);
       return { miss: "offset_gone" };
@@ -259,7 +251,11 @@ export class ConnectionRecovery {
     this.#sweeper = undefined;
   }
 
-  #logOf(nsp: string): BroadcastLog {
+  /**
+   * The log of `nsp`'s broadcasts: a broadcast takes its {@link BroadcastLog.nextOffset}
+   * as its last argument, then is {@link BroadcastLog.append}ed.
+   */
+  logOf(nsp: string): BroadcastLog {
     let log = this.#logs.get(nsp);
     if (log === undefined) {
       log = new BroadcastLog(this.#boot, this.options);
