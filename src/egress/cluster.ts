@@ -100,3 +100,58 @@ export function isClusterSink(sink: DeliverySink): sink is ClusterSink {
 export function isClusterView(backend: object): backend is ClusterView {
   return typeof (backend as Partial<ClusterView>).clusterRooms === "function";
 }
+
+/**
+ * A disconnected socket persisted for another node to restore, in the form socket.io's
+ * streams adapter writes (src/egress/native/redis/session-store.ts). `rooms` leaves
+ * the socket's own id out. `swy` is Switchyard's (a socket.io node ignores it): the
+ * namespace and a digest of the CONNECT's auth; a session without it was persisted by
+ * a socket.io node.
+ */
+export interface PersistedSession {
+  readonly sid: string;
+  readonly pid: string;
+  readonly rooms: readonly string[];
+  readonly data: unknown;
+  readonly swy?: { readonly nsp: string; readonly auth: string };
+}
+
+/** Why the broadcasts after an offset cannot all be told: the client starts afresh. */
+export type MissedFailure = "offset_gone" | "too_many_missed";
+
+/**
+ * Connection state recovery across the nodes of a cluster (streams mode,
+ * docs/recovery.md): sessions kept in the shared store, broadcasts read back from it.
+ */
+export interface ClusterSessions {
+  /** Persists a kept socket for `ttlMs`; rejects when the store did not take it. */
+  persist(session: PersistedSession, ttlMs: number): Promise<void>;
+  /** The session `pid` names, left in place; undefined when there is none (or it is malformed). */
+  peek(pid: string): Promise<PersistedSession | undefined>;
+  /** Takes the session `pid` names (once, on one node); undefined when there is none. */
+  take(pid: string): Promise<PersistedSession | undefined>;
+  /**
+   * The broadcasts to `nsp` after the entry `offset`, in order, each with its own
+   * `offset`; or why they cannot all be told (`limit` at most).
+   */
+  after(nsp: string, offset: string, limit: number): Promise<ClusterBroadcast[] | MissedFailure>;
+  /**
+   * The offset of the last entry of `nsp`'s stream handed to this node's sockets:
+   * everything up to it was delivered, everything after it will be. Undefined before
+   * the first read.
+   */
+  cursor(nsp: string): string | undefined;
+}
+
+/** A backend that can carry recovery across nodes (the native core in streams mode). */
+export interface SessionCarrier {
+  /**
+   * The shared session store, or undefined when the backend has none. Asking turns the
+   * backend's own broadcasts into ones its sockets get from the stream, in its order.
+   */
+  sessions(): ClusterSessions | undefined;
+}
+
+export function isSessionCarrier(backend: object): backend is SessionCarrier {
+  return typeof (backend as Partial<SessionCarrier>).sessions === "function";
+}

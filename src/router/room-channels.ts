@@ -3,7 +3,13 @@ import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
 import type { Histogram } from "prom-client";
 import type { Backend, BackendHealth, Delivery, DeliverySink } from "../egress/backend.js";
-import { type ClusterBroadcast, type ClusterView, isClusterView } from "../egress/cluster.js";
+import {
+  type ClusterBroadcast,
+  type ClusterSessions,
+  type ClusterView,
+  isClusterView,
+  isSessionCarrier,
+} from "../egress/cluster.js";
 import { type BackendRegistry, parseRoomChannel } from "../egress/registry.js";
 import { SwitchyardError } from "../errors.js";
 import type { RoomObserver } from "../ingress/sio/namespace.js";
@@ -322,6 +328,22 @@ export class RoomChannels implements RoomObserver {
   cluster(): ClusterView | undefined {
     const native = this.#backends.get("native");
     return native !== undefined && isClusterView(native) ? native : undefined;
+  }
+
+  /** The `native` backend's shared session store, when it runs on Redis streams. */
+  sessions(): ClusterSessions | undefined {
+    const native = this.#backends.get("native");
+    return native !== undefined && isSessionCarrier(native) ? native.sessions() : undefined;
+  }
+
+  /** Whether `room`'s broadcasts are carried by the backend of {@link sessions}. */
+  isCarriedBySessions(nsp: string, room: string): boolean {
+    const lookup = this.target(nsp, room);
+    return (
+      lookup?.ok === true &&
+      lookup.backend === "native" &&
+      parseRoomChannel(lookup.channel) !== undefined
+    );
   }
 
   /** Where a room lives, for the API: its backend, and its channel unless it is a native one. */

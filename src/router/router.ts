@@ -48,6 +48,21 @@ function stateOf(socket: Socket): SocketState | undefined {
 
 const NO_ROOMS: readonly string[] = Object.freeze([]);
 
+/** What of a kept socket's state another node restores: its claims (docs/recovery.md). */
+function portableState(data: unknown): unknown {
+  const claims = data instanceof SocketState ? data.claims : undefined;
+  return claims === undefined ? {} : { claims };
+}
+
+/** The claims of state another Switchyard node kept ({@link portableState}). */
+function claimsOf(data: unknown): Claims | undefined {
+  if (data === null || typeof data !== "object") return undefined;
+  const { claims } = data as { claims?: unknown };
+  return claims !== null && typeof claims === "object" && !Array.isArray(claims)
+    ? (claims as Claims)
+    : undefined;
+}
+
 /** Who a log line is about: the socket, its namespace, the client's address and request id. */
 function whoIs(socket: Socket): Record<string, unknown> {
   return {
@@ -79,6 +94,7 @@ export class Router implements SocketHandler {
   /** Rooms ↔ backend channels: the ingress's room observer. */
   readonly rooms: RoomChannels;
   #config: SwitchyardConfig;
+  #sio: SioServer | undefined;
   readonly #log: Logger;
   /** Refusal lines logged at most: 100 per 10 s for the whole node. */
   readonly #refusalLines = new LogBudget(100, 10_000);
@@ -99,6 +115,7 @@ export class Router implements SocketHandler {
   /** Binds the router to the ingress it serves; call once, before listening. */
   attach(sio: SioServer): void {
     this.rooms.attach(sio);
+    this.#sio = sio;
   }
 
   /**
@@ -109,7 +126,9 @@ export class Router implements SocketHandler {
    * @throws synchronously when a backend cannot be built from its settings.
    */
   start(): Promise<void> {
-    return this.rooms.start();
+    const started = this.rooms.start();
+    this.#shareSessions();
+    return started;
   }
 
   /** The configuration in force. */
@@ -129,7 +148,28 @@ export class Router implements SocketHandler {
     const summary = await this.rooms.reload(next);
     this.#config = next;
     this.#authenticators = authenticatorsOf(next);
+    this.#shareSessions();
     return summary;
+  }
+
+  /**
+   * With recovery on and the `native` backend on Redis streams, lets kept sockets be
+   * restored on any node (docs/recovery.md): its store, the rooms it carries, and the
+   * part of a socket's state that travels (its claims).
+   */
+  #shareSessions(): void {
+    const recovery = this.#sio?.recovery;
+    if (recovery === undefined) return;
+    const store = this.rooms.sessions();
+    recovery.shared = store && {
+      persist: (session, ttlMs) => store.persist(session, ttlMs),
+      peek: (pid) => store.peek(pid),
+      take: (pid) => store.take(pid),
+      after: (nsp, offset, limit) => store.after(nsp, offset, limit),
+      cursor: (nsp) => store.cursor(nsp),
+      carries: (nsp, room) => this.rooms.isCarriedBySessions(nsp, room),
+      portable: portableState,
+    };
   }
 
   /** Readiness per backend name. */
@@ -186,6 +226,10 @@ export class Router implements SocketHandler {
    * connection with that token would be (SWY_AUTH_EXPIRED).
    */
   onRecover(socket: Socket): void {
+    // A socket kept by another node comes with the state that travels, not the object.
+    if (!(socket.data instanceof SocketState)) {
+      socket.data = this.#newState(NO_ROOMS, claimsOf(socket.data));
+    }
     const auth = this.#config.namespaces.get(socket.nsp.name)?.auth;
     const exp = stateOf(socket)?.claims?.exp;
     if (auth?.kind !== "jwt" || typeof exp !== "number") return;

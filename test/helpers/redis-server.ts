@@ -1,6 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, inject, it } from "vitest";
 import type { RedisAvailability } from "../setup/redis.js";
 
@@ -43,14 +46,23 @@ export async function freePort(): Promise<number> {
  */
 export class PrivateRedis {
   readonly port: number;
+  /** With `persistent`: the directory of its append-only file, kept across restarts. */
+  readonly #dir: string | undefined;
   #process: ChildProcess | undefined;
 
-  private constructor(port: number) {
+  private constructor(port: number, dir: string | undefined) {
     this.port = port;
+    this.#dir = dir;
   }
 
-  static async start(): Promise<PrivateRedis> {
-    const redis = new PrivateRedis(await freePort());
+  /**
+   * `persistent`: every write is in an append-only file (fsync'd each time) in a
+   * directory of its own, so a restart, even after SIGKILL, comes back with the data.
+   */
+  static async start(options: { persistent?: boolean } = {}): Promise<PrivateRedis> {
+    const dir =
+      options.persistent === true ? await mkdtemp(join(tmpdir(), "swy-redis-")) : undefined;
+    const redis = new PrivateRedis(await freePort(), dir);
     await redis.restart();
     return redis;
   }
@@ -64,7 +76,17 @@ export class PrivateRedis {
     if (this.#process !== undefined) throw new Error("already running");
     const child = spawn(
       "redis-server",
-      ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+      [
+        "--port",
+        String(this.port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        ...(this.#dir === undefined
+          ? ["--appendonly", "no"]
+          : ["--appendonly", "yes", "--appendfsync", "always", "--dir", this.#dir]),
+      ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     this.#process = child;
@@ -104,5 +126,11 @@ export class PrivateRedis {
       child.kill("SIGKILL");
       await exited;
     }
+  }
+
+  /** Stops the server and removes its data directory, if it has one. */
+  async remove(): Promise<void> {
+    await this.stop();
+    if (this.#dir !== undefined) await rm(this.#dir, { recursive: true, force: true });
   }
 }

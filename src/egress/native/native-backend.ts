@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import { pino } from "pino";
+import { SwitchyardError } from "../../errors.js";
 import { metrics } from "../../metrics.js";
 import type {
   Backend,
@@ -9,6 +10,7 @@ import type {
   Publication,
 } from "../backend.js";
 import {
+  type ClusterSessions,
   type ClusterSink,
   type ClusterSocket,
   type ClusterView,
@@ -67,6 +69,8 @@ export class NativeBackend implements Backend, ClusterView {
   #sink: DeliverySink | undefined;
   #clusterSink: ClusterSink | undefined;
   #bus: RedisClusterBus | undefined;
+  /** {@link sessions} was asked for: the bus delivers this node's broadcasts from the stream. */
+  #wantsSessions = false;
 
   constructor(name: string, options: NativeBackendOptions = {}) {
     this.name = name;
@@ -96,6 +100,7 @@ export class NativeBackend implements Backend, ClusterView {
     // ioredis and the codecs load only for a native core on Redis.
     const { RedisClusterBus } = await import("./redis/redis-cluster-bus.js");
     this.#bus = new RedisClusterBus(this.name, this.#redis, this.#log, this.#limits.maxDepth);
+    if (this.#wantsSessions) this.#bus.sessions();
     await this.#bus.start(clusterSink, clusterSink.namespaces());
   }
 
@@ -126,13 +131,39 @@ export class NativeBackend implements Backend, ClusterView {
    *   or SWY_NATIVE_REDIS_CLOSED when Redis did not take it (local members got it).
    */
   publish(publication: Publication): Promise<void> {
-    if (this.#sink !== undefined && this.#channels.has(publication.channel)) {
+    const room = parseRoomChannel(publication.channel);
+    const bus = room === undefined ? undefined : this.#bus;
+    // With recovery across nodes, this node's members get it from the stream instead,
+    // in the stream's order (see sessions()).
+    const isDeliveredHere = bus === undefined || !bus.deliversOwn;
+    if (isDeliveredHere && this.#sink !== undefined && this.#channels.has(publication.channel)) {
       this.#sink.deliver(publication);
     }
-    const room = parseRoomChannel(publication.channel);
-    if (this.#bus === undefined || room === undefined) return RESOLVED;
+    if (bus === undefined || room === undefined) return RESOLVED;
     const except = publication.except === undefined ? [] : [publication.except];
-    return this.#bus.publish(room.nsp, room.room, except, publication.event, publication.args);
+    return bus.publish(room.nsp, room.room, except, publication.event, publication.args);
+  }
+
+  /**
+   * Connection state recovery across nodes: the store of streams mode on Redis
+   * (docs/recovery.md), undefined in the other modes and without Redis. Once asked,
+   * publications on room channels reach this node's members when they are read back
+   * from the stream, not before `publish` returns: every node's sockets then see the
+   * stream's order, which is what lets a socket restored on another node get exactly
+   * what it missed. The routes' `rename` does not apply to them, as it does not to
+   * other nodes' broadcasts.
+   */
+  sessions(): ClusterSessions | undefined {
+    if (this.#redis?.mode !== "streams") return undefined;
+    this.#wantsSessions = true;
+    const bus = () => this.#bus?.sessions();
+    return {
+      persist: async (session, ttlMs) => required(bus()).persist(session, ttlMs),
+      peek: async (pid) => required(bus()).peek(pid),
+      take: async (pid) => required(bus()).take(pid),
+      after: async (nsp, offset, limit) => required(bus()).after(nsp, offset, limit),
+      cursor: (nsp) => bus()?.cursor(nsp),
+    };
   }
 
   health(): BackendHealth {
@@ -179,4 +210,10 @@ export class NativeBackend implements Backend, ClusterView {
     // The bus stays, closed, so that a late publication fails with SWY_NATIVE_REDIS_CLOSED.
     await this.#bus?.close();
   }
+}
+
+/** The store once the bus exists; before, SWY_NATIVE_REDIS_UNAVAILABLE. */
+function required(store: ClusterSessions | undefined): ClusterSessions {
+  if (store === undefined) throw new SwitchyardError("SWY_NATIVE_REDIS_UNAVAILABLE");
+  return store;
 }

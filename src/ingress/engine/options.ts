@@ -57,6 +57,7 @@ export interface EngineOptions {
 /** The part of a pino logger the engine writes to. */
 export interface EngineLog {
   warn(fields: Record<string, unknown>, message: string): void;
+  info(fields: Record<string, unknown>, message: string): void;
   debug(fields: Record<string, unknown>, message: string): void;
   isLevelEnabled(level: string): boolean;
 }

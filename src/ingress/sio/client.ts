@@ -4,6 +4,7 @@ import { metrics } from "../../metrics.js";
 import type { CloseReason } from "../engine/options.js";
 import { Outbound } from "../engine/outbound.js";
 import type { Session, SessionListener } from "../engine/session.js";
+import type { Namespace } from "./namespace.js";
 import {
   decodeText,
   encode,
@@ -12,6 +13,7 @@ import {
   SioDecodeError,
   SioType,
 } from "./parser.js";
+import type { Restored, Taken } from "./recovery.js";
 import type { SioServer } from "./server.js";
 import { type AckCallback, Socket } from "./socket.js";
 
@@ -28,6 +30,8 @@ export class Client implements SessionListener {
   readonly issued = Date.now();
   readonly #server: SioServer;
   readonly #sockets = new Map<string, Socket>();
+  /** Namespaces whose CONNECT waits for the shared session store (recovery across nodes). */
+  readonly #restoring = new Set<string>();
   #partial: PartialPacket | undefined;
   #buffers: Buffer[] = [];
   #connectTimer: NodeJS.Timeout | undefined;
@@ -199,6 +203,7 @@ export class Client implements SessionListener {
 
   #connect(name: string, auth: Readonly<Record<string, unknown>>): void {
     const legacy = this.session.protocol === 3;
+    if (this.#restoring.has(name)) throw new SioDecodeError(`second CONNECT to ${name}`);
     const existing = this.#sockets.get(name);
     if (existing !== undefined) {
       // socket.io 2.x clients may repeat a CONNECT; they get the same answer again.
@@ -212,15 +217,47 @@ export class Client implements SessionListener {
       this.#sendConnectError(name, { message: "Invalid namespace" });
       return;
     }
+    // A client coming back with its private id and last offset gets its socket again:
+    // at once when this node kept it, after asking the shared store otherwise.
+    const recovery = legacy ? undefined : this.#server.recovery;
+    const taken = recovery && this.#restore(name, auth);
+    if (taken instanceof Promise) {
+      // Until the store answers, the namespace counts as asked: a second CONNECT to it
+      // is the same protocol error as one after the answer.
+      this.#restoring.add(name);
+      taken
+        .then((restored) => {
+          this.#restoring.delete(name);
+          if (this.session.isClosed || this.#server.namespace(name) !== nsp) {
+            if (restored?.heldRooms === true) nsp.releaseRooms(restored.kept.rooms);
+            return;
+          }
+          // An id connected here already (the store's word against this node's) is not
+          // taken twice.
+          const isTaken = restored !== undefined && nsp.sockets.has(restored.kept.id);
+          this.#open(nsp, auth, isTaken ? undefined : restored);
+        })
+        .catch((error: unknown) => this.#onHandlerError(error));
+      return;
+    }
+    this.#open(nsp, auth, taken);
+  }
+
+  /** Opens a socket on `nsp`: a new one, or a kept one `restored` with what it missed. */
+  #open(
+    nsp: Namespace,
+    auth: Readonly<Record<string, unknown>>,
+    restored: Restored | undefined,
+  ): void {
+    const name = nsp.name;
+    const legacy = this.session.protocol === 3;
+    const recovery = legacy ? undefined : this.#server.recovery;
     // Every socket gets a fresh id that does not reveal its session's. socket.io derives
     // a 2.x client's id from the engine id (`/` gets the engine id itself), but a socket
     // id is handed to other clients (templates, the API) and the engine id drives the
     // transport: whoever holds it can upgrade the session to a WebSocket of their own.
     // A 2.x client therefore reads its own `socket.id` as the engine id, which the
     // server never uses (docs/legacy.md).
-    // A client coming back with its private id and last offset gets its socket again.
-    const recovery = legacy ? undefined : this.#server.recovery;
-    const restored = recovery && this.#restore(name, auth);
     const id = restored?.kept.id ?? randomBytes(15).toString("base64url");
     const socket = new Socket(id, nsp, this, auth);
     // A namespace outside the mapping (the Admin UI's) has a handler of its own.
@@ -233,7 +270,7 @@ export class Client implements SessionListener {
     this.#sockets.set(name, socket);
     const accept = (): void => {
       if (this.session.isClosed || this.#sockets.get(name) !== socket) {
-        if (restored !== undefined) nsp.releaseRooms(restored.kept.rooms);
+        if (restored?.heldRooms === true) nsp.releaseRooms(restored.kept.rooms);
         return;
       }
       this.#clearConnectTimer();
@@ -241,7 +278,7 @@ export class Client implements SessionListener {
       nsp.onSocketConnected(socket);
       if (restored !== undefined) {
         for (const room of restored.kept.rooms) socket.join(room);
-        nsp.releaseRooms(restored.kept.rooms);
+        if (restored.heldRooms) nsp.releaseRooms(restored.kept.rooms);
       }
       socket.sendPacket({
         type: SioType.CONNECT,
@@ -259,7 +296,7 @@ export class Client implements SessionListener {
       handler.onConnected?.(socket);
     };
     const refuse = (error: unknown): void => {
-      if (restored !== undefined) nsp.releaseRooms(restored.kept.rooms);
+      if (restored?.heldRooms === true) nsp.releaseRooms(restored.kept.rooms);
       if (this.#sockets.get(name) === socket) this.#sockets.delete(name);
       if (this.session.isClosed) return;
       const refusal =
@@ -275,8 +312,9 @@ export class Client implements SessionListener {
       );
     };
     try {
+      // A socket kept by a socket.io node runs auth again whatever `skipMiddlewares` says.
       const pending =
-        restored !== undefined && recovery!.options.skipMiddlewares
+        restored?.trusted === true && recovery!.options.skipMiddlewares
           ? handler.onRecover?.(socket)
           : handler.onConnect(socket, auth);
       if (pending === undefined) accept();
@@ -292,20 +330,24 @@ export class Client implements SessionListener {
    * (a new socket) when the CONNECT has none, or the socket cannot be restored (counted
    * by reason).
    */
-  #restore(nsp: string, auth: Readonly<Record<string, unknown>>) {
+  #restore(
+    nsp: string,
+    auth: Readonly<Record<string, unknown>>,
+  ): Restored | undefined | Promise<Restored | undefined> {
     if (typeof auth.pid !== "string" || typeof auth.offset !== "string") return undefined;
     const taken = this.#server.recovery!.take(nsp, auth);
-    if ("miss" in taken) {
-      metrics.recoveries.inc({ outcome: taken.miss });
-      return undefined;
-    }
-    return taken;
+    return taken instanceof Promise ? taken.then(restoredOf) : restoredOf(taken);
   }
 
   #sendConnectError(nsp: string, payload: unknown): void {
     const [text] = encode({ type: SioType.CONNECT_ERROR, nsp, data: payload });
     this.session.send(Outbound.message(text));
   }
+}
+
+/** The socket a recovery gave back, or undefined: a new socket (the miss was counted). */
+function restoredOf(taken: Taken): Restored | undefined {
+  return "miss" in taken ? undefined : taken;
 }
 
 /** Handshake parameters of Engine.IO itself, which are not the client's auth. */

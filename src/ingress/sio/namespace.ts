@@ -111,19 +111,21 @@ export class Namespace {
     target: BroadcastTarget,
     event: string,
     args: readonly unknown[],
-    options: { readonly volatile?: boolean } = {},
+    options: { readonly volatile?: boolean; readonly offset?: string | undefined } = {},
   ): number {
     // With recovery on, a broadcast carries its offset as its last argument (as
-    // socket.io's does, volatile ones excepted), which the client keeps to recover from.
+    // socket.io's does, volatile ones excepted), which the client keeps to recover from:
+    // the entry id of one read from a shared stream, this node's own otherwise.
     const log = options.volatile === true ? undefined : this.#log;
-    const offset = log?.nextOffset();
+    const streamId = log === undefined ? undefined : options.offset;
+    const offset = streamId ?? log?.nextOffset();
     const [text, ...attachments] = encode({
       type: SioType.EVENT,
       nsp: this.name,
       data: offset === undefined ? [event, ...args] : [event, ...args, offset],
     });
     const packets = [Outbound.message(text), ...attachments.map((b) => Outbound.message(b))];
-    log?.append(target, text, attachments, Date.now());
+    log?.append(target, text, attachments, Date.now(), streamId);
     const recipients = this.#deliver(target, packets);
     metrics.packetsOut.inc(recipients);
     metrics.bytesOut.inc(recipients * text.length);

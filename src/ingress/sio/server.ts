@@ -80,8 +80,10 @@ export class SioServer {
     this.#observer = observer;
     this.recovery =
       options.recovery &&
-      new ConnectionRecovery(options.recovery, (kept) =>
-        this.namespace(kept.nsp)?.releaseRooms(kept.rooms),
+      new ConnectionRecovery(
+        options.recovery,
+        (kept) => this.namespace(kept.nsp)?.releaseRooms(kept.rooms),
+        options.log,
       );
     this.setNamespaces(namespaces);
     this.engine = new EngineServer(options, (session, req) => this.#onSession(session, req));

@@ -7,6 +7,7 @@ import {
   resolveNativeRedisSettings,
 } from "../../../src/egress/native/redis/redis-settings.js";
 import { hashCode, StreamsCodec } from "../../../src/egress/native/redis/streams-codec.js";
+import { compareStreamIds, isStreamId, nextStreamId } from "../../../src/stream-id.js";
 
 const UID = "3f9c0a1b2c3d4e5f";
 const ONE_STREAM = { streamName: "socket.io", streamCount: 1 };
@@ -176,9 +177,25 @@ describe("streams settings", () => {
       maxLen: 10_000,
       readCount: 100,
       blockTimeInMs: 5000,
+      sessionKeyPrefix: "sio:session:",
     });
     expect(NATIVE_REDIS_STREAMS_DEFAULTS.maxLen).toBe(10_000);
     expect(resolveNativeRedisSettings({ mode: "streams", maxLen: 50 }).streams?.maxLen).toBe(50);
     expect(resolveNativeRedisSettings({ maxLen: 50 }).streams).toBeUndefined();
+  });
+});
+
+describe("stream ids", () => {
+  it("are ordered as the stream orders them, and bounded as Redis bounds them", () => {
+    expect(isStreamId("1700000000000-0")).toBe(true);
+    expect(isStreamId("18446744073709551615-18446744073709551615")).toBe(true);
+    for (const bad of ["18446744073709551616-0", "1-", "-1", "1-2-3", "a-1", " 1-1", "1"]) {
+      expect(isStreamId(bad), bad).toBe(false);
+    }
+    expect(compareStreamIds("2-0", "10-0")).toBe(-1);
+    expect(compareStreamIds("5-10", "5-9")).toBe(1);
+    expect(compareStreamIds("5-9", "5-9")).toBe(0);
+    expect(nextStreamId("5-9")).toBe("5-10");
+    expect(nextStreamId("5-18446744073709551615")).toBe("6-0");
   });
 });

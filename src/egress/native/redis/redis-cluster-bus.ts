@@ -8,6 +8,7 @@ import { metrics } from "../../../metrics.js";
 import type { BackendHealth } from "../../backend.js";
 import type {
   ClusterBroadcast,
+  ClusterSessions,
   ClusterSink,
   ClusterSocket,
   ClusterView,
@@ -29,6 +30,7 @@ import {
   type NativeRedisSettings,
   type NativeRedisStreamsSettings,
 } from "./redis-settings.js";
+import { RedisSessionStore } from "./session-store.js";
 import { ShardedCodec } from "./sharded-codec.js";
 import { type StreamReadEntry, StreamReader } from "./stream-reader.js";
 import { type StreamEntry, StreamsCodec } from "./streams-codec.js";
@@ -97,6 +99,12 @@ export class RedisClusterBus implements ClusterView {
   readonly #rooms = new Map<string, Set<string>>();
   readonly #pending = new Map<string, PendingRequest>();
   #readyWaiters: (() => void)[] = [];
+  /**
+   * Streams mode with recovery across nodes ({@link sessions}): this node's own
+   * broadcasts reach its sockets from the stream, like everyone's.
+   */
+  #deliversOwn = false;
+  #sessions: RedisSessionStore | undefined;
 
   /**
    * @param maxDepth How deep a broadcast's arguments from another node may nest; a
@@ -315,6 +323,38 @@ export class RedisClusterBus implements ClusterView {
     }
     metrics.nativeRedisPublished.inc({ backend: this.#name });
     return offset;
+  }
+
+  /**
+   * Connection state recovery across nodes (streams mode only; undefined otherwise).
+   * From the first call on, this node's own broadcasts are handed to the sink when the
+   * reader reads them back, in stream order, so that every socket of every node sees
+   * one order and {@link ClusterSessions.cursor} splits what a restored socket missed
+   * from what it is yet to get.
+   */
+  sessions(): ClusterSessions | undefined {
+    const streams = this.#streams;
+    if (streams === undefined) return undefined;
+    this.#deliversOwn = true;
+    this.#sessions ??= new RedisSessionStore(() => this.#requirePublisher(), streams, {
+      sessionKeyPrefix: streamsSettings(this.#settings).sessionKeyPrefix,
+      readCount: streamsSettings(this.#settings).readCount,
+      maxDepth: this.#maxDepth,
+      onMalformed: (error) => this.#onMalformed(error, { sessionKey: true }),
+    });
+    const store = this.#sessions;
+    return {
+      persist: (session, ttlMs) => store.persist(session, ttlMs),
+      peek: (pid) => store.peek(pid),
+      take: (pid) => store.take(pid),
+      after: (nsp, offset, limit) => store.after(nsp, offset, limit),
+      cursor: (nsp) => this.#streamReader?.cursor(streams.streamOf(nsp)),
+    };
+  }
+
+  /** Whether this node's own broadcasts reach its sockets from the stream ({@link sessions}). */
+  get deliversOwn(): boolean {
+    return this.#deliversOwn;
   }
 
   /**
@@ -634,13 +674,17 @@ export class RedisClusterBus implements ClusterView {
       let inbound: Inbound;
       try {
         entry = codec.parseEntry(fields);
-        // Own entries and other namespaces' are left before their data is decoded.
-        if (entry.uid === codec.uid) continue;
+        // Own entries (unless they are delivered from here) and other namespaces' are
+        // left before their data is decoded.
+        const isOwn = entry.uid === codec.uid;
+        if (isOwn && !this.#deliversOwn) continue;
         if (!this.#listened.has(entry.nsp)) {
           metrics.nativeRedisStreamIgnored.inc({ backend: this.#name, reason: "other_namespace" });
           continue;
         }
-        inbound = codec.decodeEntry(id, entry);
+        inbound = codec.decodeEntry(id, entry, { own: isOwn });
+        // This node applied its own joins, leaves and disconnects when it sent them.
+        if (isOwn && inbound.type !== "broadcast") continue;
       } catch (error) {
         this.#onMalformed(error, { stream, id });
         continue;

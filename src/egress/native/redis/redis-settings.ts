@@ -24,6 +24,7 @@ export interface NativeRedisSettingsInput {
   readonly maxLen?: number;
   readonly readCount?: number;
   readonly blockTimeInMs?: number;
+  readonly sessionKeyPrefix?: string;
 }
 
 /** What streams mode adds, with defaults applied (`@socket.io/redis-streams-adapter`'s names). */
@@ -38,6 +39,8 @@ export interface NativeRedisStreamsSettings {
   readonly readCount: number;
   /** How long one XREAD blocks waiting for entries, in milliseconds. */
   readonly blockTimeInMs: number;
+  /** Where kept sockets are persisted for connection state recovery: `<prefix><pid>`. */
+  readonly sessionKeyPrefix: string;
 }
 
 /** The settings with defaults applied; durations in milliseconds. */
@@ -71,6 +74,7 @@ export const NATIVE_REDIS_STREAMS_DEFAULTS = {
   maxLen: 10_000,
   readCount: 100,
   blockTimeInMs: 5000,
+  sessionKeyPrefix: "sio:session:",
 } as const satisfies NativeRedisStreamsSettings;
 
 /** JSON Schema (draft-07) of the `redis` block. */
@@ -144,6 +148,12 @@ export const nativeRedisSettingsSchema: Readonly<Record<string, unknown>> = {
       maximum: 600_000,
       default: NATIVE_REDIS_STREAMS_DEFAULTS.blockTimeInMs,
     },
+    sessionKeyPrefix: {
+      description: `Streams mode only, the adapter's option: with \`server.connectionStateRecovery\` on, a disconnected socket is kept at \`<sessionKeyPrefix><pid>\` until its recovery window ends, so that its client recovers on any node. Every node must use the same. Default \`${NATIVE_REDIS_STREAMS_DEFAULTS.sessionKeyPrefix}\`.`,
+      type: "string",
+      minLength: 1,
+      default: NATIVE_REDIS_STREAMS_DEFAULTS.sessionKeyPrefix,
+    },
   },
 };
 
@@ -167,6 +177,7 @@ export function resolveNativeRedisSettings(input: NativeRedisSettingsInput): Nat
       maxLen: input.maxLen ?? defaults.maxLen,
       readCount: input.readCount ?? defaults.readCount,
       blockTimeInMs: input.blockTimeInMs ?? defaults.blockTimeInMs,
+      sessionKeyPrefix: input.sessionKeyPrefix ?? defaults.sessionKeyPrefix,
     },
   };
 }

@@ -73,6 +73,14 @@ export class StreamReader {
     this.#options = options;
   }
 
+  /**
+   * The id of the last entry of `stream` handed on (everything up to it was, everything
+   * after it will be); undefined before its start is known.
+   */
+  cursor(stream: string): string | undefined {
+    return this.#offsets.get(stream);
+  }
+
   /** Starts the loop; it waits for {@link onConnected} before it reads. */
   start(): void {
     this.#loop ??= this.#run();

@@ -185,19 +185,22 @@ export class StreamsCodec implements ClusterCodec {
 
   /**
    * What an entry with id `id` asks of this node. A broadcast carries `id` as its
-   * `offset`. This node's own entries are ignored before their data is decoded.
+   * `offset`. This node's own entries are ignored before their data is decoded, unless
+   * `own` asks for them (recovery reads them back, and delivers them in stream order).
    * Throws {@link MalformedMessageError} (or the JSON or MessagePack decoder's error)
    * when the data cannot be read or has the wrong shape.
    */
-  decodeEntry(id: string, entry: StreamEntry): Inbound {
-    if (entry.uid === this.uid) return { type: "ignored", reason: "own message" };
+  decodeEntry(id: string, entry: StreamEntry, options: { readonly own?: boolean } = {}): Inbound {
+    if (entry.uid === this.uid && options.own !== true) {
+      return { type: "ignored", reason: "own message" };
+    }
     const message = {
       uid: entry.uid,
       nsp: entry.nsp,
       type: entry.type,
       data: entry.data === undefined ? undefined : decodeData(entry.data),
     };
-    const inbound = decodeClusterMessage(entry.nsp, this.uid, message);
+    const inbound = decodeClusterMessage(entry.nsp, options.own === true ? "" : this.uid, message);
     if (inbound.type !== "broadcast") return inbound;
     return { ...inbound, broadcast: { ...inbound.broadcast, offset: id } };
   }

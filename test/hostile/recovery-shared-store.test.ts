@@ -1,0 +1,184 @@
+/**
+ * Vectors against recovery across nodes (docs/recovery.md), where kept sockets wait in
+ * Redis (streams mode):
+ * - a thief naming another client's pid on another node, without the owner's
+ *   credentials, gets a new socket and leaves the kept one to its owner;
+ * - a pid recovers once, on one node;
+ * - forged session keys (not base64 MessagePack, not a map, another pid, rooms that
+ *   are not names, data nested past `maxDepth`, oversize) and offsets the stream does
+ *   not hold give a new socket, are counted, and the node serves everyone else.
+ */
+import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
+import { encode } from "notepack.io";
+import { io, type Socket } from "socket.io-client";
+import { expect, it } from "vitest";
+import { useCleanup } from "../helpers/cleanup.js";
+import { describeWithRedis, REDIS_URL } from "../helpers/redis-server.js";
+import { Harness, joinRoom } from "../helpers/switchyard-harness.js";
+import { until } from "../helpers/wait-for.js";
+
+const cleanup = useCleanup();
+const TOKEN = "recovery-store-hostile-token-0123456789";
+
+async function node(key: string): Promise<Harness> {
+  const harness = await Harness.start(`
+server: { connectionStateRecovery: { maxDisconnectionDuration: 10000 } }
+api: { token: "${TOKEN}" }
+backends:
+  native:
+    kind: native
+    settings:
+      redis: { url: "${REDIS_URL}", key: "${key}", mode: streams, streamName: "${key}", requestsTimeout: 2000 }
+namespaces:
+  /:
+    events:
+      join: { action: join, room: "{data.room}", allow: ["room:{id}"] }
+`);
+  cleanup.add(() => harness.close());
+  return harness;
+}
+
+function watcher(): Redis {
+  const redis = new Redis(REDIS_URL);
+  cleanup.add(() => redis.disconnect());
+  return redis;
+}
+
+async function connected(socket: Socket): Promise<void> {
+  if (socket.connected) return;
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", () => resolve());
+    socket.once("connect_error", reject);
+  });
+}
+
+/** A client of `url` with `auth` (a forged `{pid, offset}` goes out as it is). */
+async function client(url: string, auth: Record<string, unknown>): Promise<Socket> {
+  const socket = io(url, { forceNew: true, transports: ["websocket"], reconnection: false, auth });
+  cleanup.add(() => socket.close());
+  await connected(socket);
+  return socket;
+}
+
+/** A member of room:1 on `harness` holding an offset, cut off and persisted. */
+async function keptMember(
+  harness: Harness,
+  redis: Redis,
+  auth: Record<string, unknown>,
+): Promise<{ socket: Socket; id: string; pid: string; offset: string }> {
+  const socket = await client(harness.url, auth);
+  await joinRoom(socket, "room:1");
+  const offset = new Promise<void>((resolve) => socket.once("message", () => resolve()));
+  const res = await fetch(`${harness.url}/api/v1/publish`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ room: "room:1", event: "message", args: ["hi"] }),
+  });
+  expect(res.status).toBe(202);
+  await offset;
+  const inner = socket as unknown as { _pid: string; _lastOffset: string };
+  const secrets = { id: socket.id!, pid: inner._pid, offset: inner._lastOffset };
+  socket.io.engine.close();
+  await until(() => !socket.connected, "disconnected");
+  await until(
+    async () => (await redis.exists(`sio:session:${secrets.pid}`)) === 1,
+    "session persisted",
+  );
+  return { socket, ...secrets };
+}
+
+async function metric(harness: Harness, line: RegExp): Promise<number> {
+  const text = await (await fetch(`${harness.url}/metrics`)).text();
+  return Number(line.exec(text)?.[1] ?? 0);
+}
+
+describeWithRedis("recovery across nodes against forged pids, offsets and session keys", () => {
+  it("does not hand a kept socket to a thief on another node, and leaves it to its owner", async () => {
+    const redis = watcher();
+    const key = `swy-hostile-${randomBytes(6).toString("hex")}`;
+    const a = await node(key);
+    const b = await node(key);
+    const owner = await keptMember(a, redis, { token: "owner-secret" });
+    const ownerId = owner.id;
+
+    // The pid and offset alone, or with other credentials: a new socket, nothing kept lost.
+    for (const auth of [
+      { pid: owner.pid, offset: owner.offset },
+      { pid: owner.pid, offset: owner.offset, token: "guess" },
+    ]) {
+      const thief = await client(b.url, auth);
+      expect(thief.recovered).toBe(false);
+      expect(thief.id).not.toBe(ownerId);
+    }
+    expect(await metric(b, /^switchyard_recovery_total\{outcome="auth_changed"\} (\d+)/m)).toBe(2);
+    expect(await redis.exists(`sio:session:${owner.pid}`)).toBe(1);
+
+    // The owner comes back through B, once.
+    (owner.socket.io as unknown as { uri: string }).uri = b.url;
+    owner.socket.connect();
+    await connected(owner.socket);
+    expect(owner.socket.recovered).toBe(true);
+    expect(owner.socket.id).toBe(ownerId);
+    const replay = await client(a.url, {
+      pid: owner.pid,
+      offset: owner.offset,
+      token: "owner-secret",
+    });
+    expect(replay.recovered).toBe(false);
+    expect(replay.id).not.toBe(ownerId);
+  });
+
+  it("gives a new socket for forged session keys and offsets the stream does not hold", async () => {
+    const redis = watcher();
+    const key = `swy-hostile-${randomBytes(6).toString("hex")}`;
+    const harness = await node(key);
+    const kept = await keptMember(harness, redis, {});
+    const deep: unknown[] = [];
+    let cursor = deep;
+    for (let depth = 0; depth < 200; depth++) {
+      const next: unknown[] = [];
+      cursor.push(next);
+      cursor = next;
+    }
+    const session = (fields: Record<string, unknown>, pid: string) =>
+      encode({ sid: "forged-sid", pid, rooms: ["room:1"], data: {}, ...fields }).toString("base64");
+    const forged: [string, (pid: string) => string][] = [
+      ["not base64 msgpack", () => "%%%not-a-session%%%"],
+      ["not a map", () => encode(["a", "list"]).toString("base64")],
+      ["another pid", () => session({}, "someone-else")],
+      ["rooms not names", (pid) => session({ rooms: [{ room: 1 }] }, pid)],
+      ["data too deep", (pid) => session({ data: deep }, pid)],
+      ["oversize", (pid) => session({ data: "x".repeat(400_000) }, pid)],
+      ["swy not a map", (pid) => session({ swy: "switchyard" }, pid)],
+    ];
+    for (const [what, value] of forged) {
+      const pid = `forged-${randomBytes(6).toString("hex")}`;
+      await redis.set(`sio:session:${pid}`, value(pid), "PX", 10_000);
+      const socket = await client(harness.url, { pid, offset: kept.offset });
+      expect(socket.recovered, what).toBe(false);
+      expect(socket.id, what).not.toBe("forged-sid");
+    }
+    expect(
+      await metric(
+        harness,
+        /^switchyard_native_redis_receive_errors_total\{backend="native",reason="malformed"\} (\d+)/m,
+      ),
+    ).toBeGreaterThanOrEqual(forged.length - 1);
+
+    // A real session with offsets the stream does not hold; the second is past what
+    // Redis takes as an id, and is no offset at all (unknown_session).
+    for (const offset of ["1-0", "99999999999999999999-99999999999999999999", "0-0"]) {
+      const socket = await client(harness.url, { pid: kept.pid, offset });
+      expect(socket.recovered, offset).toBe(false);
+    }
+    expect(
+      await metric(harness, /^switchyard_recovery_total\{outcome="offset_gone"\} (\d+)/m),
+    ).toBe(2);
+
+    // The node serves everyone else as before.
+    const other = await client(harness.url, {});
+    await joinRoom(other, "room:1");
+    expect(other.connected).toBe(true);
+  });
+});

@@ -1,0 +1,363 @@
+/**
+ * Connection state recovery across nodes (docs/recovery.md): the native core on Redis
+ * streams, with the real socket.io-client 4.8 and its own recovery. A client whose
+ * transport is cut comes back through another node, Switchyard or a real socket.io 4.8
+ * node on `@socket.io/redis-streams-adapter`, with the same id, its rooms and every
+ * broadcast it missed, once and in order; through a Redis restart too.
+ */
+import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { once } from "node:events";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createAdapter } from "@socket.io/redis-streams-adapter";
+import { Redis } from "ioredis";
+import { Server } from "socket.io";
+import { io, type Socket } from "socket.io-client";
+import { expect, it } from "vitest";
+import { useCleanup } from "../helpers/cleanup.js";
+import {
+  describeWithRedis,
+  describeWithRedisServer,
+  PrivateRedis,
+  REDIS_URL,
+} from "../helpers/redis-server.js";
+import { Harness, joinRoom } from "../helpers/switchyard-harness.js";
+import { until } from "../helpers/wait-for.js";
+
+const cleanup = useCleanup();
+const TOKEN = "cross-node-recovery-token-0123456789";
+const WINDOW = 10_000;
+
+function uniqueKey(): string {
+  return `swy-recovery-${randomBytes(6).toString("hex")}`;
+}
+
+/** A Switchyard node in streams mode with recovery on, the room contract of the examples. */
+async function switchyardNode(
+  url: string,
+  key: string,
+  extra: { backends?: string; routes?: string } = {},
+): Promise<Harness> {
+  const harness = await Harness.start(`
+server: { connectionStateRecovery: { maxDisconnectionDuration: ${WINDOW} } }
+api: { token: "${TOKEN}" }
+backends:
+  native:
+    kind: native
+    settings:
+      redis: { url: "${url}", key: "${key}", mode: streams, streamName: "${key}", requestsTimeout: 2000 }
+${extra.backends ?? ""}
+namespaces:
+  /:
+${extra.routes ?? ""}
+    events:
+      join: { action: join, room: "{data.room}", allow: ["room:{id}", "elsewhere:{id}"] }
+      say:
+        action: broadcast
+        room: "{data.room}"
+        allow: ["room:{id}"]
+        emit: message
+        args: ["{data.text}"]
+        exceptSender: false
+        requireMembership: false
+`);
+  cleanup.add(() => harness.close());
+  return harness;
+}
+
+/** A socket.io 4.8 node on the streams adapter with recovery on and the same contract. */
+async function socketIoNode(redisUrl: string, key: string): Promise<{ url: string }> {
+  const name = `sio-${key}`;
+  const redis = new Redis(redisUrl, { connectionName: name });
+  const httpServer = createServer();
+  const server = new Server(httpServer, {
+    connectionStateRecovery: { maxDisconnectionDuration: WINDOW },
+  });
+  server.adapter(createAdapter(redis, { streamName: key, channelPrefix: key }));
+  server.on("connection", (socket) => {
+    socket.on("join", async ({ room }: { room: string }, ack?: (a: unknown) => void) => {
+      await socket.join(room);
+      ack?.({ ok: true });
+    });
+    socket.on(
+      "say",
+      ({ room, text }: { room: string; text: string }, ack?: (a: unknown) => void) => {
+        server.to(room).emit("message", text);
+        ack?.({ ok: true });
+      },
+    );
+  });
+  httpServer.listen(0, "127.0.0.1");
+  await once(httpServer, "listening");
+  cleanup.add(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    redis.disconnect();
+  });
+  // Reading the stream and subscribed: entries added from now on reach it.
+  await until(async () => {
+    const clients = (await redis.client("LIST")) as string;
+    const isReading = clients
+      .split("\n")
+      .some((line) => line.includes(` name=${name} `) && line.includes(" cmd=xread "));
+    const [, subscribers] = (await redis.pubsub("NUMSUB", `${key}#/#`)) as [string, number];
+    return isReading && Number(subscribers) >= 1;
+  }, "the socket.io node to read the stream and subscribe");
+  const { port } = httpServer.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}` };
+}
+
+/** A client with recovery (socket.io-client's own) that reconnects when the test says so. */
+async function recoveringClient(url: string): Promise<Socket> {
+  const socket = io(url, { forceNew: true, transports: ["websocket"], reconnection: false });
+  cleanup.add(() => socket.close());
+  await connected(socket);
+  return socket;
+}
+
+async function connected(socket: Socket): Promise<void> {
+  if (socket.connected) return;
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", () => resolve());
+    socket.once("connect_error", reject);
+  });
+}
+
+/** Every `message` payload, in order (recovery's offset argument dropped). */
+function collect(socket: Socket): string[] {
+  const got: string[] = [];
+  socket.on("message", (text: string) => got.push(text));
+  return got;
+}
+
+/** The private id socket.io-client keeps for recovery (what it sends back with its offset). */
+function pidOf(socket: Socket): string {
+  return (socket as unknown as { _pid: string })._pid;
+}
+
+/**
+ * Cuts the transport, as a phone losing signal, and waits until the node persisted the
+ * socket in Redis (the session key socket.io's adapter uses).
+ */
+async function cutAndPersist(client: Socket, redis: Redis): Promise<void> {
+  const pid = pidOf(client);
+  expect(pid).toEqual(expect.any(String));
+  client.io.engine.close();
+  await until(() => !client.connected, "client disconnected");
+  await until(async () => (await redis.exists(`sio:session:${pid}`)) === 1, "session persisted");
+}
+
+/**
+ * Reconnects the client through another node, as a load balancer without stickiness
+ * would send it: socket.io-client's manager opens its next transport to `uri`.
+ */
+async function reconnectThrough(client: Socket, url: string): Promise<void> {
+  (client.io as unknown as { uri: string }).uri = url;
+  client.connect();
+  await connected(client);
+}
+
+async function publish(harness: Harness, room: string, text: string): Promise<void> {
+  const res = await fetch(`${harness.url}/api/v1/publish`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ room, event: "message", args: [text] }),
+  });
+  expect(res.status).toBe(202);
+}
+
+async function metric(harness: Harness, line: RegExp): Promise<number> {
+  const text = await (await fetch(`${harness.url}/metrics`)).text();
+  return Number(line.exec(text)?.[1] ?? 0);
+}
+
+const MISSED = [
+  ...Array.from({ length: 25 }, (_, n) => `client${n}`),
+  ...Array.from({ length: 25 }, (_, n) => `api${n}`),
+];
+
+/** A connection of the test's own to the shared Redis, to watch the session keys. */
+function watcher(): Redis {
+  const redis = new Redis(REDIS_URL);
+  cleanup.add(() => redis.disconnect());
+  return redis;
+}
+
+describeWithRedis("connection state recovery across nodes on Redis streams", () => {
+  it("restores the socket on another Switchyard node with every missed broadcast, once and in order", async () => {
+    const redis = watcher();
+    const key = uniqueKey();
+    const a = await switchyardNode(REDIS_URL, key);
+    const b = await switchyardNode(REDIS_URL, key);
+    const client = await recoveringClient(a.url);
+    await joinRoom(client, "room:1");
+    const got = collect(client);
+    const sender = await b.connect({ transports: ["websocket"] });
+    await sender.emitWithAck("say", { room: "room:1", text: "before" });
+    await until(() => got.length === 1, "a first message");
+    const id = client.id;
+
+    await cutAndPersist(client, redis);
+    // From a client of node B and from node A's API while the client is away.
+    for (let n = 0; n < 25; n++)
+      await sender.emitWithAck("say", { room: "room:1", text: `client${n}` });
+    for (let n = 0; n < 25; n++) await publish(a, "room:1", `api${n}`);
+    await reconnectThrough(client, b.url);
+
+    expect(client.recovered).toBe(true);
+    expect(client.id).toBe(id);
+    await until(() => got.length === 51, "every missed message");
+    expect(got).toEqual(["before", ...MISSED]);
+    // Back in its room on B: live messages arrive once.
+    await publish(a, "room:1", "after");
+    await until(() => got.length === 52, "a live message");
+    expect(got.at(-1)).toBe("after");
+    expect(await metric(b, /^switchyard_recovery_total\{outcome="recovered"\} (\d+)/m)).toBe(1);
+    // The pid recovers once: the store no longer has it.
+    expect(await redis.exists(`sio:session:${pidOf(client)}`)).toBe(0);
+  });
+
+  it("restores a socket kept by Switchyard on a socket.io node, and one kept by socket.io on Switchyard", async () => {
+    const redis = watcher();
+    const key = uniqueKey();
+    const swy = await switchyardNode(REDIS_URL, key);
+    const sio = await socketIoNode(REDIS_URL, key);
+    const sender = await swy.connect({ transports: ["websocket"] });
+
+    // Switchyard → socket.io.
+    const first = await recoveringClient(swy.url);
+    await joinRoom(first, "room:1");
+    const gotFirst = collect(first);
+    await sender.emitWithAck("say", { room: "room:1", text: "before" });
+    await until(() => gotFirst.length === 1, "a first message");
+    const firstId = first.id;
+    await cutAndPersist(first, redis);
+    for (let n = 0; n < 25; n++)
+      await sender.emitWithAck("say", { room: "room:1", text: `client${n}` });
+    for (let n = 0; n < 25; n++) await publish(swy, "room:1", `api${n}`);
+    await reconnectThrough(first, sio.url);
+    expect(first.recovered).toBe(true);
+    expect(first.id).toBe(firstId);
+    await until(() => gotFirst.length === 51, "every missed message on socket.io");
+    expect(gotFirst).toEqual(["before", ...MISSED]);
+
+    // socket.io → Switchyard: a client of the socket.io node, kept there, restored here.
+    const second = await recoveringClient(sio.url);
+    expect(await second.emitWithAck("join", { room: "room:2" })).toEqual({ ok: true });
+    const gotSecond = collect(second);
+    await second.emitWithAck("say", { room: "room:2", text: "before" });
+    await until(() => gotSecond.length === 1, "a first message from socket.io");
+    const secondId = second.id;
+    await cutAndPersist(second, redis);
+    for (let n = 0; n < 25; n++)
+      await sender.emitWithAck("say", { room: "room:2", text: `client${n}` });
+    for (let n = 0; n < 25; n++) await publish(swy, "room:2", `api${n}`);
+    await reconnectThrough(second, swy.url);
+    expect(second.recovered).toBe(true);
+    expect(second.id).toBe(secondId);
+    await until(() => gotSecond.length === 51, "every missed message on Switchyard");
+    expect(gotSecond).toEqual(["before", ...MISSED]);
+    // In room:2 on Switchyard now: a live message reaches it once.
+    await sender.emitWithAck("say", { room: "room:2", text: "after" });
+    await until(() => gotSecond.length === 52, "a live message");
+    expect(gotSecond.at(-1)).toBe("after");
+  });
+
+  it("runs examples/recovery/switchyard.yaml: a client recovers on the other node of the example", async () => {
+    const redis = watcher();
+    const key = uniqueKey();
+    const yaml = await readFile("examples/recovery/switchyard.yaml", "utf8");
+    const env = { REDIS_URL, SOCKET_IO_KEY: key, SOCKET_IO_STREAM: key };
+    const nodes = [await Harness.start(yaml, env), await Harness.start(yaml, env)];
+    for (const node of nodes) cleanup.add(() => node.close());
+    const [a, b] = nodes as [Harness, Harness];
+    const client = await recoveringClient(a.url);
+    expect(await client.emitWithAck("join", { room: "room:7" })).toEqual({ ok: true });
+    const got = collect(client);
+    const publisher = await b.connect({ transports: ["websocket"] });
+    publisher.emit("publish", { room: "room:7", payload: "before" });
+    await until(() => got.length === 1, "a first message");
+    const id = client.id;
+    await cutAndPersist(client, redis);
+    const missed = Array.from({ length: 50 }, (_, n) => `p${n}`);
+    for (const payload of missed) publisher.emit("publish", { room: "room:7", payload });
+    // Published once the publisher's own ack-less emits are through: a join ack after them.
+    expect(await publisher.emitWithAck("join", { room: "room:8" })).toEqual({ ok: true });
+    await reconnectThrough(client, b.url);
+    expect(client.recovered).toBe(true);
+    expect(client.id).toBe(id);
+    await until(() => got.length === 51, "every missed message");
+    expect(got).toEqual(["before", ...missed]);
+  });
+
+  it("says why a socket in a room of a backend without a stream cannot recover on another node", async () => {
+    const redis = watcher();
+    const key = uniqueKey();
+    // `elsewhere:*` rooms live on a second, in-process native backend: nothing another
+    // node could read back.
+    const extra = {
+      backends: "  local: { kind: native }",
+      routes: `    routes:
+      - { room: "elsewhere:{id}", backend: local }
+      - { room: "room:{id}", backend: native }`,
+    };
+    const a = await switchyardNode(REDIS_URL, key, extra);
+    const b = await switchyardNode(REDIS_URL, key, extra);
+    const client = await recoveringClient(a.url);
+    await joinRoom(client, "room:1");
+    await joinRoom(client, "elsewhere:1");
+    const got = collect(client);
+    await (await a.connect({ transports: ["websocket"] })).emitWithAck("say", {
+      room: "room:1",
+      text: "before",
+    });
+    await until(() => got.length === 1, "a first message");
+    const id = client.id;
+    await cutAndPersist(client, redis);
+    await reconnectThrough(client, b.url);
+    expect(client.recovered).toBe(false);
+    expect(client.id).not.toBe(id);
+    expect(await metric(b, /^switchyard_recovery_total\{outcome="not_in_stream"\} (\d+)/m)).toBe(1);
+  });
+});
+
+describeWithRedisServer("connection state recovery across nodes through a Redis restart", () => {
+  it("restores on another node what was published before and after Redis came back", async () => {
+    const redisServer = await PrivateRedis.start({ persistent: true });
+    cleanup.add(() => redisServer.remove());
+    const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
+    cleanup.add(() => redis.disconnect());
+    const key = uniqueKey();
+    const a = await switchyardNode(redisServer.url, key);
+    const b = await switchyardNode(redisServer.url, key);
+    const client = await recoveringClient(a.url);
+    await joinRoom(client, "room:1");
+    const got = collect(client);
+    await publish(a, "room:1", "before");
+    await until(() => got.length === 1, "a first message");
+    const id = client.id;
+    await cutAndPersist(client, redis);
+    for (let n = 0; n < 10; n++) await publish(a, "room:1", `down${n}`);
+
+    await redisServer.stop();
+    await redisServer.restart();
+    // Both nodes back on Redis (their readers read on from their last entry).
+    await until(
+      async () =>
+        (await fetch(`${a.url}/readyz`)).status === 200 &&
+        (await fetch(`${b.url}/readyz`)).status === 200,
+      "both nodes ready again",
+    );
+    for (let n = 0; n < 10; n++) await publish(b, "room:1", `up${n}`);
+    await reconnectThrough(client, b.url);
+
+    expect(client.recovered).toBe(true);
+    expect(client.id).toBe(id);
+    const missed = [
+      ...Array.from({ length: 10 }, (_, n) => `down${n}`),
+      ...Array.from({ length: 10 }, (_, n) => `up${n}`),
+    ];
+    await until(() => got.length === 21, "every missed message");
+    expect(got).toEqual(["before", ...missed]);
+  });
+});
