@@ -6,8 +6,8 @@
  * broadcast it missed, once and in order; through a Redis restart too.
  */
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import { once } from "node:events";
+import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createAdapter } from "@socket.io/redis-streams-adapter";
