@@ -62,9 +62,31 @@ export class ClassicCodec implements ClusterCodec {
   readonly uid: string;
   readonly #key: string;
 
+  /**
+   * How this node's own broadcasts begin on the wire: the array header and the uid,
+   * MessagePack-encoded (notepack.io writes `[uid, packet, opts]` in that order).
+   */
+  readonly #ownPrefix: Buffer;
+
   constructor(key: string, uid: string = randomUid(6)) {
     this.#key = key;
     this.uid = uid;
+    const encoded = encodeMsgpack([uid, 0, 0]);
+    // The array header and the uid string: everything before the packet.
+    this.#ownPrefix = encoded.subarray(0, encoded.length - 2);
+  }
+
+  /**
+   * Whether a broadcast payload is this node's own echo, told from its first bytes: a
+   * node receives what it publishes, and decoding the whole packet to learn that costs
+   * as much as delivering it.
+   */
+  isOwnBroadcast(payload: Buffer): boolean {
+    const prefix = this.#ownPrefix;
+    return (
+      payload.length > prefix.length &&
+      payload.compare(prefix, 0, prefix.length, 0, prefix.length) === 0
+    );
   }
 
   /** `${key}#${nsp}#`: the broadcast channel for no room or several. */
