@@ -263,6 +263,32 @@ describeWithRedis("connection state recovery across nodes on Redis streams", () 
     expect(gotSecond.at(-1)).toBe("after");
   });
 
+  it("restores on another node a socket whose node was drained (a rolling restart loses nothing)", async () => {
+    const redis = watcher();
+    const key = uniqueKey();
+    const a = await switchyardNode(REDIS_URL, key);
+    const b = await switchyardNode(REDIS_URL, key);
+    const client = await recoveringClient(a.url);
+    await joinRoom(client, "room:1");
+    const got = collect(client);
+    await publish(b, "room:1", "before");
+    await until(() => got.length === 1, "a first message");
+    const id = client.id;
+    const pid = pidOf(client);
+
+    const drained = a.server.drain();
+    await until(() => !client.connected, "the drain closed the client's session");
+    await until(async () => (await redis.exists(`sio:session:${pid}`)) === 1, "session persisted");
+    await drained;
+    for (let n = 0; n < 20; n++) await publish(b, "room:1", `while${n}`);
+    await reconnectThrough(client, b.url);
+
+    expect(client.recovered).toBe(true);
+    expect(client.id).toBe(id);
+    await until(() => got.length === 21, "every missed message");
+    expect(got).toEqual(["before", ...Array.from({ length: 20 }, (_, n) => `while${n}`)]);
+  });
+
   it("runs examples/recovery/switchyard.yaml: a client recovers on the other node of the example", async () => {
     const redis = watcher();
     const key = uniqueKey();

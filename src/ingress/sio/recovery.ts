@@ -23,12 +23,17 @@ export interface RecoveryOptions {
   readonly maxBytes: number;
 }
 
-/** The disconnect reasons socket.io recovers from: the connection was lost, not ended. */
+/**
+ * The disconnect reasons socket.io recovers from: the connection was lost, not ended,
+ * or the server is going away (a drain: with recovery across nodes, the client comes
+ * back on another node with everything it missed).
+ */
 const RECOVERABLE: ReadonlySet<DisconnectReason> = new Set<DisconnectReason>([
   "transport error",
   "transport close",
   "forced close",
   "ping timeout",
+  "server shutting down",
   "forced server close",
 ]);
 
