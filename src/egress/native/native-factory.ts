@@ -1,6 +1,7 @@
 import type { BackendFactory } from "../registry.js";
 import { NativeBackend } from "./native-backend.js";
 import {
+  checkNativeRedisSettings,
   type NativeRedisSettingsInput,
   nativeRedisSettingsSchema,
   resolveNativeRedisSettings,
@@ -23,6 +24,7 @@ export const nativeFactory = {
     additionalProperties: false,
     properties: { redis: nativeRedisSettingsSchema },
   },
+  checkSettings: (settings) => checkNativeRedisSettings(settings?.redis),
   // On Redis a publication is a broadcast every node (and every socket.io node) hands to
   // its members of the room: a shadow's copy would reach them.
   shadowProblem: (settings) =>

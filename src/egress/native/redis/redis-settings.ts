@@ -181,3 +181,31 @@ export function resolveNativeRedisSettings(input: NativeRedisSettingsInput): Nat
     },
   };
 }
+
+/** The keys of one mode only: written under another mode they would do nothing. */
+const MODE_ONLY: readonly [key: keyof NativeRedisSettingsInput, mode: RedisMode][] = [
+  ["subscriptionMode", "sharded"],
+  ["streamName", "streams"],
+  ["streamCount", "streams"],
+  ["maxLen", "streams"],
+  ["readCount", "streams"],
+  ["blockTimeInMs", "streams"],
+  ["sessionKeyPrefix", "streams"],
+];
+
+/**
+ * Keys of another mode than the block's: refused rather than ignored, since whoever
+ * wrote `maxLen` under `classic` expects a stream that is not there.
+ */
+export function checkNativeRedisSettings(
+  input: NativeRedisSettingsInput | undefined,
+): { path: string[]; message: string }[] {
+  if (input === undefined) return [];
+  const mode = input.mode ?? NATIVE_REDIS_DEFAULTS.mode;
+  return MODE_ONLY.filter(([key, only]) => input[key] !== undefined && only !== mode).map(
+    ([key, only]) => ({
+      path: ["redis", key],
+      message: `\`${key}\` applies to \`mode: ${only}\` only, and this block is in \`${mode}\` mode: set \`mode: ${only}\` or remove it`,
+    }),
+  );
+}
