@@ -69,16 +69,16 @@ describe("classic codec: broadcasts", () => {
 
   it("tells its own echo from its first bytes, and nobody else's", () => {
     const self = new ClassicCodec("socket.io", "Ab3dEf");
-    expect(self.isOwnBroadcast(ADAPTER_BINARY)).toBe(true);
-    expect(codec.isOwnBroadcast(ADAPTER_BINARY)).toBe(false);
-    expect(self.isOwnBroadcast(EMITTER_HELLO)).toBe(false);
+    expect(self.isOwn(ADAPTER_BINARY)).toBe(true);
+    expect(codec.isOwn(ADAPTER_BINARY)).toBe(false);
+    expect(self.isOwn(EMITTER_HELLO)).toBe(false);
     // Its own encoding, and a uid it starts or ends like.
     const own = self.encodeBroadcast("/", "room1", [], "e", [1]).payload as Buffer;
-    expect(self.isOwnBroadcast(own)).toBe(true);
+    expect(self.isOwn(own)).toBe(true);
     for (const uid of ["Ab3dE", "Ab3dEfg", "xAb3dEf"]) {
-      expect(self.isOwnBroadcast(encode([uid, {}, {}])), uid).toBe(false);
+      expect(self.isOwn(encode([uid, {}, {}])), uid).toBe(false);
     }
-    expect(self.isOwnBroadcast(Buffer.alloc(0))).toBe(false);
+    expect(self.isOwn(Buffer.alloc(0))).toBe(false);
   });
 
   it("reads a packet without nsp as the main namespace", () => {

@@ -12,7 +12,7 @@ describe("sharded codec", () => {
   it("encodes a single-room broadcast as the adapter's JSON ClusterMessage on the room's channel", () => {
     expect(codec.encodeBroadcast("/", "room1", [], "hello", ["world"])).toEqual({
       channel: "socket.io#/#room1#",
-      payload: `{"type":3,"data":{"packet":{"type":2,"data":["hello","world"],"nsp":"/"},"opts":{"rooms":["room1"],"except":[],"flags":{}}},"uid":"${UID}","nsp":"/"}`,
+      payload: `{"uid":"${UID}","type":3,"data":{"packet":{"type":2,"data":["hello","world"],"nsp":"/"},"opts":{"rooms":["room1"],"except":[],"flags":{}}},"nsp":"/"}`,
     });
   });
 
@@ -42,6 +42,25 @@ describe("sharded codec", () => {
       uid: UID,
       nsp: "/",
     });
+  });
+
+  it("tells its own messages from their first bytes, JSON or MessagePack, and nobody else's", () => {
+    const own = codec.encodeBroadcast("/", "room1", [], "e", [1]).payload;
+    const ownBinary = codec.encodeBroadcast("/", "room1", [], "e", [Buffer.from([1])]).payload;
+    expect(codec.isOwn(Buffer.from(own))).toBe(true);
+    expect(codec.isOwn(Buffer.from(ownBinary))).toBe(true);
+    // The adapter's order (uid third), another uid, a uid it starts like, nothing.
+    const adapters = { type: 3, data: {}, uid: UID, nsp: "/" };
+    for (const payload of [
+      json(adapters),
+      encode(adapters),
+      json({ uid: "other", type: 3 }),
+      encode({ uid: `${UID}0`, type: 3 }),
+      json({ uid: UID.slice(0, -1), type: 3 }),
+      Buffer.alloc(0),
+    ]) {
+      expect(codec.isOwn(payload), payload.toString("hex")).toBe(false);
+    }
   });
 
   it("listens on the namespace channel and its own response channel; uid 16 hex", () => {
@@ -125,7 +144,7 @@ describe("sharded codec", () => {
       codec.encodeReply("/", "abc", { kind: "count", requestId: "q", clientCount: 0 }),
     ).toEqual({
       channel: "socket.io#/#abc#",
-      payload: `{"type":11,"data":{"requestId":"q","clientCount":0},"uid":"${UID}","nsp":"/"}`,
+      payload: `{"uid":"${UID}","type":11,"data":{"requestId":"q","clientCount":0},"nsp":"/"}`,
     });
     const ack = codec.encodeReply("/", "abc", {
       kind: "ack",
@@ -157,7 +176,7 @@ describe("sharded codec", () => {
     expect(codec.encodeAllRooms()).toBeUndefined();
     expect(codec.encodeFetchSockets("/", "f", { nsp: "/", rooms: [], except: ["z"] })).toEqual({
       channel: "socket.io#/#",
-      payload: `{"type":7,"data":{"opts":{"rooms":[],"except":["z"],"flags":{}},"requestId":"f"},"uid":"${UID}","nsp":"/"}`,
+      payload: `{"uid":"${UID}","type":7,"data":{"opts":{"rooms":[],"except":["z"],"flags":{}},"requestId":"f"},"nsp":"/"}`,
     });
   });
 });

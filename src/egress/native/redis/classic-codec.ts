@@ -16,6 +16,7 @@ import {
   type Listening,
   MalformedMessageError,
   type Outbound,
+  OwnPrefix,
   type ReplyOut,
   selectorOf,
   socketsOf,
@@ -66,27 +67,28 @@ export class ClassicCodec implements ClusterCodec {
    * How this node's own broadcasts begin on the wire: the array header and the uid,
    * MessagePack-encoded (notepack.io writes `[uid, packet, opts]` in that order).
    */
-  readonly #ownPrefix: Buffer;
+  readonly #ownBroadcast: Buffer;
+  /** Its requests: JSON objects opening with `uid`. */
+  readonly #own: OwnPrefix;
 
   constructor(key: string, uid: string = randomUid(6)) {
     this.#key = key;
     this.uid = uid;
     const encoded = encodeMsgpack([uid, 0, 0]);
     // The array header and the uid string: everything before the packet.
-    this.#ownPrefix = encoded.subarray(0, encoded.length - 2);
+    this.#ownBroadcast = encoded.subarray(0, encoded.length - 2);
+    this.#own = new OwnPrefix(uid);
   }
 
-  /**
-   * Whether a broadcast payload is this node's own echo, told from its first bytes: a
-   * node receives what it publishes, and decoding the whole packet to learn that costs
-   * as much as delivering it.
-   */
-  isOwnBroadcast(payload: Buffer): boolean {
-    const prefix = this.#ownPrefix;
-    return (
+  isOwn(payload: Buffer): boolean {
+    const prefix = this.#ownBroadcast;
+    if (
       payload.length > prefix.length &&
       payload.compare(prefix, 0, prefix.length, 0, prefix.length) === 0
-    );
+    ) {
+      return true;
+    }
+    return this.#own.matches(payload);
   }
 
   /** `${key}#${nsp}#`: the broadcast channel for no room or several. */

@@ -105,6 +105,12 @@ export type ReplyOut =
 export interface ClusterCodec {
   /** This node's id on the wire; messages carrying it are its own. */
   readonly uid: string;
+  /**
+   * Whether a pub/sub payload is this node's own, told from its first bytes before it
+   * is decoded: a node receives what it publishes, and decoding a packet to learn that
+   * costs about what delivering it does.
+   */
+  isOwn(payload: Buffer): boolean;
   /** What to listen on for `nsp`. */
   listening(nsp: string): Listening;
   /** The channel whose subscriber count (NUMSUB or SHARDNUMSUB) is the node count. */
@@ -136,6 +142,40 @@ export interface ClusterCodec {
   encodeFetchSockets(nsp: string, requestId: string, selector: SocketSelector): Outbound;
   /** A reply to the node `to` (its uid); `undefined` when the dialect has no such reply. */
   encodeReply(nsp: string, to: string, reply: ReplyOut): Outbound | undefined;
+}
+
+/**
+ * The first bytes of the messages a node writes with its uid first: a MessagePack map
+ * (any size) or JSON object opening with `uid`. Other nodes' messages may carry the
+ * same uid field later, never first with this node's uid.
+ */
+export class OwnPrefix {
+  /** `"uid"` and the uid in MessagePack, after the map header. */
+  readonly #msgpack: Buffer;
+  /** `{"uid":"<uid>"` */
+  readonly #json: Buffer;
+
+  constructor(uid: string) {
+    this.#msgpack = encodeMsgpack({ uid }).subarray(1);
+    this.#json = Buffer.from(JSON.stringify({ uid }).slice(0, -1));
+  }
+
+  /** Whether `payload` opens with this node's uid (and has something after it). */
+  matches(payload: Buffer): boolean {
+    const json = this.#json;
+    if (payload[0] === 0x7b) {
+      return (
+        payload.length > json.length && payload.compare(json, 0, json.length, 0, json.length) === 0
+      );
+    }
+    const msgpack = this.#msgpack;
+    // A fixmap header (0x80–0x8f), then the uid entry.
+    return (
+      payload.length > msgpack.length + 1 &&
+      (payload[0]! & 0xf0) === 0x80 &&
+      payload.compare(msgpack, 0, msgpack.length, 1, msgpack.length + 1) === 0
+    );
+  }
 }
 
 /** MessagePack exactly as the adapter and the emitter write it (notepack.io 3). */

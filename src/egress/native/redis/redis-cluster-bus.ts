@@ -78,8 +78,6 @@ export class RedisClusterBus implements ClusterView {
   readonly #isSharded: boolean;
   /** The codec again, in streams mode: it also reads and writes stream entries. */
   readonly #streams: StreamsCodec | undefined;
-  /** The codec again, in classic mode: it tells its own echoes from their first bytes. */
-  readonly #classic: ClassicCodec | undefined;
   #sink: ClusterSink | undefined;
   #pub: Redis | undefined;
   #sub: Redis | undefined;
@@ -121,11 +119,10 @@ export class RedisClusterBus implements ClusterView {
     if (settings.mode === "streams") {
       this.#streams = new StreamsCodec(settings.key, streamsSettings(settings));
       this.#codec = this.#streams;
-    } else if (this.#isSharded) {
-      this.#codec = new ShardedCodec(settings.key, settings.subscriptionMode);
     } else {
-      this.#classic = new ClassicCodec(settings.key);
-      this.#codec = this.#classic;
+      this.#codec = this.#isSharded
+        ? new ShardedCodec(settings.key, settings.subscriptionMode)
+        : new ClassicCodec(settings.key);
     }
   }
 
@@ -641,7 +638,7 @@ export class RedisClusterBus implements ClusterView {
     const nsp = this.#patterns.get(pattern);
     if (nsp === undefined) return;
     // This node's own broadcasts come back to it: left before anything else.
-    if (this.#classic?.isOwnBroadcast(payload) === true) return;
+    if (this.#codec.isOwn(payload)) return;
     const room = this.#codec.roomOfChannel(nsp, channel.toString());
     // The adapter's shortcut: a message for one room this node has no member of
     // is dropped before it is decoded. A socket id is the room of its socket.
@@ -654,7 +651,7 @@ export class RedisClusterBus implements ClusterView {
 
   #onChannelMessage(channel: Buffer, payload: Buffer): void {
     const target = this.#channels.get(channel.toString());
-    if (target === undefined) return;
+    if (target === undefined || this.#codec.isOwn(payload)) return;
     this.#onMessage(target.nsp, target.role, payload);
   }
 

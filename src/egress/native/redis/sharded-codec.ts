@@ -11,6 +11,7 @@ import {
   type Inbound,
   type Listening,
   type Outbound,
+  OwnPrefix,
   type ReplyOut,
 } from "./cluster-codec.js";
 import {
@@ -43,6 +44,7 @@ const SOCKET_ID_LENGTH = 20;
  */
 export class ShardedCodec implements ClusterCodec {
   readonly uid: string;
+  readonly #own: OwnPrefix;
   readonly #key: string;
   readonly #mode: ShardedSubscriptionMode;
 
@@ -54,6 +56,11 @@ export class ShardedCodec implements ClusterCodec {
     this.#key = key;
     this.#mode = mode;
     this.uid = uid;
+    this.#own = new OwnPrefix(uid);
+  }
+
+  isOwn(payload: Buffer): boolean {
+    return this.#own.matches(payload);
   }
 
   mainChannel(nsp: string): string {
@@ -138,7 +145,9 @@ export class ShardedCodec implements ClusterCodec {
   }
 
   #encode(nsp: string, type: number, data: unknown): Buffer | string {
-    const message = { type, data, uid: this.uid, nsp };
+    // `uid` first (the adapter writes it third; key order means nothing to a reader),
+    // so that this node tells its own messages from their first bytes (isOwn).
+    const message = { uid: this.uid, type, data, nsp };
     // The adapter's rule: an object's `toJSON()` form counts (it is what JSON would send).
     return MAY_CARRY_BINARY.has(type) && hasBinary(data, true)
       ? encodeMsgpack(message)

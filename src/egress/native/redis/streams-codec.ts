@@ -13,6 +13,7 @@ import {
   type Listening,
   MalformedMessageError,
   type Outbound,
+  OwnPrefix,
   type ReplyOut,
   type StreamOutbound,
 } from "./cluster-codec.js";
@@ -61,6 +62,7 @@ const TYPE = /^[0-9]{1,3}$/;
  */
 export class StreamsCodec implements ClusterCodec {
   readonly uid: string;
+  readonly #own: OwnPrefix;
   readonly #prefix: string;
   readonly #layout: StreamLayout;
 
@@ -72,6 +74,11 @@ export class StreamsCodec implements ClusterCodec {
     this.#prefix = channelPrefix;
     this.#layout = layout;
     this.uid = uid;
+    this.#own = new OwnPrefix(uid);
+  }
+
+  isOwn(payload: Buffer): boolean {
+    return this.#own.matches(payload);
   }
 
   /** `${prefix}#${nsp}#`: requests to every node; its subscribers are the node count. */
@@ -207,7 +214,8 @@ export class StreamsCodec implements ClusterCodec {
 
   /** A pub/sub message: always MessagePack, as the adapter sends them. */
   #message(nsp: string, type: number, data: unknown): Buffer {
-    return encodeMsgpack({ type, data, uid: this.uid, nsp });
+    // `uid` first, as in the sharded dialect (isOwn).
+    return encodeMsgpack({ uid: this.uid, type, data, nsp });
   }
 }
 
