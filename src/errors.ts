@@ -137,6 +137,17 @@ export const ERRORS = {
     surface: "http",
     status: 400,
   },
+  SWY_CONSOLE_FILES_MISSING: {
+    message: "The migration console's page is not built on this node (npm run build)",
+    surface: "http",
+    status: 503,
+  },
+  SWY_API_CONSOLE_BUSY: {
+    message:
+      "%s migration console streams are open on this node already (server.limits.maxConsoleStreams)",
+    surface: "http",
+    status: 429,
+  },
 
   // Session-level failures: the Engine.IO session is closed.
   SWY_SESSION_PARSE_ERROR: { message: "Malformed packet: %s", surface: "session" },

@@ -123,11 +123,19 @@ export function createHttpHost(
 
 /**
  * The admin listener (`admin:` in the file): `/healthz`, `/readyz` and `/metrics`
- * (GET and HEAD), nothing else (404 with a coded body; upgrades are refused with 404).
+ * (GET and HEAD), and the migration console when given (`options.files` for its page,
+ * `options.routes` for its API routes); nothing else (404 with a coded body; upgrades
+ * are refused with 404).
  */
-export function createAdminHost(readiness: ReadinessProbe): Server {
+export function createAdminHost(
+  readiness: ReadinessProbe,
+  options: { readonly files?: { handle: HttpRoutes }; readonly routes?: HttpRoutes } = {},
+): Server {
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    if (!answerProbe(req, res, pathOf(req.url), readiness, ALL_PROBES)) notFound(res);
+    const path = pathOf(req.url);
+    if (options.files?.handle(req, res, path) === true) return;
+    if (options.routes?.(req, res, path) === true) return;
+    if (!answerProbe(req, res, path, readiness, ALL_PROBES)) notFound(res);
   });
   server.on("upgrade", (_req: IncomingMessage, socket: Duplex) => {
     socket.on("error", destroySocket);

@@ -189,6 +189,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly consoleStreams = new Gauge({
+    name: "switchyard_console_streams",
+    help: "Live streams of the migration console (GET /api/v1/console/stream) open on this node.",
+    registers: [this.registry],
+  });
+
   readonly relayed = new Counter({
     name: "switchyard_relayed_requests_total",
     help: "Polling requests and WebSocket upgrades relayed to the node that owns their session.",

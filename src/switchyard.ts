@@ -3,10 +3,16 @@ import type { AddressInfo } from "node:net";
 import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
 import { HttpApi } from "./api/http-api.js";
+import { MigrationConsole } from "./console/migration-console.js";
 import { builtinBackends } from "./egress/builtin.js";
 import type { BackendRegistry } from "./egress/registry.js";
 import { SwitchyardError } from "./errors.js";
-import { createAdminHost, createHttpHost, type ReadinessProbe } from "./http-host.js";
+import {
+  createAdminHost,
+  createHttpHost,
+  type HttpRoutes,
+  type ReadinessProbe,
+} from "./http-host.js";
 import { SioServer } from "./ingress/sio/server.js";
 import { announcer } from "./log.js";
 import type { SwitchyardConfig } from "./mapping/types.js";
@@ -124,6 +130,23 @@ export async function startSwitchyard(
       throw error;
     }
   }
+  // The migration console (docs/operations.md) comes with the API, whose token it needs.
+  const migrationConsole =
+    config.api &&
+    new MigrationConsole({
+      sources: {
+        sio,
+        config: () => router.config,
+        health: () => router.health(),
+        rooms: router.rooms,
+        // Read once listening: the relay is built below.
+        passthrough: () => passthrough.status(),
+        ...(cluster ? { nodeTag: cluster.tag, clusterNodes: () => cluster.nodes() } : {}),
+      },
+      maxStreams: server.maxConsoleStreams,
+      metrics,
+      log,
+    });
   // Built before listening, so that a backend whose settings cannot be built fails the
   // start and the first join finds its room's backend; they connect while listening.
   const started = router.start();
@@ -157,6 +180,7 @@ export async function startSwitchyard(
         },
       },
       sio,
+      ...(migrationConsole ? { console: migrationConsole } : {}),
       log: options.log,
     });
   let isDraining = false;
@@ -182,12 +206,18 @@ export async function startSwitchyard(
   // by its backend is answered rather than cut.
   const apiInFlight = new Set<ServerResponse>();
   let onApiIdle: (() => void) | undefined;
+  // The console's page and routes are on the admin listener when there is one, else here.
+  const hasAdminListener = config.admin !== undefined;
+  const files = staticFiles([
+    adminUi?.files,
+    hasAdminListener ? undefined : migrationConsole?.files,
+  ]);
   const http = createHttpHost(
     [{ path: server.path, engine: sio.engine }],
     readiness,
     api &&
       ((req, res, path) => {
-        const isHandled = api.handle(req, res, path);
+        const isHandled = api.handle(req, res, path, hasAdminListener ? "public" : "all");
         if (isHandled && !res.writableFinished) {
           apiInFlight.add(res);
           res.once("close", () => {
@@ -199,8 +229,8 @@ export async function startSwitchyard(
       }),
     passthrough,
     {
-      hasAdminListener: config.admin !== undefined,
-      ...(adminUi?.files ? { files: adminUi.files } : {}),
+      hasAdminListener,
+      ...(files ? { files } : {}),
     },
   );
   const host = options.host ?? server.host;
@@ -208,13 +238,22 @@ export async function startSwitchyard(
   try {
     port = await listen(http, options.port ?? server.port, host, PUBLIC_FLAGS);
   } catch (error) {
+    migrationConsole?.close();
     await adminUi?.close();
     await router.close();
     throw error;
   }
   // The admin listener is read once, like `server`: a reload does not move it.
   const admin = config.admin && {
-    http: createAdminHost(readiness),
+    http: createAdminHost(
+      readiness,
+      migrationConsole && api
+        ? {
+            files: migrationConsole.files,
+            routes: (req, res, path) => api.handle(req, res, path, "console"),
+          }
+        : {},
+    ),
     port: options.adminPort ?? config.admin.port,
     host: config.admin.host,
   };
@@ -225,6 +264,7 @@ export async function startSwitchyard(
     } catch (error) {
       // A busy admin port must not leave the public port serving without its probes.
       await closeServer(http);
+      migrationConsole?.close();
       await adminUi?.close();
       await router.close();
       throw error;
@@ -260,6 +300,7 @@ export async function startSwitchyard(
 
   const close = async (): Promise<void> => {
     isClosing = true;
+    migrationConsole?.close();
     await adminUi?.close();
     sio.close();
     await Promise.all([closeServer(http), admin && closeServer(admin.http)]);
@@ -296,6 +337,8 @@ export async function startSwitchyard(
     await sio.engine.drain(spread);
     // No new connection; those open may finish their requests (closed once idle).
     http.close();
+    // The console's streams never finish by themselves: ended, not waited for.
+    migrationConsole?.close();
     // The API's answers, and every publication a client or the API handed a backend
     // before its session closed: sent before the backends close, not failed by it.
     await Promise.all([
@@ -368,6 +411,15 @@ export async function startSwitchyard(
     },
     close,
   };
+}
+
+/** Static files of several prefixes as one for the host's `files` option; undefined for none. */
+function staticFiles(
+  sets: readonly ({ handle: HttpRoutes } | undefined)[],
+): { handle: HttpRoutes } | undefined {
+  const present = sets.filter((set) => set !== undefined);
+  if (present.length === 0) return undefined;
+  return { handle: (req, res, path) => present.some((set) => set.handle(req, res, path)) };
 }
 
 /** What an operator changes to move a listener: its port (busy, denied) or its address. */

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
+import type { MigrationConsole } from "../console/migration-console.js";
 import type { ClusterView } from "../egress/cluster.js";
 import { SwitchyardError } from "../errors.js";
 import { pathOf } from "../http-host.js";
@@ -68,11 +69,25 @@ export interface HttpApiOptions {
   readonly passthrough?: PassthroughControl;
   /** The configured namespaces with this node's sockets and rooms: the ingress's server. */
   readonly sio: Pick<SioServer, "namespace" | "namespaces">;
+  /** `GET /api/v1/console/snapshot` and `/stream`; absent: those paths are not the API's. */
+  readonly console?: Pick<MigrationConsole, "snapshot" | "openStream">;
   readonly log: Logger;
 }
 
 type Method = "GET" | "POST";
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * Which of the API's routes a listener serves: all of them; the migration console's only
+ * (the admin listener, when there is one); or all but the console's (the public port then).
+ */
+export type ApiScope = "all" | "console" | "public";
+
+interface Route {
+  readonly method: Method;
+  readonly handler: Handler;
+  readonly isConsole?: boolean;
+}
 
 /** The fields a publish body may hold. */
 const PUBLISH_FIELDS: ReadonlySet<string> = new Set([
@@ -95,7 +110,9 @@ const CHALLENGE = 'Bearer realm="switchyard"';
  * - `GET /api/v1/namespaces` lists the configured namespaces with their local socket
  *   and room counts;
  * - `GET /api/v1/shadow` reports this node's shadow comparison, and
- *   `POST /api/v1/shadow/reset` starts a new window of its evidence.
+ *   `POST /api/v1/shadow/reset` starts a new window of its evidence;
+ * - `GET /api/v1/console/snapshot` and `GET /api/v1/console/stream` (Server-Sent
+ *   Events) feed the migration console (src/console/), when it is given.
  *
  * Every error is a `{code, message}` body of the catalogue, counted in
  * `switchyard_errors_total`. The token is compared in constant time and never logged.
@@ -106,12 +123,34 @@ export class HttpApi {
   readonly #refusalLines = new LogBudget(100, 10_000);
   /** SHA-256 of the token: equal-length digests let `timingSafeEqual` hide the token's length. */
   readonly #tokenDigest: Buffer;
-  readonly #routes: ReadonlyMap<string, { method: Method; handler: Handler }>;
+  readonly #routes: ReadonlyMap<string, Route>;
 
   constructor(options: HttpApiOptions) {
     this.#options = options;
     this.#tokenDigest = digest(options.api.token.reveal());
-    this.#routes = new Map<string, { method: Method; handler: Handler }>([
+    const migrationConsole = options.console;
+    const consoleRoutes: [string, Route][] =
+      migrationConsole === undefined
+        ? []
+        : [
+            [
+              "/api/v1/console/snapshot",
+              {
+                method: "GET",
+                handler: (req, res) => this.#onConsoleSnapshot(req, res, migrationConsole),
+                isConsole: true,
+              },
+            ],
+            [
+              "/api/v1/console/stream",
+              {
+                method: "GET",
+                handler: (req, res) => this.#onConsoleStream(req, res, migrationConsole),
+                isConsole: true,
+              },
+            ],
+          ];
+    this.#routes = new Map<string, Route>([
       ["/api/v1/publish", { method: "POST", handler: (req, res) => this.#onPublish(req, res) }],
       ["/api/v1/rooms", { method: "GET", handler: (req, res) => this.#onRooms(req, res) }],
       ["/api/v1/namespaces", { method: "GET", handler: (_req, res) => this.#onNamespaces(res) }],
@@ -129,16 +168,24 @@ export class HttpApi {
         "/api/v1/shadow/reset",
         { method: "POST", handler: (_req, res) => this.#onShadowReset(res) },
       ],
+      ...consoleRoutes,
     ]);
   }
 
   /**
    * Answers a request for one of the API's paths and returns true; returns false,
-   * touching nothing, for any other path.
+   * touching nothing, for any other path, and for a path `scope` leaves to the other
+   * listener.
    */
-  handle(req: IncomingMessage, res: ServerResponse, path: string): boolean {
+  handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    scope: ApiScope = "all",
+  ): boolean {
     const route = this.#routes.get(path);
     if (route === undefined) return false;
+    if (scope !== "all" && (route.isConsole === true) !== (scope === "console")) return false;
     // The caller's request id comes back, so its logs and ours can be matched.
     const reqId = requestIdOf(req);
     if (reqId !== undefined) res.setHeader("X-Request-Id", reqId);
@@ -367,6 +414,42 @@ export class HttpApi {
     const { since } = publisher.shadowReport();
     log.info({ since }, "shadow evidence reset");
     json(res, 200, { ok: true, since });
+  }
+
+  // --- GET /api/v1/console/snapshot, GET /api/v1/console/stream -------------------
+
+  #onConsoleSnapshot(
+    req: IncomingMessage,
+    res: ServerResponse,
+    migrationConsole: Pick<MigrationConsole, "snapshot">,
+  ): void {
+    migrationConsole.snapshot().then(
+      (snapshot) => json(res, 200, snapshot, { "Cache-Control": "no-store" }),
+      (error: unknown) => {
+        reportInternalError(this.#options.log, "api", error);
+        if (!res.headersSent) {
+          this.#fail(req, res, new SwitchyardError("SWY_INTERNAL", ["console snapshot failed"]));
+        }
+      },
+    );
+  }
+
+  #onConsoleStream(
+    req: IncomingMessage,
+    res: ServerResponse,
+    migrationConsole: Pick<MigrationConsole, "openStream">,
+  ): void {
+    migrationConsole.openStream(req, res).then(
+      (refusal) => {
+        if (refusal !== undefined) this.#fail(req, res, refusal);
+      },
+      (error: unknown) => {
+        reportInternalError(this.#options.log, "api", error);
+        if (!res.headersSent) {
+          this.#fail(req, res, new SwitchyardError("SWY_INTERNAL", ["console stream failed"]));
+        }
+      },
+    );
   }
 
   #onNamespaces(res: ServerResponse): void {

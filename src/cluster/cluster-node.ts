@@ -39,6 +39,11 @@ export class ClusterNode {
     return this.#registry === undefined ? "local" : this.#registry.ownerOf(sessionId);
   }
 
+  /** The live nodes of the cluster, this one included: tag → URL; none before start. */
+  nodes(): ReadonlyMap<string, string> {
+    return this.#registry?.nodes() ?? new Map();
+  }
+
   /** Lists this node, reachable at `cluster.advertise` or the address it listens on. */
   async start(host: string, port: number): Promise<void> {
     const advertise = this.#config.advertise ?? `http://${advertisedHost(host)}:${port}`;

@@ -438,6 +438,7 @@ function compileServer(s: RawServer): ServerConfig {
     maxForwards: s.limits?.maxForwards ?? d.limits.maxForwards,
     maxShadowPending: s.limits?.maxShadowPending ?? d.limits.maxShadowPending,
     maxShadowWrites: s.limits?.maxShadowWrites ?? d.limits.maxShadowWrites,
+    maxConsoleStreams: s.limits?.maxConsoleStreams ?? d.limits.maxConsoleStreams,
     ...(s.connectionStateRecovery === undefined
       ? {}
       : { recovery: { ...DEFAULTS.recovery, ...s.connectionStateRecovery } }),

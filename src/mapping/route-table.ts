@@ -23,6 +23,7 @@ import type {
   ChannelTooLong,
   RoomBinding,
   RoomPattern,
+  RouteRule,
   RouteTable,
   ShadowRoute,
   ShadowVerdictThresholds,
@@ -74,6 +75,7 @@ interface Target {
 }
 
 interface Route {
+  readonly rule: RouteRule;
   readonly pattern: RoomPattern;
   /** Position in precedence order: lower wins. */
   readonly rank: number;
@@ -108,6 +110,7 @@ export function compileRouteTable(
     .map((raw, order) => ({ raw, order, parsed: parseRoomPattern(raw.room) }))
     .sort((a, b) => literalLength(b.parsed) - literalLength(a.parsed) || a.order - b.order);
   const shadowRoutes: { order: number; route: ShadowRoute }[] = [];
+  const rules = routes.map(ruleOf);
   ordered.forEach(({ raw, parsed, order }, rank) => {
     const target = (
       role: ShadowRoute["role"],
@@ -127,6 +130,7 @@ export function compileRouteTable(
       };
     };
     const route: Route = {
+      rule: rules[order]!,
       pattern: compileRoomPattern(raw.room),
       rank,
       rename: raw.rename === undefined ? NO_RENAMES : new Map(Object.entries(raw.rename)),
@@ -243,8 +247,53 @@ export function compileRouteTable(
     });
   }
 
+  function explain(room: string): ReturnType<RouteTable["ruleOf"]> {
+    const found = find(room);
+    if (found === undefined) return undefined;
+    const { rollout, rule } = found.route;
+    return { rule, isRollout: rollout !== undefined && rolloutBucket(room) < rollout.threshold };
+  }
+
   const shadows = shadowRoutes.sort((a, b) => a.order - b.order).map(({ route }) => route);
-  return Object.freeze({ resolve: lookup, shadows: Object.freeze(shadows) });
+  return Object.freeze({
+    resolve: lookup,
+    shadows: Object.freeze(shadows),
+    rules: Object.freeze(rules),
+    ruleOf: explain,
+  });
+}
+
+/**
+ * A route as the console shows it: its targets as written, the shadows' default share
+ * applied. Frozen, as the rest of the table.
+ */
+function ruleOf(raw: RawRoute): RouteRule {
+  const target = (t: { backend: string; channel?: string }) =>
+    t.channel === undefined ? { backend: t.backend } : { backend: t.backend, channel: t.channel };
+  const shadow = (s: RawShadow | undefined) =>
+    s === undefined
+      ? {}
+      : {
+          shadow: Object.freeze({
+            ...target(s),
+            percent: s.percent ?? DEFAULTS.shadow.percent,
+          }),
+        };
+  const rollout = raw.rollout;
+  return Object.freeze({
+    room: raw.room,
+    ...target(raw),
+    ...(rollout === undefined
+      ? {}
+      : {
+          rollout: Object.freeze({
+            ...target(rollout),
+            percent: rollout.percent,
+            ...shadow(rollout.shadow),
+          }),
+        }),
+    ...shadow(raw.shadow),
+  });
 }
 
 /** The report's key of a target's shadow, with its window and verdict thresholds. */

@@ -50,6 +50,7 @@ export const DEFAULTS = {
       maxForwards: 256,
       maxShadowPending: 100_000,
       maxShadowWrites: 10_000,
+      maxConsoleStreams: 16,
     },
   },
   cors: {
@@ -503,6 +504,16 @@ const serverSchema: JsonSchema = {
           minimum: 1,
           maximum: 1_000_000,
           default: DEFAULTS.server.limits.maxShadowWrites,
+        },
+        maxConsoleStreams: {
+          description:
+            "Live streams of the migration console (GET /api/v1/console/stream, docs/operations.md) " +
+            "open at once on this node; one more is refused with 429 (SWY_API_CONSOLE_BUSY). " +
+            "Each open stream gets a snapshot of the node every second. Default 16.",
+          type: "integer",
+          minimum: 1,
+          maximum: 1_000,
+          default: DEFAULTS.server.limits.maxConsoleStreams,
         },
       },
     },

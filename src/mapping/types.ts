@@ -243,6 +243,30 @@ export interface RouteTable {
   resolve(room: string): RoomBinding | ChannelTooLong;
   /** The shadowed targets of the namespace's routes, in file order. */
   readonly shadows: readonly ShadowRoute[];
+  /** The namespace's routes as written, in file order (what the migration console lists). */
+  readonly rules: readonly RouteRule[];
+  /**
+   * The route that places `room` (`undefined`: none, the room is on `native`) and whether
+   * the room's rollout bucket sends it to the route's rollout target. Not on any hot path.
+   */
+  ruleOf(room: string): { readonly rule: RouteRule; readonly isRollout: boolean } | undefined;
+}
+
+/** A target of a route as written: a backend and its channel template (absent: the kind's default). */
+export interface RouteTargetRule {
+  readonly backend: string;
+  readonly channel?: string;
+}
+
+/** One entry of a namespace's `routes`, as written (defaults applied to percentages). */
+export interface RouteRule extends RouteTargetRule {
+  /** The room pattern. */
+  readonly room: string;
+  readonly rollout?: RouteTargetRule & {
+    readonly percent: number;
+    readonly shadow?: RouteTargetRule & { readonly percent: number };
+  };
+  readonly shadow?: RouteTargetRule & { readonly percent: number };
 }
 
 /** One entry of `backends` (the implicit `native` included). */
@@ -337,6 +361,8 @@ export interface ServerConfig {
   readonly maxShadowPending: number;
   /** Shadow writes on their way at once on this node; default 10,000. */
   readonly maxShadowWrites: number;
+  /** Migration console streams open at once on this node; default 16. */
+  readonly maxConsoleStreams: number;
   /** `connectionStateRecovery`; absent: off (docs/recovery.md). */
   readonly recovery?: RecoveryConfig;
 }

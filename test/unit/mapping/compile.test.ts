@@ -59,6 +59,7 @@ describe("compileConfig", () => {
       maxForwards: 256,
       maxShadowPending: 100_000,
       maxShadowWrites: 10_000,
+      maxConsoleStreams: 16,
     });
     expect(config.log).toEqual({ level: "info" });
     expect([...config.namespaces.keys()]).toEqual(["/"]);
@@ -91,7 +92,7 @@ describe("compileConfig", () => {
         "    { maxHttpBufferSize: 3, maxAttachments: 0, maxQueuedBytes: 5, maxRoomLength: 6,",
         "      maxDepth: 7, maxRoomsPerSocket: 8, eventsPerSecond: 0.5, eventBurst: 9,",
         "      maxPublishesPerSocket: 10, maxForwardsPerSocket: 11, maxForwards: 12,",
-        "      maxShadowPending: 13, maxShadowWrites: 14 }",
+        "      maxShadowPending: 13, maxShadowWrites: 14, maxConsoleStreams: 15 }",
         "log: { level: silent }",
         "namespaces: { /: {} }",
       ].join("\n"),
@@ -129,6 +130,7 @@ describe("compileConfig", () => {
       maxForwards: 12,
       maxShadowPending: 13,
       maxShadowWrites: 14,
+      maxConsoleStreams: 15,
     });
     expect(config.log.level).toBe("silent");
   });

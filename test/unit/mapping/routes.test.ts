@@ -507,3 +507,46 @@ describe("channel names: one channel per room across the whole file", () => {
     ]);
   });
 });
+
+describe("the routes as written: what the migration console lists", () => {
+  const table = () =>
+    routesOf([
+      ...BACKENDS,
+      "namespaces:",
+      "  /:",
+      "    routes:",
+      '      - { room: "lobby", backend: bus, channel: "lobby" }',
+      "      - room: room:{id}",
+      "        backend: native",
+      '        rollout: { backend: bus, channel: "room-{id}", percent: 30, shadow: { backend: native } }',
+      '        shadow: { backend: bus, channel: "shadow-{id}", percent: 5 }',
+    ]);
+
+  it("keeps each route's targets in file order, with the shadows' default share", () => {
+    expect(table().rules).toEqual([
+      { room: "lobby", backend: "bus", channel: "lobby" },
+      {
+        room: "room:{id}",
+        backend: "native",
+        rollout: {
+          backend: "bus",
+          channel: "room-{id}",
+          percent: 30,
+          shadow: { backend: "native", percent: 100 },
+        },
+        shadow: { backend: "bus", channel: "shadow-{id}", percent: 5 },
+      },
+    ]);
+  });
+
+  it("names the route that places a room, and whether its rollout moved it", () => {
+    const routes = table();
+    expect(routes.ruleOf("nowhere")).toBeUndefined();
+    expect(routes.ruleOf("lobby")).toEqual({ rule: routes.rules[0], isRollout: false });
+    for (const room of Array.from({ length: 200 }, (_, i) => `room:${i}`)) {
+      const found = routes.ruleOf(room)!;
+      expect(found.rule).toBe(routes.rules[1]);
+      expect(found.isRollout, room).toBe(routes.resolve(room).backend === "bus");
+    }
+  });
+});
