@@ -16,8 +16,8 @@ import { describe, expect, it } from "vitest";
 import { ConfigReloader } from "../../src/config-reloader.js";
 import type { ConsoleSnapshot } from "../../src/console/console-types.js";
 import { useCleanup } from "../helpers/cleanup.js";
-import { connectV2Client } from "../helpers/sio-client-v2.js";
 import { itWithRedis, REDIS_URL } from "../helpers/redis-server.js";
+import { connectV2Client } from "../helpers/sio-client-v2.js";
 import { Harness } from "../helpers/switchyard-harness.js";
 import { until } from "../helpers/wait-for.js";
 
@@ -110,7 +110,7 @@ describe("the migration console's API", () => {
     expect(namespaces.namespaces.map((ns) => ns.connections)).toEqual([2, 2]);
   });
 
-  itWithRedis("counts and lists the nodes of a cluster on Redis, and each node's own rooms", async () => {
+  itWithRedis("counts and lists the nodes of a cluster, and each node's own rooms", async () => {
     const key = `swy-console-${randomBytes(4).toString("hex")}`;
     const yaml = `
 api: { token: "${TOKEN}" }
