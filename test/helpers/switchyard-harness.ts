@@ -44,6 +44,15 @@ export class Harness {
     return `http://127.0.0.1:${this.server.port}`;
   }
 
+  /**
+   * The value of the first /metrics line `line` matches (its group 1 is the value);
+   * 0 when none does (a counter not incremented yet is absent).
+   */
+  async metric(line: RegExp): Promise<number> {
+    const text = await (await fetch(`${this.url}/metrics`)).text();
+    return Number(line.exec(text)?.[1] ?? 0);
+  }
+
   /** A connected socket.io-client; `nsp` defaults to `/`. */
   async connect(options: Partial<ManagerOptions & SocketOptions> = {}, nsp = "/"): Promise<Socket> {
     const socket = io(`${this.url}${nsp}`, { forceNew: true, reconnection: false, ...options });

@@ -10,6 +10,7 @@
 import { io, type Socket } from "socket.io-client";
 import { describe, expect, it } from "vitest";
 import { useCleanup } from "../helpers/cleanup.js";
+import { secretsOf } from "../helpers/recovery-client.js";
 import { Harness, joinRoom } from "../helpers/switchyard-harness.js";
 import { until } from "../helpers/wait-for.js";
 
@@ -24,18 +25,7 @@ namespaces:
       join: { action: join, room: "{data.room}", allow: ["room:{id}"] }
 `;
 
-/** The `pid` and last offset a real client holds (socket.io-client keeps them private). */
-function secretsOf(socket: Socket): { pid: string; offset: string } {
-  const inner = socket as unknown as { _pid: string; _lastOffset: string };
-  return { pid: inner._pid, offset: inner._lastOffset };
-}
-
-async function metric(harness: Harness, line: RegExp): Promise<number> {
-  const text = await (await fetch(`${harness.url}/metrics`)).text();
-  return Number(line.exec(text)?.[1] ?? 0);
-}
-
-const kept = (harness: Harness) => metric(harness, /^switchyard_recovery_kept_sockets (\d+)/m);
+const kept = (harness: Harness) => harness.metric(/^switchyard_recovery_kept_sockets (\d+)/m);
 
 describe("recovery against forged and replayed pids and offsets", () => {
   const cleanup = useCleanup();
@@ -74,7 +64,7 @@ describe("recovery against forged and replayed pids and offsets", () => {
     expect(thief.id).not.toBe(owner.id);
     expect(owner.connected).toBe(true);
     expect(
-      await metric(harness, /^switchyard_recovery_total\{outcome="unknown_session"\} (\d+)/m),
+      await harness.metric(/^switchyard_recovery_total\{outcome="unknown_session"\} (\d+)/m),
     ).toBeGreaterThanOrEqual(1);
   });
 
@@ -160,13 +150,10 @@ describe("recovery against forged and replayed pids and offsets", () => {
     const members = [];
     for (let n = 0; n < 5; n++) members.push(await member(harness));
     const [firstId, lastId] = [members[0]!.id, members[4]!.id];
-    const before = await metric(
-      harness,
-      /^switchyard_recovery_total\{outcome="forgotten"\} (\d+)/m,
-    );
+    const before = await harness.metric(/^switchyard_recovery_total\{outcome="forgotten"\} (\d+)/m);
     for (const [n, socket] of members.entries()) await cut(harness, socket, Math.min(n + 1, 3));
     expect(await kept(harness)).toBe(3);
-    expect(await metric(harness, /^switchyard_recovery_total\{outcome="forgotten"\} (\d+)/m)).toBe(
+    expect(await harness.metric(/^switchyard_recovery_total\{outcome="forgotten"\} (\d+)/m)).toBe(
       before + 2,
     );
     // The first was forgotten: it comes back as a new socket; the last recovers.

@@ -14,6 +14,7 @@ import { encode } from "notepack.io";
 import { io, type Socket } from "socket.io-client";
 import { expect, it } from "vitest";
 import { useCleanup } from "../helpers/cleanup.js";
+import { connected } from "../helpers/recovery-client.js";
 import { describeWithRedis, REDIS_URL } from "../helpers/redis-server.js";
 import { Harness, joinRoom } from "../helpers/switchyard-harness.js";
 import { until } from "../helpers/wait-for.js";
@@ -43,14 +44,6 @@ function watcher(): Redis {
   const redis = new Redis(REDIS_URL);
   cleanup.add(() => redis.disconnect());
   return redis;
-}
-
-async function connected(socket: Socket): Promise<void> {
-  if (socket.connected) return;
-  await new Promise<void>((resolve, reject) => {
-    socket.once("connect", () => resolve());
-    socket.once("connect_error", reject);
-  });
 }
 
 /** A client of `url` with `auth` (a forged `{pid, offset}` goes out as it is). */
@@ -88,11 +81,6 @@ async function keptMember(
   return { socket, ...secrets };
 }
 
-async function metric(harness: Harness, line: RegExp): Promise<number> {
-  const text = await (await fetch(`${harness.url}/metrics`)).text();
-  return Number(line.exec(text)?.[1] ?? 0);
-}
-
 describeWithRedis("recovery across nodes against forged pids, offsets and session keys", () => {
   it("does not hand a kept socket to a thief on another node, and leaves it to its owner", async () => {
     const redis = watcher();
@@ -111,7 +99,7 @@ describeWithRedis("recovery across nodes against forged pids, offsets and sessio
       expect(thief.recovered).toBe(false);
       expect(thief.id).not.toBe(ownerId);
     }
-    expect(await metric(b, /^switchyard_recovery_total\{outcome="auth_changed"\} (\d+)/m)).toBe(2);
+    expect(await b.metric(/^switchyard_recovery_total\{outcome="auth_changed"\} (\d+)/m)).toBe(2);
     expect(await redis.exists(`sio:session:${owner.pid}`)).toBe(1);
 
     // The owner comes back through B, once.
@@ -160,8 +148,7 @@ describeWithRedis("recovery across nodes against forged pids, offsets and sessio
       expect(socket.id, what).not.toBe("forged-sid");
     }
     expect(
-      await metric(
-        harness,
+      await harness.metric(
         /^switchyard_native_redis_receive_errors_total\{backend="native",reason="malformed"\} (\d+)/m,
       ),
     ).toBeGreaterThanOrEqual(forged.length - 1);
@@ -172,9 +159,9 @@ describeWithRedis("recovery across nodes against forged pids, offsets and sessio
       const socket = await client(harness.url, { pid: kept.pid, offset });
       expect(socket.recovered, offset).toBe(false);
     }
-    expect(
-      await metric(harness, /^switchyard_recovery_total\{outcome="offset_gone"\} (\d+)/m),
-    ).toBe(2);
+    expect(await harness.metric(/^switchyard_recovery_total\{outcome="offset_gone"\} (\d+)/m)).toBe(
+      2,
+    );
 
     // The node serves everyone else as before.
     const other = await client(harness.url, {});

@@ -66,12 +66,6 @@ function report(harness: Harness): Promise<ShadowReport> {
   return shadowReport(harness, TOKEN);
 }
 
-async function metric(harness: Harness, pattern: RegExp): Promise<number> {
-  const text = await (await fetch(`${harness.url}/metrics`)).text();
-  const match = pattern.exec(text);
-  return match === null ? 0 : Number(match[1]);
-}
-
 function heard(socket: Socket): unknown[] {
   const list: unknown[] = [];
   socket.on("message", (payload: unknown) => list.push(payload));
@@ -101,7 +95,7 @@ describe("shadowing against a hostile provider and its other users", () => {
     expect(route!.verdict).toBe("insufficient-data");
     expect(route!.reasons).toEqual([expect.stringMatching(/^100 messages were not compared/)]);
     expect(
-      await metric(harness, /^switchyard_shadow_shed_total\{route="\/ room:\{id\}"\} (\d+)$/m),
+      await harness.metric(/^switchyard_shadow_shed_total\{route="\/ room:\{id\}"\} (\d+)$/m),
     ).toBe(100);
     // A publication after the flood: alice is a member but the sender (except-sender),
     // so she hears nothing at all; nothing of the flood reached her either.
@@ -137,8 +131,7 @@ describe("shadowing against a hostile provider and its other users", () => {
     const [route] = (await report(harness)).routes;
     expect(route!.counts.shadowDropped).toBe(8);
     expect(
-      await metric(
-        harness,
+      await harness.metric(
         /^switchyard_shadow_messages_total\{route="\/ room:\{id\}",outcome="shadowDropped"\} (\d+)$/m,
       ),
     ).toBe(8);

@@ -80,12 +80,6 @@ function increase(
   return up;
 }
 
-async function metric(harness: Harness, pattern: RegExp): Promise<number> {
-  const text = await (await fetch(`${harness.url}/metrics`)).text();
-  const found = pattern.exec(text);
-  return found === null ? 0 : Number(found[1]);
-}
-
 /** Publishes `data` on `channel` from the bus; resolves once `to` has it as `message`. */
 async function arrives(
   to: Member,
@@ -339,8 +333,7 @@ describe("frames a hostile SocketCluster bus sends", () => {
     const stalled = await stalledMember(harness.server.port, "room:42");
     cleanup.add(() => stalled.destroy());
     const before = await receiveErrors(harness);
-    const slowBefore = await metric(
-      harness,
+    const slowBefore = await harness.metric(
       /switchyard_sessions_closed_total\{reason="slow consumer"\} (\S+)/,
     );
 
@@ -380,7 +373,7 @@ describe("frames a hostile SocketCluster bus sends", () => {
     await within(closed, "the stalled member to be cut off");
     expect(bytes).toBeLessThan(count * text.length);
     expect(
-      await metric(harness, /switchyard_sessions_closed_total\{reason="slow consumer"\} (\S+)/),
+      await harness.metric(/switchyard_sessions_closed_total\{reason="slow consumer"\} (\S+)/),
     ).toBe(slowBefore + 1);
 
     alice.seen.length = 0;

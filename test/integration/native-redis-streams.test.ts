@@ -5,13 +5,9 @@
  * the last entry it read when Redis comes back.
  */
 import { randomBytes } from "node:crypto";
-import { once } from "node:events";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
-import { createAdapter } from "@socket.io/redis-streams-adapter";
 import { Redis } from "ioredis";
 import { pino } from "pino";
-import { Server } from "socket.io";
+import type { Server } from "socket.io";
 import { io as connect, type Socket } from "socket.io-client";
 import { expect, it } from "vitest";
 import type { Delivery } from "../../src/egress/backend.js";
@@ -33,6 +29,7 @@ import {
   PrivateRedis,
   REDIS_URL,
 } from "../helpers/redis-server.js";
+import { onJoin, socketIoStreamsNode } from "../helpers/socketio-streams-node.js";
 import { Harness, joinRoom } from "../helpers/switchyard-harness.js";
 import { until, within } from "../helpers/wait-for.js";
 
@@ -69,42 +66,14 @@ namespaces:
   return harness;
 }
 
-/**
- * A socket.io 4.8 server on the streams adapter with the same join/publish contract.
- * Resolves once the adapter reads the stream (its reading connection, named after
- * the key, sits in XREAD: entries added from then on reach it) and is subscribed.
- */
-async function socketIoNode(redisUrl: string, key: string): Promise<{ io: Server; url: string }> {
-  const name = `sio-${key}`;
-  const redis = new Redis(redisUrl, { connectionName: name });
-  const httpServer = createServer();
-  const io = new Server(httpServer);
-  io.adapter(createAdapter(redis, { streamName: key, channelPrefix: key }));
-  io.on("connection", (socket) => {
-    socket.on("join", async ({ room }: { room: string }, ack?: (a: unknown) => void) => {
-      await socket.join(room);
-      ack?.({ ok: true });
-    });
+/** A socket.io 4.8 server on the streams adapter with the same join/publish contract. */
+function socketIoNode(redisUrl: string, key: string): Promise<{ io: Server; url: string }> {
+  return socketIoStreamsNode(cleanup, redisUrl, key, (socket) => {
+    onJoin(socket);
     socket.on("publish", ({ room, payload }: { room: string; payload: unknown }) => {
       socket.to(room).emit("message", payload);
     });
   });
-  httpServer.listen(0, "127.0.0.1");
-  await once(httpServer, "listening");
-  cleanup.add(async () => {
-    await new Promise((resolve) => io.close(resolve));
-    redis.disconnect();
-  });
-  await until(async () => {
-    const clients = (await redis.client("LIST")) as string;
-    const isReading = clients
-      .split("\n")
-      .some((line) => line.includes(` name=${name} `) && line.includes(" cmd=xread "));
-    const [, subscribers] = (await redis.pubsub("NUMSUB", `${key}#/#`)) as [string, number];
-    return isReading && Number(subscribers) >= 1;
-  }, "the socket.io node to read the stream and subscribe");
-  const { port } = httpServer.address() as AddressInfo;
-  return { io, url: `http://127.0.0.1:${port}` };
 }
 
 async function client(url: string): Promise<Socket> {

@@ -6,22 +6,19 @@
  * broadcast it missed, once and in order; through a Redis restart too.
  */
 import { randomBytes } from "node:crypto";
-import { once } from "node:events";
 import { readFile } from "node:fs/promises";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
-import { createAdapter } from "@socket.io/redis-streams-adapter";
 import { Redis } from "ioredis";
-import { Server } from "socket.io";
 import { io, type Socket } from "socket.io-client";
 import { expect, it } from "vitest";
 import { useCleanup } from "../helpers/cleanup.js";
+import { collect, connected, secretsOf } from "../helpers/recovery-client.js";
 import {
   describeWithRedis,
   describeWithRedisServer,
   PrivateRedis,
   REDIS_URL,
 } from "../helpers/redis-server.js";
+import { onJoin, socketIoStreamsNode } from "../helpers/socketio-streams-node.js";
 import { Harness, joinRoom } from "../helpers/switchyard-harness.js";
 import { until } from "../helpers/wait-for.js";
 
@@ -67,44 +64,23 @@ ${extra.routes ?? ""}
 }
 
 /** A socket.io 4.8 node on the streams adapter with recovery on and the same contract. */
-async function socketIoNode(redisUrl: string, key: string): Promise<{ url: string }> {
-  const name = `sio-${key}`;
-  const redis = new Redis(redisUrl, { connectionName: name });
-  const httpServer = createServer();
-  const server = new Server(httpServer, {
-    connectionStateRecovery: { maxDisconnectionDuration: WINDOW },
-  });
-  server.adapter(createAdapter(redis, { streamName: key, channelPrefix: key }));
-  server.on("connection", (socket) => {
-    socket.on("join", async ({ room }: { room: string }, ack?: (a: unknown) => void) => {
-      await socket.join(room);
-      ack?.({ ok: true });
-    });
-    socket.on(
-      "say",
-      ({ room, text }: { room: string; text: string }, ack?: (a: unknown) => void) => {
-        server.to(room).emit("message", text);
-        ack?.({ ok: true });
-      },
-    );
-  });
-  httpServer.listen(0, "127.0.0.1");
-  await once(httpServer, "listening");
-  cleanup.add(async () => {
-    await new Promise((resolve) => server.close(resolve));
-    redis.disconnect();
-  });
-  // Reading the stream and subscribed: entries added from now on reach it.
-  await until(async () => {
-    const clients = (await redis.client("LIST")) as string;
-    const isReading = clients
-      .split("\n")
-      .some((line) => line.includes(` name=${name} `) && line.includes(" cmd=xread "));
-    const [, subscribers] = (await redis.pubsub("NUMSUB", `${key}#/#`)) as [string, number];
-    return isReading && Number(subscribers) >= 1;
-  }, "the socket.io node to read the stream and subscribe");
-  const { port } = httpServer.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}` };
+function socketIoNode(redisUrl: string, key: string): Promise<{ url: string }> {
+  return socketIoStreamsNode(
+    cleanup,
+    redisUrl,
+    key,
+    (socket, server) => {
+      onJoin(socket);
+      socket.on(
+        "say",
+        ({ room, text }: { room: string; text: string }, ack?: (a: unknown) => void) => {
+          server.to(room).emit("message", text);
+          ack?.({ ok: true });
+        },
+      );
+    },
+    { connectionStateRecovery: { maxDisconnectionDuration: WINDOW } },
+  );
 }
 
 /** A client with recovery (socket.io-client's own) that reconnects when the test says so. */
@@ -115,32 +91,12 @@ async function recoveringClient(url: string): Promise<Socket> {
   return socket;
 }
 
-async function connected(socket: Socket): Promise<void> {
-  if (socket.connected) return;
-  await new Promise<void>((resolve, reject) => {
-    socket.once("connect", () => resolve());
-    socket.once("connect_error", reject);
-  });
-}
-
-/** Every `message` payload, in order (recovery's offset argument dropped). */
-function collect(socket: Socket): string[] {
-  const got: string[] = [];
-  socket.on("message", (text: string) => got.push(text));
-  return got;
-}
-
-/** The private id socket.io-client keeps for recovery (what it sends back with its offset). */
-function pidOf(socket: Socket): string {
-  return (socket as unknown as { _pid: string })._pid;
-}
-
 /**
  * Cuts the transport, as a phone losing signal, and waits until the node persisted the
  * socket in Redis (the session key socket.io's adapter uses).
  */
 async function cutAndPersist(client: Socket, redis: Redis): Promise<void> {
-  const pid = pidOf(client);
+  const pid = secretsOf(client).pid;
   expect(pid).toEqual(expect.any(String));
   client.io.engine.close();
   await until(() => !client.connected, "client disconnected");
@@ -166,9 +122,10 @@ async function publish(harness: Harness, room: string, text: string): Promise<vo
   expect(res.status).toBe(202);
 }
 
-async function metric(harness: Harness, line: RegExp): Promise<number> {
-  const text = await (await fetch(`${harness.url}/metrics`)).text();
-  return Number(line.exec(text)?.[1] ?? 0);
+/** The 50 broadcasts a client misses: 25 from a client, then 25 from the HTTP API. */
+async function publishMissed(sender: Socket, api: Harness, room: string): Promise<void> {
+  for (let n = 0; n < 25; n++) await sender.emitWithAck("say", { room, text: `client${n}` });
+  for (let n = 0; n < 25; n++) await publish(api, room, `api${n}`);
 }
 
 const MISSED = [
@@ -199,9 +156,7 @@ describeWithRedis("connection state recovery across nodes on Redis streams", () 
 
     await cutAndPersist(client, redis);
     // From a client of node B and from node A's API while the client is away.
-    for (let n = 0; n < 25; n++)
-      await sender.emitWithAck("say", { room: "room:1", text: `client${n}` });
-    for (let n = 0; n < 25; n++) await publish(a, "room:1", `api${n}`);
+    await publishMissed(sender, a, "room:1");
     await reconnectThrough(client, b.url);
 
     expect(client.recovered).toBe(true);
@@ -212,9 +167,9 @@ describeWithRedis("connection state recovery across nodes on Redis streams", () 
     await publish(a, "room:1", "after");
     await until(() => got.length === 52, "a live message");
     expect(got.at(-1)).toBe("after");
-    expect(await metric(b, /^switchyard_recovery_total\{outcome="recovered"\} (\d+)/m)).toBe(1);
+    expect(await b.metric(/^switchyard_recovery_total\{outcome="recovered"\} (\d+)/m)).toBe(1);
     // The pid recovers once: the store no longer has it.
-    expect(await redis.exists(`sio:session:${pidOf(client)}`)).toBe(0);
+    expect(await redis.exists(`sio:session:${secretsOf(client).pid}`)).toBe(0);
   });
 
   it("restores a socket kept by Switchyard on a socket.io node, and one kept by socket.io on Switchyard", async () => {
@@ -232,9 +187,7 @@ describeWithRedis("connection state recovery across nodes on Redis streams", () 
     await until(() => gotFirst.length === 1, "a first message");
     const firstId = first.id;
     await cutAndPersist(first, redis);
-    for (let n = 0; n < 25; n++)
-      await sender.emitWithAck("say", { room: "room:1", text: `client${n}` });
-    for (let n = 0; n < 25; n++) await publish(swy, "room:1", `api${n}`);
+    await publishMissed(sender, swy, "room:1");
     await reconnectThrough(first, sio.url);
     expect(first.recovered).toBe(true);
     expect(first.id).toBe(firstId);
@@ -249,9 +202,7 @@ describeWithRedis("connection state recovery across nodes on Redis streams", () 
     await until(() => gotSecond.length === 1, "a first message from socket.io");
     const secondId = second.id;
     await cutAndPersist(second, redis);
-    for (let n = 0; n < 25; n++)
-      await sender.emitWithAck("say", { room: "room:2", text: `client${n}` });
-    for (let n = 0; n < 25; n++) await publish(swy, "room:2", `api${n}`);
+    await publishMissed(sender, swy, "room:2");
     await reconnectThrough(second, swy.url);
     expect(second.recovered).toBe(true);
     expect(second.id).toBe(secondId);
@@ -274,7 +225,7 @@ describeWithRedis("connection state recovery across nodes on Redis streams", () 
     await publish(b, "room:1", "before");
     await until(() => got.length === 1, "a first message");
     const id = client.id;
-    const pid = pidOf(client);
+    const pid = secretsOf(client).pid;
 
     const drained = a.server.drain();
     await until(() => !client.connected, "the drain closed the client's session");
@@ -343,7 +294,7 @@ describeWithRedis("connection state recovery across nodes on Redis streams", () 
     await reconnectThrough(client, b.url);
     expect(client.recovered).toBe(false);
     expect(client.id).not.toBe(id);
-    expect(await metric(b, /^switchyard_recovery_total\{outcome="not_in_stream"\} (\d+)/m)).toBe(1);
+    expect(await b.metric(/^switchyard_recovery_total\{outcome="not_in_stream"\} (\d+)/m)).toBe(1);
   });
 });
 

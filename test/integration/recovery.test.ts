@@ -7,6 +7,7 @@
 import { io, type Socket } from "socket.io-client";
 import { describe, expect, it } from "vitest";
 import { useCleanup } from "../helpers/cleanup.js";
+import { collect, connected } from "../helpers/recovery-client.js";
 import { Harness, joinRoom } from "../helpers/switchyard-harness.js";
 import { until } from "../helpers/wait-for.js";
 
@@ -40,27 +41,6 @@ function recoveringClient(url: string): Socket {
 async function cut(client: Socket): Promise<void> {
   client.io.engine.close();
   await until(() => !client.connected, "client disconnected");
-}
-
-/** A gauge or counter's value in /metrics text; 0 when absent. */
-async function metric(harness: Harness, line: RegExp): Promise<number> {
-  const text = await (await fetch(`${harness.url}/metrics`)).text();
-  return Number(line.exec(text)?.[1] ?? 0);
-}
-
-async function connected(socket: Socket): Promise<void> {
-  if (socket.connected) return;
-  await new Promise<void>((resolve, reject) => {
-    socket.once("connect", () => resolve());
-    socket.once("connect_error", reject);
-  });
-}
-
-/** Every `message` payload `socket` receives, in order (recovery's offset argument dropped). */
-function collect(socket: Socket): string[] {
-  const got: string[] = [];
-  socket.on("message", (text: string) => got.push(text));
-  return got;
 }
 
 async function publish(harness: Harness, room: string, text: string): Promise<void> {
@@ -97,7 +77,7 @@ describe("connection state recovery on one node", () => {
 
     await cut(client);
     await until(
-      async () => (await metric(harness, /^switchyard_recovery_kept_sockets (\d+)/m)) === 1,
+      async () => (await harness.metric(/^switchyard_recovery_kept_sockets (\d+)/m)) === 1,
       "the server keeps the socket",
     );
     for (let n = 0; n < 25; n++) await sender.emitWithAck("say", { room: "room:1", text: `s${n}` });
@@ -118,10 +98,10 @@ describe("connection state recovery on one node", () => {
     await sender.emitWithAck("say", { room: "room:1", text: "after" });
     await until(() => got.length === 52, "a live message");
     expect(got.at(-1)).toBe("after");
-    expect(await metric(harness, /^switchyard_recovery_total\{outcome="recovered"\} (\d+)/m)).toBe(
+    expect(await harness.metric(/^switchyard_recovery_total\{outcome="recovered"\} (\d+)/m)).toBe(
       1,
     );
-    expect(await metric(harness, /^switchyard_recovery_kept_sockets (\d+)/m)).toBe(0);
+    expect(await harness.metric(/^switchyard_recovery_kept_sockets (\d+)/m)).toBe(0);
   });
 
   it("starts a new session when the client comes back after maxDisconnectionDuration", async () => {
@@ -137,7 +117,7 @@ describe("connection state recovery on one node", () => {
     // The window passes: the server forgets the socket (and releases its room).
     await until(
       async () =>
-        (await metric(harness, /^switchyard_recovery_total\{outcome="forgotten"\} (\d+)/m)) >= 1,
+        (await harness.metric(/^switchyard_recovery_total\{outcome="forgotten"\} (\d+)/m)) >= 1,
       "the kept socket forgotten",
     );
     client.connect();
