@@ -22,7 +22,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Histogram } from "./stats.js";
+import { Histogram, type HistogramSnapshot } from "./stats.js";
 import { type ClientKind, type Conn, type ConnTarget, openConn } from "./wsclient.js";
 
 /** Engine.IO protocol revision of the generator's clients: 4 (socket.io 3+/4) or 3 (2.x). */
@@ -31,6 +31,41 @@ export type ClientProtocol = 3 | 4;
 /** Query string of the WebSocket handshake for a client protocol. */
 export function eioQuery(protocol: ClientProtocol): string {
   return `EIO=${protocol}&transport=websocket`;
+}
+
+/**
+ * Connections per source address: client i connects from address block i / CONNS_PER_ADDRESS of
+ * its fleet (127.0.x.y: every 127.x.y.z is loopback on Linux). One address has ~28k ephemeral
+ * ports (32768–60999 by default), and the kernel's search for a free one slows down well before
+ * they run out; ports in TIME_WAIT are still taken too. From 127.0.0.1 alone, 19,000 clients
+ * took 16–40 s to connect (500–1,400/s) after a run of the same size, against 10–13 s on fresh
+ * addresses: so each fleet gets fresh addresses, a third of their ports each at most.
+ */
+export const CONNS_PER_ADDRESS = 10_000;
+
+/**
+ * Address blocks handed out so far: block b is 127.0.x.y with x.y = b + 1 (block 1: 127.0.0.2).
+ * Each harness starts at a random block, so that two runs a minute apart do not share addresses.
+ */
+let addressBlocks = Math.floor(Math.random() * 60_000);
+
+/** The first source-address block of a fleet of `conns`: fresh addresses for every fleet. */
+export function takeAddressBlocks(conns: number): number {
+  const needed = Math.max(1, Math.ceil(conns / CONNS_PER_ADDRESS));
+  if (addressBlocks + needed > 65_000) addressBlocks = 0;
+  const first = addressBlocks + 1;
+  addressBlocks += needed;
+  return first;
+}
+
+/**
+ * The source address of client `index` of a fleet whose blocks start at `firstBlock`; undefined
+ * (the kernel's choice, 127.0.0.1) when `firstBlock` is 0.
+ */
+export function sourceAddress(index: number, firstBlock: number): string | undefined {
+  if (firstBlock === 0) return undefined;
+  const b = firstBlock + 1 + Math.floor(index / CONNS_PER_ADDRESS);
+  return `127.0.${(b >> 8) & 255}.${b & 255}`;
 }
 
 /** Ticks of the shared v3 heartbeat timer per pingInterval: each pings 1/PING_SLICES of the fleet. */
@@ -56,6 +91,30 @@ interface Client {
   settle: ((error?: Error) => void) | null;
 }
 
+/**
+ * Another generator process holding part of the fleet (bench/gen-helper.ts, started by
+ * bench/gen-helpers.ts): passive members only, which it connects, counts and times like this
+ * process does its own.
+ */
+export interface FleetHelper {
+  /** The helper's process id (its CPU counts as the generator's, not as other load). */
+  readonly pid: number | undefined;
+  connect(indices: readonly number[]): Promise<void>;
+  /** Starts (true) or stops recording latencies; the answer is what it has counted so far. */
+  record(on: boolean): Promise<HelperCounts>;
+  counts(): Promise<HelperCounts>;
+  close(): void;
+}
+
+export interface HelperCounts {
+  delivered: number;
+  /** CPU time the helper process has used, seconds. */
+  cpuSec: number;
+  /** The histogram of the recording that `record(false)` ended; empty otherwise. */
+  hist: HistogramSnapshot | null;
+  errors: FleetErrors;
+}
+
 export interface FleetOptions {
   target: ConnTarget;
   client: ClientKind;
@@ -65,9 +124,22 @@ export interface FleetOptions {
   rooms: number;
   payloadBytes: number;
   publishersPerRoom: number;
-  /** Connections opened concurrently per batch. */
+  /**
+   * `performance.timeOrigin` of the process whose publishers stamp the payloads: a helper's
+   * `performance.now()` counts from its own start, so it adds the difference before taking a
+   * latency. Default: this process's (no correction).
+   */
+  clockOriginMs?: number;
+  /** From takeAddressBlocks: where clients past CONNS_PER_ADDRESS connect from. */
+  firstAddressBlock?: number;
+  /** Connections opened concurrently per batch (per process, with helpers). */
   batch: number;
   connectTimeoutMs: number;
+  /**
+   * Other processes that hold the passive members (not the publishers, not the probes): client i
+   * goes to helper (i mod (helpers + 1)) − 1, or stays here when that is −1. None by default.
+   */
+  helpers?: readonly FleetHelper[];
 }
 
 /** What the phases read about the machine while they measure. */
@@ -76,6 +148,8 @@ export interface Meter {
   serverCpuSec(): number;
   /** CPU time of every other process on the machine, seconds, by pid. */
   othersCpuSec(): Map<number, number>;
+  /** Write system calls the server has made so far (/proc/PID/io `syscw`), when readable. */
+  serverWrites?(): number;
 }
 
 /** Closed loop: how the window grows until the server (or the generator) is busy. */
@@ -120,6 +194,13 @@ export interface PhaseStats {
   srvCpuPct: number;
   /** CPU used by every other process on the machine over the window, % of one core. */
   otherCpuPct: number;
+  /**
+   * Server write system calls per delivery over the window (NaN when not readable): one per
+   * delivery writes every message on its own; a server that coalesces goes under 1.
+   */
+  srvWritesPerDelivery: number;
+  /** Server CPU time per delivery over the window, µs. */
+  srvCpuUsPerDelivery: number;
   /** Every probe saw every message it was owed before the drain deadline. */
   drained: boolean;
   /** Deliveries owed for the whole phase (publishes × (members − 1)) minus deliveries seen. */
@@ -152,6 +233,8 @@ export class Fleet {
   private delivered = 0;
   private recording = false;
   private readonly hist = new Histogram();
+  /** performance.now() here plus this is performance.now() in the publishers' process, ms. */
+  private readonly clockOffsetMs: number;
   private mode: "idle" | "closed" = "idle";
   private window = 1;
   private closing = false;
@@ -179,6 +262,7 @@ export class Fleet {
       throw new Error(`a room needs more than ${opts.publishersPerRoom} publisher(s) and a probe`);
     }
     this.opts = opts;
+    this.clockOffsetMs = performance.timeOrigin - (opts.clockOriginMs ?? performance.timeOrigin);
     this.protocol = opts.clientProtocol ?? 4;
     this.query = eioQuery(this.protocol);
     this.fanout = this.membersPerRoom - 1;
@@ -209,14 +293,90 @@ export class Fleet {
     return this.opts.conns - this.opts.rooms;
   }
 
-  /** Connect, SIO-connect and join clients [from, to), `batch` at a time. */
+  private get helpers(): readonly FleetHelper[] {
+    return this.opts.helpers ?? [];
+  }
+
+  /** The helper that holds client i, or -1 for this process (publishers and probes stay here). */
+  private ownerOf(i: number): number {
+    const n = this.helpers.length;
+    if (n === 0 || i < this.opts.rooms * this.opts.publishersPerRoom || i >= this.probeStart) {
+      return -1;
+    }
+    return (i % (n + 1)) - 1;
+  }
+
+  /**
+   * Connect, SIO-connect and join clients [from, to), `batch` at a time in each process (this one
+   * and every helper, at once).
+   */
   async connectRange(from: number, to: number): Promise<void> {
-    for (let b = from; b < to; b += this.opts.batch) {
-      const end = Math.min(to, b + this.opts.batch);
+    const local: number[] = [];
+    const remote: number[][] = this.helpers.map(() => []);
+    for (let i = from; i < to; i++) {
+      const owner = this.ownerOf(i);
+      if (owner === -1) local.push(i);
+      else remote[owner]!.push(i);
+    }
+    await Promise.all([
+      this.connectIndices(local),
+      ...this.helpers.map((h, k) =>
+        remote[k]!.length > 0 ? h.connect(remote[k]!) : Promise.resolve(),
+      ),
+    ]);
+  }
+
+  /** Connect clients `indices` of this process, `batch` at a time. */
+  async connectIndices(indices: readonly number[]): Promise<void> {
+    for (let b = 0; b < indices.length; b += this.opts.batch) {
       const batch: Promise<void>[] = [];
-      for (let i = b; i < end; i++) batch.push(this.connectWithRetry(this.clients[i]!));
+      for (const i of indices.slice(b, b + this.opts.batch)) {
+        batch.push(this.connectWithRetry(this.clients[i]!));
+      }
       await Promise.all(batch);
     }
+  }
+
+  /** Helper side: what this process has counted (and its histogram, when a recording ends). */
+  helperCounts(record?: boolean): HelperCounts {
+    let hist: HistogramSnapshot | null = null;
+    if (record === true) {
+      this.hist.reset();
+      this.recording = true;
+    } else if (record === false) {
+      this.recording = false;
+      hist = this.hist.snapshot();
+    }
+    const cpu = process.cpuUsage();
+    return {
+      delivered: this.delivered,
+      cpuSec: (cpu.user + cpu.system) / 1e6,
+      hist,
+      errors: this.errors,
+    };
+  }
+
+  /** Deliveries counted by this process and every helper. */
+  private async totalDelivered(): Promise<number> {
+    const counts = await Promise.all(this.helpers.map((h) => h.counts()));
+    return counts.reduce((sum, c) => sum + c.delivered, this.delivered);
+  }
+
+  /** This process's errors and counters with every helper's added. */
+  async totalErrors(): Promise<FleetErrors> {
+    const all = [
+      this.errors,
+      ...(await Promise.all(this.helpers.map((h) => h.counts()))).map((c) => c.errors),
+    ];
+    return {
+      disconnects: all.reduce((x, e) => x + e.disconnects, 0),
+      malformed: all.reduce((x, e) => x + e.malformed, 0),
+      unexpected: all.reduce((x, e) => x + e.unexpected, 0),
+      unexpectedSamples: all.flatMap((e) => e.unexpectedSamples).slice(0, 5),
+      pingsAnswered: all.reduce((x, e) => x + e.pingsAnswered, 0),
+      pingsSent: all.reduce((x, e) => x + e.pingsSent, 0),
+      pongs: all.reduce((x, e) => x + e.pongs, 0),
+    };
   }
 
   private async connectWithRetry(client: Client): Promise<void> {
@@ -252,9 +412,14 @@ export class Fleet {
           resolve();
         }
       };
+      const localAddress = sourceAddress(client.index, this.opts.firstAddressBlock ?? 0);
       client.conn = openConn(
         this.opts.client,
-        { ...this.opts.target, path: `${this.opts.target.path}?${this.query}` },
+        {
+          ...this.opts.target,
+          path: `${this.opts.target.path}?${this.query}`,
+          ...(localAddress !== undefined ? { localAddress } : {}),
+        },
         {
           onOpen: () => {
             client.state = State.WsOpen;
@@ -298,7 +463,7 @@ export class Fleet {
         if (i === s + MESSAGE_PREFIX_LEN || buf[s + MESSAGE_PREFIX_LEN - 1] !== 0x22) {
           this.errors.malformed++;
         } else {
-          this.hist.record(nowMs * 1000 - ts);
+          this.hist.record((nowMs + this.clockOffsetMs) * 1000 - ts);
         }
       }
       if (client.probe) this.onProbe(client.room);
@@ -444,7 +609,7 @@ export class Fleet {
     drainMs: number,
     meter: Meter,
   ): Promise<PhaseStats> {
-    const phase = this.beginPhase();
+    const phase = await this.beginPhase();
     this.window = window;
     this.mode = "closed";
     const pumpAll = () => {
@@ -455,9 +620,9 @@ export class Fleet {
     if (ramp !== null) {
       for (;;) {
         await sleep(250);
-        const m = this.beginMeasure(meter, false);
+        const m = await this.beginMeasure(meter, false);
         await sleep(ramp.stepMs);
-        const s = this.endMeasure(m, meter);
+        const s = await this.endMeasure(m, meter);
         const step = {
           window: this.window,
           deliveredPerSec: s.deliveredPerSec,
@@ -482,9 +647,9 @@ export class Fleet {
       }
     }
     await sleep(warmupMs);
-    const m = this.beginMeasure(meter);
+    const m = await this.beginMeasure(meter);
     await sleep(measureMs);
-    const stats = this.endMeasure(m, meter);
+    const stats = await this.endMeasure(m, meter);
     this.mode = "idle";
     const { drained, missing } = await this.drain(phase, drainMs);
     return {
@@ -509,7 +674,7 @@ export class Fleet {
     drainMs: number,
     meter: Meter,
   ): Promise<PhaseStats> {
-    const phase = this.beginPhase();
+    const phase = await this.beginPhase();
     const intervalMs = (1000 * this.fanout) / deliveriesPerSec;
     const start = performance.now();
     let k = 0;
@@ -528,9 +693,9 @@ export class Fleet {
     tick();
     try {
       await sleep(warmupMs);
-      const m = this.beginMeasure(meter);
+      const m = await this.beginMeasure(meter);
       await sleep(measureMs);
-      const stats = this.endMeasure(m, meter);
+      const stats = await this.endMeasure(m, meter);
       clearTimeout(timer);
       const { drained, missing } = await this.drain(phase, drainMs);
       return { kind: "open-loop", offeredPerSec: deliveriesPerSec, ...stats, drained, missing };
@@ -539,8 +704,8 @@ export class Fleet {
     }
   }
 
-  private beginPhase() {
-    return { sent: this.totalSent(), delivered: this.delivered };
+  private async beginPhase() {
+    return { sent: this.totalSent(), delivered: await this.totalDelivered() };
   }
 
   private async drain(phase: { sent: number; delivered: number }, drainMs: number) {
@@ -551,47 +716,65 @@ export class Fleet {
     // the others': give stragglers a moment before counting.
     await sleep(drained ? 200 : 0);
     const owed = (this.totalSent() - phase.sent) * this.fanout;
-    return { drained, missing: owed - (this.delivered - phase.delivered) };
+    return { drained, missing: owed - ((await this.totalDelivered()) - phase.delivered) };
   }
 
-  private beginMeasure(meter: Meter, withOthers = true) {
+  private async beginMeasure(meter: Meter, withOthers = true) {
+    const helpers = await Promise.all(this.helpers.map((h) => h.record(true)));
     this.hist.reset();
     this.recording = true;
     return {
       t: performance.now(),
-      delivered: this.delivered,
+      delivered: helpers.reduce((sum, c) => sum + c.delivered, this.delivered),
+      helperCpuSec: helpers.map((c) => c.cpuSec),
       sent: this.totalSent(),
       cpu: process.cpuUsage(),
       srv: meter.serverCpuSec(),
+      writes: meter.serverWrites?.() ?? Number.NaN,
       others: withOthers ? meter.othersCpuSec() : null,
     };
   }
 
-  private endMeasure(m: ReturnType<Fleet["beginMeasure"]>, meter: Meter) {
+  private async endMeasure(m: Awaited<ReturnType<Fleet["beginMeasure"]>>, meter: Meter) {
     this.recording = false;
     const sec = (performance.now() - m.t) / 1000;
+    const localDelivered = this.delivered;
+    const sent = this.totalSent();
     const cpu = process.cpuUsage(m.cpu);
     const srv = meter.serverCpuSec() - m.srv;
+    const writes = (meter.serverWrites?.() ?? Number.NaN) - m.writes;
     let others = Number.NaN;
     if (m.others !== null) {
       others = 0;
       for (const [pid, t] of meter.othersCpuSec())
         others += Math.max(0, t - (m.others.get(pid) ?? 0));
     }
+    // Helpers stop a round trip later: their counts cover a few ms more than `sec`.
+    let helperDelivered = 0;
+    let helperCpuSec = 0;
+    const helpers = await Promise.all(this.helpers.map((h) => h.record(false)));
+    helpers.forEach((c, k) => {
+      helperDelivered += c.delivered;
+      helperCpuSec += c.cpuSec - m.helperCpuSec[k]!;
+      if (c.hist !== null) this.hist.merge(c.hist);
+    });
     const q = (p: number) => this.hist.quantileUs(p) / 1000;
+    const delivered = localDelivered + helperDelivered - m.delivered;
     return {
       measureSec: sec,
-      deliveredPerSec: (this.delivered - m.delivered) / sec,
-      publishesPerSec: (this.totalSent() - m.sent) / sec,
+      deliveredPerSec: delivered / sec,
+      publishesPerSec: (sent - m.sent) / sec,
       p50Ms: q(0.5),
       p99Ms: q(0.99),
       p999Ms: q(0.999),
       maxMs: this.hist.maxUs / 1000,
       meanMs: this.hist.count > 0 ? this.hist.sumUs / this.hist.count / 1000 : Number.NaN,
       samples: this.hist.count,
-      genCpuPct: ((cpu.user + cpu.system) / 1e6 / sec) * 100,
+      genCpuPct: ((cpu.user + cpu.system) / 1e6 / sec + helperCpuSec / sec) * 100,
       srvCpuPct: (srv / sec) * 100,
       otherCpuPct: (others / sec) * 100,
+      srvWritesPerDelivery: writes / delivered,
+      srvCpuUsPerDelivery: (srv * 1e6) / delivered,
     };
   }
 
@@ -600,6 +783,7 @@ export class Fleet {
     this.mode = "idle";
     if (this.pingTimer !== null) clearInterval(this.pingTimer);
     this.pingTimer = null;
+    for (const h of this.helpers) h.close();
     for (const c of this.clients) {
       c.settle?.(new Error("fleet closed"));
       c.conn?.destroy();

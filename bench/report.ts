@@ -62,6 +62,33 @@ export interface RelaySplit {
   relayRssKiB: number;
 }
 
+/** Connecting the bulk of the fleet (every client but the warm set), one batch at a time. */
+export interface ConnectStats {
+  conns: number;
+  sec: number;
+  /** Connections opened, Socket.IO-connected and joined per second. */
+  perSec: number;
+  /** Server CPU meanwhile, % of one core. */
+  srvCpuPct: number;
+  /** Server CPU per connection set up, µs. */
+  srvCpuUsPerConn: number;
+  /** The main generator process's CPU meanwhile, % of one core (helpers not included). */
+  genCpuPct: number;
+}
+
+/** `--idle`: every client connected and silent but for the heartbeat. */
+export interface IdleStats {
+  sec: number;
+  /** Server CPU over the window, % of one core. */
+  srvCpuPct: number;
+  /** CPU every other process used meanwhile, % of one core (generator helper processes included). */
+  otherCpuPct: number;
+  /** Pings the clients answered (v4) or sent (v3) in the window. */
+  pings: number;
+  /** RSS at the end of the window, KiB. */
+  rssKiB: number;
+}
+
 export interface RunRecord {
   server: ServerId;
   label: string;
@@ -71,8 +98,12 @@ export interface RunRecord {
   repeat: number;
   port?: number;
   serverCpus?: string;
+  /** Generator processes, when more than one (`--gen-procs`). */
+  generatorProcesses?: number;
   window?: number;
   memory?: MemoryStats;
+  connect?: ConnectStats;
+  idle?: IdleStats;
   fixed?: PhaseStats;
   saturation?: PhaseStats;
   /** Protocol 3 only. */
@@ -102,6 +133,12 @@ export interface Summary {
   srvCpuPct: number;
   /** Saturation deliveries per second of server CPU time: immune to CPU time stolen by a host. */
   perSrvCpuSec: number;
+  /** Bulk connection setup rate, connections/s (ConnectStats.perSec). */
+  connectPerSec: number;
+  /** Server CPU per connection set up, µs (ConnectStats.srvCpuUsPerConn). */
+  connectCpuUs: number;
+  /** Server CPU with every client idle (`--idle`), % of one core; NaN when not measured. */
+  idleSrvCpuPct: number;
   /** Closed-loop window (messages in flight per room) the saturation figures were taken at. */
   window: number;
   /** RSS after the last phase, clients connected (MemoryStats.afterRunRssKiB), KiB. */
@@ -166,6 +203,9 @@ export function summarize(
         r.saturation ? r.saturation.deliveredPerSec / (r.saturation.srvCpuPct / 100) : undefined,
       ),
       window: m((r) => r.saturation?.window),
+      connectPerSec: m((r) => r.connect?.perSec),
+      connectCpuUs: m((r) => r.connect?.srvCpuUsPerConn),
+      idleSrvCpuPct: m((r) => r.idle?.srvCpuPct),
       afterRunRssKiB: m((r) => r.memory?.afterRunRssKiB),
       ...(ok.some((r) => r.relay) ? { relayCpuShare: m((r) => r.relay?.saturationCpuShare) } : {}),
       // A flag raised by some runs only says so: `background-load(1/3)`.
@@ -251,9 +291,17 @@ export interface RatioSet {
   memory: number;
   /** p99 latency at the fixed offered load (lower is better). */
   fixedP99: number;
+  /** Connection setup rate (higher is better). */
+  setup: number;
+  /** Connections set up per server CPU-second (higher is better). */
+  setupPerCpu: number;
+  /** Server CPU with every client idle, `--idle` (lower is better; NaN when not measured). */
+  idleCpu: number;
 }
 
 export const TARGETS = { throughput: 1.5, memory: 0.6, fixedP99: 1.0 };
+/** Issue 18: connection setup rate against socket.io, at least. */
+export const SETUP_TARGET = 1.5;
 /** Switchyard with a native shadow against without: throughput at least, p99 at most. */
 export const SHADOW_TARGETS = { throughput: 0.7, p99: 1.3 };
 /** socket.io via the passthrough relay against directly: throughput at least, added p50 at most. */
@@ -277,6 +325,9 @@ export function ratios(summaries: readonly Summary[]): Ratios[] {
             efficiency: x.perSrvCpuSec / sio.perSrvCpuSec,
             memory: x.memPerConnBytes / sio.memPerConnBytes,
             fixedP99: x.fixedP99Ms / sio.fixedP99Ms,
+            setup: x.connectPerSec / sio.connectPerSec,
+            setupPerCpu: sio.connectCpuUs / x.connectCpuUs,
+            idleCpu: x.idleSrvCpuPct / sio.idleSrvCpuPct,
           }
         : undefined;
     const sy = vs(get("switchyard"));
@@ -405,6 +456,11 @@ export function formatTable(
     }
     const r = rs.find((x) => x.size === size);
     const parts: string[] = [];
+    const idleCpu = (at: string) => {
+      const of = (id: ServerId) =>
+        summaries.find((x) => x.size === at && x.server === id)?.idleSrvCpuPct ?? Number.NaN;
+      return `${of("socketio").toFixed(2)} -> ${of("switchyard").toFixed(2)} % of a core`;
+    };
     const clients = r?.clientProtocol !== undefined ? `, EIO${r.clientProtocol} clients` : "";
     if (r?.switchyard) {
       const t = r.switchyard;
@@ -413,7 +469,9 @@ export function formatTable(
         `switchyard/socket.io${clients}: thr ${ratio(t.throughput)} [${mark(t.throughput >= TARGETS.throughput)}]` +
           ` (per CPU-s ${ratio(t.efficiency)})` +
           ` mem ${ratio(t.memory)} [${mark(t.memory <= TARGETS.memory)}]` +
-          ` p99@fixed ${ratio(t.fixedP99)} [${mark(t.fixedP99 <= TARGETS.fixedP99)}]`,
+          ` p99@fixed ${ratio(t.fixedP99)} [${mark(t.fixedP99 <= TARGETS.fixedP99)}]` +
+          ` setup ${ratio(t.setup)} [${mark(t.setup >= SETUP_TARGET)}] (per CPU-s ${ratio(t.setupPerCpu)})` +
+          (Number.isFinite(t.idleCpu) ? ` idle CPU ${ratio(t.idleCpu)} (${idleCpu(size)})` : ""),
       );
     }
     if (r?.shadow) {

@@ -30,7 +30,14 @@ import {
 } from "./ably.js";
 import { writeBenchConfig } from "./bench-config.js";
 import { type ClusterResult, formatCluster, runClusterBench } from "./cluster.js";
-import { type ClientProtocol, Fleet, type Meter, type RampOptions } from "./generator.js";
+import { helperCount, startHelpers } from "./gen-helpers.js";
+import {
+  type ClientProtocol,
+  Fleet,
+  type Meter,
+  type RampOptions,
+  takeAddressBlocks,
+} from "./generator.js";
 import { formatPusher, type PusherResult, runPusherBench } from "./pusher.js";
 import {
   formatTable,
@@ -55,6 +62,7 @@ import {
   readCpuSec,
   readCpusAllowed,
   readRssKiB,
+  readSyscalls,
   type ServerId,
   type ServerSpec,
   ServerStartError,
@@ -103,7 +111,9 @@ Servers and sizes
                        socketio-via-passthrough is the socketio server with a Switchyard in front
                        relaying every connection to it (passthrough: percent 100), and the table
                        adds its ratios to socketio
-  --conns LIST         connection counts (default 1000,10000)
+  --conns LIST         connection counts (default 1000,10000; 50000 and 100000 are opt-in, also by
+                       naming them in --sizes, e.g. '100k/*': the clients connect from 127.0.x.y
+                       addresses, 10,000 each, and both sides need ulimit -n above the count)
   --rooms LIST         room counts (default 1,100)
   --payloads LIST      payload bytes (default 100,1024)
   --sizes PATTERNS     keep sizes whose id matches, e.g. '1k/*/100B,10k/100r/*'
@@ -150,6 +160,9 @@ Measurement
   --ramp               closed loop: double the window while neither process is CPU-bound
   --max-inflight N     closed loop: the ramp stops at this many deliveries in flight (default 131072)
   --publishers N       publishers per room (default 1)
+  --idle SEC           after connecting, measure the server's CPU over SEC s with every client
+                       connected and silent but for the heartbeat (default 0: skip); the ratio
+                       line then compares it with socket.io's
 Environment
   --client raw|ws      generator transport: minimal net client or the ws package (default raw)
   --client-protocol 3|4
@@ -167,11 +180,15 @@ Environment
                        server behind it is always on the server CPU)
   --gen-cpu N          CPU for the generator (default 1)
   --no-pin             do not pin with taskset
-  --batch N            connections opened concurrently (default 250)
+  --batch N            connections opened concurrently, per generator process (default 250)
+  --gen-procs N|auto   generator processes (default auto: one per 25,000 connections); the
+                       main one keeps the publishers and probes, the others hold passive members
   --out FILE           JSON results (default bench/results/bench-<time>.json)
   --quiet-wait SEC     before each run, wait up to SEC s for other processes to go under
                        10 % of a core (default 0: do not wait; useful on a shared machine)
   --max-minutes N      abort the whole run after N minutes (default 60)
+  --node-args=ARGS     extra node flags for every server process (note the =), e.g. '--cpu-prof
+                       --cpu-prof-dir /tmp/prof' or '--trace-gc' (the trace lands in the server log)
 `;
 
 const { values: args } = parseArgs({
@@ -223,6 +240,9 @@ const { values: args } = parseArgs({
     out: { type: "string" },
     "max-minutes": { type: "string", default: "60" },
     "quiet-wait": { type: "string", default: "0" },
+    idle: { type: "string", default: "0" },
+    "gen-procs": { type: "string", default: "auto" },
+    "node-args": { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
   strict: true,
@@ -740,10 +760,21 @@ async function main(): Promise<void> {
   const publishers = num("publishers", args.publishers, 1);
   const batch = num("batch", args.batch, 1);
   const quietWaitSec = num("quiet-wait", args["quiet-wait"]);
+  const idleMs = num("idle", args.idle) * 1000;
+  const genProcs: "auto" | number =
+    args["gen-procs"] === "auto" ? "auto" : num("gen-procs", args["gen-procs"], 1);
 
   // --quick trims the sizes only when neither they nor --sizes were given.
   const trim = quick && args.sizes === undefined;
   const conns = trim && args.conns === "1000,10000" ? [1000] : list("conns", args.conns);
+  // A connection count named in --sizes (`50k/*`, `100k/100r/100B`) joins the matrix: the large
+  // sizes are opt-in that way too.
+  for (const p of args.sizes?.split(",") ?? []) {
+    const named = /^\s*(\d+)(k?)\//i.exec(p);
+    if (named === null) continue;
+    const n = Number(named[1]) * (named[2] === "" ? 1 : 1000);
+    if (n > 0 && !conns.includes(n)) conns.push(n);
+  }
   const rooms = list("rooms", args.rooms);
   const payloads = trim && args.payloads === "100,1024" ? [100] : list("payloads", args.payloads);
   let sizes: Size[] = [];
@@ -819,6 +850,7 @@ async function main(): Promise<void> {
   const recovery = wanted.includes("switchyard-recovery")
     ? recoveryConfig(syConfig.path)
     : undefined;
+  const nodeArgs = args["node-args"]?.split(/\s+/).filter((a) => a !== "") ?? [];
   const specs = serverSpecs(
     ROOT,
     syConfig.path,
@@ -826,6 +858,7 @@ async function main(): Promise<void> {
     shadow?.path,
     passthrough?.path,
     recovery?.path,
+    nodeArgs,
   ).filter((s) => wanted.includes(s.id));
   // By default the shadow's and the relay's costs are measured at one size, recovery's at two;
   // named in --servers, at every size.
@@ -938,6 +971,8 @@ async function main(): Promise<void> {
         publishersPerRoom: publishers,
         batch,
         quietWaitSec,
+        idleMs,
+        genProcs,
         path: args.path,
         clientProtocol,
         switchyardConfig: syConfig.path,
@@ -981,6 +1016,8 @@ async function main(): Promise<void> {
           fixedWindow,
           publishers,
           batch,
+          idleMs,
+          genProcs,
           logDir,
           pinned,
           availability,
@@ -1039,6 +1076,9 @@ interface RunSettings {
   fixedWindow: number | undefined;
   publishers: number;
   batch: number;
+  /** Idle phase length (0: none). */
+  idleMs: number;
+  genProcs: "auto" | number;
   logDir: string;
   pinned: boolean;
   availability: number[] | null;
@@ -1088,7 +1128,7 @@ async function runOne(
   // A pair's figures (CPU, RSS) are both processes'; the relay's part is in `record.relay`.
   const pids = serverPids(server);
   record.serverCpus = pids.map((pid) => readCpusAllowed(pid)).join("+");
-  const fleet = new Fleet({
+  const fleetOptions = {
     target: { host: "127.0.0.1", port, path: args.path },
     client: st.client,
     clientProtocol: st.clientProtocol,
@@ -1098,7 +1138,11 @@ async function runOne(
     publishersPerRoom: st.publishers,
     batch: st.batch,
     connectTimeoutMs: 15_000,
-  });
+    firstAddressBlock: takeAddressBlocks(size.conns),
+  };
+  const helpers = startHelpers(fleetOptions, helperCount(size.conns, st.genProcs));
+  if (helpers.length > 0) record.generatorProcesses = helpers.length + 1;
+  const fleet = new Fleet({ ...fleetOptions, helpers });
   const alive = () => {
     for (const s of [server, server.behind]) {
       if (s !== undefined && s.exit !== null) {
@@ -1108,11 +1152,17 @@ async function runOne(
       }
     }
   };
-  const exclude = new Set([...pids, process.pid, process.ppid]);
+  const exclude = new Set([
+    ...pids,
+    process.pid,
+    process.ppid,
+    ...helpers.flatMap((h) => (h.pid === undefined ? [] : [h.pid])),
+  ]);
   const pairCpuSec = () => pids.reduce((sum, pid) => sum + readCpuSec(pid), 0);
   const meter: Meter = {
     serverCpuSec: pairCpuSec,
     othersCpuSec: () => othersCpuSec(exclude),
+    serverWrites: () => pids.reduce((sum, pid) => sum + readSyscalls(pid).writes, 0),
   };
   /** The relay's CPU seconds and the pair's, to split a phase between them. */
   const relayMark = () => ({ relay: readCpuSec(server.pid), pair: pairCpuSec(), t: Date.now() });
@@ -1134,8 +1184,22 @@ async function runOne(
     await fleet.connectRange(0, warm);
     await sleep(1000);
     const baseRssKiB = await rss();
+    const bulkStart = performance.now();
+    const bulkCpu = pairCpuSec();
+    const bulkGenCpu = process.cpuUsage();
     await fleet.connectRange(warm, fleet.probeStart);
     await fleet.connectRange(fleet.probeStart, size.conns);
+    const bulkSec = (performance.now() - bulkStart) / 1000;
+    const bulkSrvSec = pairCpuSec() - bulkCpu;
+    const genUsage = process.cpuUsage(bulkGenCpu);
+    record.connect = {
+      conns: size.conns - warm,
+      sec: bulkSec,
+      perSec: (size.conns - warm) / bulkSec,
+      srvCpuPct: (bulkSrvSec / bulkSec) * 100,
+      srvCpuUsPerConn: (bulkSrvSec * 1e6) / (size.conns - warm),
+      genCpuPct: ((genUsage.user + genUsage.system) / 1e6 / bulkSec) * 100,
+    };
     const connectSec = (Date.now() - t0) / 1000;
     alive();
     await sleep(1000);
@@ -1151,6 +1215,31 @@ async function runOne(
     };
     record.memory = memory;
     alive();
+
+    if (st.idleMs > 0) {
+      // Every client connected and silent: what is left is the heartbeat (v4: the server's
+      // pings and their pongs; v3: the clients' pings).
+      const e0 = await fleet.totalErrors();
+      const pings0 = e0.pingsAnswered + e0.pingsSent;
+      const cpu0 = pairCpuSec();
+      const others0 = othersCpuSec(exclude);
+      const idle0 = performance.now();
+      await sleep(st.idleMs);
+      const sec = (performance.now() - idle0) / 1000;
+      const cpu1 = pairCpuSec();
+      let others = 0;
+      for (const [pid, t] of othersCpuSec(exclude))
+        others += Math.max(0, t - (others0.get(pid) ?? 0));
+      const e1 = await fleet.totalErrors();
+      record.idle = {
+        sec,
+        srvCpuPct: ((cpu1 - cpu0) / sec) * 100,
+        otherCpuPct: (others / sec) * 100,
+        pings: e1.pingsAnswered + e1.pingsSent - pings0,
+        rssKiB: await rss(),
+      };
+      alive();
+    }
 
     const m0 = relayMark();
     record.fixed = await fleet.openLoop(st.fixedRate, st.warmupMs, st.measureMs, drainMs, meter);
@@ -1191,7 +1280,7 @@ async function runOne(
     }
     alive();
 
-    const e = fleet.errors;
+    const e = await fleet.totalErrors();
     let pings = "";
     if (st.clientProtocol === 3) {
       record.heartbeat = {
@@ -1218,14 +1307,24 @@ async function runOne(
     }
     const f = record.fixed;
     const s = record.saturation;
+    const c = record.connect;
+    const idle = record.idle;
     console.log(
-      `${tag} connect ${connectSec.toFixed(1)} s, ${(memory.perConnBytes / 1024).toFixed(1)} KiB/conn` +
+      `${tag} connect ${connectSec.toFixed(1)} s (${Math.round(c.perSec)}/s, srv ${Math.round(c.srvCpuPct)}%` +
+        ` ${Math.round(c.srvCpuUsPerConn)} µs/conn, gen ${Math.round(c.genCpuPct)}%` +
+        (record.generatorProcesses ? `, ${record.generatorProcesses} generator processes` : "") +
+        ")," +
+        ` ${(memory.perConnBytes / 1024).toFixed(2)} KiB/conn` +
         ` (RSS ${(initialRssKiB / 1024).toFixed(0)}/${(baseRssKiB / 1024).toFixed(0)}` +
         ` -> ${(fullRssKiB / 1024).toFixed(0)} MiB, ${((memory.afterRunRssKiB ?? Number.NaN) / 1024).toFixed(0)} after the run;` +
         ` naive ${(memory.naivePerConnBytes / 1024).toFixed(1)})` +
+        (idle
+          ? ` | idle ${idle.sec.toFixed(0)} s: srv ${idle.srvCpuPct.toFixed(2)}%, ${idle.pings} pings, other ${Math.round(idle.otherCpuPct)}%`
+          : "") +
         ` | fixed ${Math.round(f.deliveredPerSec)}/s p50 ${f.p50Ms.toFixed(2)} p99 ${f.p99Ms.toFixed(2)} ms` +
         ` | sat ${Math.round(s.deliveredPerSec)}/s (K=${s.window}${s.ramp ? ` after ${s.ramp.map((x) => x.window).join(">")}` : ""}) p50 ${s.p50Ms.toFixed(1)} p99 ${s.p99Ms.toFixed(1)} ms` +
         ` srv ${Math.round(s.srvCpuPct)}% gen ${Math.round(s.genCpuPct)}% other ${Math.round(s.otherCpuPct)}%` +
+        ` ${s.srvCpuUsPerDelivery.toFixed(2)} µs/deliv ${s.srvWritesPerDelivery.toFixed(2)} writes/deliv` +
         (f.missing || s.missing ? ` MISSING ${f.missing}/${s.missing}` : "") +
         (!f.drained || !s.drained ? " NOT-DRAINED" : "") +
         pings +

@@ -54,8 +54,10 @@ export function serverSpecs(
   shadowConfig?: string,
   passthroughConfig?: string,
   recoveryConfig?: string,
+  nodeArgs: readonly string[] = [],
 ): ServerSpec[] {
-  const node = process.execPath;
+  // `--node-args` (e.g. `--cpu-prof --cpu-prof-dir DIR`, `--trace-gc`) go to every server's node.
+  const node = [process.execPath, ...nodeArgs];
   const eio3 = clientProtocol === 3 ? ["--allow-eio3"] : [];
   const switchyard = (id: ServerId, label: string, config: string | undefined): ServerSpec => ({
     id,
@@ -75,7 +77,7 @@ export function serverSpecs(
       return null;
     },
     command: (port) => [
-      node,
+      ...node,
       "bin/switchyard.js",
       "start",
       "--config",
@@ -89,7 +91,7 @@ export function serverSpecs(
     label: "socket.io",
     unavailable: () => null,
     command: (port) => [
-      node,
+      ...node,
       "--import",
       "tsx",
       "bench/socketio-server.ts",
@@ -115,7 +117,7 @@ export function serverSpecs(
       label: "ws floor",
       unavailable: () => null,
       command: (port) => [
-        node,
+        ...node,
         "--import",
         "tsx",
         "bench/ws-floor-server.ts",
@@ -143,8 +145,11 @@ export function killAllChildrenSync(): void {
   live.clear();
 }
 
-/** `ulimit -n` as high as allowed (65536, else the hard limit), then exec the command. */
-export const RAISE_NOFILE = 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"';
+/**
+ * `ulimit -n` as high as allowed (1,048,576, enough for 100k connections and their peers; else the
+ * hard limit: raising it past the hard limit needs CAP_SYS_RESOURCE), then exec the command.
+ */
+export const RAISE_NOFILE = 'ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"';
 
 export function bashWithLimits(cmd: readonly string[], cpu: number | null): string[] {
   const pin = cpu === null ? "" : `taskset -c ${cpu} `;
@@ -285,11 +290,16 @@ async function stopOne(server: RunningServer): Promise<void> {
   if (server.exit !== null) return;
   server.child.stdin?.end();
   server.child.kill("SIGTERM");
-  const killed = await Promise.race([
-    server.exited.then(() => true),
-    sleep(3000).then(() => false),
-  ]);
+  // Switchyard drains on SIGTERM (up to server.drainTimeout while it notices the clients gone)
+  // and exits at once on a second one; then 10 s, since a server started with
+  // `--node-args=--cpu-prof` writes its profile on the way out.
+  const exited = () => server.exited.then(() => true);
+  if (!(await Promise.race([exited(), sleep(1000).then(() => false)]))) {
+    server.child.kill("SIGTERM");
+  }
+  const killed = await Promise.race([exited(), sleep(10_000).then(() => false)]);
   if (!killed) {
+    console.warn(`  ${server.spec.label} did not exit within 10 s of SIGTERM: killed`);
     server.child.kill("SIGKILL");
     await Promise.race([server.exited, sleep(3000)]);
   }
@@ -345,6 +355,20 @@ export function readCpusAllowed(pid: number | "self"): string {
 let clockTicks = 0;
 
 /** utime + stime of a process (all threads), seconds (NaN when unreadable). */
+/**
+ * Read and write system calls a process has made (`syscr`, `syscw` of /proc/PID/io: every
+ * read/write/readv/writev/send/recv, sockets included); NaN each when unreadable.
+ */
+export function readSyscalls(pid: number | string): { reads: number; writes: number } {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, "utf8");
+    const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, "m").exec(io)?.[1]);
+    return { reads: field("syscr"), writes: field("syscw") };
+  } catch {
+    return { reads: Number.NaN, writes: Number.NaN };
+  }
+}
+
 export function readCpuSec(pid: number | string): number {
   if (clockTicks === 0) {
     try {

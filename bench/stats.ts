@@ -21,6 +21,14 @@ function bucketMid(idx: number): number {
   return m * 2 ** shift + 2 ** (shift - 1);
 }
 
+/** A histogram's content, as it crosses a process boundary (JSON). */
+export interface HistogramSnapshot {
+  counts: number[];
+  count: number;
+  sumUs: number;
+  maxUs: number;
+}
+
 export class Histogram {
   private counts = new Float64Array(bucketOf(MAX_US) + 1);
   count = 0;
@@ -34,6 +42,26 @@ export class Histogram {
     this.count++;
     this.sumUs += v;
     if (v > this.maxUs) this.maxUs = v;
+  }
+
+  /** The counts, to add to another process's histogram with {@link merge}. */
+  snapshot(): HistogramSnapshot {
+    return {
+      counts: Array.from(this.counts),
+      count: this.count,
+      sumUs: this.sumUs,
+      maxUs: this.maxUs,
+    };
+  }
+
+  /** Adds a snapshot of another histogram (a generator helper process's) to this one. */
+  merge(other: HistogramSnapshot): void {
+    for (let i = 0; i < other.counts.length && i < this.counts.length; i++) {
+      this.counts[i]! += other.counts[i]!;
+    }
+    this.count += other.count;
+    this.sumUs += other.sumUs;
+    if (other.maxUs > this.maxUs) this.maxUs = other.maxUs;
   }
 
   reset(): void {

@@ -6,6 +6,7 @@ import type { CloseReason, EngineOptions } from "./options.js";
 import { CLOSE, NOOP, Outbound, PING, PONG } from "./outbound.js";
 import { decodeText, type Packet, PacketType } from "./parser.js";
 import { decodeBinaryFrameV3, decodeTextV3 } from "./parser-v3.js";
+import { type TimerWheel, WheelTimer } from "./timer-wheel.js";
 import { type PollingOwner, PollingTransport } from "./transports/polling.js";
 import { V4_CODEC, v3Codec } from "./transports/polling-codec.js";
 import { type WebSocketOwner, WebSocketTransport } from "./transports/websocket.js";
@@ -19,6 +20,8 @@ export interface SessionListener {
 /** The server's side of a session: told once when the session is gone. */
 export interface SessionHost {
   readonly options: EngineOptions;
+  /** Where every session's heartbeat deadlines live (one interval timer for all of them). */
+  readonly heartbeats: TimerWheel;
   /** `code` names the error behind the close, when it was one. */
   onSessionClosed(session: Session, reason: CloseReason, code?: ErrorCode): void;
   /**
@@ -39,14 +42,26 @@ function decodeFrame(data: string | Buffer, protocol: 3 | 4): Packet | undefined
   return protocol === 4 ? { type: PacketType.MESSAGE, data } : decodeBinaryFrameV3(data);
 }
 
-// Timer callbacks are shared functions taking the session as argument rather than
-// closures, which would cost every connection two more objects.
-function ping(session: Session): void {
-  session.ping();
+/**
+ * A session's heartbeat deadline: the next ping (v4, not awaiting a pong), or the close for a
+ * missing pong (v4) or ping (v3). One per session, reused for every deadline; a class rather
+ * than a closure per session.
+ */
+class Heartbeat extends WheelTimer {
+  readonly session: Session;
+  /** v4: a ping was sent and its pong has not come. */
+  isAwaitingPong = false;
+
+  constructor(session: Session) {
+    super(onHeartbeat);
+    this.session = session;
+  }
 }
 
-function closeOnPingTimeout(session: Session): void {
-  session.close("ping timeout");
+function onHeartbeat(timer: WheelTimer): void {
+  const heartbeat = timer as Heartbeat;
+  if (heartbeat.session.protocol === 4 && !heartbeat.isAwaitingPong) heartbeat.session.ping();
+  else heartbeat.session.close("ping timeout");
 }
 
 /**
@@ -69,7 +84,7 @@ export class Session implements PollingOwner, WebSocketOwner {
   /** A WebSocket between `2probe` and `5`. */
   #probe: WebSocketTransport | undefined;
   #upgradeTimer: NodeJS.Timeout | undefined;
-  #heartbeat: NodeJS.Timeout | undefined;
+  readonly #heartbeat = new Heartbeat(this);
   #isClosed = false;
 
   /**
@@ -337,23 +352,25 @@ export class Session implements PollingOwner, WebSocketOwner {
   }
 
   #schedulePing(): void {
-    clearTimeout(this.#heartbeat);
     const { pingInterval, pingTimeout } = this.#host.options;
-    this.#heartbeat =
-      this.protocol === 4
-        ? setTimeout(ping, pingInterval, this)
-        : setTimeout(closeOnPingTimeout, pingInterval + pingTimeout, this);
+    this.#heartbeat.isAwaitingPong = false;
+    this.#host.heartbeats.schedule(
+      this.#heartbeat,
+      this.protocol === 4 ? pingInterval : pingInterval + pingTimeout,
+    );
   }
 
   /** @internal Called by the heartbeat timer. */
   ping(): void {
     this.send(PING);
-    this.#heartbeat = setTimeout(closeOnPingTimeout, this.#host.options.pingTimeout, this);
+    if (this.#isClosed) return;
+    this.#heartbeat.isAwaitingPong = true;
+    this.#host.heartbeats.schedule(this.#heartbeat, this.#host.options.pingTimeout);
   }
 
   #finish(reason: CloseReason, code?: ErrorCode): void {
     this.#isClosed = true;
-    clearTimeout(this.#heartbeat);
+    this.#host.heartbeats.cancel(this.#heartbeat);
     this.#abandonProbe();
     this.#host.onSessionClosed(this, reason, code);
     this.listener?.onClose(reason);

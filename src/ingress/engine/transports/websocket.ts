@@ -147,6 +147,8 @@ export class WebSocketTransport implements Flushable {
     this.#chunks = [];
     this.#bytes = 0;
     this.#socket.write(data);
+    // A new session's socket is corked from the handshake on (EngineServer.handleUpgrade).
+    if (this.#socket.writableCorked > 0) this.#socket.uncork();
     if (this.#socket.writableLength > this.#maxQueuedBytes) this.#owner.onOverflow(this);
   }
 
