@@ -55,6 +55,8 @@ export class RoomChannels implements RoomObserver {
   readonly #backends: BackendSet;
   readonly #log: Logger;
   readonly #bindings = new ChannelBindings();
+  /** Subscriptions that succeeded: a join to their rooms has nothing to wait for. */
+  readonly #subscribed = new WeakSet<Promise<void>>();
   /** Each shadowed room's shadow channel, whose deliveries go to the comparator only. */
   readonly #shadowBindings = new ChannelBindings();
   readonly #shadowing: Shadowing;
@@ -365,11 +367,19 @@ export class RoomChannels implements RoomObserver {
     const bound = this.#bindings.get(nsp, room);
     if (bound === undefined) return Promise.resolve();
     const { backend, ready } = bound;
+    // A room's later joins find its channel subscribed: nothing to wait for, no timer.
+    if (this.#subscribed.has(ready)) {
+      observeSince(metrics.joinSubscribeLatency, backend, "subscribed", performance.now());
+      return RESOLVED;
+    }
     const timeout = this.#config.server.joinTimeout;
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Error(`no confirmation within ${timeout} ms`);
+    let timedOut: Error | undefined;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(timedOut), timeout);
+      timer = setTimeout(() => {
+        timedOut = new Error(`no confirmation within ${timeout} ms`);
+        reject(timedOut);
+      }, timeout);
     });
     const started = performance.now();
     return Promise.race([ready, late]).then(
@@ -482,10 +492,14 @@ export class RoomChannels implements RoomObserver {
       this.#bindings.subscription(backend, channel) ??
       this.#shadowBindings.subscription(backend, channel);
     if (ready === undefined) {
-      ready = backend.subscribe(channel);
-      ready.catch((cause: unknown) => {
-        this.#log.warn({ err: cause, backend: backend.name, channel }, "subscribe failed");
-      });
+      const subscribing = backend.subscribe(channel);
+      ready = subscribing;
+      subscribing.then(
+        () => this.#subscribed.add(subscribing),
+        (cause: unknown) => {
+          this.#log.warn({ err: cause, backend: backend.name, channel }, "subscribe failed");
+        },
+      );
     }
     return ready;
   }
@@ -648,6 +662,7 @@ export class RoomChannels implements RoomObserver {
 }
 
 const NO_ARGS: readonly unknown[] = Object.freeze([]);
+const RESOLVED = Promise.resolve();
 const NO_RENAMES: ReadonlyMap<string, string> = new Map();
 
 function sameShadow(a: ShadowBinding | undefined, b: ShadowBinding | undefined): boolean {

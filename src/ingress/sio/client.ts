@@ -1,8 +1,8 @@
-import { randomBytes } from "node:crypto";
 import { SwitchyardError } from "../../errors.js";
 import { metrics } from "../../metrics.js";
 import type { CloseReason } from "../engine/options.js";
 import { Outbound } from "../engine/outbound.js";
+import { randomId } from "../engine/random-id.js";
 import type { Session, SessionListener } from "../engine/session.js";
 import type { Namespace } from "./namespace.js";
 import {
@@ -258,7 +258,7 @@ export class Client implements SessionListener {
     // transport: whoever holds it can upgrade the session to a WebSocket of their own.
     // A 2.x client therefore reads its own `socket.id` as the engine id, which the
     // server never uses (docs/legacy.md).
-    const id = restored?.kept.id ?? randomBytes(15).toString("base64url");
+    const id = restored?.kept.id ?? randomId();
     const socket = new Socket(id, nsp, this, auth);
     // A namespace outside the mapping (the Admin UI's) has a handler of its own.
     const handler = nsp.handler ?? this.#server.handler;

@@ -5,6 +5,7 @@ import { metrics } from "../../metrics.js";
 import { compareStreamIds, isStreamId } from "../../stream-id.js";
 import type { EngineLog } from "../engine/options.js";
 import { Outbound } from "../engine/outbound.js";
+import { randomId } from "../engine/random-id.js";
 import type { BroadcastTarget } from "./namespace.js";
 import { encode, SioType } from "./parser.js";
 import type { DisconnectReason } from "./socket.js";
@@ -313,7 +314,7 @@ export class ConnectionRecovery {
 
   /** A new private id for a socket: only its client learns it. */
   newPid(): string {
-    return randomBytes(15).toString("base64url");
+    return randomId();
   }
 
   /** Broadcasts and bytes in every namespace's log. */
