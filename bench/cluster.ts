@@ -102,6 +102,8 @@ export interface ClusterBenchOptions {
   readonly backgroundCpuPct: number;
   /** Progress lines. */
   readonly log?: (line: string) => void;
+  /** Extra node flags for every server process (`--node-args`: profiles, GC traces). */
+  readonly nodeArgs?: readonly string[];
 }
 
 export interface LatencySplit {
@@ -278,7 +280,7 @@ function nodeSpecs(
   clusterConfig: string,
   keys: { socketIo: string; cluster: string },
 ): ServerSpec[] {
-  const node = process.execPath;
+  const node = [process.execPath, ...(opts.nodeArgs ?? [])];
   const count = variant.endsWith("-cluster") ? 2 : 1;
   const specs: ServerSpec[] = [];
   for (let i = 0; i < count; i++) {
@@ -301,7 +303,7 @@ function nodeSpecs(
         command: (port) => [
           "env",
           ...env,
-          node,
+          ...node,
           "bin/switchyard.js",
           "start",
           "--config",
@@ -321,7 +323,7 @@ function nodeSpecs(
         label,
         unavailable: () => null,
         command: (port) => [
-          node,
+          ...node,
           "--import",
           "tsx",
           "bench/socketio-server.ts",

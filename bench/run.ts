@@ -671,6 +671,7 @@ async function clusterBench(quick: boolean): Promise<ClusterResult | null> {
       logDir,
       batch: num("batch", args.batch, 1),
       backgroundCpuPct: background,
+      nodeArgs: args["node-args"]?.split(/\s+/).filter((a) => a !== "") ?? [],
     });
   } catch (err) {
     console.warn(`Cluster benchmark FAILED: ${(err as Error).message}`);
