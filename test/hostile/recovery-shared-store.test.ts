@@ -6,7 +6,9 @@
  * - a pid recovers once, on one node;
  * - forged session keys (not base64 MessagePack, not a map, another pid, rooms that
  *   are not names, data nested past `maxDepth`, oversize) and offsets the stream does
- *   not hold give a new socket, are counted, and the node serves everyone else.
+ *   not hold give a new socket, are counted, and the node serves everyone else;
+ * - malformed or too deeply nested entries in the stream a client's missed broadcasts are
+ *   read back from are passed over: the client gets the real ones, once.
  */
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
@@ -115,6 +117,61 @@ describeWithRedis("recovery across nodes against forged pids, offsets and sessio
     });
     expect(replay.recovered).toBe(false);
     expect(replay.id).not.toBe(ownerId);
+  });
+
+  it("passes over malformed and too deep stream entries while it reads back what a client missed", async () => {
+    const redis = watcher();
+    const key = `swy-hostile-${randomBytes(6).toString("hex")}`;
+    const a = await node(key);
+    const b = await node(key);
+    const kept = await keptMember(a, redis, {});
+    const got: string[] = [];
+    kept.socket.on("message", (text: string) => got.push(text));
+    const deep: unknown = JSON.parse(`${"[".repeat(100)}${"]".repeat(100)}`);
+    const entry = (data: string) => [
+      "uid",
+      "0123456789abcdef",
+      "nsp",
+      "/",
+      "type",
+      "3",
+      "data",
+      data,
+    ];
+    const broadcast = (args: unknown[]) =>
+      JSON.stringify({
+        packet: { type: 2, data: ["message", ...args], nsp: "/" },
+        opts: { rooms: ["room:1"], except: [], flags: {} },
+      });
+    // Written straight to the stream while the client is away, between two real broadcasts.
+    const publish = async (text: string) => {
+      const res = await fetch(`${b.url}/api/v1/publish`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ room: "room:1", event: "message", args: [text] }),
+      });
+      expect(res.status).toBe(202);
+    };
+    await publish("first");
+    for (const fields of [
+      entry("%%%not json nor base64%%%"),
+      entry("{not json"),
+      entry(JSON.stringify({ packet: "not a packet" })),
+      entry(broadcast([deep])),
+      ["uid", "0123456789abcdef", "nsp", "/", "type", "3"],
+      ["uid", "0123456789abcdef", "type", "3", "data", broadcast(["no namespace"])],
+    ]) {
+      await redis.xadd(key, "*", ...fields);
+    }
+    await publish("last");
+    (kept.socket.io as unknown as { uri: string }).uri = b.url;
+    kept.socket.connect();
+    await connected(kept.socket);
+    expect(kept.socket.recovered).toBe(true);
+    // A live broadcast after them: once it is here, nothing else is on its way.
+    await publish("after");
+    await until(() => got.length >= 3, "the two missed broadcasts and a live one");
+    expect(got).toEqual(["first", "last", "after"]);
   });
 
   it("gives a new socket for forged session keys and offsets the stream does not hold", async () => {
