@@ -10,6 +10,7 @@ import {
   type ChannelRole,
   type ClusterCodec,
   decodePayload,
+  distinct,
   encodeMsgpack,
   eventPacket,
   type Inbound,
@@ -143,7 +144,7 @@ export class ClassicCodec implements ClusterCodec {
     event: string,
     args: readonly unknown[],
   ): Outbound {
-    const opts = { rooms: [room], except: [...new Set(except)], flags: {} };
+    const opts = { rooms: [room], except: distinct(except), flags: {} };
     return {
       channel: `${this.broadcastChannel(nsp)}${room}#`,
       payload: encodeMsgpack([this.uid, eventPacket(nsp, event, args), opts]),

@@ -284,6 +284,11 @@ export function timeoutOf(opts: unknown): number | undefined {
   return typeof timeout === "number" && timeout > 0 ? timeout : undefined;
 }
 
+/** `values` without repeats, in order; the array itself when it cannot repeat (0 or 1). */
+export function distinct(values: readonly string[]): readonly string[] {
+  return values.length < 2 ? values : [...new Set(values)];
+}
+
 /** A socket list of a fetch reply, checked just enough to hand on. */
 export function socketsOf(value: unknown): ClusterSocket[] {
   if (!Array.isArray(value)) throw new MalformedMessageError("sockets is not an array");

@@ -6,6 +6,7 @@ import {
   type ChannelRole,
   type ClusterCodec,
   decodePayload,
+  distinct,
   encodeMsgpack,
   eventPacket,
   type Inbound,
@@ -105,7 +106,7 @@ export class ShardedCodec implements ClusterCodec {
   ): Outbound {
     const data = {
       packet: eventPacket(nsp, event, args),
-      opts: { rooms: [room], except: [...new Set(except)], flags: {} },
+      opts: { rooms: [room], except: distinct(except), flags: {} },
     };
     return {
       channel: this.#hasRoomChannel(room)

@@ -7,6 +7,7 @@ import {
   type ChannelRole,
   type ClusterCodec,
   decodePayload,
+  distinct,
   encodeMsgpack,
   eventPacket,
   type Inbound,
@@ -135,7 +136,7 @@ export class StreamsCodec implements ClusterCodec {
   ): StreamOutbound {
     const data = {
       packet: eventPacket(nsp, event, args),
-      opts: { rooms: [room], except: [...new Set(except)], flags: {} },
+      opts: { rooms: [room], except: distinct(except), flags: {} },
     };
     const type = ClusterMessageType.BROADCAST;
     return {
