@@ -107,6 +107,10 @@ export class RedisClusterBus implements ClusterView {
   #sessions: RedisSessionStore | undefined;
   /** `{backend}`, made once: a label object per publication is garbage. */
   readonly #labels: { readonly backend: string };
+  readonly #receivedLabelsByType = new Map<
+    string,
+    { readonly backend: string; readonly type: string }
+  >();
 
   /**
    * @param maxDepth How deep a broadcast's arguments from another node may nest; a
@@ -716,6 +720,16 @@ export class RedisClusterBus implements ClusterView {
     }
   }
 
+  /** `{backend, type}` of the received-messages counter, one object per type. */
+  #receivedLabels(type: Inbound["type"]): { readonly backend: string; readonly type: string } {
+    let labels = this.#receivedLabelsByType.get(type);
+    if (labels === undefined) {
+      labels = { backend: this.#name, type };
+      this.#receivedLabelsByType.set(type, labels);
+    }
+    return labels;
+  }
+
   #onMalformed(error: unknown, context: Record<string, unknown>): void {
     metrics.nativeRedisReceiveErrors.inc({ backend: this.#name, reason: "malformed" });
     this.#log.warn({ err: error, ...context }, "native redis: malformed message dropped");
@@ -732,7 +746,7 @@ export class RedisClusterBus implements ClusterView {
         return;
       }
     }
-    metrics.nativeRedisReceived.inc({ backend: this.#name, type: inbound.type });
+    metrics.nativeRedisReceived.inc(this.#receivedLabels(inbound.type));
     try {
       this.#handle(sink, nsp, inbound);
     } catch (error) {
