@@ -1,25 +1,12 @@
-/**
- * socket.io 2.x in a real browser (headless Chromium) on a page of another origin,
- * polling only: engine.io-client 3.x sends its XHRs with credentials unless told
- * `withCredentials: false`, so the browser reads the answers only when they carry
- * `Access-Control-Allow-Credentials: true`, i.e. with `cors.credentials: true`.
- * With the default (`false`) the same page cannot connect, while a 4.x client (no
- * credentials by default) connects to that same server. docs/legacy.md says so.
- *
- * The client bundles come from node_modules (no network); the page is served by a tiny
- * HTTP server on its own port, so page and Switchyard are two origins.
- */
-import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { type Browser, chromium, type Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Page } from "playwright-core";
+import { expect, it } from "vitest";
+import { describeWithBrowser, useBrowser } from "../helpers/browser.js";
 import { type Cleanup, useCleanup } from "../helpers/cleanup.js";
 import { Harness } from "../helpers/switchyard-harness.js";
-
-const CHROMIUM = "/usr/bin/chromium";
 
 const BUNDLES: Record<string, string> = {
   "/socket.io-v2.js": "../../node_modules/socket.io-client-v2/dist/socket.io.js",
@@ -116,74 +103,64 @@ async function pageMessage(page: Page): Promise<() => Promise<unknown>> {
   return () => page.evaluate(() => (globalThis as unknown as PageGlobals).message);
 }
 
-// Without a Chromium there is no browser to drive: skipped on such a machine, never in
-// CI (CI=true), where .ci/run installs the Debian package and a missing one must fail.
-describe.skipIf(!existsSync(CHROMIUM) && process.env.CI === undefined)(
-  "a socket.io 2.x browser client polling from another origin",
-  () => {
-    const cleanup = useCleanup();
-    let browser: Browser;
+describeWithBrowser("a socket.io 2.x browser client polling from another origin", () => {
+  const cleanup = useCleanup();
+  const browser = useBrowser();
 
-    beforeAll(async () => {
-      browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
+  /** A fresh page at `<page origin>/<version>`, with the console errors it logs. */
+  async function openPage(version: "v2" | "v4"): Promise<{ page: Page; errors: string[] }> {
+    const origin = await pageServer(cleanup);
+    const context = await browser().newContext();
+    cleanup.add(() => context.close());
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on("console", (message) => {
+      if (message.type() === "error") errors.push(message.text());
     });
-    afterAll(() => browser?.close());
+    await page.goto(`${origin}/${version}`);
+    return { page, errors };
+  }
 
-    /** A fresh page at `<page origin>/<version>`, with the console errors it logs. */
-    async function openPage(version: "v2" | "v4"): Promise<{ page: Page; errors: string[] }> {
-      const origin = await pageServer(cleanup);
-      const context = await browser.newContext();
-      cleanup.add(() => context.close());
-      const page = await context.newPage();
-      const errors: string[] = [];
-      page.on("console", (message) => {
-        if (message.type() === "error") errors.push(message.text());
-      });
-      await page.goto(`${origin}/${version}`);
-      return { page, errors };
-    }
+  async function switchyard(cors: (pageOrigin: string) => string, page: Page) {
+    const pageOrigin = new URL(page.url()).origin;
+    const harness = await Harness.start(yaml(cors(pageOrigin)));
+    cleanup.add(() => harness.close());
+    expect(new URL(harness.url).origin).not.toBe(pageOrigin);
+    return harness;
+  }
 
-    async function switchyard(cors: (pageOrigin: string) => string, page: Page) {
-      const pageOrigin = new URL(page.url()).origin;
-      const harness = await Harness.start(yaml(cors(pageOrigin)));
-      cleanup.add(() => harness.close());
-      expect(new URL(harness.url).origin).not.toBe(pageOrigin);
-      return harness;
-    }
-
-    it("connects with cors.credentials: true and receives what a 4.x client publishes to its room", async () => {
-      const { page } = await openPage("v2");
-      const harness = await switchyard(
-        (origin) => `{ origin: "${origin}", credentials: true }`,
-        page,
-      );
-      expect(await connectAndJoin(page, harness.url, "room:1")).toEqual({
-        connected: true,
-        ack: { ok: true },
-      });
-      const received = await pageMessage(page);
-      const publisher = await harness.connect();
-      publisher.emit("publish", { room: "room:1", payload: { text: "hello, 2.x" } });
-      expect(await received()).toEqual({ text: "hello, 2.x" });
+  it("connects with cors.credentials: true and receives what a 4.x client publishes to its room", async () => {
+    const { page } = await openPage("v2");
+    const harness = await switchyard(
+      (origin) => `{ origin: "${origin}", credentials: true }`,
+      page,
+    );
+    expect(await connectAndJoin(page, harness.url, "room:1")).toEqual({
+      connected: true,
+      ack: { ok: true },
     });
+    const received = await pageMessage(page);
+    const publisher = await harness.connect();
+    publisher.emit("publish", { room: "room:1", payload: { text: "hello, 2.x" } });
+    expect(await received()).toEqual({ text: "hello, 2.x" });
+  });
 
-    it("cannot connect with the default cors.credentials (false): the browser drops the answers", async () => {
-      const { page, errors } = await openPage("v2");
-      const harness = await switchyard((origin) => `{ origin: "${origin}" }`, page);
-      expect(await connectAndJoin(page, harness.url, "room:1")).toEqual({
-        connected: false,
-        error: "xhr poll error",
-      });
-      expect(errors.join("\n")).toContain("Access-Control-Allow-Credentials");
+  it("cannot connect with the default cors.credentials (false): the browser drops the answers", async () => {
+    const { page, errors } = await openPage("v2");
+    const harness = await switchyard((origin) => `{ origin: "${origin}" }`, page);
+    expect(await connectAndJoin(page, harness.url, "room:1")).toEqual({
+      connected: false,
+      error: "xhr poll error",
     });
+    expect(errors.join("\n")).toContain("Access-Control-Allow-Credentials");
+  });
 
-    it("while a 4.x browser client (no credentials by default) connects to that same server", async () => {
-      const { page } = await openPage("v4");
-      const harness = await switchyard((origin) => `{ origin: "${origin}" }`, page);
-      expect(await connectAndJoin(page, harness.url, "room:1")).toEqual({
-        connected: true,
-        ack: { ok: true },
-      });
+  it("while a 4.x browser client (no credentials by default) connects to that same server", async () => {
+    const { page } = await openPage("v4");
+    const harness = await switchyard((origin) => `{ origin: "${origin}" }`, page);
+    expect(await connectAndJoin(page, harness.url, "room:1")).toEqual({
+      connected: true,
+      ack: { ok: true },
     });
-  },
-);
+  });
+});
