@@ -2,21 +2,27 @@
  * Connection state recovery in process (docs/recovery.md), with the real
  * socket.io-client 4.8 and its own recovery: a client whose transport is cut comes back
  * with the same id, its rooms, and every broadcast it missed, once and in order,
- * whether they came from another client or the HTTP API.
+ * whether they came from another client, the HTTP API or (with the native core on
+ * Redis) `@socket.io/redis-emitter`.
  */
+import { randomBytes } from "node:crypto";
+import { Emitter } from "@socket.io/redis-emitter";
+import { Redis } from "ioredis";
 import { io, type Socket } from "socket.io-client";
 import { describe, expect, it } from "vitest";
 import { useCleanup } from "../helpers/cleanup.js";
 import { collect, connected } from "../helpers/recovery-client.js";
+import { itWithRedis, REDIS_URL } from "../helpers/redis-server.js";
 import { Harness, joinRoom } from "../helpers/switchyard-harness.js";
 import { until } from "../helpers/wait-for.js";
 
 const TOKEN = "recovery-test-token-0123456789abcdef";
 
-function yaml(recovery = "{ maxDisconnectionDuration: 5000 }"): string {
+function yaml(recovery = "{ maxDisconnectionDuration: 5000 }", backends = ""): string {
   return `
 server: { connectionStateRecovery: ${recovery} }
 api: { token: "${TOKEN}" }
+${backends}
 namespaces:
   /:
     events:
@@ -55,8 +61,8 @@ async function publish(harness: Harness, room: string, text: string): Promise<vo
 describe("connection state recovery on one node", () => {
   const cleanup = useCleanup();
 
-  async function start(recovery?: string) {
-    const harness = await Harness.start(yaml(recovery));
+  async function start(recovery?: string, backends?: string) {
+    const harness = await Harness.start(yaml(recovery, backends));
     cleanup.add(() => harness.close());
     const client = recoveringClient(harness.url);
     cleanup.add(() => client.close());
@@ -103,6 +109,54 @@ describe("connection state recovery on one node", () => {
     );
     expect(await harness.metric(/^switchyard_recovery_kept_sockets (\d+)/m)).toBe(0);
   });
+
+  itWithRedis(
+    "replays what other clients, the API and @socket.io/redis-emitter sent, with the native core on Redis",
+    async () => {
+      const key = `swy-recovery-${randomBytes(6).toString("hex")}`;
+      const backends = `
+backends:
+  native:
+    kind: native
+    settings: { redis: { url: "${REDIS_URL}", key: "${key}" } }`;
+      const { harness, client, sender } = await start(undefined, backends);
+      const pub = new Redis(REDIS_URL);
+      cleanup.add(() => pub.disconnect());
+      const emitter = new Emitter(pub, { key });
+      const got = collect(client);
+      await sender.emitWithAck("say", { room: "room:1", text: "before" });
+      await until(() => got.length === 1, "the first message");
+      const id = client.id;
+
+      await cut(client);
+      await until(
+        async () => (await harness.metric(/^switchyard_recovery_kept_sockets (\d+)/m)) === 1,
+        "the server keeps the socket",
+      );
+      for (let n = 0; n < 17; n++)
+        await sender.emitWithAck("say", { room: "room:1", text: `s${n}` });
+      for (let n = 0; n < 17; n++) await publish(harness, "room:1", `api${n}`);
+      for (let n = 0; n < 16; n++) emitter.to("room:1").emit("message", `emitter${n}`);
+      // The emitter's messages are in once the node logged them: 50 broadcasts after "before".
+      await until(
+        async () =>
+          (await harness.metric(/^switchyard_recovery_log\{unit="packets"\} (\d+)/m)) >= 51,
+        "the node logged every broadcast",
+      );
+      client.connect();
+      await connected(client);
+
+      expect(client.recovered).toBe(true);
+      expect(client.id).toBe(id);
+      const missed = [
+        ...Array.from({ length: 17 }, (_, n) => `s${n}`),
+        ...Array.from({ length: 17 }, (_, n) => `api${n}`),
+        ...Array.from({ length: 16 }, (_, n) => `emitter${n}`),
+      ];
+      await until(() => got.length === 51, "every missed message");
+      expect(got).toEqual(["before", ...missed]);
+    },
+  );
 
   it("starts a new session when the client comes back after maxDisconnectionDuration", async () => {
     const { harness, client, sender } = await start("{ maxDisconnectionDuration: 200 }");
