@@ -11,8 +11,14 @@ import {
   asRequestId,
   asRooms,
   broadcastOf,
+  type ChannelRole,
+  type ClusterCodec,
+  decodePayload,
   type Inbound,
+  type Listening,
   MalformedMessageError,
+  type Outbound,
+  OwnPrefix,
   type ReplyOut,
   selectorOf,
   socketsOf,
@@ -165,5 +171,81 @@ export function decodeClusterReply(message: Record<string, unknown>): Inbound {
       return { type: "reply", reply: { requestId, ack: { arg: data.packet } } };
     default:
       return { type: "ignored", reason: `reply type ${String(message.type)}` };
+  }
+}
+
+/**
+ * What the sharded and the streams dialects share on pub/sub: `ClusterAdapter` messages
+ * with a 16-hex `uid`, on `${prefix}#${nsp}#` (every node's requests; its subscribers are
+ * the node count) and `${prefix}#${nsp}#${uid}#` (replies to the node `uid`). A dialect
+ * says how a message is written ({@link encodeMessage}) and how broadcasts travel.
+ */
+export abstract class ClusterAdapterCodec
+  implements Omit<ClusterCodec, "encodeBroadcast" | "roomListening">
+{
+  readonly uid: string;
+  readonly #own: OwnPrefix;
+  readonly #prefix: string;
+
+  constructor(prefix: string, uid: string) {
+    this.#prefix = prefix;
+    this.uid = uid;
+    this.#own = new OwnPrefix(uid);
+  }
+
+  /** A message of this node: `{uid, type, data, nsp}` with `uid` first (see {@link isOwn}). */
+  protected abstract encodeMessage(nsp: string, type: number, data: unknown): Buffer | string;
+
+  isOwn(payload: Buffer): boolean {
+    return this.#own.matches(payload);
+  }
+
+  /** `${prefix}#${nsp}#`: requests to every node; its subscribers are the node count. */
+  mainChannel(nsp: string): string {
+    return `${this.#prefix}#${nsp}#`;
+  }
+
+  listening(nsp: string): Listening {
+    return {
+      patterns: [],
+      channels: [
+        { channel: this.mainChannel(nsp), role: "broadcast" },
+        { channel: `${this.mainChannel(nsp)}${this.uid}#`, role: "response" },
+      ],
+    };
+  }
+
+  countChannel(nsp: string): string {
+    return this.mainChannel(nsp);
+  }
+
+  /** Room channels, where a dialect has them, are listened on only while the room has members. */
+  roomOfChannel(): undefined {
+    return undefined;
+  }
+
+  decode(nsp: string, role: ChannelRole, payload: Buffer): Inbound {
+    const message = asRecord(decodePayload(payload), "message");
+    if (role === "response") return decodeClusterReply(message);
+    return decodeClusterMessage(nsp, this.uid, message);
+  }
+
+  /** `ClusterAdapter` has no all-rooms request. */
+  encodeAllRooms(): undefined {
+    return undefined;
+  }
+
+  encodeFetchSockets(nsp: string, requestId: string, selector: SocketSelector): Outbound {
+    const { type, data } = fetchSocketsBody(requestId, selector);
+    return { channel: this.mainChannel(nsp), payload: this.encodeMessage(nsp, type, data) };
+  }
+
+  encodeReply(nsp: string, to: string, reply: ReplyOut): Outbound | undefined {
+    const body = replyBody(reply);
+    if (body === undefined) return undefined;
+    return {
+      channel: `${this.mainChannel(nsp)}${to}#`,
+      payload: this.encodeMessage(nsp, body.type, body.data),
+    };
   }
 }

@@ -1,28 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { hasBinary } from "../../../binary.js";
-import type { SocketSelector } from "../../cluster.js";
 import {
-  asRecord,
-  type ChannelRole,
   type ClusterCodec,
-  decodePayload,
   distinct,
   encodeMsgpack,
   eventPacket,
-  type Inbound,
-  type Listening,
   type Outbound,
-  OwnPrefix,
-  type ReplyOut,
 } from "./cluster-codec.js";
-import {
-  ClusterMessageType,
-  decodeClusterMessage,
-  decodeClusterReply,
-  fetchSocketsBody,
-  MAY_CARRY_BINARY,
-  replyBody,
-} from "./cluster-message.js";
+import { ClusterAdapterCodec, ClusterMessageType, MAY_CARRY_BINARY } from "./cluster-message.js";
 import type { ShardedSubscriptionMode } from "./redis-settings.js";
 
 /** `MessageType` of socket.io-adapter's `ClusterAdapter`, which the sharded adapter speaks. */
@@ -43,10 +28,7 @@ const SOCKET_ID_LENGTH = 20;
  *
  * `uid` is 16 hex characters, like the adapter's.
  */
-export class ShardedCodec implements ClusterCodec {
-  readonly uid: string;
-  readonly #own: OwnPrefix;
-  readonly #key: string;
+export class ShardedCodec extends ClusterAdapterCodec implements ClusterCodec {
   readonly #mode: ShardedSubscriptionMode;
 
   constructor(
@@ -54,47 +36,12 @@ export class ShardedCodec implements ClusterCodec {
     mode: ShardedSubscriptionMode,
     uid: string = randomBytes(8).toString("hex"),
   ) {
-    this.#key = key;
+    super(key, uid);
     this.#mode = mode;
-    this.uid = uid;
-    this.#own = new OwnPrefix(uid);
-  }
-
-  isOwn(payload: Buffer): boolean {
-    return this.#own.matches(payload);
-  }
-
-  mainChannel(nsp: string): string {
-    return `${this.#key}#${nsp}#`;
-  }
-
-  listening(nsp: string): Listening {
-    return {
-      patterns: [],
-      channels: [
-        { channel: this.mainChannel(nsp), role: "broadcast" },
-        { channel: `${this.mainChannel(nsp)}${this.uid}#`, role: "response" },
-      ],
-    };
-  }
-
-  countChannel(nsp: string): string {
-    return this.mainChannel(nsp);
   }
 
   roomListening(nsp: string, room: string): string | undefined {
     return this.#hasRoomChannel(room) ? `${this.mainChannel(nsp)}${room}#` : undefined;
-  }
-
-  /** Room channels are listened on only while the room has local members: nothing to drop. */
-  roomOfChannel(): undefined {
-    return undefined;
-  }
-
-  decode(nsp: string, role: ChannelRole, payload: Buffer): Inbound {
-    const message = asRecord(decodePayload(payload), "message");
-    if (role === "response") return decodeClusterReply(message);
-    return decodeClusterMessage(nsp, this.uid, message);
   }
 
   encodeBroadcast(
@@ -112,26 +59,7 @@ export class ShardedCodec implements ClusterCodec {
       channel: this.#hasRoomChannel(room)
         ? `${this.mainChannel(nsp)}${room}#`
         : this.mainChannel(nsp),
-      payload: this.#encode(nsp, ShardedMessageType.BROADCAST, data),
-    };
-  }
-
-  /** The sharded protocol has no all-rooms request. */
-  encodeAllRooms(): undefined {
-    return undefined;
-  }
-
-  encodeFetchSockets(nsp: string, requestId: string, selector: SocketSelector): Outbound {
-    const { type, data } = fetchSocketsBody(requestId, selector);
-    return { channel: this.mainChannel(nsp), payload: this.#encode(nsp, type, data) };
-  }
-
-  encodeReply(nsp: string, to: string, reply: ReplyOut): Outbound | undefined {
-    const body = replyBody(reply);
-    if (body === undefined) return undefined;
-    return {
-      channel: `${this.mainChannel(nsp)}${to}#`,
-      payload: this.#encode(nsp, body.type, body.data),
+      payload: this.encodeMessage(nsp, ShardedMessageType.BROADCAST, data),
     };
   }
 
@@ -145,7 +73,7 @@ export class ShardedCodec implements ClusterCodec {
     return this.#mode === "dynamic" && room.length !== SOCKET_ID_LENGTH;
   }
 
-  #encode(nsp: string, type: number, data: unknown): Buffer | string {
+  protected encodeMessage(nsp: string, type: number, data: unknown): Buffer | string {
     // `uid` first (the adapter writes it third; key order means nothing to a reader),
     // so that this node tells its own messages from their first bytes (isOwn).
     const message = { uid: this.uid, type, data, nsp };

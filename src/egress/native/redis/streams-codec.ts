@@ -1,30 +1,20 @@
 import { randomBytes } from "node:crypto";
 import { decode as msgpackDecode } from "notepack.io";
 import { hasBinary } from "../../../binary.js";
-import type { SocketSelector } from "../../cluster.js";
 import {
-  asRecord,
-  type ChannelRole,
   type ClusterCodec,
-  decodePayload,
   distinct,
   encodeMsgpack,
   eventPacket,
   type Inbound,
-  type Listening,
   MalformedMessageError,
-  type Outbound,
-  OwnPrefix,
-  type ReplyOut,
   type StreamOutbound,
 } from "./cluster-codec.js";
 import {
+  ClusterAdapterCodec,
   ClusterMessageType,
   decodeClusterMessage,
-  decodeClusterReply,
-  fetchSocketsBody,
   MAY_CARRY_BINARY,
-  replyBody,
 } from "./cluster-message.js";
 
 /** Which streams a streams-mode cluster writes to (the adapter's `streamName`, `streamCount`). */
@@ -61,10 +51,7 @@ const TYPE = /^[0-9]{1,3}$/;
  *
  * `uid` is 16 hex characters, like `ClusterAdapter`'s.
  */
-export class StreamsCodec implements ClusterCodec {
-  readonly uid: string;
-  readonly #own: OwnPrefix;
-  readonly #prefix: string;
+export class StreamsCodec extends ClusterAdapterCodec implements ClusterCodec {
   readonly #layout: StreamLayout;
 
   constructor(
@@ -72,19 +59,8 @@ export class StreamsCodec implements ClusterCodec {
     layout: StreamLayout,
     uid: string = randomBytes(8).toString("hex"),
   ) {
-    this.#prefix = channelPrefix;
+    super(channelPrefix, uid);
     this.#layout = layout;
-    this.uid = uid;
-    this.#own = new OwnPrefix(uid);
-  }
-
-  isOwn(payload: Buffer): boolean {
-    return this.#own.matches(payload);
-  }
-
-  /** `${prefix}#${nsp}#`: requests to every node; its subscribers are the node count. */
-  publicChannel(nsp: string): string {
-    return `${this.#prefix}#${nsp}#`;
   }
 
   /**
@@ -98,33 +74,9 @@ export class StreamsCodec implements ClusterCodec {
     return `${streamName}-${hashCode(nsp) % streamCount}`;
   }
 
-  listening(nsp: string): Listening {
-    return {
-      patterns: [],
-      channels: [
-        { channel: this.publicChannel(nsp), role: "broadcast" },
-        { channel: `${this.publicChannel(nsp)}${this.uid}#`, role: "response" },
-      ],
-    };
-  }
-
-  countChannel(nsp: string): string {
-    return this.publicChannel(nsp);
-  }
-
   /** No per-room channels: every broadcast without ack goes through the stream. */
   roomListening(): undefined {
     return undefined;
-  }
-
-  roomOfChannel(): undefined {
-    return undefined;
-  }
-
-  decode(nsp: string, role: ChannelRole, payload: Buffer): Inbound {
-    const message = asRecord(decodePayload(payload), "message");
-    if (role === "response") return decodeClusterReply(message);
-    return decodeClusterMessage(nsp, this.uid, message);
   }
 
   encodeBroadcast(
@@ -142,25 +94,6 @@ export class StreamsCodec implements ClusterCodec {
     return {
       stream: this.streamOf(nsp),
       fields: ["uid", this.uid, "nsp", nsp, "type", String(type), "data", encodeData(type, data)],
-    };
-  }
-
-  /** `ClusterAdapter` has no all-rooms request. */
-  encodeAllRooms(): undefined {
-    return undefined;
-  }
-
-  encodeFetchSockets(nsp: string, requestId: string, selector: SocketSelector): Outbound {
-    const { type, data } = fetchSocketsBody(requestId, selector);
-    return { channel: this.publicChannel(nsp), payload: this.#message(nsp, type, data) };
-  }
-
-  encodeReply(nsp: string, to: string, reply: ReplyOut): Outbound | undefined {
-    const body = replyBody(reply);
-    if (body === undefined) return undefined;
-    return {
-      channel: `${this.publicChannel(nsp)}${to}#`,
-      payload: this.#message(nsp, body.type, body.data),
     };
   }
 
@@ -214,7 +147,7 @@ export class StreamsCodec implements ClusterCodec {
   }
 
   /** A pub/sub message: always MessagePack, as the adapter sends them. */
-  #message(nsp: string, type: number, data: unknown): Buffer {
+  protected encodeMessage(nsp: string, type: number, data: unknown): Buffer {
     // `uid` first, as in the sharded dialect (isOwn).
     return encodeMsgpack({ uid: this.uid, type, data, nsp });
   }
