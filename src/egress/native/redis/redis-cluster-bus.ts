@@ -365,16 +365,10 @@ export class RedisClusterBus implements ClusterView {
       sessionKeyPrefix: streamsSettings(this.#settings).sessionKeyPrefix,
       readCount: streamsSettings(this.#settings).readCount,
       maxDepth: this.#maxDepth,
+      cursor: (stream) => this.#streamReader?.cursor(stream),
       onMalformed: (error) => this.#onMalformed(error, { sessionKey: true }),
     });
-    const store = this.#sessions;
-    return {
-      persist: (session, ttlMs) => store.persist(session, ttlMs),
-      peek: (pid) => store.peek(pid),
-      take: (pid) => store.take(pid),
-      after: (nsp, offset, limit) => store.after(nsp, offset, limit),
-      cursor: (nsp) => this.#streamReader?.cursor(streams.streamOf(nsp)),
-    };
+    return this.#sessions;
   }
 
   /** Whether this node's own broadcasts reach its sockets from the stream ({@link sessions}). */

@@ -25,6 +25,8 @@ export interface SessionStoreOptions {
   readonly readCount: number;
   /** How deep a missed broadcast's arguments may nest (`server.limits.maxDepth`). */
   readonly maxDepth: number;
+  /** The id of the last entry of `stream` this node's reader handed on. */
+  cursor(stream: string): string | undefined;
   /** Told of a session key holding something else than a session (it is passed over). */
   onMalformed(error: unknown, pid: string): void;
 }
@@ -45,7 +47,7 @@ const MAX_SESSION_BYTES = 256 * 1024;
  *   entry id it names. Unlike the adapter's, the read is bounded: more than `limit`
  *   missed broadcasts is a failure, not an endless loop.
  */
-export class RedisSessionStore implements Omit<ClusterSessions, "cursor"> {
+export class RedisSessionStore implements ClusterSessions {
   readonly #redis: () => Redis;
   readonly #codec: StreamsCodec;
   readonly #options: SessionStoreOptions;
@@ -54,6 +56,10 @@ export class RedisSessionStore implements Omit<ClusterSessions, "cursor"> {
     this.#redis = redis;
     this.#codec = codec;
     this.#options = options;
+  }
+
+  cursor(nsp: string): string | undefined {
+    return this.#options.cursor(this.#codec.streamOf(nsp));
   }
 
   /** Persists a kept socket for `ttlMs`; rejects when Redis did not take it. */
