@@ -104,6 +104,45 @@ export interface MessageToPublish extends Omit<StoredMessage, "serial"> {
   isIdempotent: boolean;
 }
 
+/** What a REST history request asks of a channel's log (reference §13). */
+export interface HistoryQuery {
+  /** Most messages in the page. */
+  limit: number;
+  /** "backwards" is newest first. */
+  direction: "forwards" | "backwards";
+  /** Inclusive bounds on the message timestamp (ms). */
+  start?: number;
+  end?: number;
+  /**
+   * A channel serial as ATTACHED carries it (`from_serial`): only messages
+   * published at or before it, i.e. what the channel held at that attach.
+   * Default: the channel's latest serial now.
+   */
+  bound?: string;
+  /** The serial of the message a page starts at (inclusive), from a previous page. */
+  cursor?: string;
+}
+
+/** One page of history. */
+export interface HistoryPage {
+  messages: StoredMessage[];
+  /** The channel serial the query was bounded by: a later page passes it on unchanged. */
+  bound: string;
+  /** The serial of the first message of the next page; undefined on the last page. */
+  next?: string;
+}
+
+/** Where a message sits in the log: its frame's seq and its index in the frame. */
+interface Position {
+  seq: number;
+  index: number;
+}
+
+/** Negative when `a` was published before `b`, positive after, 0 for the same message. */
+function comparePositions(a: Position, b: Position): number {
+  return a.seq === b.seq ? a.index - b.index : a.seq - b.seq;
+}
+
 /** ProtocolMessage-level fields of a publish or presence frame. */
 export interface FrameMeta {
   id: string;
@@ -321,15 +360,89 @@ export class Channel {
       .map((entry) => entry.frame);
   }
 
-  /** Logged messages, newest first unless `direction` is "forwards". */
-  history(limit: number, direction: "forwards" | "backwards"): StoredMessage[] {
-    const all = this.#log.flatMap((entry) => entry.frame.message.messages ?? []);
-    if (direction === "backwards") all.reverse();
-    return all.slice(0, limit);
+  /**
+   * One page of logged messages (REST history, reference §13), newest first unless
+   * `direction` is "forwards". A message's position is its frame's seq and its
+   * index in the frame, the two numbers of its serial; the log only ever grows
+   * at the newest end, so a position cursor neither repeats nor skips a message
+   * however many are published between two pages. The `bound` (a channel serial,
+   * as ATTACHED carries) fixes which messages the query and all its pages see.
+   * Returns a problem (for a 400) when `bound` or `cursor` is not a serial of
+   * this incarnation of the channel.
+   */
+  history(query: HistoryQuery): HistoryPage | { problem: string } {
+    let boundSeq = this.#seq;
+    if (query.bound !== undefined) {
+      const seq = this.#seqOf(query.bound);
+      if (seq === undefined) {
+        return { problem: `from_serial ${query.bound} is not a channel serial of this channel` };
+      }
+      boundSeq = seq;
+    }
+    let cursor: Position | undefined;
+    if (query.cursor !== undefined) {
+      cursor = this.#positionOf(query.cursor);
+      if (cursor === undefined || cursor.seq > boundSeq) {
+        return { problem: `cursor ${query.cursor} is not a message serial of this channel` };
+      }
+    }
+    const { limit, direction, start, end } = query;
+    const isForwards = direction === "forwards";
+    const matched: { message: StoredMessage; position: Position }[] = [];
+    const entries = isForwards ? this.#log : [...this.#log].reverse();
+    for (const { seq, frame } of entries) {
+      if (seq > boundSeq) {
+        if (isForwards) break;
+        continue;
+      }
+      const inFrame = frame.message.messages ?? [];
+      for (let n = 0; n < inFrame.length; n += 1) {
+        const index = isForwards ? n : inFrame.length - 1 - n;
+        const message = inFrame[index]!;
+        const position = { seq, index };
+        if (cursor !== undefined) {
+          const order = comparePositions(position, cursor);
+          if (isForwards ? order < 0 : order > 0) continue;
+        }
+        if (start !== undefined && message.timestamp < start) continue;
+        if (end !== undefined && message.timestamp > end) continue;
+        matched.push({ message, position });
+        if (matched.length > limit) {
+          const next = matched.pop()!.position;
+          return {
+            messages: matched.map((match) => match.message),
+            bound: this.#serialOf(boundSeq),
+            next: this.#messageSerialOf(next),
+          };
+        }
+      }
+    }
+    return { messages: matched.map((match) => match.message), bound: this.#serialOf(boundSeq) };
   }
 
   #serialOf(seq: number): string {
     return `${this.#epoch}@${seq}`;
+  }
+
+  /** The serial a message at `position` was given by {@link publish}. */
+  #messageSerialOf(position: Position): string {
+    return `${this.#serialOf(position.seq)}:${position.index}`;
+  }
+
+  /** The seq of a channel serial (`{epoch}@{seq}`) of this incarnation, not newer than the channel. */
+  #seqOf(channelSerial: string): number | undefined {
+    const match = /^(.+)@(\d{1,15})$/.exec(channelSerial);
+    if (match === null || match[1] !== this.#epoch) return undefined;
+    const seq = Number(match[2]);
+    return seq <= this.#seq ? seq : undefined;
+  }
+
+  /** The position in a message serial (`{epoch}@{seq}:{index}`) of this incarnation. */
+  #positionOf(messageSerial: string): Position | undefined {
+    const match = /^(.+):(\d{1,9})$/.exec(messageSerial);
+    if (match === null) return undefined;
+    const seq = this.#seqOf(match[1]!);
+    return seq === undefined ? undefined : { seq, index: Number(match[2]) };
   }
 
   #rememberId(id: string, serial: string): void {

@@ -3,7 +3,7 @@
  * and the connectivity-check URL it probes (reference §15).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { AppChannels } from "./app-channels.js";
+import type { AppChannels, HistoryQuery } from "./app-channels.js";
 import { authenticate, type ResolvedKey } from "./handshake.js";
 import {
   AblyCode,
@@ -35,8 +35,11 @@ export interface RestContext {
 /** Largest request body read; a 64 KiB publish fits many times over, even as base64. */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
-/** Largest `limit` a history request may ask for. */
+/** Largest `limit` a history request may ask for; more is served as this many. */
 const MAX_HISTORY_LIMIT = 1000;
+
+/** `limit` of a history request that names none. */
+const DEFAULT_HISTORY_LIMIT = 100;
 
 class RestError extends Error {
   readonly info: ErrorInfo;
@@ -60,6 +63,8 @@ interface Reply {
   body: unknown;
   /** A plain-text body instead of one in the negotiated format. */
   text?: string;
+  /** Extra response headers (history's `Link`). */
+  headers?: Record<string, string>;
 }
 
 const ROUTES: {
@@ -109,12 +114,13 @@ export async function handleRestRequest(
   try {
     const reply = await route(ctx, req);
     if (reply.text !== undefined) {
-      res.writeHead(reply.status, { "content-type": "text/plain" });
+      res.writeHead(reply.status, { ...reply.headers, "content-type": "text/plain" });
       res.end(reply.text);
       return;
     }
     const body = encodeFrame(reply.body as object, format);
     res.writeHead(reply.status, {
+      ...reply.headers,
       "content-type": format === "json" ? "application/json" : "application/x-msgpack",
       "content-length": Buffer.byteLength(body),
     });
@@ -278,18 +284,110 @@ function publish(ctx: RestContext, request: Request, key: ResolvedKey): Reply {
   return ok(201, { channel, messageId: base, serials });
 }
 
-/** `GET /channels/{name}/messages`: the emulator's bounded log, newest first by default. */
+/**
+ * `GET /channels/{name}/messages`: one page of the emulator's bounded log,
+ * newest first by default (reference §13). Query params: `limit` (default 100,
+ * at most 1000), `direction` (`backwards` or `forwards`), `start` and `end`
+ * (inclusive ms bounds on the message timestamp), `from_serial` (a channel
+ * serial from ATTACHED: only what was published at or before it, as
+ * `history({untilAttach: true})` sends it) and `cursor` (this emulator's own:
+ * the serial of the message the page starts at). When more match, a `Link`
+ * header carries `rel="first"`, `rel="current"` and `rel="next"` as relative
+ * `./messages?…` URLs, which ably-js requests on the same path. Every link
+ * carries `from_serial` fixed at the first page, so messages published while a
+ * client pages do not shift the pages in either direction.
+ */
 function history(ctx: RestContext, request: Request, key: ResolvedKey): Reply {
   const channel = request.channel!;
   requireOp(key, channel, "history");
-  const limit = Math.min(Number(request.query.get("limit") ?? 100) || 100, MAX_HISTORY_LIMIT);
-  const direction = request.query.get("direction") === "forwards" ? "forwards" : "backwards";
+  const query = historyQuery(request.query);
   const format = /application\/x-msgpack/.test(request.headers.accept ?? "") ? "msgpack" : "json";
-  const messages = ctx.channelsOf(key.appId).peek(channel)?.history(limit, direction) ?? [];
-  return ok(
+  const log = ctx.channelsOf(key.appId).peek(channel);
+  if (log === undefined) {
+    // Never used, so no serial can belong to it.
+    const given = query.bound ?? query.cursor;
+    if (given !== undefined) {
+      throw new RestError(AblyCode.BAD_REQUEST, 400, `Unknown serial ${given} for ${channel}`);
+    }
+    return ok(200, []);
+  }
+  const page = log.history(query);
+  if ("problem" in page) throw new RestError(AblyCode.BAD_REQUEST, 400, page.problem);
+  const reply = ok(
     200,
-    messages.map((message) => messageToWire(message, format)),
+    page.messages.map((message) => messageToWire(message, format)),
   );
+  const links: Record<string, HistoryQuery> = {};
+  if (page.next !== undefined || query.cursor !== undefined) {
+    const { cursor: _cursor, ...first } = query;
+    links.first = { ...first, bound: page.bound };
+    links.current = { ...query, bound: page.bound };
+  }
+  if (page.next !== undefined) links.next = { ...query, bound: page.bound, cursor: page.next };
+  const entries = Object.entries(links);
+  if (entries.length > 0) {
+    reply.headers = {
+      link: entries
+        .map(([rel, params]) => `<./messages?${linkQuery(params)}>; rel="${rel}"`)
+        .join(", "),
+    };
+  }
+  return reply;
+}
+
+/** Reads and checks the history query params; a bad one is a 400 naming it. */
+function historyQuery(params: URLSearchParams): HistoryQuery {
+  const limitParam = params.get("limit");
+  let limit = DEFAULT_HISTORY_LIMIT;
+  if (limitParam !== null) {
+    limit = Number(limitParam);
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new RestError(AblyCode.BAD_REQUEST, 400, `Invalid limit ${limitParam}`);
+    }
+    limit = Math.min(limit, MAX_HISTORY_LIMIT);
+  }
+  const direction = params.get("direction") ?? "backwards";
+  if (direction !== "backwards" && direction !== "forwards") {
+    throw new RestError(AblyCode.BAD_REQUEST, 400, `Invalid direction ${direction}`);
+  }
+  const query: HistoryQuery = { limit, direction };
+  for (const bound of ["start", "end"] as const) {
+    const value = params.get(bound);
+    if (value === null || value === "") continue;
+    const time = Number(value);
+    if (!Number.isInteger(time) || time < 0) {
+      throw new RestError(AblyCode.BAD_REQUEST, 400, `Invalid ${bound} ${value}`);
+    }
+    query[bound] = time;
+  }
+  if (query.start !== undefined && query.end !== undefined && query.start > query.end) {
+    throw new RestError(AblyCode.BAD_REQUEST, 400, "start must not be after end");
+  }
+  const fromSerial = params.get("from_serial");
+  if (fromSerial !== null) query.bound = fromSerial;
+  const cursor = params.get("cursor");
+  if (cursor !== null) query.cursor = cursor;
+  return query;
+}
+
+/**
+ * The query of a history link. Values are percent-encoded with
+ * encodeURIComponent (no `+` for spaces, no bare commas), since ably-js splits
+ * the header on commas and decodes each value with decodeURIComponent.
+ */
+function linkQuery(query: HistoryQuery): string {
+  const params: [string, string | number | undefined][] = [
+    ["limit", query.limit],
+    ["direction", query.direction],
+    ["start", query.start],
+    ["end", query.end],
+    ["from_serial", query.bound],
+    ["cursor", query.cursor],
+  ];
+  return params
+    .filter((param): param is [string, string | number] => param[1] !== undefined)
+    .map(([name, value]) => `${name}=${encodeURIComponent(String(value))}`)
+    .join("&");
 }
 
 /** `GET /channels/{name}/presence`: the current members as PRESENT entries. */
