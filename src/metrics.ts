@@ -447,7 +447,7 @@ export class Metrics {
   });
   readonly recoveries = new Counter({
     name: "switchyard_recovery_total",
-    help: "Connection state recovery by outcome: a client came back and was recovered, or was not (unknown_session, expired, offset_gone, other_namespace, auth_changed); or a kept socket was forgotten, its window over or maxSessions reached (forgotten).",
+    help: "Connection state recovery by outcome: a client came back and was recovered, or was not (unknown_session, expired, offset_gone, too_many_missed, other_namespace, auth_changed, not_in_stream, store_unavailable, history_unavailable); or a kept socket was forgotten, its window over or maxSessions reached (forgotten); persist_failed and incomplete as docs/recovery.md says.",
     labelNames: ["outcome"],
     registers: [this.registry],
   });

@@ -40,7 +40,26 @@ export interface Delivery {
   readonly except?: string;
   /** The publication's {@link Publication.stamp}, when the kind carried it. */
   readonly stamp?: string;
+  /**
+   * The message's id in its channel's history, for kinds with `capabilities.history`
+   * (Ably's message id): where another node can read the channel back from
+   * ({@link Backend.history}; connection state recovery, docs/recovery.md).
+   */
+  readonly position?: string;
 }
+
+/**
+ * Where a read of a channel's history starts ({@link Backend.history}): after the
+ * message with this id, or after the last message published before the attachment
+ * that {@link Backend.attachPoint} named.
+ */
+export type HistoryPoint = { readonly after: string } | { readonly attach: string };
+
+/**
+ * Why a channel's history cannot give what followed a point: the point is no longer
+ * in it (or never was), or more than the limit followed it.
+ */
+export type HistoryMiss = "offset_gone" | "too_many_missed";
 
 /** Where a backend sends what it receives. Handed over once, at start. */
 export interface DeliverySink {
@@ -93,4 +112,21 @@ export interface Backend {
   enterPresence?(channel: string, clientId: string): Promise<void>;
   /** The end of {@link enterPresence}: `clientId` leaves `channel`'s presence set. */
   leavePresence?(channel: string, clientId: string): Promise<void>;
+  /**
+   * Kinds with `capabilities.history`: the messages of `channel` after `from`, oldest
+   * first, as they would have been delivered (each with its `position`), up to the
+   * present; at most `limit` of them. Rejects with a coded error when the service
+   * cannot be asked.
+   */
+  history?(
+    channel: string,
+    from: HistoryPoint,
+    limit: number,
+  ): Promise<readonly Delivery[] | HistoryMiss>;
+  /**
+   * Kinds with `capabilities.history`: the point of `channel`'s history at which this
+   * node's current subscription began (Ably's attach serial); undefined while it is
+   * not attached.
+   */
+  attachPoint?(channel: string): string | undefined;
 }

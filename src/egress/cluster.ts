@@ -105,7 +105,8 @@ export function isClusterView(backend: object): backend is ClusterView {
  * A disconnected socket persisted for another node to restore, in the form socket.io's
  * streams adapter writes (src/egress/native/redis/session-store.ts). `rooms` leaves
  * the socket's own id out. `swy` is Switchyard's (a socket.io node ignores it): the
- * namespace and a digest of the CONNECT's auth; a session without it was persisted by
+ * namespace and a digest of the CONNECT's auth, and where it stood in its rooms'
+ * channel histories (`h`, src/ingress/sio/history-tail.ts); a session without it was persisted by
  * a socket.io node.
  */
 export interface PersistedSession {
@@ -113,7 +114,7 @@ export interface PersistedSession {
   readonly pid: string;
   readonly rooms: readonly string[];
   readonly data: unknown;
-  readonly swy?: { readonly nsp: string; readonly auth: string };
+  readonly swy?: { readonly nsp: string; readonly auth: string; readonly h?: unknown };
 }
 
 /** Why the broadcasts after an offset cannot all be told: the client starts afresh. */

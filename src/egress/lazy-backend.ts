@@ -2,7 +2,10 @@ import type {
   Backend,
   BackendCapabilities,
   BackendHealth,
+  Delivery,
   DeliverySink,
+  HistoryMiss,
+  HistoryPoint,
   Publication,
 } from "./backend.js";
 
@@ -85,8 +88,22 @@ export class LazyBackend implements Backend {
     return this.#call((impl) => presenceOf(impl, this.name).leavePresence(channel, clientId));
   }
 
+  async history(
+    channel: string,
+    from: HistoryPoint,
+    limit: number,
+  ): Promise<readonly Delivery[] | HistoryMiss> {
+    const impl = this.#impl ?? (await this.#loaded);
+    if (impl?.history === undefined) throw new Error(`backend '${this.name}' keeps no history`);
+    return impl.history(channel, from, limit);
+  }
+
+  attachPoint(channel: string): string | undefined {
+    return this.#impl?.attachPoint?.(channel);
+  }
+
   /** `use` on the implementation, once it has loaded. */
-  #call(use: (impl: Backend) => Promise<void>): Promise<void> {
+  #call<T = void>(use: (impl: Backend) => Promise<T>): Promise<T> {
     if (this.#impl !== undefined) return use(this.#impl);
     if (this.#loaded === undefined) {
       return Promise.reject(new Error(`backend '${this.name}' is not started`));

@@ -328,7 +328,7 @@ const serverSchema: JsonSchema = {
           default: DEFAULTS.recovery.maxPackets,
         },
         maxBytes: {
-          description: `Bytes each namespace's log keeps at most: each broadcast's encoded size plus 368 for what its entry holds beside it. Default ${DEFAULTS.recovery.maxBytes}.`,
+          description: `Bytes each namespace's log keeps at most: each broadcast's encoded size plus 384 for what its entry holds beside it (80 more and the id for a message of an Ably room). Default ${DEFAULTS.recovery.maxBytes}.`,
           type: "integer",
           minimum: 1024,
           default: DEFAULTS.recovery.maxBytes,

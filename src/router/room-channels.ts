@@ -2,7 +2,14 @@ import { randomBytes } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
 import type { Histogram } from "prom-client";
-import type { Backend, BackendHealth, Delivery, DeliverySink } from "../egress/backend.js";
+import type {
+  Backend,
+  BackendHealth,
+  Delivery,
+  DeliverySink,
+  HistoryMiss,
+  HistoryPoint,
+} from "../egress/backend.js";
 import {
   type ClusterBroadcast,
   type ClusterSessions,
@@ -13,6 +20,7 @@ import {
 import { type BackendRegistry, parseRoomChannel } from "../egress/registry.js";
 import { SwitchyardError } from "../errors.js";
 import type { RoomObserver } from "../ingress/sio/namespace.js";
+import type { ReplayedEvent } from "../ingress/sio/recovery.js";
 import type { SioServer } from "../ingress/sio/server.js";
 import type { Socket } from "../ingress/sio/socket.js";
 import { reportInternalError } from "../internal-errors.js";
@@ -338,14 +346,59 @@ export class RoomChannels implements RoomObserver {
     return native !== undefined && isSessionCarrier(native) ? native.sessions() : undefined;
   }
 
-  /** Whether `room`'s broadcasts are carried by the backend of {@link sessions}. */
-  isCarriedBySessions(nsp: string, room: string): boolean {
+  /**
+   * How another node can read `room`'s broadcasts back (connection state recovery,
+   * docs/recovery.md): `stream` when the backend of {@link sessions} carries it,
+   * `history` when its backend keeps a channel history; undefined otherwise.
+   */
+  readBackOf(nsp: string, room: string): "stream" | "history" | undefined {
     const lookup = this.target(nsp, room);
-    return (
-      lookup?.ok === true &&
-      lookup.backend === "native" &&
-      parseRoomChannel(lookup.channel) !== undefined
-    );
+    if (lookup?.ok !== true) return undefined;
+    if (lookup.backend === "native" && parseRoomChannel(lookup.channel) !== undefined) {
+      return "stream";
+    }
+    const backend = this.#backends.get(lookup.backend);
+    return backend?.capabilities.history === true && backend.history !== undefined
+      ? "history"
+      : undefined;
+  }
+
+  /** Where this node's subscription to a bound room's channel began in its history. */
+  attachPoint(nsp: string, room: string): string | undefined {
+    const bound = this.#bindings.get(nsp, room);
+    return bound?.backend.attachPoint?.(bound.channel);
+  }
+
+  /**
+   * A bound room's messages after `from` in its channel's history, oldest first, under
+   * the event names its route gives them.
+   *
+   * @throws Error when the room is not bound here or its backend keeps no history;
+   *   the backend's coded error when the service cannot be asked.
+   */
+  async history(
+    nsp: string,
+    room: string,
+    from: HistoryPoint,
+    limit: number,
+  ): Promise<readonly ReplayedEvent[] | HistoryMiss> {
+    const bound = this.#bindings.get(nsp, room);
+    if (bound?.backend.history === undefined) {
+      throw new Error(`room ${room} of ${nsp} has no channel history here`);
+    }
+    const read = await bound.backend.history(bound.channel, from, limit);
+    if (typeof read === "string") return read;
+    const out: ReplayedEvent[] = [];
+    for (const delivery of read) {
+      if (delivery.position === undefined) continue;
+      out.push({
+        event: bound.rename.get(delivery.event) ?? delivery.event,
+        args: delivery.args,
+        except: delivery.except,
+        position: delivery.position,
+      });
+    }
+    return out;
   }
 
   /** Where a room lives, for the API: its backend, and its channel unless it is a native one. */
@@ -641,6 +694,7 @@ export class RoomChannels implements RoomObserver {
           { rooms: [room], except: delivery.except },
           rename.get(delivery.event) ?? delivery.event,
           delivery.args,
+          delivery,
         );
       return;
     }
@@ -656,7 +710,7 @@ export class RoomChannels implements RoomObserver {
     for (const { nsp, event, rooms: names } of groups.values()) {
       this.#sio
         ?.namespace(nsp)
-        ?.broadcast({ rooms: names, except: delivery.except }, event, delivery.args);
+        ?.broadcast({ rooms: names, except: delivery.except }, event, delivery.args, delivery);
     }
   }
 }

@@ -167,7 +167,15 @@ export class Router implements SocketHandler {
       take: (pid) => store.take(pid),
       after: (nsp, offset, limit) => store.after(nsp, offset, limit),
       cursor: (nsp) => store.cursor(nsp),
-      carries: (nsp, room) => this.rooms.isCarriedBySessions(nsp, room),
+      readBack: (nsp, room) => this.rooms.readBackOf(nsp, room),
+      attachPoint: (nsp, room) => this.rooms.attachPoint(nsp, room),
+      hold: async (nsp, rooms) => {
+        const namespace = this.#sio?.namespace(nsp);
+        if (namespace === undefined) throw new Error(`namespace ${nsp} is gone`);
+        namespace.holdRooms(rooms);
+        await Promise.all(rooms.map((room) => this.rooms.joined(nsp, room)));
+      },
+      history: (nsp, room, from, limit) => this.rooms.history(nsp, room, from, limit),
       portable: portableState,
     };
   }

@@ -76,8 +76,10 @@ export function runBackendContract(kind: string, make: () => Promise<ContractSub
           except: "s1",
         });
         await sink.received(1);
+        // A kind that keeps a channel history says where it holds the message.
+        const position = backend.capabilities.history ? { position: expect.any(String) } : {};
         expect(sink.deliveries).toEqual([
-          { channel: "room-1", event: "message", args: [{ a: 1 }, "x"], except: "s1" },
+          { channel: "room-1", event: "message", args: [{ a: 1 }, "x"], except: "s1", ...position },
         ]);
       } finally {
         await done();
@@ -142,6 +144,33 @@ export function runBackendContract(kind: string, make: () => Promise<ContractSub
         expect(sink.deliveries.map((d) => d.args[0])).toEqual(
           Array.from({ length: count }, (_, i) => i),
         );
+      } finally {
+        await done();
+      }
+    });
+
+    it("reads a channel's history back after a delivered message, as it was delivered (kinds with history)", async (context) => {
+      const { backend, sink, done } = await started();
+      try {
+        // Only kinds that declare the capability promise it.
+        if (!backend.capabilities.history) context.skip();
+        await backend.subscribe("room-1");
+        for (let i = 0; i < 5; i++) {
+          await backend.publish({ channel: "room-1", event: "message", args: [i] });
+        }
+        await sink.received(5);
+        const [first, ...rest] = sink.deliveries;
+        expect(await backend.history!("room-1", { after: first!.position! }, 10)).toEqual(rest);
+        expect(await backend.history!("room-1", { after: first!.position! }, 3)).toBe(
+          "too_many_missed",
+        );
+        expect(await backend.history!("room-1", { after: "no-such-message" }, 10)).toBe(
+          "offset_gone",
+        );
+        // From this node's attachment: everything published since.
+        const attach = backend.attachPoint!("room-1");
+        expect(attach).toEqual(expect.any(String));
+        expect(await backend.history!("room-1", { attach: attach! }, 10)).toEqual(sink.deliveries);
       } finally {
         await done();
       }

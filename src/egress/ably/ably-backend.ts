@@ -1,11 +1,15 @@
 import { randomBytes } from "node:crypto";
+import type * as Ably from "ably";
 import { SwitchyardError } from "../../errors.js";
 import { metrics } from "../../metrics.js";
 import type {
   Backend,
   BackendCapabilities,
   BackendHealth,
+  Delivery,
   DeliverySink,
+  HistoryMiss,
+  HistoryPoint,
   Publication,
 } from "../backend.js";
 import { ManagedBackend, PublishRefusal } from "../managed/managed-backend.js";
@@ -27,6 +31,8 @@ interface Outgoing {
   readonly origin: string | undefined;
   readonly publication: Publication;
   readonly message: AblyOutgoing;
+  /** Its id: the local copy carries it as its position in the channel's history. */
+  readonly position: string;
   readonly extras: AblyExtras | undefined;
   readonly size: number;
 }
@@ -36,6 +42,15 @@ export const ORIGIN_HEADER = "switchyard-node";
 
 /** The header of `extras.headers` with a shadowed publication's stamp (docs/shadow.md). */
 export const STAMP_HEADER = "switchyard-stamp";
+
+/**
+ * The header of `extras.headers` naming the socket an except-sender broadcast leaves
+ * out: a node replaying the channel's history to that socket leaves it out too.
+ */
+export const EXCEPT_HEADER = "switchyard-except";
+
+/** Messages one page of a history read asks for (Ably's default page). */
+const HISTORY_PAGE = 100;
 
 /**
  * A backend on Ably (or an Ably-compatible server): the Ably wire on top of the shared
@@ -63,12 +78,14 @@ export class AblyBackend implements Backend {
   readonly kind = "ably";
   readonly capabilities: BackendCapabilities = {
     presence: true,
-    history: false,
+    history: true,
     clientEvents: true,
   };
   readonly #settings: AblySettings;
   /** This backend's id in `extras.headers`: its own publications come back with it. */
   readonly #uid = randomBytes(9).toString("base64url");
+  /** Messages published: each gets the id `<uid>:<count>` (Ably's idempotent-id form). */
+  #published = 0;
   readonly #link: AblyRealtimeLink;
   readonly #publisher: AblyRestPublisher;
   readonly #managed: ManagedBackend<Outgoing>;
@@ -189,6 +206,69 @@ export class AblyBackend implements Backend {
     return this.#link.leavePresence(channel, clientId);
   }
 
+  /**
+   * The messages of `channel` after `from`, oldest first, read backwards from now in
+   * pages of Ably's REST history until the point is found. A message that does not
+   * decode or nests too deep is passed over (counted and logged, as when received).
+   *
+   * @throws SwitchyardError SWY_ABLY_REJECTED, SWY_ABLY_THROTTLED, SWY_ABLY_UNAVAILABLE.
+   */
+  async history(
+    channel: string,
+    from: HistoryPoint,
+    limit: number,
+  ): Promise<readonly Delivery[] | HistoryMiss> {
+    let until: string | undefined;
+    if ("after" in from) until = from.after;
+    else {
+      // The last message published before that attachment: what follows it is wanted.
+      const before = await this.#publisher.history(channel, {
+        from_serial: from.attach,
+        direction: "backwards",
+        limit: 1,
+      });
+      until = before.items[0]?.id;
+    }
+    const newestFirst: Ably.InboundMessage[] = [];
+    let page: Ably.PaginatedResult<Ably.InboundMessage> | undefined = await this.#publisher.history(
+      channel,
+      {
+        direction: "backwards",
+        limit: Math.min(HISTORY_PAGE, limit + 1),
+      },
+    );
+    let isFound = false;
+    while (page !== undefined && !isFound) {
+      for (const message of page.items) {
+        if (message.id === until) {
+          isFound = true;
+          break;
+        }
+        if (newestFirst.length >= limit) return "too_many_missed";
+        newestFirst.push(message);
+      }
+      if (!isFound) page = page.hasNext() ? await this.#publisher.next(page) : undefined;
+    }
+    // Nothing before the attachment: all the channel holds came after it.
+    if (!isFound && until !== undefined) return "offset_gone";
+    const out: Delivery[] = [];
+    for (let at = newestFirst.length - 1; at >= 0; at--) {
+      const message = newestFirst[at]!;
+      const except = headerOf(message.extras, EXCEPT_HEADER);
+      const delivery = this.#managed.decode(channel, message.name ?? "", message.data, {
+        except: typeof except === "string" ? except : undefined,
+        position: message.id,
+      });
+      if (delivery !== undefined) out.push(delivery);
+    }
+    return out;
+  }
+
+  /** Where this node's attachment of `channel` began in its history (its attach serial). */
+  attachPoint(channel: string): string | undefined {
+    return this.#link.attachSerial(channel);
+  }
+
   /** Closes the connection; publications not yet sent fail with SWY_ABLY_CLOSED. */
   close(): Promise<void> {
     return this.#managed.close();
@@ -198,8 +278,11 @@ export class AblyBackend implements Backend {
     // This node's own publication, delivered here when Ably accepted it.
     if (headerOf(message.extras, ORIGIN_HEADER) === this.#uid) return;
     const stamp = headerOf(message.extras, STAMP_HEADER);
+    const except = headerOf(message.extras, EXCEPT_HEADER);
     this.#managed.receive(channel, message.name, message.data, {
       stamp: typeof stamp === "string" ? stamp : undefined,
+      except: typeof except === "string" ? except : undefined,
+      position: message.id,
     });
   }
 
@@ -216,7 +299,8 @@ export class AblyBackend implements Backend {
       const tooLarge = new SwitchyardError("SWY_ABLY_PAYLOAD_TOO_LARGE", [size, maxMessageSize]);
       return new PublishRefusal("too_large", tooLarge);
     }
-    return { channel, origin, publication, message, extras, size };
+    const position = `${this.#uid}:${(this.#published++).toString(36)}`;
+    return { channel, origin, publication, message, position, extras, size };
   }
 
   /**
@@ -228,6 +312,7 @@ export class AblyBackend implements Backend {
     const headers: Record<string, string> = {};
     if (publication.readBack !== true) headers[ORIGIN_HEADER] = this.#uid;
     if (publication.stamp !== undefined) headers[STAMP_HEADER] = publication.stamp;
+    if (publication.except !== undefined) headers[EXCEPT_HEADER] = publication.except;
     return Object.keys(headers).length === 0 ? undefined : { headers };
   }
 
@@ -246,7 +331,10 @@ export class AblyBackend implements Backend {
     await Promise.all(
       [...byChannel].map(async ([channel, items]) => {
         for (const chunk of chunks(items, this.#settings.maxMessageSize)) {
-          await this.#publisher.publish(channel, chunk);
+          await this.#publisher.publish(
+            channel,
+            chunk.map((item) => ({ ...item, id: item.position })),
+          );
         }
       }),
     );

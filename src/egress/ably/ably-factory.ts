@@ -8,7 +8,7 @@ import {
 } from "./ably-settings.js";
 
 /** What an ably backend can do besides publish and subscribe. */
-const ABLY_CAPABILITIES = { presence: true, history: false, clientEvents: true } as const;
+const ABLY_CAPABILITIES = { presence: true, history: true, clientEvents: true } as const;
 
 /**
  * Kind `ably`: rooms carried on Ably channels (or an Ably-compatible server). Publishes

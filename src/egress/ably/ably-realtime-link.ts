@@ -5,6 +5,8 @@ import type { AblySettings } from "./ably-settings.js";
 
 /** A message as the SDK hands it over: `data` decoded already (JSON, base64). */
 export interface AblyInbound {
+  /** Ably's id of the message: where the channel's history holds it. */
+  readonly id: string | undefined;
   readonly name: string;
   readonly data: unknown;
   readonly extras: unknown;
@@ -142,6 +144,18 @@ export class AblyRealtimeLink implements Omit<ConnectionDriver, "probe">, Subscr
     await this.#client.channels.get(channel).presence.leaveClient(clientId);
   }
 
+  /** `channel`'s attach serial while the link holds it attached; undefined otherwise. */
+  attachSerial(channel: string): string | undefined {
+    if (!this.#held.has(channel)) return undefined;
+    const handle = this.#client.channels.get(channel);
+    if (handle.state !== "attached") return undefined;
+    // The SDK keeps it in `properties` (what `history({untilAttach})` sends as
+    // `from_serial`) but leaves that out of its typings.
+    const { properties } = handle as unknown as { properties?: { attachSerial?: unknown } };
+    const serial = properties?.attachSerial;
+    return typeof serial === "string" ? serial : undefined;
+  }
+
   /** Closes the connection for good. */
   close(): void {
     this.#isClosed = true;
@@ -198,6 +212,7 @@ export class AblyRealtimeLink implements Omit<ConnectionDriver, "probe">, Subscr
   #onMessage(channel: string, message: Ably.InboundMessage): void {
     if (this.#isClosed || !this.#listener.isWanted(channel)) return;
     this.#listener.message(channel, {
+      id: message.id,
       name: message.name ?? "",
       data: message.data,
       extras: message.extras,

@@ -9,6 +9,8 @@ import type { AblyOutgoing } from "./payload.js";
 export interface ChannelMessage {
   readonly channel: string;
   readonly message: AblyOutgoing;
+  /** Its id, given by the backend: where its channel's history holds it. */
+  readonly id: string;
   /** What the message carries beside its data (see AblyBackend). */
   readonly extras: AblyExtras | undefined;
 }
@@ -63,10 +65,10 @@ export class AblyRestPublisher {
       await this.#rest.channels
         .get(channel)
         .publish(
-          messages.map(({ message, extras }) =>
+          messages.map(({ message, id, extras }) =>
             extras === undefined
-              ? { name: message.name, data: message.data }
-              : { name: message.name, data: message.data, extras },
+              ? { id, name: message.name, data: message.data }
+              : { id, name: message.name, data: message.data, extras },
           ),
         );
     } catch (error) {
@@ -76,6 +78,37 @@ export class AblyRestPublisher {
     }
     this.#reachability.callSucceeded();
     metrics.ablyPublished.inc({ backend: this.#backend }, messages.length);
+  }
+
+  /**
+   * One page of `channel`'s history (`GET /channels/{name}/messages`) with Ably's
+   * query parameters (`direction`, `limit`, `from_serial`); its `next()` gives the
+   * following page.
+   *
+   * @throws SwitchyardError SWY_ABLY_REJECTED, SWY_ABLY_THROTTLED or SWY_ABLY_UNAVAILABLE.
+   */
+  async history(
+    channel: string,
+    params: Record<string, string | number>,
+  ): Promise<Ably.PaginatedResult<Ably.InboundMessage>> {
+    metrics.ablyRequests.inc({ backend: this.#backend });
+    try {
+      return await this.#rest.channels.get(channel).history(params);
+    } catch (error) {
+      throw wrapRestError(error);
+    }
+  }
+
+  /** The page after `page` of a {@link history} read. */
+  async next(
+    page: Ably.PaginatedResult<Ably.InboundMessage>,
+  ): Promise<Ably.PaginatedResult<Ably.InboundMessage> | undefined> {
+    metrics.ablyRequests.inc({ backend: this.#backend });
+    try {
+      return (await page.next()) ?? undefined;
+    } catch (error) {
+      throw wrapRestError(error);
+    }
   }
 
   /** Resolves when Ably answers at all; rejects with the kind of failure otherwise. */

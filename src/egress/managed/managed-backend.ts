@@ -50,6 +50,8 @@ export interface ManagedLink extends Omit<ConnectionDriver, "probe">, Subscripti
 /** A publication in the queue, encoded once by its kind. */
 export interface QueuedPublication extends ChannelItem {
   readonly publication: Publication;
+  /** The id the kind gave the message in its channel's history: its local copy carries it. */
+  readonly position?: string;
 }
 
 /**
@@ -73,6 +75,13 @@ export interface DecodedMessage {
 }
 
 /** The kind's wire protocol: its link, its publishing, its payload codec. */
+/** What a received message carries beside its name and data, passed to its delivery. */
+export interface ReceivedExtra {
+  readonly except?: string | undefined;
+  readonly stamp?: string | undefined;
+  readonly position?: string | undefined;
+}
+
 export interface ManagedWire<T extends QueuedPublication> {
   readonly link: ManagedLink;
   /**
@@ -396,40 +405,51 @@ export class ManagedBackend<T extends QueuedPublication> {
   /**
    * A message the link received on `channel`: delivered to this node's sink under its
    * decoded name if the channel is wanted and the message fits the depth limits;
-   * otherwise dropped, counted and logged. `except` and `stamp` pass to the delivery.
+   * otherwise dropped, counted and logged. `extra` passes to the delivery.
    */
-  receive(
+  receive(channel: string, name: string, data: unknown, extra: ReceivedExtra = {}): void {
+    const sink = this.#sink;
+    if (sink === undefined || !this.subscriptions.has(channel)) return;
+    const delivery = this.decode(channel, name, data, extra);
+    if (delivery !== undefined) this.#deliver(sink, delivery);
+  }
+
+  /**
+   * A message of `channel` as a delivery (from the link, or read back from the
+   * channel's history), or undefined when it does not fit the depth limits or does not
+   * decode: then it is counted and logged as dropped.
+   */
+  decode(
     channel: string,
     name: string,
     data: unknown,
-    extra: { readonly except?: string | undefined; readonly stamp?: string | undefined } = {},
-  ): void {
-    const sink = this.#sink;
-    if (sink === undefined || !this.subscriptions.has(channel)) return;
+    extra: ReceivedExtra = {},
+  ): Delivery | undefined {
     // Anyone who may publish on the channel wrote this: bounded before it is walked.
     if (exceedsDepth(data, this.#limits.maxDepth + ENVELOPE_DEPTH)) {
       this.#dropReceived("too_deep", channel, name);
-      return;
+      return undefined;
     }
     let decoded: DecodedMessage;
     try {
       decoded = this.#options.wire.decode(name, data);
     } catch (error) {
       this.#dropReceived("malformed", channel, name, error);
-      return;
+      return undefined;
     }
     if (anyExceedsDepth(decoded.args, this.#limits.maxDepth)) {
       this.#dropReceived("too_deep", channel, name);
-      return;
+      return undefined;
     }
-    const { except, stamp } = extra;
-    this.#deliver(sink, {
+    const { except, stamp, position } = extra;
+    return {
       channel,
       event: decoded.event,
       args: decoded.args,
       ...(except !== undefined && { except }),
       ...(stamp !== undefined && { stamp }),
-    });
+      ...(position !== undefined && { position }),
+    };
   }
 
   // --- Receiving -------------------------------------------------------------------
@@ -526,7 +546,7 @@ export class ManagedBackend<T extends QueuedPublication> {
     });
     const sink = this.#sink;
     if (sink === undefined || wire.hasEcho === true) return outcomes;
-    batch.forEach(({ channel, publication }, i) => {
+    batch.forEach(({ channel, publication, position }, i) => {
       // The service left this node's link out (ManagedWire.hasEcho): this is its only copy.
       // A read-back publication reaches this node only as the service sends it back.
       if (
@@ -534,7 +554,7 @@ export class ManagedBackend<T extends QueuedPublication> {
         publication.readBack !== true &&
         this.subscriptions.has(channel)
       ) {
-        this.#deliver(sink, publication);
+        this.#deliver(sink, position === undefined ? publication : { ...publication, position });
       }
     });
     return outcomes;

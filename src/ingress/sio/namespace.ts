@@ -1,7 +1,8 @@
 import { metrics } from "../../metrics.js";
 import { Outbound } from "../engine/outbound.js";
+import type { BroadcastLog } from "./broadcast-log.js";
 import { encode, SioType } from "./parser.js";
-import { type BroadcastLog, type ConnectionRecovery, isRecoverable } from "./recovery.js";
+import { type ConnectionRecovery, isRecoverable } from "./recovery.js";
 import type { SocketHandler } from "./server.js";
 import type { DisconnectReason, Socket } from "./socket.js";
 
@@ -111,7 +112,13 @@ export class Namespace {
     target: BroadcastTarget,
     event: string,
     args: readonly unknown[],
-    options: { readonly volatile?: boolean; readonly offset?: string | undefined } = {},
+    options: {
+      readonly volatile?: boolean;
+      /** The entry id of a broadcast read from a shared stream: its offset. */
+      readonly offset?: string | undefined;
+      /** Where its channel's history holds it (an Ably message id), logged with it. */
+      readonly position?: string | undefined;
+    } = {},
   ): number {
     // With recovery on, a broadcast carries its offset as its last argument (as
     // socket.io's does, volatile ones excepted), which the client keeps to recover from:
@@ -125,7 +132,17 @@ export class Namespace {
       data: offset === undefined ? [event, ...args] : [event, ...args, offset],
     });
     const packets = [Outbound.message(text), ...attachments.map((b) => Outbound.message(b))];
-    log?.append(target, text, attachments, Date.now(), streamId);
+    if (log !== undefined) {
+      const { position } = options;
+      log.append(
+        target,
+        text,
+        attachments,
+        Date.now(),
+        streamId,
+        position === undefined ? undefined : { rooms: target.rooms, id: position },
+      );
+    }
     const recipients = this.#deliver(target, packets);
     metrics.packetsOut.inc(recipients);
     metrics.bytesOut.inc(recipients * text.length);
@@ -245,6 +262,20 @@ export class Namespace {
       data: socket.data,
       auth: socket.auth,
     });
+  }
+
+  /**
+   * @internal Holds rooms for a socket about to be restored here from another node:
+   * each exists (its channel subscribed) even without members until released.
+   */
+  holdRooms(rooms: readonly string[]): void {
+    for (const room of rooms) {
+      this.#held.set(room, (this.#held.get(room) ?? 0) + 1);
+      if (this.#rooms.has(room)) continue;
+      this.#rooms.set(room, new Set());
+      metrics.rooms.inc({ namespace: this.name });
+      this.#observer?.onRoomCreated(this.name, room);
+    }
   }
 
   /** @internal A kept socket was restored or forgotten: its rooms are no longer held. */

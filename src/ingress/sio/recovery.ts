@@ -6,6 +6,14 @@ import { compareStreamIds, isStreamId } from "../../stream-id.js";
 import type { EngineLog } from "../engine/options.js";
 import { Outbound } from "../engine/outbound.js";
 import { randomId } from "../engine/random-id.js";
+import { BroadcastLog, type Logged } from "./broadcast-log.js";
+import {
+  type HistoryPoint,
+  type HistoryTail,
+  parseTail,
+  standPointOf,
+  tailOf,
+} from "./history-tail.js";
 import type { BroadcastTarget } from "./namespace.js";
 import { encode, SioType } from "./parser.js";
 import type { DisconnectReason } from "./socket.js";
@@ -66,7 +74,8 @@ export type RecoveryMiss =
   | "other_namespace"
   | "auth_changed"
   | "not_in_stream"
-  | "store_unavailable";
+  | "store_unavailable"
+  | "history_unavailable";
 
 /** A kept socket in the store shared by the nodes (socket.io's streams adapter's form). */
 export interface SharedSession {
@@ -75,8 +84,21 @@ export interface SharedSession {
   /** Its rooms, its own id left out. */
   readonly rooms: readonly string[];
   readonly data: unknown;
-  /** Set by Switchyard nodes: the namespace and {@link authDigest} of the CONNECT's auth. */
-  readonly swy?: { readonly nsp: string; readonly auth: string };
+  /**
+   * Set by Switchyard nodes: the namespace and {@link authDigest} of the CONNECT's auth;
+   * `h`, for a socket in rooms with a channel history, its {@link HistoryTail}
+   * (anyone who can write to the store may have written it: parsed before use).
+   */
+  readonly swy?: { readonly nsp: string; readonly auth: string; readonly h?: unknown };
+}
+
+/** A message read back from a room's channel history, as the room's members get it. */
+export interface ReplayedEvent {
+  readonly event: string;
+  readonly args: readonly unknown[];
+  readonly except?: string | undefined;
+  /** Its id in the channel's history. */
+  readonly position: string;
 }
 
 /** A broadcast read back from the shared stream, with its entry id as `offset`. */
@@ -106,8 +128,26 @@ export interface SharedSessions {
   ): Promise<readonly SharedBroadcast[] | "offset_gone" | "too_many_missed">;
   /** The last stream entry of `nsp` this node has delivered; undefined before the first. */
   cursor(nsp: string): string | undefined;
-  /** Whether `room`'s broadcasts go through the stream (so that they can be read back). */
-  carries(nsp: string, room: string): boolean;
+  /**
+   * How another node can read back `room`'s broadcasts: from the stream, from its
+   * channel's history (Ably), or not at all.
+   */
+  readBack(nsp: string, room: string): "stream" | "history" | undefined;
+  /** Where this node's subscription to a history room's channel began in that history. */
+  attachPoint(nsp: string, room: string): string | undefined;
+  /**
+   * Holds `rooms` on this node for a socket about to be restored (released as kept
+   * sockets' rooms are); resolves once their channels are subscribed, rejects when one
+   * cannot be.
+   */
+  hold(nsp: string, rooms: readonly string[]): Promise<void>;
+  /** A history room's messages after `from`, oldest first, `limit` at most; or why not. */
+  history(
+    nsp: string,
+    room: string,
+    from: HistoryPoint,
+    limit: number,
+  ): Promise<readonly ReplayedEvent[] | "offset_gone" | "too_many_missed">;
   /** What a kept socket's `data` is stored as (the router keeps its claims, not its budget). */
   portable(data: unknown): unknown;
 }
@@ -126,151 +166,6 @@ export interface Restored {
 }
 
 export type Taken = Restored | { readonly miss: RecoveryMiss };
-
-/** One broadcast as it went on the wire, with whom it went to. */
-interface Logged {
-  readonly seq: number;
-  /** The stream entry id it carried as its offset, when it came from a shared stream. */
-  readonly streamId: string | undefined;
-  readonly at: number;
-  readonly target: BroadcastTarget;
-  /**
-   * The encoded packet and its attachments, not the `Outbound`s that went out: those
-   * cache their WebSocket frames, which a log kept for minutes should not hold.
-   */
-  readonly text: string;
-  readonly attachments: readonly Buffer[];
-  readonly bytes: number;
-}
-
-/**
- * One namespace's recent broadcasts, oldest first, bounded in count, bytes and age. An
- * offset names an entry by its sequence number, prefixed with this process's boot id so
- * that an offset from before a restart (or from another node) is never taken for one of
- * ours.
- */
-export class BroadcastLog {
-  /** Entries before `#head` are dropped ones, cleared until the array is compacted. */
-  readonly #entries: (Logged | undefined)[] = [];
-  /** Index of the oldest entry still in use: entries are dropped by moving it. */
-  #head = 0;
-  #nextSeq = 0;
-  #bytes = 0;
-  /** The stream id of the newest entry dropped that had one. */
-  #droppedStreamId: string | undefined;
-
-  constructor(
-    readonly boot: string,
-    readonly options: RecoveryOptions,
-  ) {}
-
-  get size(): number {
-    return this.#entries.length - this.#head;
-  }
-
-  get bytes(): number {
-    return this.#bytes;
-  }
-
-  /** The offset the next {@link append} will give. */
-  nextOffset(): string {
-    return `${this.boot}${this.#nextSeq.toString(36)}`;
-  }
-
-  /**
-   * Logs a broadcast; `streamId`: the stream entry id it carries as its offset instead
-   * of {@link nextOffset} (a broadcast read from a shared stream).
-   */
-  append(
-    target: BroadcastTarget,
-    text: string,
-    attachments: readonly Buffer[],
-    now: number,
-    streamId?: string,
-  ): void {
-    let bytes = ENTRY_OVERHEAD + text.length;
-    for (const buffer of attachments) bytes += buffer.length;
-    const kept = attachments.length === 0 ? NO_ATTACHMENTS : attachments;
-    this.#entries.push({
-      seq: this.#nextSeq++,
-      streamId,
-      at: now,
-      target,
-      text,
-      attachments: kept,
-      bytes,
-    });
-    this.#bytes += bytes;
-    this.trim(now);
-  }
-
-  /** Drops entries past the bounds, and those older than any kept socket can ask for. */
-  trim(now: number): void {
-    const { maxPackets, maxBytes, maxDisconnectionDuration } = this.options;
-    const oldest = now - maxDisconnectionDuration;
-    while (
-      this.size > 0 &&
-      (this.size > maxPackets || this.#bytes > maxBytes || this.#entries[this.#head]!.at < oldest)
-    ) {
-      const dropped = this.#entries[this.#head]!;
-      this.#bytes -= dropped.bytes;
-      if (dropped.streamId !== undefined) this.#droppedStreamId = dropped.streamId;
-      this.#entries[this.#head++] = undefined;
-    }
-    // Compact once the dropped prefix is the larger part, so dropping stays O(1) amortised.
-    if (this.#head > 1024 && this.#head * 2 > this.#entries.length) {
-      this.#entries.splice(0, this.#head);
-      this.#head = 0;
-    }
-  }
-
-  /** The entries after `offset`, or undefined when `offset` is not one this log still holds. */
-  after(offset: string): Logged[] | undefined {
-    if (isStreamId(offset)) return this.#afterStreamId(offset);
-    if (!offset.startsWith(this.boot) || offset.length > this.boot.length + 11) return undefined;
-    const seq = Number.parseInt(offset.slice(this.boot.length), 36);
-    if (!Number.isSafeInteger(seq) || seq.toString(36) !== offset.slice(this.boot.length)) {
-      return undefined;
-    }
-    const first = this.size === 0 ? this.#nextSeq : this.#entries[this.#head]!.seq;
-    // Every entry after `offset` must still be here: the one it names may be gone, not
-    // the next.
-    if (seq < first - 1 || seq >= this.#nextSeq) return undefined;
-    // Past `#head` every slot holds an entry.
-    return this.#entries.slice(this.#head + (seq + 1 - first)) as Logged[];
-  }
-
-  /**
-   * The entries after the one a stream id names, found from the newest back (a client
-   * recovers from near the end); undefined when it is not here.
-   */
-  #afterStreamId(id: string): Logged[] | undefined {
-    for (let at = this.#entries.length - 1; at >= this.#head; at--) {
-      if (this.#entries[at]!.streamId === id) return this.#entries.slice(at + 1) as Logged[];
-    }
-    return undefined;
-  }
-
-  /**
-   * The entries read from a stream whose ids are after `from` and not after `to`, in
-   * the order they were logged; undefined when some of them may have been dropped.
-   */
-  streamEntriesBetween(from: string, to: string): Logged[] | undefined {
-    if (this.#droppedStreamId !== undefined && compareStreamIds(this.#droppedStreamId, from) > 0) {
-      return undefined;
-    }
-    const out: Logged[] = [];
-    // From the newest back to the first at or before `from`: the stream's order is the
-    // log's, so nothing older can be after it.
-    for (let at = this.#entries.length - 1; at >= this.#head; at--) {
-      const { streamId } = this.#entries[at]!;
-      if (streamId === undefined) continue;
-      if (compareStreamIds(streamId, from) <= 0) break;
-      if (compareStreamIds(streamId, to) <= 0) out.push(this.#entries[at]!);
-    }
-    return out.reverse();
-  }
-}
 
 /**
  * Connection state recovery in process (docs/recovery.md): each namespace's broadcasts
@@ -378,7 +273,7 @@ export class ConnectionRecovery {
     const shared = this.shared;
     if (kept === undefined) {
       // Kept by another node (or by this one before a restart), or by nobody.
-      return shared === undefined || !isStreamId(offset)
+      return shared === undefined || offset.length > MAX_OFFSET_LENGTH
         ? { miss: "unknown_session" }
         : this.#takeShared(shared, nsp, auth);
     }
@@ -426,8 +321,8 @@ export class ConnectionRecovery {
 
   /**
    * A socket kept by another node, from the shared store: restored when every one of
-   * its rooms is carried by the stream, with the broadcasts it missed read back from
-   * the stream up to where this node's own delivery takes over.
+   * its rooms can be read back (from the stream, or from its channel's history), with
+   * the broadcasts it missed read back up to where this node's own delivery takes over.
    */
   async #takeShared(
     shared: SharedSessions,
@@ -436,33 +331,23 @@ export class ConnectionRecovery {
   ): Promise<Taken> {
     const { pid, offset } = auth as { pid: string; offset: string };
     let session: SharedSession | undefined;
-    let fromStream: Awaited<ReturnType<SharedSessions["after"]>>;
     try {
       // Looked at before it is taken: a client without the owner's credentials (or
       // with an offset the stream lost) leaves it for the owner.
       session = await shared.peek(pid);
-      if (session === undefined) return { miss: "unknown_session" };
-      if (session.swy !== undefined && session.swy.nsp !== nsp) return { miss: "other_namespace" };
-      if (session.swy !== undefined && session.swy.auth !== authDigest(auth)) {
-        return { miss: "auth_changed" };
-      }
-      // A room another backend carries left no trace another node can read back.
-      if (session.rooms.some((room) => !shared.carries(nsp, room)))
-        return { miss: "not_in_stream" };
-      fromStream = await shared.after(nsp, offset, this.options.maxPackets);
-      if (typeof fromStream !== "string") {
-        // Another node may have taken it meanwhile: only one does.
-        session = await shared.take(pid);
-        if (session === undefined) return { miss: "unknown_session" };
-      }
     } catch (error) {
       this.log?.warn({ err: error }, "recovery: the shared session store cannot be asked");
       return { miss: "store_unavailable" };
     }
-    if (typeof fromStream === "string") return { miss: fromStream };
-    const { sid } = session;
+    if (session === undefined) return { miss: "unknown_session" };
+    if (session.swy !== undefined && session.swy.nsp !== nsp) return { miss: "other_namespace" };
+    if (session.swy !== undefined && session.swy.auth !== authDigest(auth)) {
+      return { miss: "auth_changed" };
+    }
+    const stand = standPointFor(shared, session, nsp, offset);
+    if (typeof stand === "string") return { miss: stand };
     const kept: KeptSocket = {
-      id: sid,
+      id: session.sid,
       pid,
       nsp,
       rooms: session.rooms,
@@ -470,12 +355,40 @@ export class ConnectionRecovery {
       auth,
       until: Date.now(),
     };
-    const read = fromStream;
+    let fromStream: Awaited<ReturnType<SharedSessions["after"]>>;
+    try {
+      fromStream = await shared.after(nsp, stand.stream, this.options.maxPackets);
+    } catch (error) {
+      this.log?.warn({ err: error }, "recovery: the shared session store cannot be asked");
+      return { miss: "store_unavailable" };
+    }
+    if (typeof fromStream === "string") return { miss: fromStream };
     const log = this.logOf(nsp);
-    const rooms = new Set([sid, ...session.rooms]);
+    let replay: HistoryReplay | undefined;
+    if (stand.rooms.size > 0) {
+      const read = await this.#readHistories(shared, kept, stand, this.options.maxPackets);
+      if ("miss" in read) return read;
+      replay = read;
+    }
+    try {
+      // Another node may have taken it meanwhile: only one does.
+      session = await shared.take(pid);
+    } catch (error) {
+      this.log?.warn({ err: error }, "recovery: the shared session store cannot be asked");
+      if (replay !== undefined) this.onForget(kept);
+      return { miss: "store_unavailable" };
+    }
+    if (session === undefined) {
+      if (replay !== undefined) this.onForget(kept);
+      return { miss: "unknown_session" };
+    }
+    const { id: sid } = kept;
+    const read = fromStream;
+    const rooms = new Set([sid, ...kept.rooms]);
     // Selected when the socket is restored, in the same turn as its joins: what the
     // stream read gave up to this node's cursor, then what this node delivered after
-    // the read's end; everything after the cursor reaches the socket live.
+    // the read's end, then what the histories gave; everything later reaches the
+    // socket live.
     const missed = (): Outbound[] => {
       const out: Outbound[] = [];
       const cursor = shared.cursor(nsp);
@@ -488,33 +401,147 @@ export class ConnectionRecovery {
           out.push(Outbound.message(part));
         }
       }
-      const readTo = read.at(-1)?.offset ?? offset;
+      const readTo = read.at(-1)?.offset ?? stand.stream;
       if (cursor !== undefined && compareStreamIds(cursor, readTo) > 0) {
         const logged = log.streamEntriesBetween(readTo, cursor);
-        if (logged === undefined) {
-          metrics.recoveries.inc({ outcome: "incomplete" });
-          this.log?.warn(
-            { socket: sid, nsp, from: readTo, to: cursor },
-            "recovery: broadcasts between the stream read and this node's log were dropped from the log; the socket is restored without them",
-          );
-        }
+        if (logged === undefined) this.#incomplete(sid, nsp, { from: readTo, to: cursor });
         for (const entry of logged ?? []) replayEntry(entry, sid, rooms, out);
       }
+      if (replay !== undefined) this.#replayHistories(log, kept, rooms, replay, out);
       return out;
     };
-    return { kept, missed, trusted: session.swy !== undefined, heldRooms: false };
+    return {
+      kept,
+      missed,
+      trusted: session.swy !== undefined,
+      heldRooms: replay !== undefined,
+    };
+  }
+
+  /**
+   * Reads the history of each of a restored socket's history rooms from where its
+   * client stood, with the rooms held here first (so that whatever is published after
+   * the read reaches this node). A miss releases them.
+   */
+  async #readHistories(
+    shared: SharedSessions,
+    kept: KeptSocket,
+    stand: SharedStandPoint,
+    limit: number,
+  ): Promise<HistoryReplay | { miss: RecoveryMiss }> {
+    const mark = this.logOf(kept.nsp).mark();
+    const histories = new Map<string, readonly ReplayedEvent[]>();
+    const miss = (reason: RecoveryMiss): { miss: RecoveryMiss } => {
+      this.onForget(kept);
+      return { miss: reason };
+    };
+    try {
+      await shared.hold(kept.nsp, kept.rooms);
+      let budget = limit;
+      for (const [room, point] of stand.rooms) {
+        const read = await shared.history(kept.nsp, room, point, budget);
+        if (typeof read === "string") return miss(read);
+        histories.set(room, read);
+        budget -= read.length;
+      }
+    } catch (error) {
+      this.log?.warn(
+        { err: error, socket: kept.id, nsp: kept.nsp },
+        "recovery: a room's channel history could not be read",
+      );
+      return miss("history_unavailable");
+    }
+    return { mark, points: stand.rooms, histories };
+  }
+
+  /**
+   * Adds what the histories gave to `out`, then what reached this node on those rooms
+   * since they were held and the histories did not hold yet; each as a copy logged for
+   * this socket alone, so that its offsets go on rising (a later recovery from one of
+   * them finds what follows).
+   */
+  #replayHistories(
+    log: BroadcastLog,
+    kept: KeptSocket,
+    rooms: ReadonlySet<string>,
+    replay: HistoryReplay,
+    out: Outbound[],
+  ): void {
+    const { id: sid, nsp } = kept;
+    const target: BroadcastTarget = { rooms: [sid] };
+    const now = Date.now();
+    const read = new Set<string>();
+    for (const [room, events] of replay.histories) {
+      for (const { event, args, except, position } of events) {
+        read.add(position);
+        if (except === sid) continue;
+        const [text, ...attachments] = encode({
+          type: SioType.EVENT,
+          nsp,
+          data: [event, ...args, log.nextOffset()],
+        });
+        log.append(target, text, attachments, now, undefined, { rooms: [room], id: position });
+        pushPacket(out, text, attachments);
+      }
+    }
+    const since = log.since(replay.mark);
+    if (since === undefined) this.#incomplete(sid, nsp, { since: "hold" });
+    // Per room: the newest message it read; what this node logged up to it is in
+    // the history read (or older, when this node's delivery lagged), not after.
+    const caughtUp = new Map<string, number>();
+    for (const [room, point] of replay.points) {
+      const events = replay.histories.get(room) ?? [];
+      const newest = events.at(-1)?.position ?? ("after" in point ? point.after : undefined);
+      let at = (since?.length ?? 0) - 1;
+      while (at >= 0 && since![at]!.position?.id !== newest) at--;
+      caughtUp.set(room, at);
+    }
+    (since ?? []).forEach((entry, at) => {
+      const position = entry.position;
+      if (position === undefined || read.has(position.id)) return;
+      const room = position.rooms.find((name) => caughtUp.has(name));
+      if (room === undefined || at <= caughtUp.get(room)! || !selects(entry.target, sid, rooms)) {
+        return;
+      }
+      const text = withOffset(entry.text, log.offsetOf(entry), log.nextOffset());
+      if (text === undefined) return;
+      log.append(target, text, entry.attachments, now, undefined, {
+        rooms: [room],
+        id: position.id,
+      });
+      pushPacket(out, text, entry.attachments);
+    });
+  }
+
+  #incomplete(socket: string, nsp: string, between: Record<string, string>): void {
+    metrics.recoveries.inc({ outcome: "incomplete" });
+    this.log?.warn(
+      { socket, nsp, ...between },
+      "recovery: broadcasts between the read back and this node's log were dropped from the log; the socket is restored without them",
+    );
   }
 
   /** Persists a kept socket in the shared store, when there is one; a failure is logged. */
   #persist(kept: KeptSocket): void {
     const shared = this.shared;
     if (shared === undefined) return;
+    const historyRooms = kept.rooms.filter((room) => shared.readBack(kept.nsp, room) === "history");
+    let h: HistoryTail | undefined;
+    if (historyRooms.length > 0) {
+      const rooms = new Set([kept.id, ...kept.rooms]);
+      h = tailOf(
+        this.logOf(kept.nsp),
+        historyRooms,
+        (entry) => selects(entry.target, kept.id, rooms),
+        (room) => shared.attachPoint(kept.nsp, room),
+      );
+    }
     const session: SharedSession = {
       sid: kept.id,
       pid: kept.pid,
       rooms: kept.rooms,
       data: shared.portable(kept.data),
-      swy: { nsp: kept.nsp, auth: authDigest(kept.auth) },
+      swy: { nsp: kept.nsp, auth: authDigest(kept.auth), ...(h === undefined ? {} : { h }) },
     };
     shared.persist(session, this.options.maxDisconnectionDuration).catch((error: unknown) => {
       if (this.#kept.get(kept.pid) === kept) this.#unshared.add(kept.pid);
@@ -540,6 +567,7 @@ export class ConnectionRecovery {
     let log = this.#logs.get(nsp);
     if (log === undefined) {
       log = new BroadcastLog(this.#boot, this.options);
+      log.streamCursor = () => this.shared?.cursor(nsp);
       this.#logs.set(nsp, log);
     }
     return log;
@@ -562,15 +590,6 @@ export class ConnectionRecovery {
   }
 }
 
-/**
- * What a log entry holds beside its encoded bytes (the entry, its target, the string's
- * header), counted against `maxBytes` so that the bound is near the memory it keeps:
- * a one-room broadcast of 120 encoded bytes took 465 bytes of heap on Node 20.
- */
-const ENTRY_OVERHEAD = 368;
-
-const NO_ATTACHMENTS: readonly Buffer[] = Object.freeze([]);
-
 /** How often expired sockets are forgotten and old broadcasts dropped. */
 const SWEEP_MS = 1000;
 
@@ -584,11 +603,84 @@ function sameAuth(
   return isDeepStrictEqual(a, b);
 }
 
+/** Where a client coming back from another node stood: the stream's position and its history rooms' points. */
+interface SharedStandPoint {
+  readonly stream: string;
+  readonly rooms: ReadonlyMap<string, HistoryPoint>;
+}
+
+/** What a restored socket's history rooms gave, and where this node's log stood when they were held. */
+interface HistoryReplay {
+  readonly mark: number;
+  readonly points: ReadonlyMap<string, HistoryPoint>;
+  readonly histories: ReadonlyMap<string, readonly ReplayedEvent[]>;
+}
+
+/** The id before every stream entry. */
+const STREAM_START = "0-0";
+
+/** Longest offset a client may name for a session kept on another node. */
+const MAX_OFFSET_LENGTH = 256;
+
+/**
+ * Where a client holding `offset` stood in a session kept by another node: every room
+ * must be one this node can read back, and its history rooms' points come from the
+ * session's tail.
+ */
+function standPointFor(
+  shared: SharedSessions,
+  session: SharedSession,
+  nsp: string,
+  offset: string,
+): SharedStandPoint | RecoveryMiss {
+  const historyRooms: string[] = [];
+  for (const room of session.rooms) {
+    const readBack = shared.readBack(nsp, room);
+    // A room another backend carries left no trace another node can read back.
+    if (readBack === undefined) return "not_in_stream";
+    if (readBack === "history") historyRooms.push(room);
+  }
+  // The start of the stream is where a node's tail may say a reader began, never an
+  // offset a client could have been given.
+  const isOffset = isStreamId(offset) && offset !== STREAM_START;
+  if (historyRooms.length === 0) {
+    if (offset === STREAM_START) return "offset_gone";
+    return isOffset ? { stream: offset, rooms: new Map() } : "unknown_session";
+  }
+  const tail = parseTail(session.swy?.h);
+  // Kept where the room was on another backend, or by a node that keeps no tail.
+  if (tail === undefined || !sameMembers(tail.r, historyRooms)) return "not_in_stream";
+  const stand = standPointOf(tail, offset);
+  if (typeof stand === "string") return stand;
+  const stream = stand.stream ?? (isOffset ? offset : undefined);
+  if (stream === undefined) return "offset_gone";
+  return { stream, rooms: stand.rooms };
+}
+
+function sameMembers(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && b.every((item) => a.includes(item));
+}
+
+/** Adds an encoded packet and its attachments to `out`. */
+function pushPacket(out: Outbound[], text: string, attachments: readonly Buffer[]): void {
+  out.push(Outbound.message(text));
+  for (const buffer of attachments) out.push(Outbound.message(buffer));
+}
+
+/**
+ * A logged packet's text with its offset, its last argument, replaced; undefined if
+ * it does not end with it. The packet is not decoded again: its bytes are as they went.
+ */
+function withOffset(text: string, offset: string, next: string): string | undefined {
+  const suffix = `,${JSON.stringify(offset)}]`;
+  if (!text.endsWith(suffix)) return undefined;
+  return `${text.slice(0, text.length - suffix.length)},${JSON.stringify(next)}]`;
+}
+
 /** Adds a logged broadcast to `out` when it reached socket `id` in `rooms`. */
 function replayEntry(entry: Logged, id: string, rooms: ReadonlySet<string>, out: Outbound[]): void {
   if (!selects(entry.target, id, rooms)) return;
-  out.push(Outbound.message(entry.text));
-  for (const buffer of entry.attachments) out.push(Outbound.message(buffer));
+  pushPacket(out, entry.text, entry.attachments);
 }
 
 /**

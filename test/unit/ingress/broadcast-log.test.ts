@@ -4,7 +4,8 @@
  * which a client recovering on this node, or one restored from another, names.
  */
 import { describe, expect, it } from "vitest";
-import { BroadcastLog, type RecoveryOptions } from "../../../src/ingress/sio/recovery.js";
+import { BroadcastLog } from "../../../src/ingress/sio/broadcast-log.js";
+import type { RecoveryOptions } from "../../../src/ingress/sio/recovery.js";
 
 const OPTIONS: RecoveryOptions = {
   maxDisconnectionDuration: 60_000,

@@ -34,6 +34,12 @@ export interface SessionStoreOptions {
 /** A session's encoded size at most: a session holds ids, room names and claims. */
 const MAX_SESSION_BYTES = 256 * 1024;
 
+/** The id before every entry: where a reader of an empty stream starts. */
+const STREAM_START = "0-0";
+
+/** How deep a session's history tail nests (`{t: [[…]]}`), with room to spare. */
+const TAIL_DEPTH = 4;
+
 /**
  * Connection state recovery across nodes on the Redis streams of streams mode, as
  * `@socket.io/redis-streams-adapter` 0.3 does it, so that a socket kept by one node
@@ -114,8 +120,14 @@ export class RedisSessionStore implements ClusterSessions {
     if (!isStreamId(offset)) return "offset_gone";
     const redis = this.#redis();
     const stream = this.#codec.streamOf(nsp);
-    const named = (await redis.xrange(stream, offset, offset)) as [string, unknown[]][];
-    if (named.length === 0) return "offset_gone";
+    if (offset === STREAM_START) {
+      // Read from before the stream's first entry (a reader that started on an empty
+      // stream): whole unless Redis has trimmed it since.
+      if (await this.#wasTrimmed(stream)) return "offset_gone";
+    } else {
+      const named = (await redis.xrange(stream, offset, offset)) as [string, unknown[]][];
+      if (named.length === 0) return "offset_gone";
+    }
     const out: ClusterBroadcast[] = [];
     let from = offset;
     for (;;) {
@@ -136,6 +148,20 @@ export class RedisSessionStore implements ClusterSessions {
       }
       if (entries.length < this.#options.readCount) return out;
     }
+  }
+
+  /** Whether entries were ever removed from `stream` (XINFO's `max-deleted-entry-id`). */
+  async #wasTrimmed(stream: string): Promise<boolean> {
+    let info: unknown[];
+    try {
+      info = (await this.#redis().xinfo("STREAM", stream)) as unknown[];
+    } catch (error) {
+      // No such key: nothing was ever added, so nothing was removed.
+      if (error instanceof Error && /no such key/i.test(error.message)) return false;
+      throw error;
+    }
+    const at = info.indexOf("max-deleted-entry-id");
+    return at < 0 || info[at + 1] !== STREAM_START;
   }
 
   #broadcastOf(nsp: string, id: string, fields: unknown[]): ClusterBroadcast | undefined {
@@ -172,9 +198,14 @@ export class RedisSessionStore implements ClusterSessions {
     let swy: PersistedSession["swy"];
     if (record.swy !== undefined) {
       const own = asRecord(record.swy, "session.swy");
+      if (exceedsDepth(own.h, TAIL_DEPTH)) {
+        throw new MalformedMessageError("the session's history tail nests too deep");
+      }
       swy = {
         nsp: asString(own.nsp, "session.swy.nsp"),
         auth: asString(own.auth, "session.swy.auth"),
+        // Where the socket stood in its rooms' channel histories: checked by its reader.
+        ...(own.h === undefined ? {} : { h: own.h }),
       };
     }
     return { sid, pid, rooms, data: record.data ?? {}, ...(swy === undefined ? {} : { swy }) };

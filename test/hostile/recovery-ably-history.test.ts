@@ -1,0 +1,200 @@
+/**
+ * Vectors against recovery across nodes for rooms on Ably (docs/recovery.md, "Rooms on
+ * Ably"), where another node reads what a client missed back from the channels' history
+ * at the points its kept session names:
+ * - a session without its history tail, or with a forged one (garbage, a point the
+ *   channel's history does not hold, an attach serial Ably refuses) gives a new socket
+ *   with a coded reason, and the rooms held for the read are released;
+ * - anyone who may publish on the channel flooding it while the client is away costs
+ *   the node at most `maxPackets` messages read (`too_many_missed`);
+ * - Ably away when the client comes back: a new socket (`history_unavailable`) within
+ *   the join timeout, not a hang;
+ * and the node serves everyone else all along.
+ */
+import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
+import { decode, encode } from "notepack.io";
+import { io, type Socket } from "socket.io-client";
+import { expect, it } from "vitest";
+import type { AblyEmulator } from "../emulators/ably/ably-emulator.js";
+import { connectRealtime, KEY, startEmulator } from "../emulators/ably/test-support.js";
+import { useCleanup } from "../helpers/cleanup.js";
+import { connected, secretsOf } from "../helpers/recovery-client.js";
+import { describeWithRedis, REDIS_URL } from "../helpers/redis-server.js";
+import { Harness, joinRoom } from "../helpers/switchyard-harness.js";
+import { until } from "../helpers/wait-for.js";
+
+const cleanup = useCleanup();
+const TOKEN = "ably-history-hostile-token-0123456789";
+
+async function node(emulator: AblyEmulator, key: string): Promise<Harness> {
+  const harness = await Harness.start(`
+server:
+  joinTimeout: 1000
+  connectionStateRecovery: { maxDisconnectionDuration: 10000, maxPackets: 20 }
+api: { token: "${TOKEN}" }
+backends:
+  native:
+    kind: native
+    settings:
+      redis: { url: "${REDIS_URL}", key: "${key}", mode: streams, streamName: "${key}", requestsTimeout: 2000 }
+  ably:
+    kind: ably
+    settings: { key: "${KEY}", host: "${emulator.host}", port: ${emulator.port}, tls: false }
+namespaces:
+  /:
+    routes:
+      - { room: "room:{id}", backend: ably, channel: "room:{id}" }
+    events:
+      join: { action: join, room: "{data.room}", allow: ["room:{id}"] }
+`);
+  cleanup.add(() => harness.close());
+  return harness;
+}
+
+async function client(url: string, auth: Record<string, unknown> = {}): Promise<Socket> {
+  const socket = io(url, { forceNew: true, transports: ["websocket"], reconnection: false, auth });
+  cleanup.add(() => socket.close());
+  await connected(socket);
+  return socket;
+}
+
+/** A member of room:1 on `harness` that got one message, cut off and persisted. */
+async function keptMember(
+  harness: Harness,
+  redis: Redis,
+): Promise<{ pid: string; offset: string; session: Record<string, unknown> }> {
+  const socket = await client(harness.url);
+  await joinRoom(socket, "room:1");
+  const first = new Promise<void>((resolve) => socket.once("message", () => resolve()));
+  const res = await fetch(`${harness.url}/api/v1/publish`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ room: "room:1", event: "message", args: ["hi"] }),
+  });
+  expect(res.status).toBe(202);
+  await first;
+  const { pid, offset } = secretsOf(socket);
+  socket.io.engine.close();
+  await until(() => !socket.connected, "disconnected");
+  await until(async () => (await redis.exists(`sio:session:${pid}`)) === 1, "session persisted");
+  const raw = await redis.get(`sio:session:${pid}`);
+  return { pid, offset, session: decode(Buffer.from(raw!, "base64")) as Record<string, unknown> };
+}
+
+/** Stores `session` with its history tail replaced under a new pid; returns the pid. */
+async function forge(redis: Redis, session: Record<string, unknown>, h: unknown): Promise<string> {
+  const pid = `forged-${randomBytes(6).toString("hex")}`;
+  const swy = { ...(session.swy as Record<string, unknown>) };
+  if (h === undefined) delete swy.h;
+  else swy.h = h;
+  await redis.set(
+    `sio:session:${pid}`,
+    encode({ ...session, pid, swy }).toString("base64"),
+    "PX",
+    10_000,
+  );
+  return pid;
+}
+
+/** A recovery outcome's count (the registry is the process's: both nodes count in it). */
+function outcome(harness: Harness, name: string): Promise<number | undefined> {
+  return harness.metric(
+    new RegExp(`^switchyard_recovery_total\\{outcome="${name}"\\} (\\d+)`, "m"),
+  );
+}
+
+/** The rooms of `/` on this node alone (held ones included), sockets' own ids left out. */
+function heldRooms(harness: Harness): string[] {
+  const names = harness.server.sio.namespace("/")?.roomNames() ?? [];
+  return [...names].filter((room) => room.startsWith("room:"));
+}
+
+describeWithRedis("recovery of Ably rooms across nodes against forged tails and floods", () => {
+  it("gives a new socket, with its reason, for sessions whose history tail is missing or forged", async () => {
+    const redis = new Redis(REDIS_URL);
+    cleanup.add(() => redis.disconnect());
+    const emulator = await startEmulator(cleanup);
+    const key = `swy-ably-hostile-${randomBytes(6).toString("hex")}`;
+    const a = await node(emulator, key);
+    const b = await node(emulator, key);
+    const kept = await keptMember(a, redis);
+    const h = (kept.session.swy as { h: { r: string[]; b: string[]; t: unknown[][] } }).h;
+    const cases: [string, unknown, string][] = [
+      ["no tail (as a socket.io node writes it)", undefined, "not_in_stream"],
+      ["a tail that is not one", { r: "room:1", t: 7 }, "not_in_stream"],
+      ["a tail for other rooms", { ...h, r: ["room:2"] }, "not_in_stream"],
+      [
+        "a point the channel's history does not hold",
+        { ...h, t: [[kept.offset, h.t[0]![1], "no-such-message:0", 0]] },
+        "offset_gone",
+      ],
+      [
+        "an attach serial Ably refuses",
+        { ...h, b: ["s:not-a-serial@0"], t: [[kept.offset, h.t[0]![1], "", 0]] },
+        "history_unavailable",
+      ],
+    ];
+    for (const [what, tail, reason] of cases) {
+      const pid = await forge(redis, kept.session, tail);
+      const before = (await outcome(b, reason)) ?? 0;
+      const socket = await client(b.url, { pid, offset: kept.offset });
+      expect(socket.recovered, what).toBe(false);
+      expect(await outcome(b, reason), what).toBe(before + 1);
+      // The forged session is left where it was: only a recovery takes a session.
+      expect(await redis.exists(`sio:session:${pid}`), what).toBe(1);
+      // Nothing held for the read stays: B has no member of room:1.
+      expect(heldRooms(b), what).toEqual([]);
+      socket.close();
+    }
+
+    // The real session still recovers on B, with what was published meanwhile.
+    const native = await connectRealtime(emulator, cleanup, "json");
+    await native.channels.get("room:1").publish("message", "while-away");
+    const owner = io(b.url, {
+      forceNew: true,
+      transports: ["websocket"],
+      reconnection: false,
+      auth: { pid: kept.pid, offset: kept.offset },
+    });
+    cleanup.add(() => owner.close());
+    const got: string[] = [];
+    owner.on("message", (text: string) => got.push(text));
+    await connected(owner);
+    await until(() => got.length === 1, "the missed message");
+    expect(got).toEqual(["while-away"]);
+  });
+
+  it("reads at most maxPackets back for a client whose room was flooded, and gives up at once when Ably is away", async () => {
+    const redis = new Redis(REDIS_URL);
+    cleanup.add(() => redis.disconnect());
+    const emulator = await startEmulator(cleanup);
+    const key = `swy-ably-hostile-${randomBytes(6).toString("hex")}`;
+    const a = await node(emulator, key);
+    const b = await node(emulator, key);
+    const flooded = await keptMember(a, redis);
+    const native = await connectRealtime(emulator, cleanup, "json");
+    const channel = native.channels.get("room:1");
+    // maxPackets is 20: 30 messages while the client is away are more than it reads.
+    for (let n = 0; n < 30; n++) await channel.publish("message", `flood${n}`);
+    const floods = (await outcome(b, "too_many_missed")) ?? 0;
+    const socket = await client(b.url, { pid: flooded.pid, offset: flooded.offset });
+    expect(socket.recovered).toBe(false);
+    expect(await outcome(b, "too_many_missed")).toBe(floods + 1);
+    expect(heldRooms(b)).toEqual([]);
+    socket.close();
+
+    const away = await keptMember(a, redis);
+    await emulator.kill();
+    const unavailable = (await outcome(b, "history_unavailable")) ?? 0;
+    const started = Date.now();
+    const late = await client(b.url, { pid: away.pid, offset: away.offset });
+    expect(late.recovered).toBe(false);
+    expect(await outcome(b, "history_unavailable")).toBe(unavailable + 1);
+    // Within the join timeout (1 s) and a margin, not the client's own connect timeout.
+    expect(Date.now() - started).toBeLessThan(5000);
+    // B serves new clients all along.
+    const fresh = await client(b.url);
+    expect(fresh.connected).toBe(true);
+  });
+});

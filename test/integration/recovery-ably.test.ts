@@ -1,0 +1,213 @@
+/**
+ * Connection state recovery across nodes for rooms on Ably (docs/recovery.md, "Rooms on
+ * Ably"): the real socket.io-client 4.8 with its own recovery, two Switchyard nodes on
+ * Redis streams, rooms carried by the Ably emulator (driven by the real `ably` SDK on
+ * both sides). A client cut from one node comes back through the other with the same
+ * id, its rooms, and every message its Ably rooms carried meanwhile (from Switchyard
+ * clients, the HTTP API and native Ably clients), once and in each room's order, read
+ * back from the channels' history.
+ */
+import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
+import { io, type Socket } from "socket.io-client";
+import { expect, it } from "vitest";
+import type { AblyEmulator } from "../emulators/ably/ably-emulator.js";
+import { connectRealtime, KEY, startEmulator } from "../emulators/ably/test-support.js";
+import { useCleanup } from "../helpers/cleanup.js";
+import { connected, secretsOf } from "../helpers/recovery-client.js";
+import { describeWithRedis, REDIS_URL } from "../helpers/redis-server.js";
+import { Harness, joinRoom } from "../helpers/switchyard-harness.js";
+import { until } from "../helpers/wait-for.js";
+
+const cleanup = useCleanup();
+const TOKEN = "ably-recovery-token-0123456789-abcdef";
+const WINDOW = 10_000;
+
+/** A node: the native core on Redis streams, `room:*` and `chat:*` on Ably, recovery on. */
+async function node(emulator: AblyEmulator, key: string): Promise<Harness> {
+  const harness = await Harness.start(`
+server:
+  connectionStateRecovery: { maxDisconnectionDuration: ${WINDOW} }
+  drainTimeout: 200 # a drain closes its two sessions within 0.2 s
+api: { token: "${TOKEN}" }
+backends:
+  native:
+    kind: native
+    settings:
+      redis: { url: "${REDIS_URL}", key: "${key}", mode: streams, streamName: "${key}", requestsTimeout: 2000 }
+  ably:
+    kind: ably
+    settings: { key: "${KEY}", host: "${emulator.host}", port: ${emulator.port}, tls: false }
+namespaces:
+  /:
+    routes:
+      - { room: "room:{id}", backend: ably, channel: "room:{id}" }
+      - { room: "chat:{id}", backend: ably, channel: "chat:{id}" }
+      - { room: "local:{id}", backend: native }
+    events:
+      join: { action: join, room: "{data.room}", allow: ["room:{id}", "chat:{id}", "local:{id}"] }
+      say:
+        action: broadcast
+        room: "{data.room}"
+        allow: ["room:{id}", "chat:{id}", "local:{id}"]
+        emit: message
+        args: ["{data.text}"]
+        exceptSender: false
+        requireMembership: false
+      tell:
+        action: broadcast
+        room: "{data.room}"
+        allow: ["room:{id}", "chat:{id}"]
+        emit: message
+        args: ["{data.text}"]
+`);
+  cleanup.add(() => harness.close());
+  return harness;
+}
+
+async function recoveringClient(url: string): Promise<Socket> {
+  const socket = io(url, { forceNew: true, transports: ["websocket"], reconnection: false });
+  cleanup.add(() => socket.close());
+  await connected(socket);
+  return socket;
+}
+
+/** Every `message` payload `socket` receives, in order. */
+function collect(socket: Socket): string[] {
+  const got: string[] = [];
+  socket.on("message", (text: string) => got.push(text));
+  return got;
+}
+
+function watcher(): Redis {
+  const redis = new Redis(REDIS_URL);
+  cleanup.add(() => redis.disconnect());
+  return redis;
+}
+
+/** Cuts the transport and waits until the node persisted the socket in Redis. */
+async function cutAndPersist(client: Socket, redis: Redis): Promise<void> {
+  const { pid } = secretsOf(client);
+  client.io.engine.close();
+  await until(() => !client.connected, "client disconnected");
+  await until(async () => (await redis.exists(`sio:session:${pid}`)) === 1, "session persisted");
+}
+
+async function reconnectThrough(client: Socket, url: string): Promise<void> {
+  (client.io as unknown as { uri: string }).uri = url;
+  client.connect();
+  await connected(client);
+}
+
+async function publish(harness: Harness, room: string, text: string): Promise<void> {
+  const res = await fetch(`${harness.url}/api/v1/publish`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ room, event: "message", args: [text] }),
+  });
+  expect(res.status).toBe(202);
+}
+
+function numbered(prefix: string, count: number): string[] {
+  return Array.from({ length: count }, (_, n) => `${prefix}${n}`);
+}
+
+/** The messages of `got` that start with one of `prefixes`, in the order they came. */
+function only(got: readonly string[], ...prefixes: string[]): string[] {
+  return got.filter((text) => prefixes.some((prefix) => text.startsWith(prefix)));
+}
+
+describeWithRedis("connection state recovery across nodes for rooms on Ably", () => {
+  it("restores a socket in two Ably rooms and a stream room on another node with every missed message, once and in order", async () => {
+    const redis = watcher();
+    const emulator = await startEmulator(cleanup);
+    const key = `swy-ably-recovery-${randomBytes(6).toString("hex")}`;
+    const a = await node(emulator, key);
+    const b = await node(emulator, key);
+    const client = await recoveringClient(a.url);
+    for (const room of ["room:1", "chat:1", "local:1"]) await joinRoom(client, room);
+    const got = collect(client);
+    const sender = await b.connect({ transports: ["websocket"] });
+    const native = await connectRealtime(emulator, cleanup, "json");
+    const nativeRoom = native.channels.get("room:1");
+
+    await sender.emitWithAck("say", { room: "room:1", text: "r-before" });
+    await sender.emitWithAck("say", { room: "chat:1", text: "c-before" });
+    await sender.emitWithAck("say", { room: "local:1", text: "l-before" });
+    await until(() => got.length === 3, "the first messages");
+    const id = client.id;
+
+    await cutAndPersist(client, redis);
+    // room:1 from a client of B, the API of A and a native Ably client; chat:1 from the
+    // API of B; local:1 (the stream) from A's API.
+    for (const text of numbered("r-client", 10))
+      await sender.emitWithAck("say", { room: "room:1", text });
+    for (const text of numbered("r-api", 10)) await publish(a, "room:1", text);
+    for (const text of numbered("r-ably", 10)) await nativeRoom.publish("message", text);
+    for (const text of numbered("c-api", 10)) await publish(b, "chat:1", text);
+    for (const text of numbered("l-api", 10)) await publish(a, "local:1", text);
+    await reconnectThrough(client, b.url);
+
+    expect(client.recovered).toBe(true);
+    expect(client.id).toBe(id);
+    await until(() => got.length === 53, "every missed message");
+    expect(only(got, "r-")).toEqual([
+      "r-before",
+      ...numbered("r-client", 10),
+      ...numbered("r-api", 10),
+      ...numbered("r-ably", 10),
+    ]);
+    expect(only(got, "c-")).toEqual(["c-before", ...numbered("c-api", 10)]);
+    expect(only(got, "l-")).toEqual(["l-before", ...numbered("l-api", 10)]);
+
+    // In its rooms on B now: live messages arrive once, and nothing else repeats.
+    await nativeRoom.publish("message", "r-after");
+    await publish(a, "chat:1", "c-after");
+    await until(() => got.length === 55, "live messages");
+    expect(only(got, "r-").at(-1)).toBe("r-after");
+    expect(only(got, "c-").at(-1)).toBe("c-after");
+    expect(new Set(got).size).toBe(got.length);
+    expect(await b.metric(/^switchyard_recovery_total\{outcome="recovered"\} (\d+)/m)).toBe(1);
+    expect(await redis.exists(`sio:session:${secretsOf(client).pid}`)).toBe(0);
+  });
+
+  it("restores a socket from a drained node: a quiet room, and its own except-sender message left out", async () => {
+    const redis = watcher();
+    const emulator = await startEmulator(cleanup);
+    const key = `swy-ably-recovery-${randomBytes(6).toString("hex")}`;
+    const a = await node(emulator, key);
+    const b = await node(emulator, key);
+    const client = await recoveringClient(a.url);
+    // room:5 carries nothing before the drop (where the room stood is its attachment);
+    // in chat:5 the client's own `tell` reached everyone but itself.
+    await joinRoom(client, "room:5");
+    await joinRoom(client, "chat:5");
+    const got = collect(client);
+    const other = await recoveringClient(a.url);
+    await joinRoom(other, "chat:5");
+    const gotOther = collect(other);
+    client.emit("tell", { room: "chat:5", text: "c-mine" });
+    await until(() => gotOther.length === 1, "the other member got the client's message");
+    await publish(b, "chat:5", "c-before");
+    await until(() => got.length === 1, "a first message");
+    expect(got).toEqual(["c-before"]);
+    const id = client.id;
+    const { pid } = secretsOf(client);
+
+    const drained = a.server.drain();
+    await until(() => !client.connected, "the drain closed the client's session");
+    await until(async () => (await redis.exists(`sio:session:${pid}`)) === 1, "session persisted");
+    await drained;
+    const native = await connectRealtime(emulator, cleanup, "json");
+    for (const text of numbered("r-ably", 10))
+      await native.channels.get("room:5").publish("message", text);
+    for (const text of numbered("c-api", 5)) await publish(b, "chat:5", text);
+    await reconnectThrough(client, b.url);
+
+    expect(client.recovered).toBe(true);
+    expect(client.id).toBe(id);
+    await until(() => got.length === 16, "every missed message");
+    expect(only(got, "r-")).toEqual(numbered("r-ably", 10));
+    expect(only(got, "c-")).toEqual(["c-before", ...numbered("c-api", 5)]);
+  });
+});
