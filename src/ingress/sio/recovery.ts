@@ -468,12 +468,11 @@ export class ConnectionRecovery {
     out: Outbound[],
   ): void {
     const { id: sid, nsp } = kept;
+    const later = this.#loggedAfterHistories(log, kept, rooms, replay);
     const target: BroadcastTarget = { rooms: [sid] };
     const now = Date.now();
-    const read = new Set<string>();
     for (const [room, events] of replay.histories) {
       for (const { event, args, except, position } of events) {
-        read.add(position);
         if (except === sid) continue;
         const [text, ...attachments] = encode({
           type: SioType.EVENT,
@@ -484,18 +483,40 @@ export class ConnectionRecovery {
         pushPacket(out, text, attachments);
       }
     }
+    for (const { entry, room } of later) {
+      const text = withOffset(entry.text, log.offsetOf(entry), log.nextOffset());
+      if (text === undefined) continue;
+      const position = { rooms: [room], id: entry.position!.id };
+      log.append(target, text, entry.attachments, now, undefined, position);
+      pushPacket(out, text, entry.attachments);
+    }
+  }
+
+  /**
+   * What this node logged on a restored socket's history rooms since they were held,
+   * after the newest message each history read gave: newer than the read, in the order
+   * it arrived. What it logged up to that message is in the read (or older, when this
+   * node's delivery lagged behind the history).
+   */
+  #loggedAfterHistories(
+    log: BroadcastLog,
+    { id: sid, nsp }: KeptSocket,
+    rooms: ReadonlySet<string>,
+    replay: HistoryReplay,
+  ): { entry: Logged; room: string }[] {
     const since = log.since(replay.mark);
     if (since === undefined) this.#incomplete(sid, nsp, { since: "hold" });
-    // Per room: the newest message it read; what this node logged up to it is in
-    // the history read (or older, when this node's delivery lagged), not after.
+    const read = new Set<string>();
     const caughtUp = new Map<string, number>();
     for (const [room, point] of replay.points) {
       const events = replay.histories.get(room) ?? [];
+      for (const { position } of events) read.add(position);
       const newest = events.at(-1)?.position ?? ("after" in point ? point.after : undefined);
       let at = (since?.length ?? 0) - 1;
       while (at >= 0 && since![at]!.position?.id !== newest) at--;
       caughtUp.set(room, at);
     }
+    const out: { entry: Logged; room: string }[] = [];
     (since ?? []).forEach((entry, at) => {
       const position = entry.position;
       if (position === undefined || read.has(position.id)) return;
@@ -503,14 +524,9 @@ export class ConnectionRecovery {
       if (room === undefined || at <= caughtUp.get(room)! || !selects(entry.target, sid, rooms)) {
         return;
       }
-      const text = withOffset(entry.text, log.offsetOf(entry), log.nextOffset());
-      if (text === undefined) return;
-      log.append(target, text, entry.attachments, now, undefined, {
-        rooms: [room],
-        id: position.id,
-      });
-      pushPacket(out, text, entry.attachments);
+      out.push({ entry, room });
     });
+    return out;
   }
 
   #incomplete(socket: string, nsp: string, between: Record<string, string>): void {
