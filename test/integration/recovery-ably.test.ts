@@ -220,4 +220,49 @@ describeWithRedis("connection state recovery across nodes for rooms on Ably", ()
     expect(only(got, "r-")).toEqual(numbered("r-ably", 10));
     expect(only(got, "c-")).toEqual(["c-before", ...numbered("c-api", 5)]);
   });
+
+  it("gives a restored socket once a message its node's live feed delivers after the history read gave it", async () => {
+    const redis = watcher();
+    const emulator = await startEmulator(cleanup);
+    const key = `swy-ably-recovery-${randomBytes(6).toString("hex")}`;
+    const a = await node(emulator, key);
+    const b = await node(emulator, key);
+    const client = await recoveringClient(a.url);
+    await joinRoom(client, "room:9");
+    const got = collect(client);
+    // Node B is attached to room:9 all along: the held messages are on their way to it.
+    const bystander = await b.connect({ transports: ["websocket"] });
+    await joinRoom(bystander, "room:9");
+    const gotBystander = collect(bystander);
+    await publish(b, "room:9", "before");
+    await until(() => got.length === 1, "a first message");
+    await cutAndPersist(client, redis);
+
+    // Ably's history holds `late*` at once; their live delivery to every connection (node
+    // B's too) waits until the client is back: B's live feed lags behind the history.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    emulator.setDeliveryFault((delivery) =>
+      delivery.messages.some((message) => String(message.data).startsWith("late"))
+        ? { until: held }
+        : undefined,
+    );
+    const native = await connectRealtime(emulator, cleanup, "json");
+    for (const text of numbered("late", 5))
+      await native.channels.get("room:9").publish("message", text);
+    await reconnectThrough(client, b.url);
+    expect(client.recovered).toBe(true);
+    await until(() => got.length === 6, "the late messages, from the history");
+
+    release();
+    emulator.setDeliveryFault(undefined);
+    await publish(a, "room:9", "after");
+    await until(() => got.includes("after"), "a live message after the held ones");
+    expect(got).toEqual(["before", ...numbered("late", 5), "after"]);
+    // B's other member got the held messages when they came, once.
+    await until(() => gotBystander.includes("after"), "the bystander's live message");
+    expect(gotBystander).toEqual(["before", ...numbered("late", 5), "after"]);
+  });
 });

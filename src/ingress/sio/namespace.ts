@@ -124,6 +124,13 @@ export class Namespace {
     // socket.io's does, volatile ones excepted), which the client keeps to recover from:
     // the entry id of one read from a shared stream, this node's own otherwise.
     const log = options.volatile === true ? undefined : this.#log;
+    // A message a restored socket already got from its channel's history, which this
+    // node's own subscription delivers only now, is kept from that socket.
+    const replayedTo =
+      options.position === undefined ? undefined : this.#recovery?.replayedTo(options.position);
+    if (replayedTo !== undefined) {
+      target = { ...target, exceptRooms: [...(target.exceptRooms ?? []), ...replayedTo] };
+    }
     const streamId = log === undefined ? undefined : options.offset;
     const offset = streamId ?? log?.nextOffset();
     const [text, ...attachments] = encode({

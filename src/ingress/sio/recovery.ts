@@ -194,6 +194,11 @@ export class ConnectionRecovery {
   readonly #missLines = new LogBudget(100, 10_000);
   /** Kept sockets the shared store did not take: no other node can restore them. */
   readonly #unshared = new Set<string>();
+  /**
+   * History id → the restored sockets it was replayed to, and until when this node's
+   * own delivery of it is kept from them ({@link replayedTo}), oldest first.
+   */
+  readonly #replayed = new Map<string, { readonly sids: string[]; readonly until: number }>();
 
   constructor(
     options: RecoveryOptions,
@@ -235,7 +240,32 @@ export class ConnectionRecovery {
       metrics.recoveries.inc({ outcome: "forgotten" });
       this.onForget(oldest);
     }
+    this.#sweepSoon();
+  }
+
+  #sweepSoon(): void {
     this.#sweeper ??= setInterval(() => this.#sweep(), SWEEP_MS).unref();
+  }
+
+  /**
+   * The restored sockets a message of a history room was replayed to from its channel's
+   * history, when this node's own subscription delivers it after the read (its live
+   * feed behind the history): they have it already. Undefined for nearly every message.
+   */
+  replayedTo(position: string): readonly string[] | undefined {
+    if (this.#replayed.size === 0) return undefined;
+    const replayed = this.#replayed.get(position);
+    return replayed !== undefined && replayed.until >= Date.now() ? replayed.sids : undefined;
+  }
+
+  #noteReplayed(position: string, sid: string, until: number): void {
+    const replayed = this.#replayed.get(position);
+    if (replayed !== undefined) {
+      replayed.sids.push(sid);
+      return;
+    }
+    this.#replayed.set(position, { sids: [sid], until });
+    this.#sweepSoon();
   }
 
   /**
@@ -471,9 +501,11 @@ export class ConnectionRecovery {
     const later = this.#loggedAfterHistories(log, kept, rooms, replay);
     const target: BroadcastTarget = { rooms: [sid] };
     const now = Date.now();
+    const until = now + REPLAYED_KEPT_MS;
     for (const [room, events] of replay.histories) {
       for (const { event, args, except, position } of events) {
         if (except === sid) continue;
+        this.#noteReplayed(position, sid, until);
         const [text, ...attachments] = encode({
           type: SioType.EVENT,
           nsp,
@@ -599,7 +631,11 @@ export class ConnectionRecovery {
       this.onForget(kept);
     }
     for (const log of this.#logs.values()) log.trim(now);
-    if (this.#kept.size === 0) {
+    for (const [position, { until }] of this.#replayed) {
+      if (until >= now) break;
+      this.#replayed.delete(position);
+    }
+    if (this.#kept.size === 0 && this.#replayed.size === 0) {
       clearInterval(this.#sweeper);
       this.#sweeper = undefined;
     }
@@ -608,6 +644,12 @@ export class ConnectionRecovery {
 
 /** How often expired sockets are forgotten and old broadcasts dropped. */
 const SWEEP_MS = 1000;
+
+/**
+ * How long a message replayed from a channel's history is kept from its socket when this
+ * node's own subscription delivers it afterwards: longer than a live feed lags.
+ */
+const REPLAYED_KEPT_MS = 30_000;
 
 /** Whether two CONNECT auth payloads are the same, `pid` and `offset` aside. */
 function sameAuth(
