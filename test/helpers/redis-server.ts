@@ -4,8 +4,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Redis } from "ioredis";
 import { describe, inject, it } from "vitest";
 import type { RedisAvailability } from "../setup/redis.js";
+import type { Cleanup } from "./cleanup.js";
 
 /** What test/setup/redis.ts found before the run: the shared Redis and `redis-server`. */
 const redis: RedisAvailability = inject("redis");
@@ -27,6 +29,13 @@ export const itWithRedis = it.skipIf(!redis.isUp);
  */
 export const describeWithRedisServer = describe.skipIf(!redis.hasServerBinary);
 export const itWithRedisServer = it.skipIf(!redis.hasServerBinary);
+
+/** A connection of the test's own to the shared Redis (to watch keys), closed after the test. */
+export function redisWatcher(cleanup: Cleanup): Redis {
+  const connection = new Redis(REDIS_URL);
+  cleanup.add(() => connection.disconnect());
+  return connection;
+}
 
 /** A port nobody listens on right now (the OS's choice for port 0). */
 export async function freePort(): Promise<number> {

@@ -12,16 +12,20 @@
  * and the node serves everyone else all along.
  */
 import { randomBytes } from "node:crypto";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { decode, encode } from "notepack.io";
 import { io, type Socket } from "socket.io-client";
 import { expect, it } from "vitest";
 import type { AblyEmulator } from "../emulators/ably/ably-emulator.js";
 import { connectRealtime, KEY, startEmulator } from "../emulators/ably/test-support.js";
 import { useCleanup } from "../helpers/cleanup.js";
-import { connected, secretsOf } from "../helpers/recovery-client.js";
-import { describeWithRedis, REDIS_URL } from "../helpers/redis-server.js";
-import { Harness, joinRoom } from "../helpers/switchyard-harness.js";
+import {
+  connected,
+  recoveringClient,
+  keptMember as sharedKeptMember,
+} from "../helpers/recovery-client.js";
+import { describeWithRedis, REDIS_URL, redisWatcher } from "../helpers/redis-server.js";
+import { Harness } from "../helpers/switchyard-harness.js";
 import { until } from "../helpers/wait-for.js";
 
 const cleanup = useCleanup();
@@ -52,32 +56,29 @@ namespaces:
   return harness;
 }
 
-async function client(url: string, auth: Record<string, unknown> = {}): Promise<Socket> {
-  const socket = io(url, { forceNew: true, transports: ["websocket"], reconnection: false, auth });
-  cleanup.add(() => socket.close());
-  await connected(socket);
-  return socket;
+/** The Ably emulator, two nodes on it and on one Redis key, and a Redis connection to watch. */
+async function twoNodes(): Promise<{
+  redis: Redis;
+  emulator: AblyEmulator;
+  a: Harness;
+  b: Harness;
+}> {
+  const redis = redisWatcher(cleanup);
+  const emulator = await startEmulator(cleanup);
+  const key = `swy-ably-hostile-${randomBytes(6).toString("hex")}`;
+  return { redis, emulator, a: await node(emulator, key), b: await node(emulator, key) };
 }
 
-/** A member of room:1 on `harness` that got one message, cut off and persisted. */
+function client(url: string, auth: Record<string, unknown> = {}): Promise<Socket> {
+  return recoveringClient(cleanup, url, auth);
+}
+
+/** A member of room:1 on `harness`, cut off and persisted, with its session as stored. */
 async function keptMember(
   harness: Harness,
   redis: Redis,
 ): Promise<{ pid: string; offset: string; session: Record<string, unknown> }> {
-  const socket = await client(harness.url);
-  await joinRoom(socket, "room:1");
-  const first = new Promise<void>((resolve) => socket.once("message", () => resolve()));
-  const res = await fetch(`${harness.url}/api/v1/publish`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-    body: JSON.stringify({ room: "room:1", event: "message", args: ["hi"] }),
-  });
-  expect(res.status).toBe(202);
-  await first;
-  const { pid, offset } = secretsOf(socket);
-  socket.io.engine.close();
-  await until(() => !socket.connected, "disconnected");
-  await until(async () => (await redis.exists(`sio:session:${pid}`)) === 1, "session persisted");
+  const { pid, offset } = await sharedKeptMember(cleanup, harness.url, TOKEN, redis);
   const raw = await redis.get(`sio:session:${pid}`);
   return { pid, offset, session: decode(Buffer.from(raw!, "base64")) as Record<string, unknown> };
 }
@@ -112,12 +113,7 @@ function heldRooms(harness: Harness): string[] {
 
 describeWithRedis("recovery of Ably rooms across nodes against forged tails and floods", () => {
   it("gives a new socket, with its reason, for sessions whose history tail is missing or forged", async () => {
-    const redis = new Redis(REDIS_URL);
-    cleanup.add(() => redis.disconnect());
-    const emulator = await startEmulator(cleanup);
-    const key = `swy-ably-hostile-${randomBytes(6).toString("hex")}`;
-    const a = await node(emulator, key);
-    const b = await node(emulator, key);
+    const { redis, emulator, a, b } = await twoNodes();
     const kept = await keptMember(a, redis);
     const h = (kept.session.swy as { h: { r: string[]; b: string[]; t: unknown[][] } }).h;
     const cases: [string, unknown, string][] = [
@@ -166,12 +162,7 @@ describeWithRedis("recovery of Ably rooms across nodes against forged tails and 
   });
 
   it("reads at most maxPackets back for a client whose room was flooded, and gives up at once when Ably is away", async () => {
-    const redis = new Redis(REDIS_URL);
-    cleanup.add(() => redis.disconnect());
-    const emulator = await startEmulator(cleanup);
-    const key = `swy-ably-hostile-${randomBytes(6).toString("hex")}`;
-    const a = await node(emulator, key);
-    const b = await node(emulator, key);
+    const { redis, emulator, a, b } = await twoNodes();
     const flooded = await keptMember(a, redis);
     const native = await connectRealtime(emulator, cleanup, "json");
     const channel = native.channels.get("room:1");

@@ -11,13 +11,17 @@
  *   read back from are passed over: the client gets the real ones, once.
  */
 import { randomBytes } from "node:crypto";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { encode } from "notepack.io";
-import { io, type Socket } from "socket.io-client";
+import type { Socket } from "socket.io-client";
 import { expect, it } from "vitest";
 import { useCleanup } from "../helpers/cleanup.js";
-import { connected } from "../helpers/recovery-client.js";
-import { describeWithRedis, REDIS_URL } from "../helpers/redis-server.js";
+import {
+  connected,
+  recoveringClient,
+  keptMember as sharedKeptMember,
+} from "../helpers/recovery-client.js";
+import { describeWithRedis, REDIS_URL, redisWatcher } from "../helpers/redis-server.js";
 import { Harness, joinRoom } from "../helpers/switchyard-harness.js";
 import { until } from "../helpers/wait-for.js";
 
@@ -42,50 +46,22 @@ namespaces:
   return harness;
 }
 
-function watcher(): Redis {
-  const redis = new Redis(REDIS_URL);
-  cleanup.add(() => redis.disconnect());
-  return redis;
-}
-
 /** A client of `url` with `auth` (a forged `{pid, offset}` goes out as it is). */
-async function client(url: string, auth: Record<string, unknown>): Promise<Socket> {
-  const socket = io(url, { forceNew: true, transports: ["websocket"], reconnection: false, auth });
-  cleanup.add(() => socket.close());
-  await connected(socket);
-  return socket;
+function client(url: string, auth: Record<string, unknown>): Promise<Socket> {
+  return recoveringClient(cleanup, url, auth);
 }
 
-/** A member of room:1 on `harness` holding an offset, cut off and persisted. */
-async function keptMember(
+function keptMember(
   harness: Harness,
   redis: Redis,
   auth: Record<string, unknown>,
-): Promise<{ socket: Socket; id: string; pid: string; offset: string }> {
-  const socket = await client(harness.url, auth);
-  await joinRoom(socket, "room:1");
-  const offset = new Promise<void>((resolve) => socket.once("message", () => resolve()));
-  const res = await fetch(`${harness.url}/api/v1/publish`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-    body: JSON.stringify({ room: "room:1", event: "message", args: ["hi"] }),
-  });
-  expect(res.status).toBe(202);
-  await offset;
-  const inner = socket as unknown as { _pid: string; _lastOffset: string };
-  const secrets = { id: socket.id!, pid: inner._pid, offset: inner._lastOffset };
-  socket.io.engine.close();
-  await until(() => !socket.connected, "disconnected");
-  await until(
-    async () => (await redis.exists(`sio:session:${secrets.pid}`)) === 1,
-    "session persisted",
-  );
-  return { socket, ...secrets };
+): ReturnType<typeof sharedKeptMember> {
+  return sharedKeptMember(cleanup, harness.url, TOKEN, redis, auth);
 }
 
 describeWithRedis("recovery across nodes against forged pids, offsets and session keys", () => {
   it("does not hand a kept socket to a thief on another node, and leaves it to its owner", async () => {
-    const redis = watcher();
+    const redis = redisWatcher(cleanup);
     const key = `swy-hostile-${randomBytes(6).toString("hex")}`;
     const a = await node(key);
     const b = await node(key);
@@ -120,7 +96,7 @@ describeWithRedis("recovery across nodes against forged pids, offsets and sessio
   });
 
   it("passes over malformed and too deep stream entries while it reads back what a client missed", async () => {
-    const redis = watcher();
+    const redis = redisWatcher(cleanup);
     const key = `swy-hostile-${randomBytes(6).toString("hex")}`;
     const a = await node(key);
     const b = await node(key);
@@ -175,7 +151,7 @@ describeWithRedis("recovery across nodes against forged pids, offsets and sessio
   });
 
   it("gives a new socket for forged session keys and offsets the stream does not hold", async () => {
-    const redis = watcher();
+    const redis = redisWatcher(cleanup);
     const key = `swy-hostile-${randomBytes(6).toString("hex")}`;
     const harness = await node(key);
     const kept = await keptMember(harness, redis, {});

@@ -8,14 +8,19 @@
  * back from the channels' history.
  */
 import { randomBytes } from "node:crypto";
-import { Redis } from "ioredis";
-import { io, type Socket } from "socket.io-client";
 import { expect, it } from "vitest";
 import type { AblyEmulator } from "../emulators/ably/ably-emulator.js";
 import { connectRealtime, KEY, startEmulator } from "../emulators/ably/test-support.js";
 import { useCleanup } from "../helpers/cleanup.js";
-import { connected, secretsOf } from "../helpers/recovery-client.js";
-import { describeWithRedis, REDIS_URL } from "../helpers/redis-server.js";
+import {
+  collect,
+  cutAndPersist,
+  publishText,
+  reconnectThrough,
+  recoveringClient,
+  secretsOf,
+} from "../helpers/recovery-client.js";
+import { describeWithRedis, REDIS_URL, redisWatcher } from "../helpers/redis-server.js";
 import { Harness, joinRoom } from "../helpers/switchyard-harness.js";
 import { until } from "../helpers/wait-for.js";
 
@@ -65,47 +70,8 @@ namespaces:
   return harness;
 }
 
-async function recoveringClient(url: string): Promise<Socket> {
-  const socket = io(url, { forceNew: true, transports: ["websocket"], reconnection: false });
-  cleanup.add(() => socket.close());
-  await connected(socket);
-  return socket;
-}
-
-/** Every `message` payload `socket` receives, in order. */
-function collect(socket: Socket): string[] {
-  const got: string[] = [];
-  socket.on("message", (text: string) => got.push(text));
-  return got;
-}
-
-function watcher(): Redis {
-  const redis = new Redis(REDIS_URL);
-  cleanup.add(() => redis.disconnect());
-  return redis;
-}
-
-/** Cuts the transport and waits until the node persisted the socket in Redis. */
-async function cutAndPersist(client: Socket, redis: Redis): Promise<void> {
-  const { pid } = secretsOf(client);
-  client.io.engine.close();
-  await until(() => !client.connected, "client disconnected");
-  await until(async () => (await redis.exists(`sio:session:${pid}`)) === 1, "session persisted");
-}
-
-async function reconnectThrough(client: Socket, url: string): Promise<void> {
-  (client.io as unknown as { uri: string }).uri = url;
-  client.connect();
-  await connected(client);
-}
-
-async function publish(harness: Harness, room: string, text: string): Promise<void> {
-  const res = await fetch(`${harness.url}/api/v1/publish`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-    body: JSON.stringify({ room, event: "message", args: [text] }),
-  });
-  expect(res.status).toBe(202);
+function publish(harness: Harness, room: string, text: string): Promise<void> {
+  return publishText(harness.url, TOKEN, room, text);
 }
 
 function numbered(prefix: string, count: number): string[] {
@@ -119,12 +85,12 @@ function only(got: readonly string[], ...prefixes: string[]): string[] {
 
 describeWithRedis("connection state recovery across nodes for rooms on Ably", () => {
   it("restores a socket in two Ably rooms and a stream room on another node with every missed message, once and in order", async () => {
-    const redis = watcher();
+    const redis = redisWatcher(cleanup);
     const emulator = await startEmulator(cleanup);
     const key = `swy-ably-recovery-${randomBytes(6).toString("hex")}`;
     const a = await node(emulator, key);
     const b = await node(emulator, key);
-    const client = await recoveringClient(a.url);
+    const client = await recoveringClient(cleanup, a.url);
     for (const room of ["room:1", "chat:1", "local:1"]) await joinRoom(client, room);
     const got = collect(client);
     const sender = await b.connect({ transports: ["websocket"] });
@@ -182,18 +148,18 @@ describeWithRedis("connection state recovery across nodes for rooms on Ably", ()
   });
 
   it("restores a socket from a drained node: a quiet room, and its own except-sender message left out", async () => {
-    const redis = watcher();
+    const redis = redisWatcher(cleanup);
     const emulator = await startEmulator(cleanup);
     const key = `swy-ably-recovery-${randomBytes(6).toString("hex")}`;
     const a = await node(emulator, key);
     const b = await node(emulator, key);
-    const client = await recoveringClient(a.url);
+    const client = await recoveringClient(cleanup, a.url);
     // room:5 carries nothing before the drop (where the room stood is its attachment);
     // in chat:5 the client's own `tell` reached everyone but itself.
     await joinRoom(client, "room:5");
     await joinRoom(client, "chat:5");
     const got = collect(client);
-    const other = await recoveringClient(a.url);
+    const other = await recoveringClient(cleanup, a.url);
     await joinRoom(other, "chat:5");
     const gotOther = collect(other);
     client.emit("tell", { room: "chat:5", text: "c-mine" });
@@ -222,12 +188,12 @@ describeWithRedis("connection state recovery across nodes for rooms on Ably", ()
   });
 
   it("gives a restored socket once a message its node's live feed delivers after the history read gave it", async () => {
-    const redis = watcher();
+    const redis = redisWatcher(cleanup);
     const emulator = await startEmulator(cleanup);
     const key = `swy-ably-recovery-${randomBytes(6).toString("hex")}`;
     const a = await node(emulator, key);
     const b = await node(emulator, key);
-    const client = await recoveringClient(a.url);
+    const client = await recoveringClient(cleanup, a.url);
     await joinRoom(client, "room:9");
     const got = collect(client);
     // Node B is attached to room:9 all along: the held messages are on their way to it.

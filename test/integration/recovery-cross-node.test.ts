@@ -8,15 +8,23 @@
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { Redis } from "ioredis";
-import { io, type Socket } from "socket.io-client";
+import type { Socket } from "socket.io-client";
 import { expect, it } from "vitest";
 import { useCleanup } from "../helpers/cleanup.js";
-import { collect, connected, secretsOf } from "../helpers/recovery-client.js";
+import {
+  collect,
+  cutAndPersist,
+  publishText,
+  reconnectThrough,
+  recoveringClient,
+  secretsOf,
+} from "../helpers/recovery-client.js";
 import {
   describeWithRedis,
   describeWithRedisServer,
   PrivateRedis,
   REDIS_URL,
+  redisWatcher,
 } from "../helpers/redis-server.js";
 import { onJoin, socketIoStreamsNode } from "../helpers/socketio-streams-node.js";
 import { Harness, joinRoom } from "../helpers/switchyard-harness.js";
@@ -83,43 +91,8 @@ function socketIoNode(redisUrl: string, key: string): Promise<{ url: string }> {
   );
 }
 
-/** A client with recovery (socket.io-client's own) that reconnects when the test says so. */
-async function recoveringClient(url: string): Promise<Socket> {
-  const socket = io(url, { forceNew: true, transports: ["websocket"], reconnection: false });
-  cleanup.add(() => socket.close());
-  await connected(socket);
-  return socket;
-}
-
-/**
- * Cuts the transport, as a phone losing signal, and waits until the node persisted the
- * socket in Redis (the session key socket.io's adapter uses).
- */
-async function cutAndPersist(client: Socket, redis: Redis): Promise<void> {
-  const pid = secretsOf(client).pid;
-  expect(pid).toEqual(expect.any(String));
-  client.io.engine.close();
-  await until(() => !client.connected, "client disconnected");
-  await until(async () => (await redis.exists(`sio:session:${pid}`)) === 1, "session persisted");
-}
-
-/**
- * Reconnects the client through another node, as a load balancer without stickiness
- * would send it: socket.io-client's manager opens its next transport to `uri`.
- */
-async function reconnectThrough(client: Socket, url: string): Promise<void> {
-  (client.io as unknown as { uri: string }).uri = url;
-  client.connect();
-  await connected(client);
-}
-
-async function publish(harness: Harness, room: string, text: string): Promise<void> {
-  const res = await fetch(`${harness.url}/api/v1/publish`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-    body: JSON.stringify({ room, event: "message", args: [text] }),
-  });
-  expect(res.status).toBe(202);
+function publish(harness: Harness, room: string, text: string): Promise<void> {
+  return publishText(harness.url, TOKEN, room, text);
 }
 
 /** The 50 broadcasts a client misses: 25 from a client, then 25 from the HTTP API. */
@@ -133,20 +106,13 @@ const MISSED = [
   ...Array.from({ length: 25 }, (_, n) => `api${n}`),
 ];
 
-/** A connection of the test's own to the shared Redis, to watch the session keys. */
-function watcher(): Redis {
-  const redis = new Redis(REDIS_URL);
-  cleanup.add(() => redis.disconnect());
-  return redis;
-}
-
 describeWithRedis("connection state recovery across nodes on Redis streams", () => {
   it("restores the socket on another Switchyard node with every missed broadcast, once and in order", async () => {
-    const redis = watcher();
+    const redis = redisWatcher(cleanup);
     const key = uniqueKey();
     const a = await switchyardNode(REDIS_URL, key);
     const b = await switchyardNode(REDIS_URL, key);
-    const client = await recoveringClient(a.url);
+    const client = await recoveringClient(cleanup, a.url);
     await joinRoom(client, "room:1");
     const got = collect(client);
     const sender = await b.connect({ transports: ["websocket"] });
@@ -173,14 +139,14 @@ describeWithRedis("connection state recovery across nodes on Redis streams", () 
   });
 
   it("restores a socket kept by Switchyard on a socket.io node, and one kept by socket.io on Switchyard", async () => {
-    const redis = watcher();
+    const redis = redisWatcher(cleanup);
     const key = uniqueKey();
     const swy = await switchyardNode(REDIS_URL, key);
     const sio = await socketIoNode(REDIS_URL, key);
     const sender = await swy.connect({ transports: ["websocket"] });
 
     // Switchyard → socket.io.
-    const first = await recoveringClient(swy.url);
+    const first = await recoveringClient(cleanup, swy.url);
     await joinRoom(first, "room:1");
     const gotFirst = collect(first);
     await sender.emitWithAck("say", { room: "room:1", text: "before" });
@@ -195,7 +161,7 @@ describeWithRedis("connection state recovery across nodes on Redis streams", () 
     expect(gotFirst).toEqual(["before", ...MISSED]);
 
     // socket.io → Switchyard: a client of the socket.io node, kept there, restored here.
-    const second = await recoveringClient(sio.url);
+    const second = await recoveringClient(cleanup, sio.url);
     expect(await second.emitWithAck("join", { room: "room:2" })).toEqual({ ok: true });
     const gotSecond = collect(second);
     await second.emitWithAck("say", { room: "room:2", text: "before" });
@@ -215,11 +181,11 @@ describeWithRedis("connection state recovery across nodes on Redis streams", () 
   });
 
   it("restores on another node a socket whose node was drained (a rolling restart loses nothing)", async () => {
-    const redis = watcher();
+    const redis = redisWatcher(cleanup);
     const key = uniqueKey();
     const a = await switchyardNode(REDIS_URL, key);
     const b = await switchyardNode(REDIS_URL, key);
-    const client = await recoveringClient(a.url);
+    const client = await recoveringClient(cleanup, a.url);
     await joinRoom(client, "room:1");
     const got = collect(client);
     await publish(b, "room:1", "before");
@@ -241,14 +207,14 @@ describeWithRedis("connection state recovery across nodes on Redis streams", () 
   });
 
   it("runs examples/recovery/switchyard.yaml: a client recovers on the other node of the example", async () => {
-    const redis = watcher();
+    const redis = redisWatcher(cleanup);
     const key = uniqueKey();
     const yaml = await readFile("examples/recovery/switchyard.yaml", "utf8");
     const env = { REDIS_URL, SOCKET_IO_KEY: key, SOCKET_IO_STREAM: key };
     const nodes = [await Harness.start(yaml, env), await Harness.start(yaml, env)];
     for (const node of nodes) cleanup.add(() => node.close());
     const [a, b] = nodes as [Harness, Harness];
-    const client = await recoveringClient(a.url);
+    const client = await recoveringClient(cleanup, a.url);
     expect(await client.emitWithAck("join", { room: "room:7" })).toEqual({ ok: true });
     const got = collect(client);
     const publisher = await b.connect({ transports: ["websocket"] });
@@ -268,7 +234,7 @@ describeWithRedis("connection state recovery across nodes on Redis streams", () 
   });
 
   it("says why a socket in a room of a backend without a stream cannot recover on another node", async () => {
-    const redis = watcher();
+    const redis = redisWatcher(cleanup);
     const key = uniqueKey();
     // `elsewhere:*` rooms live on a second, in-process native backend: nothing another
     // node could read back.
@@ -280,7 +246,7 @@ describeWithRedis("connection state recovery across nodes on Redis streams", () 
     };
     const a = await switchyardNode(REDIS_URL, key, extra);
     const b = await switchyardNode(REDIS_URL, key, extra);
-    const client = await recoveringClient(a.url);
+    const client = await recoveringClient(cleanup, a.url);
     await joinRoom(client, "room:1");
     await joinRoom(client, "elsewhere:1");
     const got = collect(client);
@@ -307,7 +273,7 @@ describeWithRedisServer("connection state recovery across nodes through a Redis 
     const key = uniqueKey();
     const a = await switchyardNode(redisServer.url, key);
     const b = await switchyardNode(redisServer.url, key);
-    const client = await recoveringClient(a.url);
+    const client = await recoveringClient(cleanup, a.url);
     await joinRoom(client, "room:1");
     const got = collect(client);
     await publish(a, "room:1", "before");
