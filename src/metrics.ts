@@ -457,7 +457,14 @@ export class Metrics {
     registers: [this.registry],
   });
   /** What the recovery gauges read when scraped: this process's recovery, when on. */
-  readonly recoverySources = new Set<() => { kept: number; packets: number; bytes: number }>();
+  readonly recoverySources = new Set<
+    () => {
+      kept: number;
+      packets: number;
+      bytes: number;
+      historyReads: { running: number; waiting: number };
+    }
+  >();
   readonly recoveryKept = new Gauge({
     name: "switchyard_recovery_kept_sockets",
     help: "Disconnected sockets kept for their clients to recover them, on this node.",
@@ -467,6 +474,24 @@ export class Metrics {
         let kept = 0;
         for (const source of sources) kept += source().kept;
         this.set(kept);
+      })(this.recoverySources),
+  });
+  readonly recoveryHistoryReads = new Gauge({
+    name: "switchyard_recovery_history_reads",
+    help: "Channel history reads for restores from other nodes on this node: running, or waiting for one of the 16 at once (state).",
+    labelNames: ["state"],
+    registers: [this.registry],
+    collect: ((sources) =>
+      function (this: Gauge<"state">) {
+        let running = 0;
+        let waiting = 0;
+        for (const source of sources) {
+          const { historyReads } = source();
+          running += historyReads.running;
+          waiting += historyReads.waiting;
+        }
+        this.set({ state: "running" }, running);
+        this.set({ state: "waiting" }, waiting);
       })(this.recoverySources),
   });
   readonly recoveryLog = new Gauge({

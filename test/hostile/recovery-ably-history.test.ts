@@ -20,7 +20,11 @@ import type { AblyEmulator } from "../emulators/ably/ably-emulator.js";
 import { connectRealtime, KEY, startEmulator } from "../emulators/ably/test-support.js";
 import { useCleanup } from "../helpers/cleanup.js";
 import {
+  collect,
   connected,
+  cutAndPersist,
+  publishText,
+  reconnectThrough,
   recoveringClient,
   keptMember as sharedKeptMember,
 } from "../helpers/recovery-client.js";
@@ -187,5 +191,44 @@ describeWithRedis("recovery of Ably rooms across nodes against forged tails and 
     // B serves new clients all along.
     const fresh = await client(b.url);
     expect(fresh.connected).toBe(true);
+  });
+
+  it("reads at most 16 channel histories at once when a drained node's clients all come back together", async () => {
+    const { redis, emulator, a, b } = await twoNodes();
+    const members: Socket[] = [];
+    for (let n = 0; n < 24; n++) members.push(await client(a.url));
+    const got = members.map(collect);
+    for (const member of members) {
+      expect(await member.emitWithAck("join", { room: "room:1" })).toEqual({ ok: true });
+    }
+    await publishText(a.url, TOKEN, "room:1", "before");
+    await until(
+      () => got.every((messages) => messages.length === 1),
+      "every member's first message",
+    );
+    for (const member of members) await cutAndPersist(member, redis);
+
+    // Ably's REST API stops answering: the history reads B starts stay in flight.
+    const release = emulator.holdRest();
+    const requests = /^switchyard_ably_requests_total\{backend="ably"\} (\d+)/m;
+    const before = (await b.metric(requests)) ?? 0;
+    const back = members.map((member) => reconnectThrough(member, b.url));
+    const reads = (state: string) =>
+      b.metric(new RegExp(`^switchyard_recovery_history_reads\\{state="${state}"\\} (\\d+)`, "m"));
+    await until(async () => (await reads("waiting")) === 8, "8 restores waiting their turn");
+    expect(await reads("running")).toBe(16);
+    expect(((await b.metric(requests)) ?? 0) - before).toBe(16);
+
+    release();
+    await Promise.all(back);
+    for (const member of members) expect(member.recovered).toBe(true);
+    expect(await reads("running")).toBe(0);
+    // Each is in room:1 on B now, once.
+    await publishText(b.url, TOKEN, "room:1", "after");
+    await until(
+      () => got.every((messages) => messages.length === 2),
+      "every member's live message",
+    );
+    expect(new Set(got.map((messages) => messages.join()))).toEqual(new Set(["before,after"]));
   });
 });

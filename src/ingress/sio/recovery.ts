@@ -199,6 +199,10 @@ export class ConnectionRecovery {
    * own delivery of it is kept from them ({@link replayedTo}), oldest first.
    */
   readonly #replayed = new Map<string, { readonly sids: string[]; readonly until: number }>();
+  /** Channel history reads running now (at most {@link HISTORY_READS_AT_ONCE}). */
+  #historyReads = 0;
+  /** Restores waiting for a history read, first come first served. */
+  readonly #historyWaiting: (() => void)[] = [];
 
   constructor(
     options: RecoveryOptions,
@@ -210,7 +214,11 @@ export class ConnectionRecovery {
     metrics.recoverySources.add(this.#size);
   }
 
-  readonly #size = () => ({ kept: this.#kept.size, ...this.logSize() });
+  readonly #size = () => ({
+    kept: this.#kept.size,
+    ...this.logSize(),
+    historyReads: { running: this.#historyReads, waiting: this.#historyWaiting.length },
+  });
 
   /** A new private id for a socket: only its client learns it. */
   newPid(): string {
@@ -469,7 +477,7 @@ export class ConnectionRecovery {
       await shared.hold(kept.nsp, kept.rooms);
       let budget = limit;
       for (const [room, point] of stand.rooms) {
-        const read = await shared.history(kept.nsp, room, point, budget);
+        const read = await this.#budgetedRead(() => shared.history(kept.nsp, room, point, budget));
         if (typeof read === "string") return miss(read);
         histories.set(room, read);
         budget -= read.length;
@@ -482,6 +490,29 @@ export class ConnectionRecovery {
       return miss("history_unavailable");
     }
     return { mark, points: stand.rooms, histories };
+  }
+
+  /**
+   * Runs a channel history read within the node's budget: at most
+   * {@link HISTORY_READS_AT_ONCE} at once (a drain sends every client of a node to the
+   * others at once, and each would read its rooms' histories), the rest waiting in turn,
+   * at most {@link HISTORY_READS_WAITING} of them; past that it fails at once.
+   */
+  async #budgetedRead<T>(read: () => Promise<T>): Promise<T> {
+    if (this.#historyReads < HISTORY_READS_AT_ONCE) this.#historyReads += 1;
+    else if (this.#historyWaiting.length >= HISTORY_READS_WAITING) {
+      throw new Error(`${HISTORY_READS_WAITING} channel history reads are waiting already`);
+    } else {
+      // Woken with the slot of a read that ended.
+      await new Promise<void>((resolve) => this.#historyWaiting.push(resolve));
+    }
+    try {
+      return await read();
+    } finally {
+      const next = this.#historyWaiting.shift();
+      if (next !== undefined) next();
+      else this.#historyReads -= 1;
+    }
   }
 
   /**
@@ -641,6 +672,12 @@ export class ConnectionRecovery {
     }
   }
 }
+
+/** Channel history reads a node runs at once for restores from other nodes. */
+const HISTORY_READS_AT_ONCE = 16;
+
+/** Restores that may wait for a history read; past it one fails (`history_unavailable`). */
+const HISTORY_READS_WAITING = 1000;
 
 /** How often expired sockets are forgotten and old broadcasts dropped. */
 const SWEEP_MS = 1000;
