@@ -213,11 +213,16 @@ export function asString(value: unknown, what: string): string {
 export function asRooms(value: unknown, what: string): string[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) throw new MalformedMessageError(`${what} is not an array`);
-  return value.map((room) => {
-    if (typeof room === "string") return room;
-    if (typeof room === "number") return String(room);
-    throw new MalformedMessageError(`${what} holds a ${typeof room}`);
-  });
+  // Decoded for this call alone: kept as it is when it holds names only (the usual case).
+  let rooms = value as string[];
+  for (let at = 0; at < value.length; at++) {
+    const room: unknown = value[at];
+    if (typeof room === "string") continue;
+    if (typeof room !== "number") throw new MalformedMessageError(`${what} holds a ${typeof room}`);
+    if (rooms === value) rooms = [...(value as string[])];
+    rooms[at] = String(room);
+  }
+  return rooms;
 }
 
 /** A request id as the wire carries it (uid2 strings; numbers tolerated). */
@@ -254,15 +259,18 @@ export function broadcastOf(
   if (!Array.isArray(data) || typeof data[0] !== "string") {
     throw new MalformedMessageError("packet.data is not [event, ...args]");
   }
-  const options = opts === undefined || opts === null ? {} : asRecord(opts, "opts");
+  const options = opts === undefined || opts === null ? undefined : asRecord(opts, "opts");
   const flags =
-    options.flags === undefined || options.flags === null ? {} : asRecord(options.flags, "flags");
-  const selector = selectorOf(nsp, options);
+    options?.flags === undefined || options.flags === null
+      ? undefined
+      : asRecord(options.flags, "flags");
   return {
-    ...selector,
+    nsp,
+    rooms: asRooms(options?.rooms, "opts.rooms"),
+    except: asRooms(options?.except, "opts.except"),
     event: data[0],
     args: data.slice(1),
-    volatile: flags.volatile === true,
+    volatile: flags?.volatile === true,
   };
 }
 
