@@ -1,14 +1,16 @@
 /**
- * Vectors against recovery across nodes for rooms on Ably (docs/recovery.md, "Rooms on
- * Ably"), where another node reads what a client missed back from the channels' history
- * at the points its kept session names:
+ * Vectors against recovery across nodes for rooms on Ably (docs/recovery.md, "Across
+ * nodes: rooms on Ably"), where another node reads what a client missed back from the
+ * channels' history at the points its kept session names:
  * - a session without its history tail, or with a forged one (garbage, a point the
  *   channel's history does not hold, an attach serial Ably refuses) gives a new socket
  *   with a coded reason, and the rooms held for the read are released;
- * - anyone who may publish on the channel flooding it while the client is away costs
- *   the node at most `maxPackets` messages read (`too_many_missed`);
- * - Ably away when the client comes back: a new socket (`history_unavailable`) within
- *   the join timeout, not a hang;
+ * - anyone who may publish on the channel flooding it while the client is away costs the
+ *   node at most `maxPackets` messages read (`too_many_missed`);
+ * - Ably away when the client comes back: a new socket (`history_unavailable`) within the
+ *   join timeout, not a hang;
+ * - a drained node's clients all coming back together: at most 16 history reads at once,
+ *   the rest waiting their turn;
  * and the node serves everyone else all along.
  */
 import { randomBytes } from "node:crypto";

@@ -1,11 +1,11 @@
 /**
- * Connection state recovery across nodes for rooms on Ably (docs/recovery.md, "Rooms on
- * Ably"): the real socket.io-client 4.8 with its own recovery, two Switchyard nodes on
- * Redis streams, rooms carried by the Ably emulator (driven by the real `ably` SDK on
- * both sides). A client cut from one node comes back through the other with the same
- * id, its rooms, and every message its Ably rooms carried meanwhile (from Switchyard
- * clients, the HTTP API and native Ably clients), once and in each room's order, read
- * back from the channels' history.
+ * Connection state recovery across nodes for rooms on Ably (docs/recovery.md, "Across
+ * nodes: rooms on Ably"): the real socket.io-client 4.8 with its own recovery, two
+ * Switchyard nodes on Redis streams, rooms carried by the Ably emulator (driven by the
+ * real `ably` SDK on both sides). A client cut from one node comes back through the other
+ * with the same id, its rooms, and every message its Ably rooms carried meanwhile (from
+ * Switchyard clients, the HTTP API and native Ably clients), once and in each room's
+ * order, read back from the channels' history.
  */
 import { randomBytes } from "node:crypto";
 import { expect, it } from "vitest";

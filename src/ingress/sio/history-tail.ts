@@ -3,7 +3,7 @@ import type { BroadcastLog, Logged } from "./broadcast-log.js";
 /**
  * Where a kept socket stood in the histories of its rooms' channels (rooms carried by
  * a backend that keeps one: Ably), persisted with it so that another node can read
- * back what it missed (docs/recovery.md, "Rooms on Ably").
+ * back what it missed (docs/recovery.md, "Across nodes: rooms on Ably").
  *
  * The client tells only its last offset, and at keep time nobody knows which one that
  * will be: the last broadcasts it may not have received are still in flight. So the

@@ -1,7 +1,8 @@
 /**
- * Where a kept socket stood in its Ably rooms' histories (docs/recovery.md, "Rooms on
- * Ably"): the tail a keeping node writes, and what another node reads from it for the
- * offset the client brings back; and a forged tail from the shared store refused.
+ * Where a kept socket stood in its Ably rooms' histories (docs/recovery.md, "Across
+ * nodes: rooms on Ably"): the tail a keeping node writes, and what another node reads
+ * from it for the offset the client brings back; and a forged tail from the shared
+ * store refused.
  */
 import { describe, expect, it } from "vitest";
 import { BroadcastLog } from "../../../src/ingress/sio/broadcast-log.js";
