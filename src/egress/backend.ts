@@ -56,10 +56,11 @@ export interface Delivery {
 export type HistoryPoint = { readonly after: string } | { readonly attach: string };
 
 /**
- * Why a channel's history cannot give what followed a point: the point is no longer
- * in it (or never was), or more than the limit followed it.
+ * Why what followed a point (an offset in a shared stream, a message in a channel's
+ * history) cannot all be read back: the point is no longer there (or never was), or
+ * more than the limit followed it. The client starts afresh.
  */
-export type HistoryMiss = "offset_gone" | "too_many_missed";
+export type MissedFailure = "offset_gone" | "too_many_missed";
 
 /** Where a backend sends what it receives. Handed over once, at start. */
 export interface DeliverySink {
@@ -122,7 +123,7 @@ export interface Backend {
     channel: string,
     from: HistoryPoint,
     limit: number,
-  ): Promise<readonly Delivery[] | HistoryMiss>;
+  ): Promise<readonly Delivery[] | MissedFailure>;
   /**
    * Kinds with `capabilities.history`: the point of `channel`'s history at which this
    * node's current subscription began (Ably's attach serial); undefined while it is

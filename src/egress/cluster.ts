@@ -9,7 +9,7 @@
  * Every call acts on this node's sockets only.
  */
 
-import type { DeliverySink } from "./backend.js";
+import type { DeliverySink, MissedFailure } from "./backend.js";
 
 /**
  * Which of this node's sockets an operation targets, as socket.io's adapter names
@@ -116,9 +116,6 @@ export interface PersistedSession {
   readonly data: unknown;
   readonly swy?: { readonly nsp: string; readonly auth: string; readonly h?: unknown };
 }
-
-/** Why the broadcasts after an offset cannot all be told: the client starts afresh. */
-export type MissedFailure = "offset_gone" | "too_many_missed";
 
 /**
  * Connection state recovery across the nodes of a cluster (streams mode,

@@ -4,8 +4,8 @@ import type {
   BackendHealth,
   Delivery,
   DeliverySink,
-  HistoryMiss,
   HistoryPoint,
+  MissedFailure,
   Publication,
 } from "./backend.js";
 
@@ -92,7 +92,7 @@ export class LazyBackend implements Backend {
     channel: string,
     from: HistoryPoint,
     limit: number,
-  ): Promise<readonly Delivery[] | HistoryMiss> {
+  ): Promise<readonly Delivery[] | MissedFailure> {
     const impl = this.#impl ?? (await this.#loaded);
     if (impl?.history === undefined) throw new Error(`backend '${this.name}' keeps no history`);
     return impl.history(channel, from, limit);

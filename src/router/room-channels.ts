@@ -7,8 +7,8 @@ import type {
   BackendHealth,
   Delivery,
   DeliverySink,
-  HistoryMiss,
   HistoryPoint,
+  MissedFailure,
 } from "../egress/backend.js";
 import {
   type ClusterBroadcast,
@@ -381,7 +381,7 @@ export class RoomChannels implements RoomObserver {
     room: string,
     from: HistoryPoint,
     limit: number,
-  ): Promise<readonly ReplayedEvent[] | HistoryMiss> {
+  ): Promise<readonly ReplayedEvent[] | MissedFailure> {
     const bound = this.#bindings.get(nsp, room);
     if (bound?.backend.history === undefined) {
       throw new Error(`room ${room} of ${nsp} has no channel history here`);

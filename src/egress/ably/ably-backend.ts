@@ -8,8 +8,8 @@ import type {
   BackendHealth,
   Delivery,
   DeliverySink,
-  HistoryMiss,
   HistoryPoint,
+  MissedFailure,
   Publication,
 } from "../backend.js";
 import { ManagedBackend, PublishRefusal } from "../managed/managed-backend.js";
@@ -217,7 +217,7 @@ export class AblyBackend implements Backend {
     channel: string,
     from: HistoryPoint,
     limit: number,
-  ): Promise<readonly Delivery[] | HistoryMiss> {
+  ): Promise<readonly Delivery[] | MissedFailure> {
     let until: string | undefined;
     if ("after" in from) until = from.after;
     else {

@@ -2,12 +2,8 @@ import type { Redis } from "ioredis";
 import { decode as msgpackDecode } from "notepack.io";
 import { anyExceedsDepth, exceedsDepth } from "../../../json-depth.js";
 import { isStreamId, nextStreamId } from "../../../stream-id.js";
-import type {
-  ClusterBroadcast,
-  ClusterSessions,
-  MissedFailure,
-  PersistedSession,
-} from "../../cluster.js";
+import type { MissedFailure } from "../../backend.js";
+import type { ClusterBroadcast, ClusterSessions, PersistedSession } from "../../cluster.js";
 import {
   asRecord,
   asRooms,
