@@ -19,7 +19,8 @@ import { decode, encode } from "notepack.io";
 import { io, type Socket } from "socket.io-client";
 import { expect, it } from "vitest";
 import type { AblyEmulator } from "../emulators/ably/ably-emulator.js";
-import { connectRealtime, KEY, startEmulator } from "../emulators/ably/test-support.js";
+import { connectRealtime, KEY } from "../emulators/ably/test-support.js";
+import { twoAblyNodes } from "../helpers/ably-recovery-nodes.js";
 import { useCleanup } from "../helpers/cleanup.js";
 import {
   collect,
@@ -30,7 +31,7 @@ import {
   recoveringClient,
   keptMember as sharedKeptMember,
 } from "../helpers/recovery-client.js";
-import { describeWithRedis, REDIS_URL, redisWatcher } from "../helpers/redis-server.js";
+import { describeWithRedis, REDIS_URL } from "../helpers/redis-server.js";
 import { Harness } from "../helpers/switchyard-harness.js";
 import { until } from "../helpers/wait-for.js";
 
@@ -60,19 +61,6 @@ namespaces:
 `);
   cleanup.add(() => harness.close());
   return harness;
-}
-
-/** The Ably emulator, two nodes on it and on one Redis key, and a Redis connection to watch. */
-async function twoNodes(): Promise<{
-  redis: Redis;
-  emulator: AblyEmulator;
-  a: Harness;
-  b: Harness;
-}> {
-  const redis = redisWatcher(cleanup);
-  const emulator = await startEmulator(cleanup);
-  const key = `swy-ably-hostile-${randomBytes(6).toString("hex")}`;
-  return { redis, emulator, a: await node(emulator, key), b: await node(emulator, key) };
 }
 
 function client(url: string, auth: Record<string, unknown> = {}): Promise<Socket> {
@@ -119,7 +107,7 @@ function heldRooms(harness: Harness): string[] {
 
 describeWithRedis("recovery of Ably rooms across nodes against forged tails and floods", () => {
   it("gives a new socket, with its reason, for sessions whose history tail is missing or forged", async () => {
-    const { redis, emulator, a, b } = await twoNodes();
+    const { redis, emulator, a, b } = await twoAblyNodes(cleanup, node);
     const kept = await keptMember(a, redis);
     const h = (kept.session.swy as { h: { r: string[]; b: string[]; t: unknown[][] } }).h;
     const cases: [string, unknown, string][] = [
@@ -168,7 +156,7 @@ describeWithRedis("recovery of Ably rooms across nodes against forged tails and 
   });
 
   it("reads at most maxPackets back for a client whose room was flooded, and gives up at once when Ably is away", async () => {
-    const { redis, emulator, a, b } = await twoNodes();
+    const { redis, emulator, a, b } = await twoAblyNodes(cleanup, node);
     const flooded = await keptMember(a, redis);
     const native = await connectRealtime(emulator, cleanup, "json");
     const channel = native.channels.get("room:1");
@@ -196,7 +184,7 @@ describeWithRedis("recovery of Ably rooms across nodes against forged tails and 
   });
 
   it("reads at most 16 channel histories at once when a drained node's clients all come back together", async () => {
-    const { redis, emulator, a, b } = await twoNodes();
+    const { redis, emulator, a, b } = await twoAblyNodes(cleanup, node);
     const members: Socket[] = [];
     for (let n = 0; n < 24; n++) members.push(await client(a.url));
     const got = members.map(collect);

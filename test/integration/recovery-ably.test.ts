@@ -1,16 +1,7 @@
-/**
- * Connection state recovery across nodes for rooms on Ably (docs/recovery.md, "Across
- * nodes: rooms on Ably"): the real socket.io-client 4.8 with its own recovery, two
- * Switchyard nodes on Redis streams, rooms carried by the Ably emulator (driven by the
- * real `ably` SDK on both sides). A client cut from one node comes back through the other
- * with the same id, its rooms, and every message its Ably rooms carried meanwhile (from
- * Switchyard clients, the HTTP API and native Ably clients), once and in each room's
- * order, read back from the channels' history.
- */
-import { randomBytes } from "node:crypto";
 import { expect, it } from "vitest";
 import type { AblyEmulator } from "../emulators/ably/ably-emulator.js";
-import { connectRealtime, KEY, startEmulator } from "../emulators/ably/test-support.js";
+import { connectRealtime, KEY } from "../emulators/ably/test-support.js";
+import { twoAblyNodes } from "../helpers/ably-recovery-nodes.js";
 import { useCleanup } from "../helpers/cleanup.js";
 import {
   collect,
@@ -20,7 +11,7 @@ import {
   recoveringClient,
   secretsOf,
 } from "../helpers/recovery-client.js";
-import { describeWithRedis, REDIS_URL, redisWatcher } from "../helpers/redis-server.js";
+import { describeWithRedis, REDIS_URL } from "../helpers/redis-server.js";
 import { Harness, joinRoom } from "../helpers/switchyard-harness.js";
 import { until } from "../helpers/wait-for.js";
 
@@ -85,11 +76,7 @@ function only(got: readonly string[], ...prefixes: string[]): string[] {
 
 describeWithRedis("connection state recovery across nodes for rooms on Ably", () => {
   it("restores a socket in two Ably rooms and a stream room on another node with every missed message, once and in order", async () => {
-    const redis = redisWatcher(cleanup);
-    const emulator = await startEmulator(cleanup);
-    const key = `swy-ably-recovery-${randomBytes(6).toString("hex")}`;
-    const a = await node(emulator, key);
-    const b = await node(emulator, key);
+    const { redis, emulator, a, b } = await twoAblyNodes(cleanup, node);
     const client = await recoveringClient(cleanup, a.url);
     for (const room of ["room:1", "chat:1", "local:1"]) await joinRoom(client, room);
     const got = collect(client);
@@ -148,11 +135,7 @@ describeWithRedis("connection state recovery across nodes for rooms on Ably", ()
   });
 
   it("restores a socket from a drained node: a quiet room, and its own except-sender message left out", async () => {
-    const redis = redisWatcher(cleanup);
-    const emulator = await startEmulator(cleanup);
-    const key = `swy-ably-recovery-${randomBytes(6).toString("hex")}`;
-    const a = await node(emulator, key);
-    const b = await node(emulator, key);
+    const { redis, emulator, a, b } = await twoAblyNodes(cleanup, node);
     const client = await recoveringClient(cleanup, a.url);
     // room:5 carries nothing before the drop (where the room stood is its attachment);
     // in chat:5 the client's own `tell` reached everyone but itself.
@@ -188,11 +171,7 @@ describeWithRedis("connection state recovery across nodes for rooms on Ably", ()
   });
 
   it("gives a restored socket once a message its node's live feed delivers after the history read gave it", async () => {
-    const redis = redisWatcher(cleanup);
-    const emulator = await startEmulator(cleanup);
-    const key = `swy-ably-recovery-${randomBytes(6).toString("hex")}`;
-    const a = await node(emulator, key);
-    const b = await node(emulator, key);
+    const { redis, emulator, a, b } = await twoAblyNodes(cleanup, node);
     const client = await recoveringClient(cleanup, a.url);
     await joinRoom(client, "room:9");
     const got = collect(client);
