@@ -72,15 +72,8 @@ export class TimerWheel {
     const due = now + Math.min(Math.max(0, delayMs), this.maxDelayMs);
     // The first tick at or after `due`, and never one already run.
     const tick = Math.max(this.#tick, Math.ceil(due / this.tickMs));
-    const slot = tick % this.#slots.length;
     timer.due = due;
-    timer.slot = slot;
-    timer.prev = undefined;
-    const head = this.#slots[slot];
-    timer.next = head;
-    if (head !== undefined) head.prev = timer;
-    this.#slots[slot] = timer;
-    this.#size += 1;
+    this.#relink(timer, tick % this.#slots.length);
   }
 
   /** Unschedules `timer`; nothing when it is not scheduled. */
