@@ -75,6 +75,24 @@ export function managedMetrics(
  * which stock Node.js dashboards read. Histograms are in seconds; their labels are
  * names from the configuration and fixed outcomes, never rooms, channels or ids.
  */
+/** What one process's connection state recovery reports to its gauges (docs/recovery.md). */
+export interface RecoverySize {
+  readonly kept: number;
+  readonly packets: number;
+  readonly bytes: number;
+  readonly historyReads: { readonly running: number; readonly waiting: number };
+}
+
+/** The sum over the recoveries of this process of what `pick` reads from each. */
+function summed(
+  sources: ReadonlySet<() => RecoverySize>,
+  pick: (recovery: RecoverySize) => number,
+): number {
+  let sum = 0;
+  for (const source of sources) sum += pick(source());
+  return sum;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   readonly buildInfo = new Gauge({
@@ -457,23 +475,14 @@ export class Metrics {
     registers: [this.registry],
   });
   /** What the recovery gauges read when scraped: this process's recovery, when on. */
-  readonly recoverySources = new Set<
-    () => {
-      kept: number;
-      packets: number;
-      bytes: number;
-      historyReads: { running: number; waiting: number };
-    }
-  >();
+  readonly recoverySources = new Set<() => RecoverySize>();
   readonly recoveryKept = new Gauge({
     name: "switchyard_recovery_kept_sockets",
     help: "Disconnected sockets kept for their clients to recover them, on this node.",
     registers: [this.registry],
     collect: ((sources) =>
       function (this: Gauge) {
-        let kept = 0;
-        for (const source of sources) kept += source().kept;
-        this.set(kept);
+        this.set(summed(sources, (recovery) => recovery.kept));
       })(this.recoverySources),
   });
   readonly recoveryHistoryReads = new Gauge({
@@ -483,15 +492,14 @@ export class Metrics {
     registers: [this.registry],
     collect: ((sources) =>
       function (this: Gauge<"state">) {
-        let running = 0;
-        let waiting = 0;
-        for (const source of sources) {
-          const { historyReads } = source();
-          running += historyReads.running;
-          waiting += historyReads.waiting;
-        }
-        this.set({ state: "running" }, running);
-        this.set({ state: "waiting" }, waiting);
+        this.set(
+          { state: "running" },
+          summed(sources, (recovery) => recovery.historyReads.running),
+        );
+        this.set(
+          { state: "waiting" },
+          summed(sources, (recovery) => recovery.historyReads.waiting),
+        );
       })(this.recoverySources),
   });
   readonly recoveryLog = new Gauge({
@@ -501,15 +509,14 @@ export class Metrics {
     registers: [this.registry],
     collect: ((sources) =>
       function (this: Gauge<"unit">) {
-        let packets = 0;
-        let bytes = 0;
-        for (const source of sources) {
-          const size = source();
-          packets += size.packets;
-          bytes += size.bytes;
-        }
-        this.set({ unit: "packets" }, packets);
-        this.set({ unit: "bytes" }, bytes);
+        this.set(
+          { unit: "packets" },
+          summed(sources, (recovery) => recovery.packets),
+        );
+        this.set(
+          { unit: "bytes" },
+          summed(sources, (recovery) => recovery.bytes),
+        );
       })(this.recoverySources),
   });
 
