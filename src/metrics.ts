@@ -1,4 +1,12 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import {
+  Counter,
+  type CounterConfiguration,
+  collectDefaultMetrics,
+  Gauge,
+  Histogram,
+  type LabelValues,
+  Registry,
+} from "prom-client";
 import { VERSION } from "./version.js";
 
 /** Latency buckets in seconds, from an in-process hop (0.1 ms) to a slow service (10 s). */
@@ -7,6 +15,65 @@ const LATENCY_BUCKETS = [
 ];
 /** Buckets for calls that leave the host (an app's endpoint, a subscribe confirmed by a service), in seconds. */
 const REMOTE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/**
+ * A count kept on a hot path (once per packet, per publication): {@link add} bumps a plain
+ * number, and the {@link TalliedCounter} that made it takes the sum whenever the counter is read
+ * (a scrape, `get()`). Why not prom-client's `inc()` there: each call builds the label string,
+ * looks it up, validates the labels and returns a new object, which was 3-4 % of a publishing
+ * node's CPU and part of its garbage with two nodes on Redis (docs/benchmarks.md).
+ */
+export class Tally {
+  #count = 0;
+
+  add(n = 1): void {
+    this.#count += n;
+  }
+
+  /** The count since the last take; it starts again from 0. */
+  take(): number {
+    const count = this.#count;
+    this.#count = 0;
+    return count;
+  }
+}
+
+/**
+ * A prom-client counter that also hands out {@link Tally}s, one per set of label values: what
+ * they counted is added to the counter each time it is read, so a scrape sees every count.
+ */
+export class TalliedCounter<L extends string = string> extends Counter<L> {
+  readonly #tallies = new Map<string, { readonly tally: Tally; readonly labels: LabelValues<L> }>();
+  readonly #labelNames: readonly L[];
+
+  constructor(config: CounterConfiguration<L>) {
+    super({
+      ...config,
+      collect(this: Counter<L>) {
+        (this as TalliedCounter<L>).#fold();
+      },
+    });
+    this.#labelNames = config.labelNames ?? [];
+  }
+
+  /** The tally of these label values (the same one for the same values). */
+  tally(labels: LabelValues<L> = {}): Tally {
+    const key = JSON.stringify(this.#labelNames.map((name) => labels[name]));
+    let entry = this.#tallies.get(key);
+    if (entry === undefined) {
+      entry = { tally: new Tally(), labels };
+      this.#tallies.set(key, entry);
+    }
+    return entry.tally;
+  }
+
+  #fold(): void {
+    for (const { tally, labels } of this.#tallies.values()) {
+      const count = tally.take();
+      if (count > 0) this.inc(labels, count);
+    }
+  }
+}
 
 /**
  * The metrics every managed backend kind keeps (src/egress/managed/managed-backend.ts),
@@ -168,22 +235,22 @@ export class Metrics {
     labelNames: ["namespace"],
     registers: [this.registry],
   });
-  readonly packetsIn = new Counter({
+  readonly packetsIn = new TalliedCounter({
     name: "switchyard_packets_in_total",
     help: "Socket.IO packets received from clients.",
     registers: [this.registry],
   });
-  readonly packetsOut = new Counter({
+  readonly packetsOut = new TalliedCounter({
     name: "switchyard_packets_out_total",
     help: "Socket.IO packets sent to clients (a broadcast counts once per recipient).",
     registers: [this.registry],
   });
-  readonly bytesIn = new Counter({
+  readonly bytesIn = new TalliedCounter({
     name: "switchyard_bytes_in_total",
     help: "Bytes of Socket.IO packets received from clients.",
     registers: [this.registry],
   });
-  readonly bytesOut = new Counter({
+  readonly bytesOut = new TalliedCounter({
     name: "switchyard_bytes_out_total",
     help: "Bytes of Socket.IO packets sent to clients (per recipient).",
     registers: [this.registry],
@@ -336,7 +403,7 @@ export class Metrics {
     labelNames: ["backend", "connection"],
     registers: [this.registry],
   });
-  readonly nativeRedisPublished = new Counter({
+  readonly nativeRedisPublished = new TalliedCounter({
     name: "switchyard_native_redis_published_total",
     help: "Publications a native backend got Redis to accept, by backend.",
     labelNames: ["backend"],
@@ -348,7 +415,7 @@ export class Metrics {
     labelNames: ["backend", "reason"],
     registers: [this.registry],
   });
-  readonly nativeRedisReceived = new Counter({
+  readonly nativeRedisReceived = new TalliedCounter({
     name: "switchyard_native_redis_received_total",
     help: "Messages from other nodes a native backend acted on, by backend and type (broadcast, join, fetch-sockets, reply, ...).",
     labelNames: ["backend", "type"],

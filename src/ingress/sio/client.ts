@@ -17,6 +17,10 @@ import type { Restored, Taken } from "./recovery.js";
 import type { SioServer } from "./server.js";
 import { type AckCallback, Socket } from "./socket.js";
 
+/** Counted once per packet: tallies, not prom-client calls (src/metrics.ts). */
+const packetsIn = metrics.packetsIn.tally();
+const bytesIn = metrics.bytesIn.tally();
+
 /**
  * One Engine.IO session seen from Socket.IO: decodes packets (reassembling binary
  * attachments), multiplexes namespaces, and closes the session on any packet the
@@ -103,8 +107,8 @@ export class Client implements SessionListener {
   #onText(text: string): void {
     if (this.#partial !== undefined)
       throw new SioDecodeError("text while attachments were expected");
-    metrics.packetsIn.inc();
-    metrics.bytesIn.inc(text.length);
+    packetsIn.add();
+    bytesIn.add(text.length);
     const packet = decodeText(text, this.#server.options);
     if (packet.attachments > 0) {
       this.#partial = packet;
@@ -117,7 +121,7 @@ export class Client implements SessionListener {
   #onBinary(buffer: Buffer): void {
     const partial = this.#partial;
     if (partial === undefined) throw new SioDecodeError("binary data without a binary packet");
-    metrics.bytesIn.inc(buffer.length);
+    bytesIn.add(buffer.length);
     this.#buffers.push(buffer);
     if (this.#buffers.length < partial.attachments) return;
     const buffers = this.#buffers;

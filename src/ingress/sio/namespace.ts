@@ -6,6 +6,10 @@ import { type ConnectionRecovery, isRecoverable } from "./recovery.js";
 import type { SocketHandler } from "./server.js";
 import type { DisconnectReason, Socket } from "./socket.js";
 
+/** Counted once per broadcast: tallies, not prom-client calls (src/metrics.ts). */
+const packetsOut = metrics.packetsOut.tally();
+const bytesOut = metrics.bytesOut.tally();
+
 /**
  * Told when a room gains its first local member or loses its last, and, when it asks,
  * of every member that joins or leaves (after the room was created, before it is
@@ -151,8 +155,8 @@ export class Namespace {
       );
     }
     const recipients = this.#deliver(target, packets);
-    metrics.packetsOut.inc(recipients);
-    metrics.bytesOut.inc(recipients * text.length);
+    packetsOut.add(recipients);
+    bytesOut.add(recipients * text.length);
     return recipients;
   }
 

@@ -6,6 +6,10 @@ import type { Client } from "./client.js";
 import type { Namespace } from "./namespace.js";
 import { encode, type SioPacket, SioType } from "./parser.js";
 
+/** Counted once per packet: tallies, not prom-client calls (src/metrics.ts). */
+const packetsOut = metrics.packetsOut.tally();
+const bytesOut = metrics.bytesOut.tally();
+
 /** Why a socket left its namespace: socket.io's reasons, plus `slow consumer`. */
 export type DisconnectReason =
   | CloseReason
@@ -115,8 +119,8 @@ export class Socket {
     const session = this.client.session;
     session.send(Outbound.message(text));
     for (const buffer of attachments) session.send(Outbound.message(buffer));
-    metrics.packetsOut.inc();
-    metrics.bytesOut.inc(text.length);
+    packetsOut.add();
+    bytesOut.add(text.length);
   }
 
   /** @internal The namespace accepted the connection. */

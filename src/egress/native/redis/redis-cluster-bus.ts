@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import { hasBinary, hasPlaceholder } from "../../../binary.js";
 import { SwitchyardError } from "../../../errors.js";
 import { anyExceedsDepth } from "../../../json-depth.js";
-import { metrics } from "../../../metrics.js";
+import { metrics, type Tally } from "../../../metrics.js";
 import type { BackendHealth } from "../../backend.js";
 import type {
   ClusterBroadcast,
@@ -105,12 +105,9 @@ export class RedisClusterBus implements ClusterView {
    */
   #deliversOwn = false;
   #sessions: RedisSessionStore | undefined;
-  /** `{backend}`, made once: a label object per publication is garbage. */
-  readonly #labels: { readonly backend: string };
-  readonly #receivedLabelsByType = new Map<
-    string,
-    { readonly backend: string; readonly type: string }
-  >();
+  /** Publications Redis accepted: counted once each, so a tally (src/metrics.ts). */
+  readonly #published: Tally;
+  readonly #receivedByType = new Map<string, Tally>();
 
   /**
    * @param maxDepth How deep a broadcast's arguments from another node may nest; a
@@ -118,7 +115,7 @@ export class RedisClusterBus implements ClusterView {
    */
   constructor(name: string, settings: NativeRedisSettings, log: Logger, maxDepth: number) {
     this.#name = name;
-    this.#labels = { backend: name };
+    this.#published = metrics.nativeRedisPublished.tally({ backend: name });
     this.#settings = settings;
     this.#log = log;
     this.#maxDepth = maxDepth;
@@ -329,16 +326,16 @@ export class RedisClusterBus implements ClusterView {
         ),
       );
     }
-    let sent: Promise<string | undefined>;
+    let sent: Promise<unknown>;
     try {
       sent = this.#send(outbound);
     } catch (error) {
       sent = Promise.reject(error);
     }
     return sent.then(
-      (offset) => {
-        metrics.nativeRedisPublished.inc(this.#labels);
-        return offset;
+      (reply) => {
+        this.#published.add();
+        return typeof reply === "string" ? reply : undefined;
       },
       (error: unknown) => {
         throw this.#publishFailure(
@@ -714,14 +711,14 @@ export class RedisClusterBus implements ClusterView {
     }
   }
 
-  /** `{backend, type}` of the received-messages counter, one object per type. */
-  #receivedLabels(type: Inbound["type"]): { readonly backend: string; readonly type: string } {
-    let labels = this.#receivedLabelsByType.get(type);
-    if (labels === undefined) {
-      labels = { backend: this.#name, type };
-      this.#receivedLabelsByType.set(type, labels);
+  /** The tally of received messages of this type (made once per type). */
+  #received(type: Inbound["type"]): Tally {
+    let tally = this.#receivedByType.get(type);
+    if (tally === undefined) {
+      tally = metrics.nativeRedisReceived.tally({ backend: this.#name, type });
+      this.#receivedByType.set(type, tally);
     }
-    return labels;
+    return tally;
   }
 
   #onMalformed(error: unknown, context: Record<string, unknown>): void {
@@ -740,7 +737,7 @@ export class RedisClusterBus implements ClusterView {
         return;
       }
     }
-    metrics.nativeRedisReceived.inc(this.#receivedLabels(inbound.type));
+    this.#received(inbound.type).add();
     try {
       this.#handle(sink, nsp, inbound);
     } catch (error) {
@@ -935,18 +932,19 @@ export class RedisClusterBus implements ClusterView {
 
   /** Sends a message; resolves with the entry id when it went to a stream. */
   /** Sends a message or an entry; resolves with the entry's id (streams mode). May throw. */
-  #send(outbound: Outbound | StreamOutbound): Promise<string | undefined> {
+  /**
+   * Sends a message; resolves with Redis's reply: the entry id of an XADD (a string),
+   * the number of receivers of a PUBLISH.
+   */
+  #send(outbound: Outbound | StreamOutbound): Promise<unknown> {
     const pub = this.#requirePublisher();
     if ("stream" in outbound) {
       const { maxLen } = streamsSettings(this.#settings);
-      return pub
-        .xadd(outbound.stream, "MAXLEN", "~", maxLen, "*", ...outbound.fields)
-        .then((id) => id ?? undefined);
+      return pub.xadd(outbound.stream, "MAXLEN", "~", maxLen, "*", ...outbound.fields);
     }
-    const sent = this.#isSharded
+    return this.#isSharded
       ? pub.spublish(outbound.channel, outbound.payload)
       : pub.publish(outbound.channel, outbound.payload);
-    return sent.then(NOTHING);
   }
 
   #requirePublisher(): Redis {
