@@ -61,7 +61,7 @@ import {
   startServer,
   stopServer,
 } from "./servers.js";
-import { Histogram } from "./stats.js";
+import { Histogram, median } from "./stats.js";
 import { type Conn, openConn } from "./wsclient.js";
 
 const SINGLE_CONFIG = "examples/bench/switchyard.yaml";
@@ -892,6 +892,77 @@ function clusterRatios(runs: readonly ClusterRun[]): ClusterRatios[] {
     });
   }
   return out;
+}
+
+/** One ratio over several runs: the median, and the lowest and highest. */
+export interface Spread {
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+/** The ratios of `--repeat` runs of the cluster benchmark, per size. */
+export interface ClusterSummary {
+  readonly runs: number;
+  readonly sizes: {
+    readonly size: string;
+    /** Switchyard / socket.io, one node each and two nodes each: deliv/s and p99 at the fixed load. */
+    readonly single: { readonly deliveredPerSec: Spread; readonly fixedP99: Spread };
+    readonly cluster: { readonly deliveredPerSec: Spread; readonly fixedP99: Spread };
+    /** Two nodes / one node (delivered msg/s at saturation). */
+    readonly redisCost: { readonly switchyard: Spread; readonly socketio: Spread };
+  }[];
+}
+
+/** The median and range of every ratio over the runs (a failed set-up's NaN left out). */
+export function summarizeCluster(results: readonly ClusterResult[]): ClusterSummary {
+  const sizes = [...new Set(results.flatMap((result) => result.ratios.map((r) => r.size)))];
+  const spread = (pick: (ratios: ClusterRatios) => number, size: string): Spread => {
+    const values = results
+      .map((result) => result.ratios.find((r) => r.size === size))
+      .filter((ratios) => ratios !== undefined)
+      .map(pick)
+      .filter(Number.isFinite);
+    return values.length === 0
+      ? { median: Number.NaN, min: Number.NaN, max: Number.NaN }
+      : { median: median(values), min: Math.min(...values), max: Math.max(...values) };
+  };
+  return {
+    runs: results.length,
+    sizes: sizes.map((size) => ({
+      size,
+      single: {
+        deliveredPerSec: spread((r) => r.single.deliveredPerSec, size),
+        fixedP99: spread((r) => r.single.fixedP99, size),
+      },
+      cluster: {
+        deliveredPerSec: spread((r) => r.cluster.deliveredPerSec, size),
+        fixedP99: spread((r) => r.cluster.fixedP99, size),
+      },
+      redisCost: {
+        switchyard: spread((r) => r.redisCost.switchyard, size),
+        socketio: spread((r) => r.redisCost.socketio, size),
+      },
+    })),
+  };
+}
+
+export function formatClusterSummary(summary: ClusterSummary): string {
+  const x = (s: Spread) =>
+    Number.isFinite(s.median)
+      ? `${s.median.toFixed(2)}× (${s.min.toFixed(2)}–${s.max.toFixed(2)})`
+      : "-";
+  const lines = [
+    `Cluster, median (lowest–highest) of ${summary.runs} runs: Switchyard / socket.io, deliv/s at saturation and p99 at the fixed load; 2 nodes / 1 node deliv/s`,
+  ];
+  for (const s of summary.sizes) {
+    lines.push(
+      `  ${s.size.padEnd(12)} 1 node: ${x(s.single.deliveredPerSec)}, p99 ${x(s.single.fixedP99)}`,
+      `  ${"".padEnd(12)} 2 nodes + Redis: ${x(s.cluster.deliveredPerSec)}, p99 ${x(s.cluster.fixedP99)}`,
+      `  ${"".padEnd(12)} 2 nodes / 1 node: Switchyard ${x(s.redisCost.switchyard)}, socket.io ${x(s.redisCost.socketio)}`,
+    );
+  }
+  return lines.join("\n");
 }
 
 function div(a: number | undefined, b: number | undefined): number {

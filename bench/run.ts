@@ -29,7 +29,14 @@ import {
   summarizeAbly,
 } from "./ably.js";
 import { writeBenchConfig } from "./bench-config.js";
-import { type ClusterResult, formatCluster, runClusterBench } from "./cluster.js";
+import {
+  type ClusterResult,
+  type ClusterSummary,
+  formatCluster,
+  formatClusterSummary,
+  runClusterBench,
+  summarizeCluster,
+} from "./cluster.js";
 import { helperCount, startHelpers } from "./gen-helpers.js";
 import {
   type ClientProtocol,
@@ -147,7 +154,8 @@ Servers and sizes
   --cluster-only       run only the cluster benchmark: fan-out across two nodes through Redis,
                        Switchyard and socket.io (redis adapter), 1,000 connections, 1 and 100 rooms,
                        100 B, next to one node of each; warmup 1 s, measure 3 s unless given
-                       (--quick: 0.5 s and 1 s); combines with the other --X-only flags
+                       (--quick: 0.5 s and 1 s); --repeat N runs it N times, the median and range
+                       of every ratio reported); combines with the other --X-only flags
   --no-cluster         skip the cluster benchmark that runs after the WebSocket one
   --redis-url URL      Redis of the cluster benchmark (default redis://127.0.0.1:6379)
 Measurement
@@ -531,6 +539,7 @@ interface Phase<R, S> {
 
 type AblyPhase = Phase<AblyResult, AblySummary>;
 type WebsocketPhase = Phase<WebsocketResult, WebsocketSummary>;
+type ClusterPhase = Phase<ClusterResult, ClusterSummary>;
 
 /** How one managed-backend phase runs, prints and sums up. */
 interface PhaseSpec<R, S> {
@@ -643,40 +652,44 @@ function websocketBench(quick: boolean): Promise<WebsocketPhase | null> {
 
 /**
  * The cluster benchmark (bench/cluster.ts): two Switchyard nodes and two socket.io nodes on
- * Redis, and one node of each, on the server CPU; the generator here. About 80 s; `--quick`
- * about 30 s.
+ * Redis, and one node of each, on the server CPU; the generator here. About 80 s a run;
+ * `--quick` about 30 s. `--repeat N` runs it N times and adds the median and range of every
+ * ratio: on a shared VM one run's ratios move by ±25 %.
  */
-async function clusterBench(quick: boolean): Promise<ClusterResult | null> {
-  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
-  const logDir = `${ROOT}/bench/results/logs/${stamp}`;
-  mkdirSync(logDir, { recursive: true });
-  const background = await backgroundLoad(1000);
-  if (background > 10) {
-    console.warn(
-      `WARNING: other processes use ${Math.round(background)}% of a core: cluster figures will be disturbed`,
-    );
-  }
-  try {
-    return await runClusterBench({
-      root: ROOT,
-      redisUrl: args["redis-url"],
-      conns: 1000,
-      rooms: [1, 100],
-      payloadBytes: 100,
-      warmupMs: num("warmup", args.warmup ?? (quick ? "0.5" : "1")) * 1000,
-      measureMs: num("measure", args.measure ?? (quick ? "1" : "3")) * 1000,
-      fixedRate: num("fixed-rate", args["fixed-rate"], 1),
-      inflight: num("inflight", args.inflight, 1),
-      cpu: process.env.SWITCHYARD_BENCH_PIN === "pinned" ? serverCpu : null,
-      logDir,
-      batch: num("batch", args.batch, 1),
-      backgroundCpuPct: background,
-      nodeArgs: args["node-args"]?.split(/\s+/).filter((a) => a !== "") ?? [],
-    });
-  } catch (err) {
-    console.warn(`Cluster benchmark FAILED: ${(err as Error).message}`);
-    return null;
-  }
+function clusterBench(quick: boolean): Promise<ClusterPhase | null> {
+  return repeatPhase({
+    name: "cluster",
+    title: "Cluster",
+    run: async (_rep, logPath) => {
+      const logDir = logPath.replace(/\.log$/, "");
+      mkdirSync(logDir, { recursive: true });
+      const background = await backgroundLoad(1000);
+      if (background > 10) {
+        console.warn(
+          `WARNING: other processes use ${Math.round(background)}% of a core: cluster figures will be disturbed`,
+        );
+      }
+      return runClusterBench({
+        root: ROOT,
+        redisUrl: args["redis-url"],
+        conns: 1000,
+        rooms: [1, 100],
+        payloadBytes: 100,
+        warmupMs: num("warmup", args.warmup ?? (quick ? "0.5" : "1")) * 1000,
+        measureMs: num("measure", args.measure ?? (quick ? "1" : "3")) * 1000,
+        fixedRate: num("fixed-rate", args["fixed-rate"], 1),
+        inflight: num("inflight", args.inflight, 1),
+        cpu: process.env.SWITCHYARD_BENCH_PIN === "pinned" ? serverCpu : null,
+        logDir,
+        batch: num("batch", args.batch, 1),
+        backgroundCpuPct: background,
+        nodeArgs: args["node-args"]?.split(/\s+/).filter((a) => a !== "") ?? [],
+      });
+    },
+    format: formatCluster,
+    summarize: summarizeCluster,
+    formatSummary: formatClusterSummary,
+  });
 }
 
 /** The JSON of a run of micro-benchmarks alone (the full run writes its own, with them in it). */
@@ -685,7 +698,7 @@ function writeMicroJson(
   pusher: PusherResult | null,
   ably: AblyPhase | null,
   websocket: WebsocketPhase | null,
-  cluster: ClusterResult | null,
+  cluster: ClusterPhase | null,
 ): void {
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const outPath = resolve(args.out ?? `${ROOT}/bench/results/bench-${stamp}.json`);
@@ -733,7 +746,7 @@ async function main(): Promise<void> {
       : await websocketBench(quick);
   const cluster =
     args["no-cluster"] || (isOnly && !args["cluster-only"]) ? null : await clusterBench(quick);
-  if (cluster !== null) console.log(`${formatCluster(cluster)}\n`);
+  // clusterBench prints each run as it ends, and the summary of several.
   if (isOnly) {
     if (pusher !== null || ably !== null || websocket !== null || cluster !== null) {
       writeMicroJson(routing, pusher, ably, websocket, cluster);
