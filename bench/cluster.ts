@@ -57,6 +57,7 @@ import {
   othersCpuSec,
   type RunningServer,
   readCpuSec,
+  readSyscalls,
   type ServerSpec,
   startServer,
   stopServer,
@@ -129,6 +130,12 @@ export interface ClusterPhase {
   readonly srvCpuPct: number;
   /** The same per node: [A] or [A, B]. */
   readonly nodeCpuPct: readonly number[];
+  /**
+   * Each node's write system calls (/proc/PID/io `syscw`) per delivery to its own members:
+   * [A] or [A, B]. A node coalesces what a socket is owed in one turn into one write, so this
+   * tells how many messages its flushes carried.
+   */
+  readonly nodeWritesPerDelivery: readonly number[];
   readonly redisCpuPct: number;
   readonly genCpuPct: number;
   readonly otherCpuPct: number;
@@ -435,6 +442,7 @@ async function runOne(
     if (redisPid !== null) exclude.add(redisPid);
     const meter: ClusterMeter = {
       serverCpuSec: () => pids.map((pid) => readCpuSec(pid)),
+      serverWrites: () => pids.map((pid) => readSyscalls(pid).writes),
       redisCpuSec: () => (redisPid === null ? Number.NaN : readCpuSec(redisPid)),
       othersCpuSec: () => othersCpuSec(exclude),
     };
@@ -459,7 +467,8 @@ async function runOne(
       `${tag} connect ${connectSec.toFixed(1)} s` +
         ` | fixed ${Math.round(f.deliveredPerSec)}/s p50/p99 ${f.p50Ms.toFixed(2)}/${f.p99Ms.toFixed(2)} ms${split(f)}` +
         ` | sat ${Math.round(s.deliveredPerSec)}/s (K=${s.window}) p50/p99 ${s.p50Ms.toFixed(1)}/${s.p99Ms.toFixed(1)} ms${split(s)}` +
-        ` srv ${Math.round(s.srvCpuPct)}%${s.nodeCpuPct.length > 1 ? ` (A ${Math.round(s.nodeCpuPct[0]!)}%, B ${Math.round(s.nodeCpuPct[1]!)}%)` : ""} redis ${fmtPct(s.redisCpuPct)} gen ${Math.round(s.genCpuPct)}% other ${Math.round(s.otherCpuPct)}%` +
+        ` srv ${Math.round(s.srvCpuPct)}%${s.nodeCpuPct.length > 1 ? ` (A ${Math.round(s.nodeCpuPct[0]!)}%, B ${Math.round(s.nodeCpuPct[1]!)}%)` : ""}` +
+        ` writes/deliv ${s.nodeWritesPerDelivery.map((w) => w.toFixed(2)).join(", ")} redis ${fmtPct(s.redisCpuPct)} gen ${Math.round(s.genCpuPct)}% other ${Math.round(s.otherCpuPct)}%` +
         (f.missing || s.missing ? ` MISSING ${f.missing}/${s.missing}` : "") +
         (!f.drained || !s.drained ? " NOT-DRAINED" : "") +
         (run.notes.length > 0 ? ` | ${run.notes.join("; ")}` : ""),
@@ -488,6 +497,8 @@ function fmtPct(v: number): string {
 interface ClusterMeter {
   /** Each node's CPU time, seconds: [A] or [A, B]. */
   serverCpuSec(): number[];
+  /** Each node's write system calls so far: [A] or [A, B]. */
+  serverWrites(): number[];
   redisCpuSec(): number;
   othersCpuSec(): Map<number, number>;
 }
@@ -818,6 +829,7 @@ class ClusterFleet {
       sent: this.totalSent(),
       cpu: process.cpuUsage(),
       srv: meter.serverCpuSec(),
+      writes: meter.serverWrites(),
       redis: meter.redisCpuSec(),
       others: meter.othersCpuSec(),
     };
@@ -839,6 +851,12 @@ class ClusterFleet {
       p99Ms: h.quantileUs(0.99) / 1000,
     });
     const deliveredPerSec = (this.delivered - m.delivered) / sec;
+    const nodeWrites = meter.serverWrites().map((w, i) => w - m.writes[i]!);
+    // Deliveries to each node's members: every one on a single node; local (A) and remote (B).
+    const nodeDeliveries =
+      nodeWrites.length === 1
+        ? [this.delivered - m.delivered]
+        : [this.localHist.count, this.remoteHist.count];
     return {
       measureSec: sec,
       deliveredPerSec,
@@ -849,6 +867,7 @@ class ClusterFleet {
       remote: this.opts.ports.length > 1 ? split(this.remoteHist) : null,
       srvCpuPct: (srv / sec) * 100,
       nodeCpuPct: nodeSec.map((t) => (t / sec) * 100),
+      nodeWritesPerDelivery: nodeWrites.map((w, i) => w / nodeDeliveries[i]!),
       redisCpuPct: (redis / sec) * 100,
       genCpuPct: ((cpu.user + cpu.system) / 1e6 / sec) * 100,
       otherCpuPct: (others / sec) * 100,
