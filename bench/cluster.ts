@@ -56,6 +56,7 @@ import {
   freePort,
   othersCpuSec,
   type RunningServer,
+  readContextSwitches,
   readCpuSec,
   readSyscalls,
   type ServerSpec,
@@ -136,6 +137,8 @@ export interface ClusterPhase {
    * tells how many messages its flushes carried.
    */
   readonly nodeWritesPerDelivery: readonly number[];
+  /** Each node's event-loop thread's context switches per second: [A] or [A, B]. */
+  readonly nodeSwitchesPerSec: readonly number[];
   readonly redisCpuPct: number;
   readonly genCpuPct: number;
   readonly otherCpuPct: number;
@@ -443,6 +446,7 @@ async function runOne(
     const meter: ClusterMeter = {
       serverCpuSec: () => pids.map((pid) => readCpuSec(pid)),
       serverWrites: () => pids.map((pid) => readSyscalls(pid).writes),
+      serverSwitches: () => pids.map((pid) => readContextSwitches(pid)),
       redisCpuSec: () => (redisPid === null ? Number.NaN : readCpuSec(redisPid)),
       othersCpuSec: () => othersCpuSec(exclude),
     };
@@ -468,7 +472,8 @@ async function runOne(
         ` | fixed ${Math.round(f.deliveredPerSec)}/s p50/p99 ${f.p50Ms.toFixed(2)}/${f.p99Ms.toFixed(2)} ms${split(f)}` +
         ` | sat ${Math.round(s.deliveredPerSec)}/s (K=${s.window}) p50/p99 ${s.p50Ms.toFixed(1)}/${s.p99Ms.toFixed(1)} ms${split(s)}` +
         ` srv ${Math.round(s.srvCpuPct)}%${s.nodeCpuPct.length > 1 ? ` (A ${Math.round(s.nodeCpuPct[0]!)}%, B ${Math.round(s.nodeCpuPct[1]!)}%)` : ""}` +
-        ` writes/deliv ${s.nodeWritesPerDelivery.map((w) => w.toFixed(2)).join(", ")} redis ${fmtPct(s.redisCpuPct)} gen ${Math.round(s.genCpuPct)}% other ${Math.round(s.otherCpuPct)}%` +
+        ` writes/deliv ${s.nodeWritesPerDelivery.map((w) => w.toFixed(2)).join(", ")}` +
+        ` switches/s ${s.nodeSwitchesPerSec.map((n) => Math.round(n)).join(", ")} redis ${fmtPct(s.redisCpuPct)} gen ${Math.round(s.genCpuPct)}% other ${Math.round(s.otherCpuPct)}%` +
         (f.missing || s.missing ? ` MISSING ${f.missing}/${s.missing}` : "") +
         (!f.drained || !s.drained ? " NOT-DRAINED" : "") +
         (run.notes.length > 0 ? ` | ${run.notes.join("; ")}` : ""),
@@ -499,6 +504,8 @@ interface ClusterMeter {
   serverCpuSec(): number[];
   /** Each node's write system calls so far: [A] or [A, B]. */
   serverWrites(): number[];
+  /** Each node's event-loop thread's context switches so far: [A] or [A, B]. */
+  serverSwitches(): number[];
   redisCpuSec(): number;
   othersCpuSec(): Map<number, number>;
 }
@@ -830,6 +837,7 @@ class ClusterFleet {
       cpu: process.cpuUsage(),
       srv: meter.serverCpuSec(),
       writes: meter.serverWrites(),
+      switches: meter.serverSwitches(),
       redis: meter.redisCpuSec(),
       others: meter.othersCpuSec(),
     };
@@ -868,6 +876,7 @@ class ClusterFleet {
       srvCpuPct: (srv / sec) * 100,
       nodeCpuPct: nodeSec.map((t) => (t / sec) * 100),
       nodeWritesPerDelivery: nodeWrites.map((w, i) => w / nodeDeliveries[i]!),
+      nodeSwitchesPerSec: meter.serverSwitches().map((n, i) => (n - m.switches[i]!) / sec),
       redisCpuPct: (redis / sec) * 100,
       genCpuPct: ((cpu.user + cpu.system) / 1e6 / sec) * 100,
       otherCpuPct: (others / sec) * 100,

@@ -354,7 +354,22 @@ export function readCpusAllowed(pid: number | "self"): string {
 
 let clockTicks = 0;
 
-/** utime + stime of a process (all threads), seconds (NaN when unreadable). */
+/**
+ * Context switches of a process's main thread, the event loop's (`voluntary_ctxt_switches`
+ * plus `nonvoluntary_ctxt_switches` of /proc/PID/status): it waited for I/O, or the scheduler
+ * gave its core to another process. NaN when unreadable.
+ */
+export function readContextSwitches(pid: number | string): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const field = (name: string) =>
+      Number(new RegExp(`^${name}:\\s+(\\d+)$`, "m").exec(status)?.[1]);
+    return field("voluntary_ctxt_switches") + field("nonvoluntary_ctxt_switches");
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /**
  * Read and write system calls a process has made (`syscr`, `syscw` of /proc/PID/io: every
  * read/write/readv/writev/send/recv, sockets included); NaN each when unreadable.
@@ -369,6 +384,7 @@ export function readSyscalls(pid: number | string): { reads: number; writes: num
   }
 }
 
+/** utime + stime of a process (all threads), seconds (NaN when unreadable). */
 export function readCpuSec(pid: number | string): number {
   if (clockTicks === 0) {
     try {
