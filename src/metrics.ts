@@ -160,6 +160,22 @@ function summed(
   return sum;
 }
 
+/**
+ * A labelled recovery gauge's collect: each value of `label` set to the {@link summed}
+ * of its pick.
+ */
+function summedBy<L extends string>(
+  sources: ReadonlySet<() => RecoverySize>,
+  label: L,
+  picks: Readonly<Record<string, (recovery: RecoverySize) => number>>,
+): (this: Gauge<L>) => void {
+  return function (this: Gauge<L>) {
+    for (const [value, pick] of Object.entries(picks)) {
+      this.set({ [label]: value } as LabelValues<L>, summed(sources, pick));
+    }
+  };
+}
+
 export class Metrics {
   readonly registry = new Registry();
   readonly buildInfo = new Gauge({
@@ -557,34 +573,20 @@ export class Metrics {
     help: "Channel history reads for restores from other nodes on this node: running, or waiting for one of the 16 at once (state).",
     labelNames: ["state"],
     registers: [this.registry],
-    collect: ((sources) =>
-      function (this: Gauge<"state">) {
-        this.set(
-          { state: "running" },
-          summed(sources, (recovery) => recovery.historyReads.running),
-        );
-        this.set(
-          { state: "waiting" },
-          summed(sources, (recovery) => recovery.historyReads.waiting),
-        );
-      })(this.recoverySources),
+    collect: summedBy(this.recoverySources, "state", {
+      running: (recovery) => recovery.historyReads.running,
+      waiting: (recovery) => recovery.historyReads.waiting,
+    }),
   });
   readonly recoveryLog = new Gauge({
     name: "switchyard_recovery_log",
     help: "Broadcasts logged for recovery on this node, as packets and encoded bytes (unit).",
     labelNames: ["unit"],
     registers: [this.registry],
-    collect: ((sources) =>
-      function (this: Gauge<"unit">) {
-        this.set(
-          { unit: "packets" },
-          summed(sources, (recovery) => recovery.packets),
-        );
-        this.set(
-          { unit: "bytes" },
-          summed(sources, (recovery) => recovery.bytes),
-        );
-      })(this.recoverySources),
+    collect: summedBy(this.recoverySources, "unit", {
+      packets: (recovery) => recovery.packets,
+      bytes: (recovery) => recovery.bytes,
+    }),
   });
 
   constructor() {

@@ -4,6 +4,8 @@
  * backends see channels, never sockets, rooms or the mapping.
  */
 
+import type { HistoryPoint, MissedFailure } from "../read-back.js";
+
 /** A message on its way from a client (or the publish API) to a channel. */
 export interface Publication {
   readonly channel: string;
@@ -48,19 +50,8 @@ export interface Delivery {
   readonly position?: string;
 }
 
-/**
- * Where a read of a channel's history starts ({@link Backend.history}): after the
- * message with this id, or after the last message published before the attachment
- * that {@link Backend.attachPoint} named.
- */
-export type HistoryPoint = { readonly after: string } | { readonly attach: string };
-
-/**
- * Why what followed a point (an offset in a shared stream, a message in a channel's
- * history) cannot all be read back: the point is no longer there (or never was), or
- * more than the limit followed it. The client starts afresh.
- */
-export type MissedFailure = "offset_gone" | "too_many_missed";
+/** Where {@link Backend.history} starts, and why it may not read all of it (src/read-back.ts). */
+export type { HistoryPoint, MissedFailure };
 
 /** Where a backend sends what it receives. Handed over once, at start. */
 export interface DeliverySink {

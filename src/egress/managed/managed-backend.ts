@@ -74,7 +74,6 @@ export interface DecodedMessage {
   readonly args: readonly unknown[];
 }
 
-/** The kind's wire protocol: its link, its publishing, its payload codec. */
 /** What a received message carries beside its name and data, passed to its delivery. */
 export interface ReceivedExtra {
   readonly except?: string | undefined;
@@ -82,6 +81,7 @@ export interface ReceivedExtra {
   readonly position?: string | undefined;
 }
 
+/** The kind's wire protocol: its link, its publishing, its payload codec. */
 export interface ManagedWire<T extends QueuedPublication> {
   readonly link: ManagedLink;
   /**

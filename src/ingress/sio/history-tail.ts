@@ -1,3 +1,4 @@
+import type { HistoryPoint, MissedFailure } from "../../read-back.js";
 import type { BroadcastLog, Logged } from "./broadcast-log.js";
 
 /**
@@ -27,13 +28,6 @@ export interface HistoryTail {
   readonly t: readonly (readonly (string | number)[])[];
   readonly f: 0 | 1;
 }
-
-/**
- * Where a read of a room's channel history starts: after the message with this id, or
- * after the last one published before the attachment this serial names (the router
- * hands it to the room's backend, whose own type it matches).
- */
-export type HistoryPoint = { readonly after: string } | { readonly attach: string };
 
 /** Broadcasts a tail holds at most: a client is behind by what was in flight when it dropped. */
 export const TAIL_LIMIT = 512;
@@ -125,10 +119,7 @@ export function parseTail(value: unknown): HistoryTail | undefined {
  * Where a client holding `offset` stood, from its kept socket's tail: its rooms'
  * points and the stream's position; or why it cannot be told.
  */
-export function standPointOf(
-  tail: HistoryTail,
-  offset: string,
-): StandPoint | "offset_gone" | "too_many_missed" {
+export function standPointOf(tail: HistoryTail, offset: string): StandPoint | MissedFailure {
   let at = tail.t.length - 1;
   while (at >= 0 && tail.t[at]![0] !== offset) at--;
   if (at < 0) return tail.f === 1 ? "too_many_missed" : "offset_gone";

@@ -2,18 +2,13 @@ import { createHash, randomBytes } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import { LogBudget } from "../../log-budget.js";
 import { metrics } from "../../metrics.js";
+import type { HistoryPoint, MissedFailure } from "../../read-back.js";
 import { compareStreamIds, isStreamId } from "../../stream-id.js";
 import type { EngineLog } from "../engine/options.js";
 import { Outbound } from "../engine/outbound.js";
 import { randomId } from "../engine/random-id.js";
 import { BroadcastLog, type Logged } from "./broadcast-log.js";
-import {
-  type HistoryPoint,
-  type HistoryTail,
-  parseTail,
-  standPointOf,
-  tailOf,
-} from "./history-tail.js";
+import { type HistoryTail, parseTail, standPointOf, tailOf } from "./history-tail.js";
 import type { BroadcastTarget } from "./namespace.js";
 import { encode, SioType } from "./parser.js";
 import type { DisconnectReason } from "./socket.js";
@@ -125,7 +120,7 @@ export interface SharedSessions {
     nsp: string,
     offset: string,
     limit: number,
-  ): Promise<readonly SharedBroadcast[] | "offset_gone" | "too_many_missed">;
+  ): Promise<readonly SharedBroadcast[] | MissedFailure>;
   /** The last stream entry of `nsp` this node has delivered; undefined before the first. */
   cursor(nsp: string): string | undefined;
   /**
@@ -147,7 +142,7 @@ export interface SharedSessions {
     room: string,
     from: HistoryPoint,
     limit: number,
-  ): Promise<readonly ReplayedEvent[] | "offset_gone" | "too_many_missed">;
+  ): Promise<readonly ReplayedEvent[] | MissedFailure>;
   /** What a kept socket's `data` is stored as (the router keeps its claims, not its budget). */
   portable(data: unknown): unknown;
 }

@@ -930,11 +930,9 @@ export class RedisClusterBus implements ClusterView {
     return replies;
   }
 
-  /** Sends a message; resolves with the entry id when it went to a stream. */
-  /** Sends a message or an entry; resolves with the entry's id (streams mode). May throw. */
   /**
-   * Sends a message; resolves with Redis's reply: the entry id of an XADD (a string),
-   * the number of receivers of a PUBLISH.
+   * Sends a message or a stream entry; resolves with Redis's reply: the entry id of an
+   * XADD (a string), the number of receivers of a PUBLISH. May throw.
    */
   #send(outbound: Outbound | StreamOutbound): Promise<unknown> {
     const pub = this.#requirePublisher();
