@@ -12,15 +12,14 @@ import { describe, expect, it } from "vitest";
 import { metrics } from "../../src/metrics.js";
 import type { AblyEmulator } from "../emulators/ably/ably-emulator.js";
 import { clientOptions, KEY, startEmulator } from "../emulators/ably/test-support.js";
+import { ablyOn } from "../helpers/backend-yaml.js";
 import { type Cleanup, useCleanup } from "../helpers/cleanup.js";
 import { Harness } from "../helpers/switchyard-harness.js";
 
 function yaml(emulator: AblyEmulator): string {
   return `
 backends:
-  ably:
-    kind: ably
-    settings: { key: "${KEY}", host: "${emulator.host}", port: ${emulator.port}, tls: false }
+${ablyOn(emulator)}
 namespaces:
   /:
     routes:

@@ -19,8 +19,9 @@ import { decode, encode } from "notepack.io";
 import { io, type Socket } from "socket.io-client";
 import { expect, it } from "vitest";
 import type { AblyEmulator } from "../emulators/ably/ably-emulator.js";
-import { connectRealtime, KEY } from "../emulators/ably/test-support.js";
+import { connectRealtime } from "../emulators/ably/test-support.js";
 import { twoAblyNodes } from "../helpers/ably-recovery-nodes.js";
+import { ablyOn, nativeOnStreams } from "../helpers/backend-yaml.js";
 import { useCleanup } from "../helpers/cleanup.js";
 import {
   collect,
@@ -45,13 +46,8 @@ server:
   connectionStateRecovery: { maxDisconnectionDuration: 10000, maxPackets: 20 }
 api: { token: "${TOKEN}" }
 backends:
-  native:
-    kind: native
-    settings:
-      redis: { url: "${REDIS_URL}", key: "${key}", mode: streams, streamName: "${key}", requestsTimeout: 2000 }
-  ably:
-    kind: ably
-    settings: { key: "${KEY}", host: "${emulator.host}", port: ${emulator.port}, tls: false }
+${nativeOnStreams(REDIS_URL, key)}
+${ablyOn(emulator)}
 namespaces:
   /:
     routes:

@@ -15,6 +15,7 @@ import type { Redis } from "ioredis";
 import { encode } from "notepack.io";
 import type { Socket } from "socket.io-client";
 import { expect, it } from "vitest";
+import { nativeOnStreams } from "../helpers/backend-yaml.js";
 import { useCleanup } from "../helpers/cleanup.js";
 import {
   connected,
@@ -33,10 +34,7 @@ async function node(key: string): Promise<Harness> {
 server: { connectionStateRecovery: { maxDisconnectionDuration: 10000 } }
 api: { token: "${TOKEN}" }
 backends:
-  native:
-    kind: native
-    settings:
-      redis: { url: "${REDIS_URL}", key: "${key}", mode: streams, streamName: "${key}", requestsTimeout: 2000 }
+${nativeOnStreams(REDIS_URL, key)}
 namespaces:
   /:
     events:

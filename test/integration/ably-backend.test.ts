@@ -20,6 +20,7 @@ import {
   startEmulator,
   waitForChannel,
 } from "../emulators/ably/test-support.js";
+import { ablyOn } from "../helpers/backend-yaml.js";
 import { type Cleanup, useCleanup } from "../helpers/cleanup.js";
 import { Harness, next, receives } from "../helpers/switchyard-harness.js";
 import { until } from "../helpers/wait-for.js";
@@ -305,9 +306,7 @@ describe("the presence mirror of an ably route", () => {
     const emulator = await startEmulator(cleanup);
     const harness = await Harness.start(`
 backends:
-  ably:
-    kind: ably
-    settings: { key: "${KEY}", host: "${emulator.host}", port: ${emulator.port}, tls: false }
+${ablyOn(emulator)}
 namespaces:
   /:
     routes:

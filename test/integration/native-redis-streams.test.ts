@@ -22,6 +22,7 @@ import {
   type NativeRedisSettingsInput,
   resolveNativeRedisSettings,
 } from "../../src/egress/native/redis/redis-settings.js";
+import { nativeOnStreams } from "../helpers/backend-yaml.js";
 import { useCleanup } from "../helpers/cleanup.js";
 import {
   describeWithRedis,
@@ -45,10 +46,7 @@ function uniqueKey(): string {
 async function switchyardNode(url: string, key: string): Promise<Harness> {
   const harness = await Harness.start(`
 backends:
-  native:
-    kind: native
-    settings:
-      redis: { url: "${url}", key: "${key}", mode: streams, streamName: "${key}", requestsTimeout: 2000 }
+${nativeOnStreams(url, key)}
 namespaces:
   /:
     events:

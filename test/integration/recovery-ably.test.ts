@@ -1,7 +1,8 @@
 import { expect, it } from "vitest";
 import type { AblyEmulator } from "../emulators/ably/ably-emulator.js";
-import { connectRealtime, KEY } from "../emulators/ably/test-support.js";
+import { connectRealtime } from "../emulators/ably/test-support.js";
 import { twoAblyNodes } from "../helpers/ably-recovery-nodes.js";
+import { ablyOn, nativeOnStreams } from "../helpers/backend-yaml.js";
 import { useCleanup } from "../helpers/cleanup.js";
 import {
   collect,
@@ -27,13 +28,8 @@ server:
   drainTimeout: 200 # a drain closes its two sessions within 0.2 s
 api: { token: "${TOKEN}" }
 backends:
-  native:
-    kind: native
-    settings:
-      redis: { url: "${REDIS_URL}", key: "${key}", mode: streams, streamName: "${key}", requestsTimeout: 2000 }
-  ably:
-    kind: ably
-    settings: { key: "${KEY}", host: "${emulator.host}", port: ${emulator.port}, tls: false }
+${nativeOnStreams(REDIS_URL, key)}
+${ablyOn(emulator)}
 namespaces:
   /:
     routes:

@@ -10,6 +10,7 @@ import { readFile } from "node:fs/promises";
 import { Redis } from "ioredis";
 import type { Socket } from "socket.io-client";
 import { expect, it } from "vitest";
+import { nativeOnStreams } from "../helpers/backend-yaml.js";
 import { useCleanup } from "../helpers/cleanup.js";
 import {
   collect,
@@ -48,10 +49,7 @@ async function switchyardNode(
 server: { connectionStateRecovery: { maxDisconnectionDuration: ${WINDOW} } }
 api: { token: "${TOKEN}" }
 backends:
-  native:
-    kind: native
-    settings:
-      redis: { url: "${url}", key: "${key}", mode: streams, streamName: "${key}", requestsTimeout: 2000 }
+${nativeOnStreams(url, key)}
 ${extra.backends ?? ""}
 namespaces:
   /:
