@@ -201,6 +201,22 @@ describeWithRedis(
       expect(await gone).toEqual(all.map(() => "io server disconnect"));
     });
 
+    it("carries a burst from one client across Redis whole and in order, to socket.io and to the other nodes", async () => {
+      // Publications of one turn leave in batches (src/egress/native/redis/publish-batch.ts);
+      // the socket.io server and the other nodes must still read one broadcast per message.
+      const room = `room:burst-${randomBytes(3).toString("hex")}`;
+      const group = await members(room, 1);
+      const [publisher, ...rest] = group.flat();
+      const inboxes = rest.map((client) => inbox(client));
+      const count = 180; // within the socket's event burst (200)
+      const last = { n: count - 1 };
+      const arrived = Promise.all(rest.map((client) => receives(client, last)));
+      for (let n = 0; n < count; n++) publisher!.emit("publish", { room, payload: { n } });
+      await arrived;
+      const expected = Array.from({ length: count }, (_, n) => ({ n }));
+      for (const got of inboxes) expect(got).toEqual(expected);
+    });
+
     it("lets the socket.io server exclude a Switchyard socket, or reach it alone by its id", async () => {
       const suffix = randomBytes(3).toString("hex");
       const group = await members(`room:x-${suffix}`, 1);

@@ -25,6 +25,7 @@ import type {
   ReplyOut,
   StreamOutbound,
 } from "./cluster-codec.js";
+import { PublishBatch } from "./publish-batch.js";
 import {
   NATIVE_REDIS_STREAMS_DEFAULTS,
   type NativeRedisSettings,
@@ -80,6 +81,8 @@ export class RedisClusterBus implements ClusterView {
   readonly #streams: StreamsCodec | undefined;
   #sink: ClusterSink | undefined;
   #pub: Redis | undefined;
+  /** Classic mode's broadcasts on their way to Redis (see PublishBatch). */
+  readonly #batch: PublishBatch | undefined;
   #sub: Redis | undefined;
   #reader: Redis | undefined;
   #streamReader: StreamReader | undefined;
@@ -127,6 +130,18 @@ export class RedisClusterBus implements ClusterView {
       this.#codec = this.#isSharded
         ? new ShardedCodec(settings.key, settings.subscriptionMode)
         : new ClassicCodec(settings.key);
+    }
+    // Sharded mode is not batched: the shard channels of one batch hash to different
+    // slots of a Redis Cluster, and one script runs on one shard.
+    if (settings.mode === "classic") {
+      this.#batch = new PublishBatch(
+        () => this.#requirePublisher(),
+        (error) =>
+          this.#log.warn(
+            { err: error },
+            "native redis: Redis refuses scripts; broadcasts go out one PUBLISH each",
+          ),
+      );
     }
   }
 
@@ -328,7 +343,10 @@ export class RedisClusterBus implements ClusterView {
     }
     let sent: Promise<unknown>;
     try {
-      sent = this.#send(outbound);
+      sent =
+        this.#batch !== undefined && "channel" in outbound
+          ? this.#batch.add(outbound.channel, outbound.payload)
+          : this.#send(outbound);
     } catch (error) {
       sent = Promise.reject(error);
     }
@@ -437,6 +455,8 @@ export class RedisClusterBus implements ClusterView {
   /** Unsubscribes, fails the requests still waiting, and closes the connections. */
   async close(): Promise<void> {
     if (this.#isClosed) return;
+    // Publications of this turn go out before the connection's QUIT.
+    this.#batch?.flush();
     this.#isClosed = true;
     for (const [requestId, pending] of this.#pending) {
       clearTimeout(pending.timer);
@@ -931,10 +951,12 @@ export class RedisClusterBus implements ClusterView {
   }
 
   /**
-   * Sends a message or a stream entry; resolves with Redis's reply: the entry id of an
-   * XADD (a string), the number of receivers of a PUBLISH. May throw.
+   * Sends a message or a stream entry, after the broadcasts batched so far; resolves
+   * with Redis's reply: the entry id of an XADD (a string), the number of receivers of
+   * a PUBLISH. May throw.
    */
   #send(outbound: Outbound | StreamOutbound): Promise<unknown> {
+    this.#batch?.flush();
     const pub = this.#requirePublisher();
     if ("stream" in outbound) {
       const { maxLen } = streamsSettings(this.#settings);

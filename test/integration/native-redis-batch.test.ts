@@ -1,0 +1,215 @@
+import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { MAX_BATCH_COUNT, PublishBatch } from "../../src/egress/native/redis/publish-batch.js";
+import { useCleanup } from "../helpers/cleanup.js";
+import { describeWithRedisServer, PrivateRedis } from "../helpers/redis-server.js";
+import { within } from "../helpers/wait-for.js";
+
+/**
+ * The classic dialect's publications of one turn go to Redis as one script call
+ * (src/egress/native/redis/publish-batch.ts). A private Redis, so that its command
+ * counts and ACL users are this file's alone.
+ */
+describeWithRedisServer("publications batched per turn", () => {
+  const cleanup = useCleanup();
+  let server: PrivateRedis;
+  let admin: Redis;
+
+  beforeAll(async () => {
+    server = await PrivateRedis.start();
+    admin = new Redis(server.url);
+  });
+  afterAll(async () => {
+    admin?.disconnect();
+    await server?.stop();
+  });
+
+  function connection(options: { username?: string; password?: string } = {}): Redis {
+    const redis = new Redis(server.url, { ...options, enableOfflineQueue: false });
+    cleanup.add(() => redis.disconnect());
+    return redis;
+  }
+
+  async function ready(redis: Redis): Promise<Redis> {
+    if (redis.status !== "ready") await within(once(redis, "ready"), "redis ready");
+    return redis;
+  }
+
+  /** A subscriber that collects every message of `channel`, in order. */
+  async function listener(
+    channel: string,
+  ): Promise<{ got: string[]; count(n: number): Promise<void> }> {
+    const sub = await ready(connection());
+    const got: string[] = [];
+    let waiter: { n: number; resolve: () => void } | undefined;
+    sub.on("message", (_channel: string, message: string) => {
+      got.push(message);
+      if (waiter !== undefined && got.length >= waiter.n) waiter.resolve();
+    });
+    await sub.subscribe(channel);
+    return {
+      got,
+      count: (n) =>
+        within(
+          new Promise<void>((resolve) => {
+            if (got.length >= n) resolve();
+            else waiter = { n, resolve };
+          }),
+          `${n} messages on ${channel}`,
+        ),
+    };
+  }
+
+  /**
+   * How many times Redis ran `command` to the end since it started (INFO commandstats:
+   * `calls` less `failed_calls`, such as an EVALSHA answered NOSCRIPT).
+   */
+  async function calls(command: string): Promise<number> {
+    const info = await admin.info("commandstats");
+    const line = info.split("\r\n").find((l) => l.startsWith(`cmdstat_${command}:`));
+    if (line === undefined) return 0;
+    const field = (name: string) => Number(new RegExp(`\\b${name}=(\\d+)`).exec(line)?.[1] ?? 0);
+    return field("calls") - field("failed_calls");
+  }
+
+  function channel(): string {
+    return `batch-${randomBytes(4).toString("hex")}`;
+  }
+
+  it("sends the publications of one turn in one script call, each delivered once and in order", async () => {
+    const pub = await ready(connection());
+    const batch = new PublishBatch(() => pub, unexpected);
+    const name = channel();
+    const sub = await listener(name);
+    const scripted = (await calls("evalsha")) + (await calls("eval"));
+    const published = await calls("publish");
+
+    const sent = Array.from({ length: 10 }, (_, i) => batch.add(name, `m${i}`));
+    await Promise.all(sent);
+    await sub.count(10);
+
+    expect(sub.got).toEqual(Array.from({ length: 10 }, (_, i) => `m${i}`));
+    expect((await calls("evalsha")) + (await calls("eval"))).toBe(scripted + 1);
+    // The script's PUBLISHes are counted as PUBLISH calls; no other PUBLISH was sent.
+    expect(await calls("publish")).toBe(published + 10);
+  });
+
+  it(`splits a turn's burst into calls of at most ${MAX_BATCH_COUNT}, in order`, async () => {
+    const pub = await ready(connection());
+    const batch = new PublishBatch(() => pub, unexpected);
+    const name = channel();
+    const sub = await listener(name);
+    const scripted = (await calls("evalsha")) + (await calls("eval"));
+    const total = MAX_BATCH_COUNT * 2 + 5;
+
+    await Promise.all(Array.from({ length: total }, (_, i) => batch.add(name, String(i))));
+    await sub.count(total);
+
+    expect(sub.got).toEqual(Array.from({ length: total }, (_, i) => String(i)));
+    expect((await calls("evalsha")) + (await calls("eval"))).toBe(scripted + 3);
+  });
+
+  it("sends a lone publication as a plain PUBLISH", async () => {
+    const pub = await ready(connection());
+    const batch = new PublishBatch(() => pub, unexpected);
+    const name = channel();
+    const sub = await listener(name);
+    const scripted = (await calls("evalsha")) + (await calls("eval"));
+
+    await batch.add(name, "alone");
+    await sub.count(1);
+
+    expect(sub.got).toEqual(["alone"]);
+    expect((await calls("evalsha")) + (await calls("eval"))).toBe(scripted);
+  });
+
+  it("loads the script again when Redis forgot it (SCRIPT FLUSH), losing nothing", async () => {
+    const pub = await ready(connection());
+    const batch = new PublishBatch(() => pub, unexpected);
+    const name = channel();
+    const sub = await listener(name);
+    await Promise.all([batch.add(name, "a"), batch.add(name, "b")]);
+    await admin.script("FLUSH");
+
+    await Promise.all([batch.add(name, "c"), batch.add(name, "d")]);
+    await sub.count(4);
+
+    expect(sub.got).toEqual(["a", "b", "c", "d"]);
+  });
+
+  it("falls back to one PUBLISH each, for good, when the Redis user may not run scripts", async () => {
+    const username = `swy-noscript-${randomBytes(3).toString("hex")}`;
+    await admin.acl("SETUSER", username, "on", ">secret", "~*", "&*", "+@all", "-@scripting");
+    cleanup.add(() => admin.acl("DELUSER", username));
+    const pub = await ready(connection({ username, password: "secret" }));
+    const refusals: Error[] = [];
+    const batch = new PublishBatch(
+      () => pub,
+      (error) => refusals.push(error),
+    );
+    const name = channel();
+    const sub = await listener(name);
+
+    await Promise.all([batch.add(name, "1"), batch.add(name, "2"), batch.add(name, "3")]);
+    await Promise.all([batch.add(name, "4"), batch.add(name, "5")]);
+    await sub.count(5);
+
+    expect(sub.got).toEqual(["1", "2", "3", "4", "5"]);
+    expect(refusals).toHaveLength(1);
+    expect(refusals[0]?.message).toMatch(/^NOPERM/);
+  });
+
+  it("settles each publication as its own PUBLISH would: refused from the channel Redis denies on", async () => {
+    const username = `swy-channels-${randomBytes(3).toString("hex")}`;
+    const open = channel();
+    await admin.acl(
+      "SETUSER",
+      username,
+      "on",
+      ">secret",
+      "~*",
+      "resetchannels",
+      `&${open}`,
+      "+@all",
+    );
+    cleanup.add(() => admin.acl("DELUSER", username));
+    const pub = await ready(connection({ username, password: "secret" }));
+    const batch = new PublishBatch(() => pub, unexpected);
+    const sub = await listener(open);
+
+    const outcomes = await Promise.allSettled([
+      batch.add(open, "first"),
+      batch.add(channel(), "denied"),
+      batch.add(open, "after"),
+    ]);
+
+    expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "rejected"]);
+    expect(String((outcomes[1] as PromiseRejectedResult).reason)).toMatch(
+      /can't publish to the channel/,
+    );
+    // Nothing after the refusal was published: the next message is the next batch's.
+    await batch.add(open, "next");
+    await sub.count(2);
+    expect(sub.got).toEqual(["first", "next"]);
+  });
+
+  it("rejects every publication of the batch when the connection is not there", async () => {
+    const pub = connection();
+    await ready(pub);
+    pub.disconnect();
+    const batch = new PublishBatch(() => pub, unexpected);
+
+    const outcomes = await Promise.allSettled([batch.add("x", "1"), batch.add("x", "2")]);
+
+    expect(outcomes.map((o) => o.status)).toEqual(["rejected", "rejected"]);
+  });
+});
+
+function unexpected(error: Error): void {
+  throw new Error(`scripts refused: ${error.message}`);
+}
+
+function once(emitter: Redis, event: string): Promise<void> {
+  return new Promise((resolve) => emitter.once(event, () => resolve()));
+}
