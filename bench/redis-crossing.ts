@@ -12,7 +12,9 @@
  *   its reply, and this node's own copy coming back on its subscription (dropped unread);
  * - receiver: CPU of the child per broadcast, first to last of a round: reading, the
  *   own-message test, the decode and the checks, handing it to the node (here a sink that
- *   counts it; a real node then writes it to its members' sockets).
+ *   counts it; a real node then writes it to its members' sockets);
+ * - Redis: the server's CPU per publication over the round (`INFO cpu`, user and system):
+ *   taking the commands and sending every subscriber its messages.
  *
  * The publications are `io.to("room:<i % 100>").except(<a socket id>).emit("message", <100 B>)`,
  * as the cluster benchmark's publishers send them, `--inflight` at a time.
@@ -20,6 +22,7 @@
 import { fork } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
+import { Redis } from "ioredis";
 import pino from "pino";
 import type { Delivery } from "../src/egress/backend.js";
 import type { ClusterBroadcast, ClusterSink, ClusterSocket } from "../src/egress/cluster.js";
@@ -86,6 +89,13 @@ async function startedBus(name: string, key: string, sink: ClusterSink): Promise
   return bus;
 }
 
+/** Redis's own CPU so far, in µs (`INFO cpu`: used_cpu_user + used_cpu_sys). */
+async function redisCpuMicros(redis: Redis): Promise<number> {
+  const info = await redis.info("cpu");
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, "m").exec(info)?.[1]);
+  return (field("used_cpu_user") + field("used_cpu_sys")) * 1e6;
+}
+
 function cpuMicros(since: NodeJS.CpuUsage): number {
   const used = process.cpuUsage(since);
   return used.user + used.system;
@@ -138,8 +148,10 @@ async function publish(): Promise<void> {
   console.log(
     `${count.toLocaleString("en-US")} publications per round, ${inflight} in flight, ${values.mode} dialect, node ${process.version}`,
   );
-  console.log("round  publisher µs/publication  receiver µs/broadcast");
+  console.log("round  publisher µs/publication  receiver µs/broadcast  Redis µs/publication");
+  const redis = new Redis(values["redis-url"]);
   for (let round = 1; round <= rounds; round++) {
+    const redisStarted = await redisCpuMicros(redis);
     const started = process.cpuUsage();
     let sent = 0;
     await new Promise<void>((resolve, reject) => {
@@ -156,10 +168,12 @@ async function publish(): Promise<void> {
     });
     const { round: receiverMicros } = await next();
     const publisherMicros = cpuMicros(started) / count;
+    const redisMicros = ((await redisCpuMicros(redis)) - redisStarted) / count;
     console.log(
-      `${String(round).padEnd(6)} ${publisherMicros.toFixed(2).padStart(24)}  ${receiverMicros?.toFixed(2).padStart(21)}`,
+      `${String(round).padEnd(6)} ${publisherMicros.toFixed(2).padStart(24)}  ${receiverMicros?.toFixed(2).padStart(21)}  ${redisMicros.toFixed(2).padStart(20)}`,
     );
   }
+  redis.disconnect();
   child.disconnect();
   await bus.close();
 }

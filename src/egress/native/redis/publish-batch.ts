@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
+import { type Flushable, flushQueue } from "../../../flush-queue.js";
 
 /**
  * PUBLISHes every pair of its arguments (channel, message) in order. A refused PUBLISH
@@ -19,6 +20,8 @@ export const MAX_BATCH_COUNT = 256;
 /** …or this many bytes of messages: one script call holds Redis for its whole run. */
 export const MAX_BATCH_BYTES = 1024 * 1024;
 
+const FIRST = { first: true };
+
 interface Entry {
   readonly channel: string;
   readonly payload: Buffer | string;
@@ -37,9 +40,9 @@ interface Entry {
  * (docs/benchmarks.md, "The Redis crossing"). Its auto-pipelining saves the writes, not
  * that work; no library batches publications into one command.
  *
- * - A batch leaves in the check phase after the turn (`setImmediate`, as socket writes
- *   do, src/ingress/engine/flush-queue.ts), or at once on reaching
- *   {@link MAX_BATCH_COUNT} publications or {@link MAX_BATCH_BYTES}.
+ * - A batch leaves at the end of the turn, on the flush queue (src/flush-queue.ts) ahead
+ *   of the turn's socket writes, or at once on reaching {@link MAX_BATCH_COUNT}
+ *   publications or {@link MAX_BATCH_BYTES}.
  * - {@link flush} sends it early: the bus calls it before any other command of its
  *   publisher, so a request published after a broadcast reaches other nodes after it.
  * - A batch of one is a plain PUBLISH.
@@ -49,17 +52,13 @@ interface Entry {
  * - Each publication settles as its own PUBLISH would have: resolved once Redis took
  *   it, rejected with the connection's or Redis's error.
  */
-export class PublishBatch {
+export class PublishBatch implements Flushable {
   readonly #publisher: () => Redis;
   readonly #onScriptsRefused: (error: Error) => void;
   #entries: Entry[] = [];
   #bytes = 0;
-  #isScheduled = false;
   #isScripted = true;
-  readonly #run = (): void => {
-    this.#isScheduled = false;
-    this.flush();
-  };
+  isFlushScheduled = false;
 
   /**
    * @param publisher The connection to send on; may throw (closed, not started), which
@@ -77,9 +76,8 @@ export class PublishBatch {
       this.#bytes += payload.length;
       if (this.#entries.length >= MAX_BATCH_COUNT || this.#bytes >= MAX_BATCH_BYTES) {
         this.flush();
-      } else if (!this.#isScheduled) {
-        this.#isScheduled = true;
-        setImmediate(this.#run);
+      } else {
+        flushQueue.schedule(this, FIRST);
       }
     });
   }
@@ -130,9 +128,25 @@ export class PublishBatch {
 }
 
 function publishEach(redis: Redis, entries: readonly Entry[]): void {
-  for (const entry of entries) {
+  if (entries.length === 1) {
+    const [entry] = entries as [Entry];
     redis.publish(entry.channel, entry.payload).then(() => entry.resolve(), entry.reject);
+    return;
   }
+  // One write for them all: the publisher connection does not pipeline on its own.
+  const pipeline = redis.pipeline();
+  for (const entry of entries) pipeline.publish(entry.channel, entry.payload);
+  pipeline.exec().then(
+    (results) =>
+      entries.forEach((entry, i) => {
+        const error = results?.[i]?.[0];
+        if (error) entry.reject(error);
+        else entry.resolve();
+      }),
+    (error: unknown) => {
+      for (const entry of entries) entry.reject(error);
+    },
+  );
 }
 
 /**

@@ -165,11 +165,13 @@ export class RedisClusterBus implements ClusterView {
       // timeout makes it fail instead.
       autoResendUnfulfilledCommands: false,
       commandTimeout: requestsTimeout,
-      // Every command sent in one event-loop turn goes out in one write (a burst of
-      // publications from one read of client frames costs one syscall, not one each).
-      // Order is kept: every command this connection sends in a turn is pipelined (the
-      // exceptions, CLIENT and QUIT, follow no command they must stay behind).
-      enableAutoPipelining: true,
+      // Sharded and streams modes: every command sent in one event-loop turn goes out
+      // in one write (a burst of publications from one read of client frames costs one
+      // syscall, not one each). Order is kept: every command this connection sends in a
+      // turn is pipelined (the exceptions, CLIENT and QUIT, follow no command they must
+      // stay behind). Classic mode batches its broadcasts itself (PublishBatch), and
+      // writes each batch at once, ahead of the turn's socket writes.
+      enableAutoPipelining: this.#batch === undefined,
     });
     // Subscriptions are this bus's own state (#patterns, #channels), sent again on
     // every connection by #resubscribe; none waits in an ioredis queue.

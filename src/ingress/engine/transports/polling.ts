@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { SwitchyardError } from "../../../errors.js";
+import { type Flushable, flushQueue } from "../../../flush-queue.js";
 import { metrics } from "../../../metrics.js";
-import { type Flushable, flushQueue } from "../flush-queue.js";
 import type { Outbound } from "../outbound.js";
 import type { Packet } from "../parser.js";
 import { type PollingCodec, V4_CODEC } from "./polling-codec.js";

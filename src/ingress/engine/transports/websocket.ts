@@ -1,6 +1,6 @@
 import type { Duplex } from "node:stream";
 import { WebSocket } from "ws";
-import { type Flushable, flushQueue } from "../flush-queue.js";
+import { type Flushable, flushQueue } from "../../../flush-queue.js";
 import type { Outbound } from "../outbound.js";
 
 /** What a WebSocket transport reports to the session that owns it. */

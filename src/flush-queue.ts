@@ -15,24 +15,36 @@ export interface Flushable {
  * makes a naive server slow. `setImmediate` rather than `process.nextTick`, because
  * deliveries can arrive in promise continuations, which run after the nextTick
  * queue has drained.
+ *
+ * Items scheduled `first` (what other nodes wait for: the broadcasts on their way to
+ * Redis) are flushed before the rest, so a room's remote members are not kept waiting
+ * behind the writes to its local ones.
  */
 export class FlushQueue {
+  #first: Flushable[] = [];
   #pending: Flushable[] = [];
   #isScheduled = false;
   readonly #run = (): void => {
     this.#isScheduled = false;
+    const first = this.#first;
     const pending = this.#pending;
+    this.#first = [];
     this.#pending = [];
+    for (const item of first) {
+      item.isFlushScheduled = false;
+      item.flush();
+    }
     for (const item of pending) {
       item.isFlushScheduled = false;
       item.flush();
     }
   };
 
-  schedule(item: Flushable): void {
+  schedule(item: Flushable, options?: { first: boolean }): void {
     if (item.isFlushScheduled) return;
     item.isFlushScheduled = true;
-    this.#pending.push(item);
+    if (options?.first === true) this.#first.push(item);
+    else this.#pending.push(item);
     if (!this.#isScheduled) {
       this.#isScheduled = true;
       setImmediate(this.#run);
