@@ -15,7 +15,7 @@ import { Redis } from "ioredis";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { PublishBatch } from "../../src/egress/native/redis/publish-batch.js";
 
-/** A fake Redis whose answer to EVALSHA/EVAL is the next of `scriptReplies` (raw RESP). */
+/** A fake Redis whose answer to EVAL is the next of `scriptReplies` (raw RESP). */
 class FakeRedis {
   readonly scriptReplies: string[] = [];
   readonly #server: Server;
@@ -51,7 +51,7 @@ class FakeRedis {
   }
 
   #answer(name: string): string {
-    if (name === "EVALSHA" || name === "EVAL") return this.scriptReplies.shift() ?? ":0\r\n";
+    if (name === "EVAL") return this.scriptReplies.shift() ?? ":0\r\n";
     if (name === "PUBLISH") return ":1\r\n";
     if (name === "INFO") return "$9\r\nloading:0\r\n";
     return "+OK\r\n";
