@@ -77,11 +77,16 @@ describeWithRedisServer("publications batched per turn", () => {
     return `batch-${randomBytes(4).toString("hex")}`;
   }
 
-  it("sends the publications of one turn in one script call, each delivered once and in order", async () => {
+  /** A batch on a connection of the default user, and a listener of a fresh channel. */
+  async function publishing() {
     const pub = await ready(connection());
     const batch = new PublishBatch(() => pub, unexpected);
     const name = channel();
-    const sub = await listener(name);
+    return { batch, name, sub: await listener(name) };
+  }
+
+  it("sends the publications of one turn in one script call, each delivered once and in order", async () => {
+    const { batch, name, sub } = await publishing();
     const scripted = await calls("eval");
     const published = await calls("publish");
 
@@ -96,10 +101,7 @@ describeWithRedisServer("publications batched per turn", () => {
   });
 
   it(`splits a turn's burst into calls of at most ${MAX_BATCH_COUNT}, in order`, async () => {
-    const pub = await ready(connection());
-    const batch = new PublishBatch(() => pub, unexpected);
-    const name = channel();
-    const sub = await listener(name);
+    const { batch, name, sub } = await publishing();
     const scripted = await calls("eval");
     const total = MAX_BATCH_COUNT * 2 + 5;
 
@@ -111,10 +113,7 @@ describeWithRedisServer("publications batched per turn", () => {
   });
 
   it("sends a lone publication as a plain PUBLISH", async () => {
-    const pub = await ready(connection());
-    const batch = new PublishBatch(() => pub, unexpected);
-    const name = channel();
-    const sub = await listener(name);
+    const { batch, name, sub } = await publishing();
     const scripted = await calls("eval");
 
     await batch.add(name, "alone");
@@ -125,10 +124,7 @@ describeWithRedisServer("publications batched per turn", () => {
   });
 
   it("keeps order across batches in flight while Redis forgets its scripts (SCRIPT FLUSH)", async () => {
-    const pub = await ready(connection());
-    const batch = new PublishBatch(() => pub, unexpected);
-    const name = channel();
-    const sub = await listener(name);
+    const { batch, name, sub } = await publishing();
     const sent: Promise<void>[] = [];
     const flushes: Promise<unknown>[] = [];
     for (let turn = 0; turn < 6; turn++) {

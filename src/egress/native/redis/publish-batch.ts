@@ -46,7 +46,8 @@ interface Entry {
  * - A batch of one is a plain PUBLISH.
  * - A Redis that refuses scripts (an ACL without `+@scripting`, EVAL renamed away)
  *   refuses the call before running it: that batch goes out again as PUBLISHes, and
- *   every later one does too (`onScriptsRefused` is told once).
+ *   every later one does too (`onScriptsRefused` is told once). Only then can a
+ *   request overtake a broadcast: one sent while the refusal was on its way back.
  * - Each publication settles as its own PUBLISH would have: resolved once Redis took
  *   it, rejected with the connection's or Redis's error.
  */
