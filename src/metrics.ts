@@ -425,6 +425,12 @@ export class Metrics {
     labelNames: ["backend"],
     registers: [this.registry],
   });
+  readonly nativeRedisPublishCommands = new Counter({
+    name: "switchyard_native_redis_publish_commands_total",
+    help: "Commands that carried a native backend's publications to Redis in classic mode, by backend and command (eval: one turn's publications in one script call; publish: one PUBLISH).",
+    labelNames: ["backend", "command"],
+    registers: [this.registry],
+  });
   readonly nativeRedisPublishFailures = new Counter({
     name: "switchyard_native_redis_publish_failures_total",
     help: "Publications and replies a native backend could not send to Redis, by backend and reason (unavailable, encode, closed, reply).",

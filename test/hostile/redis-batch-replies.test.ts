@@ -101,12 +101,12 @@ describe("hostile replies to a batch of publications", () => {
     fake = await FakeRedis.start();
     redis = new Redis(fake.url, { enableOfflineQueue: false, commandTimeout: 2000 });
     await once(redis, "ready");
-    batch = new PublishBatch(
-      () => redis,
-      () => {
+    batch = new PublishBatch(() => redis, {
+      scriptsRefused: () => {
         throw new Error("no refusal of scripts is played here");
       },
-    );
+      sent: () => {},
+    });
   });
   afterEach(async () => {
     redis.disconnect();

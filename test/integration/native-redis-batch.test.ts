@@ -1,7 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { MAX_BATCH_COUNT, PublishBatch } from "../../src/egress/native/redis/publish-batch.js";
+import {
+  MAX_BATCH_COUNT,
+  PublishBatch,
+  type PublishBatchEvents,
+} from "../../src/egress/native/redis/publish-batch.js";
 import { useCleanup } from "../helpers/cleanup.js";
 import { describeWithRedisServer, PrivateRedis } from "../helpers/redis-server.js";
 import { within } from "../helpers/wait-for.js";
@@ -80,13 +84,14 @@ describeWithRedisServer("publications batched per turn", () => {
   /** A batch on a connection of the default user, and a listener of a fresh channel. */
   async function publishing() {
     const pub = await ready(connection());
-    const batch = new PublishBatch(() => pub, unexpected);
+    const told = new Told();
+    const batch = new PublishBatch(() => pub, told);
     const name = channel();
-    return { batch, name, sub: await listener(name) };
+    return { batch, told, name, sub: await listener(name) };
   }
 
   it("sends the publications of one turn in one script call, each delivered once and in order", async () => {
-    const { batch, name, sub } = await publishing();
+    const { batch, told, name, sub } = await publishing();
     const scripted = await calls("eval");
     const published = await calls("publish");
 
@@ -98,10 +103,11 @@ describeWithRedisServer("publications batched per turn", () => {
     expect(await calls("eval")).toBe(scripted + 1);
     // The script's PUBLISHes are counted as PUBLISH calls; no other PUBLISH was sent.
     expect(await calls("publish")).toBe(published + 10);
+    expect(told.commands).toEqual({ eval: 1, publish: 0 });
   });
 
   it(`splits a turn's burst into calls of at most ${MAX_BATCH_COUNT}, in order`, async () => {
-    const { batch, name, sub } = await publishing();
+    const { batch, told, name, sub } = await publishing();
     const scripted = await calls("eval");
     const total = MAX_BATCH_COUNT * 2 + 5;
 
@@ -110,10 +116,11 @@ describeWithRedisServer("publications batched per turn", () => {
 
     expect(sub.got).toEqual(Array.from({ length: total }, (_, i) => String(i)));
     expect(await calls("eval")).toBe(scripted + 3);
+    expect(told.commands).toEqual({ eval: 3, publish: 0 });
   });
 
   it("sends a lone publication as a plain PUBLISH", async () => {
-    const { batch, name, sub } = await publishing();
+    const { batch, told, name, sub } = await publishing();
     const scripted = await calls("eval");
 
     await batch.add(name, "alone");
@@ -121,6 +128,7 @@ describeWithRedisServer("publications batched per turn", () => {
 
     expect(sub.got).toEqual(["alone"]);
     expect(await calls("eval")).toBe(scripted);
+    expect(told.commands).toEqual({ eval: 0, publish: 1 });
   });
 
   it("keeps order across batches in flight while Redis forgets its scripts (SCRIPT FLUSH)", async () => {
@@ -144,11 +152,8 @@ describeWithRedisServer("publications batched per turn", () => {
     await admin.acl("SETUSER", username, "on", ">secret", "~*", "&*", "+@all", "-@scripting");
     cleanup.add(() => admin.acl("DELUSER", username));
     const pub = await ready(connection({ username, password: "secret" }));
-    const refusals: Error[] = [];
-    const batch = new PublishBatch(
-      () => pub,
-      (error) => refusals.push(error),
-    );
+    const told = new Told();
+    const batch = new PublishBatch(() => pub, told);
     const name = channel();
     const sub = await listener(name);
 
@@ -157,8 +162,10 @@ describeWithRedisServer("publications batched per turn", () => {
     await sub.count(5);
 
     expect(sub.got).toEqual(["1", "2", "3", "4", "5"]);
-    expect(refusals).toHaveLength(1);
-    expect(refusals[0]?.message).toMatch(/^NOPERM/);
+    expect(told.refusals).toHaveLength(1);
+    expect(told.refusals[0]?.message).toMatch(/^NOPERM/);
+    // The refused call, then every publication as a PUBLISH.
+    expect(told.commands).toEqual({ eval: 1, publish: 5 });
   });
 
   it("settles each publication as its own PUBLISH would: refused from the channel Redis denies on", async () => {
@@ -176,7 +183,7 @@ describeWithRedisServer("publications batched per turn", () => {
     );
     cleanup.add(() => admin.acl("DELUSER", username));
     const pub = await ready(connection({ username, password: "secret" }));
-    const batch = new PublishBatch(() => pub, unexpected);
+    const batch = new PublishBatch(() => pub, new Told());
     const sub = await listener(open);
 
     const outcomes = await Promise.allSettled([
@@ -199,7 +206,7 @@ describeWithRedisServer("publications batched per turn", () => {
     const pub = connection();
     await ready(pub);
     pub.disconnect();
-    const batch = new PublishBatch(() => pub, unexpected);
+    const batch = new PublishBatch(() => pub, new Told());
 
     const outcomes = await Promise.allSettled([batch.add("x", "1"), batch.add("x", "2")]);
 
@@ -207,8 +214,18 @@ describeWithRedisServer("publications batched per turn", () => {
   });
 });
 
-function unexpected(error: Error): void {
-  throw new Error(`scripts refused: ${error.message}`);
+/** What a batch told: its refusals of scripts, and the commands it sent by kind. */
+class Told implements PublishBatchEvents {
+  readonly refusals: Error[] = [];
+  readonly commands = { eval: 0, publish: 0 };
+
+  scriptsRefused(error: Error): void {
+    this.refusals.push(error);
+  }
+
+  sent(command: "eval" | "publish", count: number): void {
+    this.commands[command] += count;
+  }
 }
 
 function once(emitter: Redis, event: string): Promise<void> {

@@ -327,6 +327,32 @@ describeWithRedis(
       ).toBe(false);
     });
 
+    it("sends a turn's publications as one script call, read by socket.io members one by one and in order", async () => {
+      const commands = async (command: string) =>
+        (await metrics.nativeRedisPublishCommands.get()).values.find(
+          (v) => v.labels.backend === "native-classic" && v.labels.command === command,
+        )?.value ?? 0;
+      const [evals, publishes] = [await commands("eval"), await commands("publish")];
+      const got: unknown[] = [];
+      const all = new Promise<void>((resolve) => {
+        c1.on("burst", (n: number) => {
+          got.push(n);
+          if (got.length === 20) resolve();
+        });
+      });
+
+      await Promise.all(
+        Array.from({ length: 20 }, (_, n) =>
+          backend.publish({ channel: ROOM1, event: "burst", args: [n] }),
+        ),
+      );
+      await all;
+
+      expect(got).toEqual(Array.from({ length: 20 }, (_, n) => n));
+      expect(await commands("eval")).toBe(evals + 1);
+      expect(await commands("publish")).toBe(publishes);
+    });
+
     it("takes the emitter's emit, socketsJoin, socketsLeave and disconnectSockets", async () => {
       const emitter = new Emitter(ioPub, { key });
       const emitted = sink.nextBroadcast("from-emitter");

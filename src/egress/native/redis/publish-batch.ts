@@ -46,14 +46,22 @@ interface Entry {
  * - A batch of one is a plain PUBLISH.
  * - A Redis that refuses scripts (an ACL without `+@scripting`, EVAL renamed away)
  *   refuses the call before running it: that batch goes out again as PUBLISHes, and
- *   every later one does too (`onScriptsRefused` is told once). Only then can a
+ *   every later one does too (`scriptsRefused` is told once). Only then can a
  *   request overtake a broadcast: one sent while the refusal was on its way back.
  * - Each publication settles as its own PUBLISH would have: resolved once Redis took
  *   it, rejected with the connection's or Redis's error.
  */
+/** What a batch tells its owner. */
+export interface PublishBatchEvents {
+  /** Redis refused to run scripts; told once, the batch publishes one by one from then on. */
+  scriptsRefused(error: Error): void;
+  /** `count` commands of this kind were sent. */
+  sent(command: "eval" | "publish", count: number): void;
+}
+
 export class PublishBatch implements Flushable {
   readonly #publisher: () => Redis;
-  readonly #onScriptsRefused: (error: Error) => void;
+  readonly #events: PublishBatchEvents;
   #entries: Entry[] = [];
   #bytes = 0;
   #isScripted = true;
@@ -63,9 +71,9 @@ export class PublishBatch implements Flushable {
    * @param publisher The connection to send on; may throw (closed, not started), which
    *   fails the batch.
    */
-  constructor(publisher: () => Redis, onScriptsRefused: (error: Error) => void) {
+  constructor(publisher: () => Redis, events: PublishBatchEvents) {
     this.#publisher = publisher;
-    this.#onScriptsRefused = onScriptsRefused;
+    this.#events = events;
   }
 
   /** Resolves once Redis took the publication. */
@@ -95,11 +103,12 @@ export class PublishBatch implements Flushable {
       return;
     }
     if (entries.length === 1 || !this.#isScripted) {
-      publishEach(redis, entries);
+      this.#publishEach(redis, entries);
       return;
     }
     const args: (Buffer | string)[] = [];
     for (const entry of entries) args.push(entry.channel, entry.payload);
+    this.#events.sent("eval", 1);
     // EVAL, not EVALSHA: a NOSCRIPT answer (a server that restarted or flushed its
     // scripts) would have the batch sent again after later ones, out of order. The
     // script's text costs ~170 bytes a batch; Redis keeps it compiled by its hash.
@@ -116,8 +125,13 @@ export class PublishBatch implements Flushable {
     }
     if (this.#isScripted) {
       this.#isScripted = false;
-      this.#onScriptsRefused(error as Error);
+      this.#events.scriptsRefused(error as Error);
     }
+    this.#publishEach(redis, entries);
+  }
+
+  #publishEach(redis: Redis, entries: readonly Entry[]): void {
+    this.#events.sent("publish", entries.length);
     publishEach(redis, entries);
   }
 }

@@ -134,14 +134,15 @@ export class RedisClusterBus implements ClusterView {
     // Sharded mode is not batched: the shard channels of one batch hash to different
     // slots of a Redis Cluster, and one script runs on one shard.
     if (settings.mode === "classic") {
-      this.#batch = new PublishBatch(
-        () => this.#requirePublisher(),
-        (error) =>
+      this.#batch = new PublishBatch(() => this.#requirePublisher(), {
+        scriptsRefused: (error) =>
           this.#log.warn(
             { err: error },
             "native redis: Redis refuses scripts; broadcasts go out one PUBLISH each",
           ),
-      );
+        sent: (command, count) =>
+          metrics.nativeRedisPublishCommands.inc({ backend: name, command }, count),
+      });
     }
   }
 
