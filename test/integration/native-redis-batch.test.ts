@@ -1,11 +1,17 @@
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
+import { pino } from "pino";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { NativeBackend } from "../../src/egress/native/native-backend.js";
 import {
   MAX_BATCH_COUNT,
   PublishBatch,
   type PublishBatchEvents,
 } from "../../src/egress/native/redis/publish-batch.js";
+import { resolveNativeRedisSettings } from "../../src/egress/native/redis/redis-settings.js";
+import { roomChannel } from "../../src/egress/registry.js";
+import { metrics } from "../../src/metrics.js";
+import { RecordingSink } from "../contract/backend-contract.js";
 import { useCleanup } from "../helpers/cleanup.js";
 import { describeWithRedisServer, PrivateRedis } from "../helpers/redis-server.js";
 import { within } from "../helpers/wait-for.js";
@@ -166,6 +172,51 @@ describeWithRedisServer("publications batched per turn", () => {
     expect(told.refusals[0]?.message).toMatch(/^NOPERM/);
     // The refused call, then every publication as a PUBLISH.
     expect(told.commands).toEqual({ eval: 1, publish: 5 });
+  });
+
+  it("a node whose Redis user may not run scripts says so once and still reaches the other nodes, in order", async () => {
+    const username = `swy-node-${randomBytes(3).toString("hex")}`;
+    await admin.acl("SETUSER", username, "on", ">secret", "~*", "&*", "+@all", "-@scripting");
+    cleanup.add(() => admin.acl("DELUSER", username));
+    const key = `swy-batch-${randomBytes(4).toString("hex")}`;
+    const lines: { level: number; msg: string }[] = [];
+    const node = (name: string, url: string, log = pino({ level: "silent" })) => {
+      const backend = new NativeBackend(name, {
+        redis: resolveNativeRedisSettings({ url, key }),
+        log,
+      });
+      cleanup.add(() => backend.close());
+      return backend;
+    };
+    const restricted = `redis://${username}:secret@127.0.0.1:${server.port}`;
+    const a = node(
+      "native-noscript",
+      restricted,
+      pino({ level: "warn" }, { write: (text: string) => lines.push(JSON.parse(text)) }),
+    );
+    const b = node("native-peer", server.url);
+    const sink = new RecordingSink();
+    await a.start(new RecordingSink());
+    await b.start(sink);
+    const room = roomChannel("/", "room1");
+    await a.subscribe(room);
+    await b.subscribe(room);
+
+    for (const turn of [0, 1]) {
+      await Promise.all(
+        [0, 1, 2].map((n) => a.publish({ channel: room, event: "m", args: [turn * 3 + n] })),
+      );
+    }
+    await sink.received(6);
+
+    expect(sink.deliveries.map((d) => d.args[0])).toEqual([0, 1, 2, 3, 4, 5]);
+    const refusals = lines.filter((line) => line.msg.includes("Redis refuses scripts"));
+    expect(refusals).toHaveLength(1);
+    const { values } = await metrics.nativeRedisPublishCommands.get();
+    const sent = (command: string) =>
+      values.find((v) => v.labels.backend === "native-noscript" && v.labels.command === command)
+        ?.value;
+    expect([sent("eval"), sent("publish")]).toEqual([1, 6]);
   });
 
   it("settles each publication as its own PUBLISH would: refused from the channel Redis denies on", async () => {
