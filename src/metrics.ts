@@ -135,13 +135,6 @@ export function managedMetrics(
   };
 }
 
-/**
- * Switchyard's Prometheus metrics, served on `/metrics` and listed in docs/metrics.md.
- * One registry per process. Switchyard's own names are prefixed `switchyard_`; the
- * default process metrics keep prom-client's standard names (`process_*`, `nodejs_*`),
- * which stock Node.js dashboards read. Histograms are in seconds; their labels are
- * names from the configuration and fixed outcomes, never rooms, channels or ids.
- */
 /** What one process's connection state recovery reports to its gauges (docs/recovery.md). */
 export interface RecoverySize {
   readonly kept: number;
@@ -176,6 +169,13 @@ function summedBy<L extends string>(
   };
 }
 
+/**
+ * Switchyard's Prometheus metrics, served on `/metrics` and listed in docs/metrics.md.
+ * One registry per process. Switchyard's own names are prefixed `switchyard_`; the
+ * default process metrics keep prom-client's standard names (`process_*`, `nodejs_*`),
+ * which stock Node.js dashboards read. Histograms are in seconds; their labels are
+ * names from the configuration and fixed outcomes, never rooms, channels or ids.
+ */
 export class Metrics {
   readonly registry = new Registry();
   readonly buildInfo = new Gauge({
@@ -425,7 +425,7 @@ export class Metrics {
     labelNames: ["backend"],
     registers: [this.registry],
   });
-  readonly nativeRedisPublishCommands = new Counter({
+  readonly nativeRedisPublishCommands = new TalliedCounter({
     name: "switchyard_native_redis_publish_commands_total",
     help: "Commands that carried a native backend's publications to Redis in classic mode, by backend and command (eval: one turn's publications in one script call; publish: one PUBLISH).",
     labelNames: ["backend", "command"],

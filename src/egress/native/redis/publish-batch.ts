@@ -130,32 +130,28 @@ export class PublishBatch implements Flushable {
     this.#publishEach(redis, entries);
   }
 
+  /** One PUBLISH each; several go out in one write (this connection does not pipeline on its own). */
   #publishEach(redis: Redis, entries: readonly Entry[]): void {
     this.#events.sent("publish", entries.length);
-    publishEach(redis, entries);
+    if (entries.length === 1) {
+      const [entry] = entries as [Entry];
+      redis.publish(entry.channel, entry.payload).then(() => entry.resolve(), entry.reject);
+      return;
+    }
+    const pipeline = redis.pipeline();
+    for (const entry of entries) pipeline.publish(entry.channel, entry.payload);
+    pipeline.exec().then(
+      (results) =>
+        entries.forEach((entry, i) => {
+          const error = results?.[i]?.[0];
+          if (error) entry.reject(error);
+          else entry.resolve();
+        }),
+      (error: unknown) => {
+        for (const entry of entries) entry.reject(error);
+      },
+    );
   }
-}
-
-function publishEach(redis: Redis, entries: readonly Entry[]): void {
-  if (entries.length === 1) {
-    const [entry] = entries as [Entry];
-    redis.publish(entry.channel, entry.payload).then(() => entry.resolve(), entry.reject);
-    return;
-  }
-  // One write for them all: the publisher connection does not pipeline on its own.
-  const pipeline = redis.pipeline();
-  for (const entry of entries) pipeline.publish(entry.channel, entry.payload);
-  pipeline.exec().then(
-    (results) =>
-      entries.forEach((entry, i) => {
-        const error = results?.[i]?.[0];
-        if (error) entry.reject(error);
-        else entry.resolve();
-      }),
-    (error: unknown) => {
-      for (const entry of entries) entry.reject(error);
-    },
-  );
 }
 
 /**
@@ -190,10 +186,6 @@ function isRefusal(reply: unknown, count: number): reply is [number, string] {
 
 /** Redis refused to run scripts at all: nothing of the batch was published. */
 function isScriptRefusal(error: unknown): boolean {
-  const message = messageOf(error);
+  const message = error instanceof Error ? error.message : "";
   return message.startsWith("NOPERM") || message.startsWith("ERR unknown command");
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : "";
 }

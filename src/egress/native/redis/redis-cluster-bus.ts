@@ -134,14 +134,18 @@ export class RedisClusterBus implements ClusterView {
     // Sharded mode is not batched: the shard channels of one batch hash to different
     // slots of a Redis Cluster, and one script runs on one shard.
     if (settings.mode === "classic") {
+      // Tallies: in the fallback, a command is counted per publication.
+      const commands = {
+        eval: metrics.nativeRedisPublishCommands.tally({ backend: name, command: "eval" }),
+        publish: metrics.nativeRedisPublishCommands.tally({ backend: name, command: "publish" }),
+      };
       this.#batch = new PublishBatch(() => this.#requirePublisher(), {
         scriptsRefused: (error) =>
           this.#log.warn(
             { err: error },
             "native redis: Redis refuses scripts; broadcasts go out one PUBLISH each",
           ),
-        sent: (command, count) =>
-          metrics.nativeRedisPublishCommands.inc({ backend: name, command }, count),
+        sent: (command, count) => commands[command].add(count),
       });
     }
   }
