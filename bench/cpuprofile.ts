@@ -4,12 +4,13 @@
  * inclusive time of the functions named with `--focus`.
  *
  *   npx tsx bench/cpuprofile.ts DIR/CPU.*.cpuprofile [--top 25] [--focus flush,writeGeneric]
- *     [--last SEC]
+ *     [--last SEC | --first SEC]
  *
  * Times are shares of the samples taken while the process was busy (`(idle)` left out), so two
  * profiles of different lengths compare; `(garbage collector)` is V8's GC, `(program)` native
  * work V8 cannot attribute (libuv, syscalls made outside JavaScript). `--last SEC` keeps the
- * samples of the profile's last SEC seconds only (e.g. an idle phase at the end of a run).
+ * samples of the profile's last SEC seconds only (e.g. an idle phase at the end of a run);
+ * `--first SEC` its first SEC seconds only (e.g. the connect phase at the start of one).
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -33,12 +34,14 @@ const { values, positionals } = parseArgs({
     top: { type: "string", default: "25" },
     focus: { type: "string" },
     last: { type: "string" },
+    first: { type: "string" },
   },
   allowPositionals: true,
 });
 const top = Number(values.top);
 const focus = values.focus?.split(",").filter((f) => f !== "") ?? [];
 const lastUs = values.last === undefined ? Number.POSITIVE_INFINITY : Number(values.last) * 1e6;
+const firstUs = values.first === undefined ? Number.POSITIVE_INFINITY : Number(values.first) * 1e6;
 
 for (const file of positionals) summarise(file);
 
@@ -60,7 +63,7 @@ function summarise(file: string): void {
   profile.samples.forEach((id, i) => {
     const dt = profile.timeDeltas[i] ?? 0;
     at += dt;
-    if (profile.endTime - at > lastUs) return;
+    if (profile.endTime - at > lastUs || at - profile.startTime > firstUs) return;
     if (byId.get(id)?.callFrame.functionName === "(idle)") {
       idle += dt;
       return;

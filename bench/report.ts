@@ -76,6 +76,23 @@ export interface ConnectStats {
   genCpuPct: number;
 }
 
+/** Server CPU per heartbeat (a ping and its pong) in an idle window, µs. */
+export function usPerPing(idle: IdleStats): number {
+  return ((idle.srvCpuPct / 100) * idle.sec * 1e6) / idle.pings;
+}
+
+/**
+ * What the heartbeat of `conns` idle connections would cost at `usPerPing`, % of one core,
+ * every connection pinged once per `pingIntervalMs` (25 s for every server of the benchmark).
+ */
+export function heartbeatCorePct(
+  usPerPing: number,
+  conns: number,
+  pingIntervalMs = 25_000,
+): number {
+  return (usPerPing * conns) / (pingIntervalMs * 10);
+}
+
 /** `--idle`: every client connected and silent but for the heartbeat. */
 export interface IdleStats {
   sec: number;
@@ -139,6 +156,8 @@ export interface Summary {
   connectCpuUs: number;
   /** Server CPU with every client idle (`--idle`), % of one core; NaN when not measured. */
   idleSrvCpuPct: number;
+  /** That CPU per heartbeat (a ping and its pong), µs; NaN when not measured. */
+  idleCpuUsPerPing: number;
   /** Closed-loop window (messages in flight per room) the saturation figures were taken at. */
   window: number;
   /** RSS after the last phase, clients connected (MemoryStats.afterRunRssKiB), KiB. */
@@ -206,6 +225,7 @@ export function summarize(
       connectPerSec: m((r) => r.connect?.perSec),
       connectCpuUs: m((r) => r.connect?.srvCpuUsPerConn),
       idleSrvCpuPct: m((r) => r.idle?.srvCpuPct),
+      idleCpuUsPerPing: m((r) => (r.idle ? usPerPing(r.idle) : undefined)),
       afterRunRssKiB: m((r) => r.memory?.afterRunRssKiB),
       ...(ok.some((r) => r.relay) ? { relayCpuShare: m((r) => r.relay?.saturationCpuShare) } : {}),
       // A flag raised by some runs only says so: `background-load(1/3)`.
@@ -457,9 +477,18 @@ export function formatTable(
     const r = rs.find((x) => x.size === size);
     const parts: string[] = [];
     const idleCpu = (at: string) => {
-      const of = (id: ServerId) =>
-        summaries.find((x) => x.size === at && x.server === id)?.idleSrvCpuPct ?? Number.NaN;
-      return `${of("socketio").toFixed(2)} -> ${of("switchyard").toFixed(2)} % of a core`;
+      const of = (id: ServerId) => summaries.find((x) => x.size === at && x.server === id);
+      const pct = (id: ServerId) => (of(id)?.idleSrvCpuPct ?? Number.NaN).toFixed(2);
+      const perPing = (id: ServerId) => of(id)?.idleCpuUsPerPing ?? Number.NaN;
+      const at100k = (id: ServerId) => heartbeatCorePct(perPing(id), 100_000).toFixed(1);
+      const floor = Number.isFinite(perPing("floor"))
+        ? `, ws floor ${perPing("floor").toFixed(0)} (${at100k("floor")} %)`
+        : "";
+      return (
+        `${pct("socketio")} -> ${pct("switchyard")} % of a core; µs per ping: socket.io ` +
+        `${perPing("socketio").toFixed(0)}, switchyard ${perPing("switchyard").toFixed(0)}` +
+        ` (${at100k("switchyard")} % of a core at 100k)${floor}`
+      );
     };
     const clients = r?.clientProtocol !== undefined ? `, EIO${r.clientProtocol} clients` : "";
     if (r?.switchyard) {

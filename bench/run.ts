@@ -57,6 +57,7 @@ import {
   type Size,
   sizeId,
   summarize,
+  usPerPing,
 } from "./report.js";
 import { formatRouting, runRoutingBench } from "./routing.js";
 import {
@@ -1333,7 +1334,7 @@ async function runOne(
         ` -> ${(fullRssKiB / 1024).toFixed(0)} MiB, ${((memory.afterRunRssKiB ?? Number.NaN) / 1024).toFixed(0)} after the run;` +
         ` naive ${(memory.naivePerConnBytes / 1024).toFixed(1)})` +
         (idle
-          ? ` | idle ${idle.sec.toFixed(0)} s: srv ${idle.srvCpuPct.toFixed(2)}%, ${idle.pings} pings, other ${Math.round(idle.otherCpuPct)}%`
+          ? ` | idle ${idle.sec.toFixed(0)} s: srv ${idle.srvCpuPct.toFixed(2)}%, ${idle.pings} pings (${usPerPing(idle).toFixed(0)} µs each), other ${Math.round(idle.otherCpuPct)}%`
           : "") +
         ` | fixed ${Math.round(f.deliveredPerSec)}/s p50 ${f.p50Ms.toFixed(2)} p99 ${f.p99Ms.toFixed(2)} ms` +
         ` | sat ${Math.round(s.deliveredPerSec)}/s (K=${s.window}${s.ramp ? ` after ${s.ramp.map((x) => x.window).join(">")}` : ""}) p50 ${s.p50Ms.toFixed(1)} p99 ${s.p99Ms.toFixed(1)} ms` +
