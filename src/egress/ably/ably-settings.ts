@@ -6,6 +6,7 @@
 import {
   definedOnly,
   durationSchema,
+  type ManagedSettings,
   type ManagedSettingsInput,
 } from "../managed/managed-settings.js";
 
@@ -22,7 +23,7 @@ export interface AblySettingsInput extends ManagedSettingsInput {
 }
 
 /** Settings with defaults applied; durations in milliseconds. */
-export interface AblySettings {
+export interface AblySettings extends ManagedSettings {
   /** `appId.keyId:secret`. Never logged. */
   readonly key: string;
   /**
@@ -37,14 +38,6 @@ export interface AblySettings {
   readonly tls: boolean;
   readonly clientId?: string;
   readonly useBinaryProtocol: boolean;
-  readonly connectTimeout: number;
-  readonly subscribeTimeout: number;
-  readonly subscribeRetryDelay: number;
-  readonly subscribeRetryMaxDelay: number;
-  readonly publishTimeout: number;
-  readonly batchSize: number;
-  readonly maxInflight: number;
-  readonly maxQueued: number;
   readonly maxMessageSize: number;
 }
 

@@ -6,6 +6,7 @@
 import {
   definedOnly,
   durationSchema,
+  type ManagedSettings,
   type ManagedSettingsInput,
 } from "../managed/managed-settings.js";
 
@@ -23,7 +24,7 @@ export interface PusherSettingsInput extends ManagedSettingsInput {
 }
 
 /** Settings with defaults applied; durations in milliseconds. */
-export interface PusherSettings {
+export interface PusherSettings extends ManagedSettings {
   readonly appId: string;
   readonly key: string;
   readonly secret: string;
@@ -33,14 +34,6 @@ export interface PusherSettings {
   /** Port of {@link host}; absent: 443 with TLS, 80 without. */
   readonly port?: number;
   readonly useTLS: boolean;
-  readonly connectTimeout: number;
-  readonly subscribeTimeout: number;
-  readonly subscribeRetryDelay: number;
-  readonly subscribeRetryMaxDelay: number;
-  readonly publishTimeout: number;
-  readonly batchSize: number;
-  readonly maxInflight: number;
-  readonly maxQueued: number;
   readonly maxDataBytes: number;
   readonly presenceUserId: string;
 }

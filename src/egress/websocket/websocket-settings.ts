@@ -13,6 +13,7 @@ import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import {
   durationSchema,
+  type ManagedSettings,
   type ManagedSettingsInput,
   managedSettingsOf,
 } from "../managed/managed-settings.js";
@@ -96,7 +97,7 @@ export interface WebsocketFrames {
 }
 
 /** Settings with defaults applied and the frames compiled; durations in milliseconds. */
-export interface WebsocketSettings {
+export interface WebsocketSettings extends ManagedSettings {
   /** The URL with `query` applied. Never logged whole: the query may hold a secret. */
   readonly url: string;
   /** The URL without its query, for logs. */
@@ -105,14 +106,6 @@ export interface WebsocketSettings {
   readonly headers: Readonly<Record<string, string>>;
   readonly protocols: readonly string[];
   readonly preset?: WebsocketPreset;
-  readonly connectTimeout: number;
-  readonly subscribeTimeout: number;
-  readonly subscribeRetryDelay: number;
-  readonly subscribeRetryMaxDelay: number;
-  readonly publishTimeout: number;
-  readonly batchSize: number;
-  readonly maxInflight: number;
-  readonly maxQueued: number;
   readonly maxFrameBytes: number;
   /** The bus takes a publication only on a channel the connection subscribed (Phoenix). */
   readonly publishNeedsSubscription: boolean;
