@@ -74,6 +74,11 @@ export interface ConnectStats {
   srvCpuUsPerConn: number;
   /** The main generator process's CPU meanwhile, % of one core (helpers not included). */
   genCpuPct: number;
+  /**
+   * Connection attempts the kernel dropped meanwhile because the listen queue was full
+   * (machine-wide, so another process's can count too); NaN where unreadable.
+   */
+  listenOverflows: number;
 }
 
 /** Server CPU per heartbeat (a ping and its pong) in an idle window, µs. */
@@ -250,6 +255,7 @@ function runFlags(r: RunRecord, srvMax: number, genMax: number): Set<string> {
   if (fixed.deliveredPerSec < 0.95 * (fixed.offeredPerSec ?? 0)) flags.add("fixed-load-not-met");
   if (r.notes.some((n) => n.startsWith("disconnects"))) flags.add("disconnects");
   if (sat.otherCpuPct > 10 || fixed.otherCpuPct > 10) flags.add("background-load");
+  if ((r.connect?.listenOverflows ?? 0) > 0) flags.add("syn-drops");
   return flags;
 }
 

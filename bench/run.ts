@@ -69,6 +69,7 @@ import {
   PASSTHROUGH_TARGET_ENV,
   readCpuSec,
   readCpusAllowed,
+  readListenOverflows,
   readRssKiB,
   readSyscalls,
   type ServerId,
@@ -1071,7 +1072,9 @@ async function main(): Promise<void> {
   console.log(
     "\nflags: generator-bound? = the generator, not the server, ran out of CPU;" +
       " server-not-saturated? = neither did (latency-bound loop);" +
-      " background-load = other processes used > 10 % of a core; see docs/benchmarks.md",
+      " background-load = other processes used > 10 % of a core;" +
+      " syn-drops = connection attempts found the listen queue full and waited for a SYN" +
+      " retransmission (1 s or more): the setup rate is the timer's, lower --batch; see docs/benchmarks.md",
   );
   console.log(
     `\nJSON: ${relative(process.cwd(), outPath)}   server logs: ${relative(process.cwd(), logDir)}/`,
@@ -1202,6 +1205,7 @@ async function runOne(
     const bulkStart = performance.now();
     const bulkCpu = pairCpuSec();
     const bulkGenCpu = process.cpuUsage();
+    const overflows0 = readListenOverflows();
     await fleet.connectRange(warm, fleet.probeStart);
     await fleet.connectRange(fleet.probeStart, size.conns);
     const bulkSec = (performance.now() - bulkStart) / 1000;
@@ -1214,6 +1218,7 @@ async function runOne(
       srvCpuPct: (bulkSrvSec / bulkSec) * 100,
       srvCpuUsPerConn: (bulkSrvSec * 1e6) / (size.conns - warm),
       genCpuPct: ((genUsage.user + genUsage.system) / 1e6 / bulkSec) * 100,
+      listenOverflows: readListenOverflows() - overflows0,
     };
     const connectSec = (Date.now() - t0) / 1000;
     alive();
@@ -1328,6 +1333,9 @@ async function runOne(
       `${tag} connect ${connectSec.toFixed(1)} s (${Math.round(c.perSec)}/s, srv ${Math.round(c.srvCpuPct)}%` +
         ` ${Math.round(c.srvCpuUsPerConn)} µs/conn, gen ${Math.round(c.genCpuPct)}%` +
         (record.generatorProcesses ? `, ${record.generatorProcesses} generator processes` : "") +
+        (c.listenOverflows > 0
+          ? `, ${c.listenOverflows} SYNs dropped by a full listen queue`
+          : "") +
         ")," +
         ` ${(memory.perConnBytes / 1024).toFixed(2)} KiB/conn` +
         ` (RSS ${(initialRssKiB / 1024).toFixed(0)}/${(baseRssKiB / 1024).toFixed(0)}` +

@@ -371,6 +371,23 @@ export function readContextSwitches(pid: number | string): number {
 }
 
 /**
+ * Connections the kernel refused into a full listen queue since boot, machine-wide
+ * (`TcpExt: ListenOverflows` of /proc/net/netstat); NaN where it cannot be read. Each one
+ * costs its client a SYN retransmitted after 1 s or more, so a connect phase that overflows
+ * measures the retransmission timer, not the server.
+ */
+export function readListenOverflows(): number {
+  try {
+    const lines = readFileSync("/proc/net/netstat", "utf8").split("\n");
+    const names = lines.find((l) => l.startsWith("TcpExt:"))?.split(/\s+/) ?? [];
+    const values = lines.filter((l) => l.startsWith("TcpExt:"))[1]?.split(/\s+/) ?? [];
+    return Number(values[names.indexOf("ListenOverflows")]);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/**
  * Read and write system calls a process has made (`syscr`, `syscw` of /proc/PID/io: every
  * read/write/readv/writev/send/recv, sockets included); NaN each when unreadable.
  */
