@@ -236,7 +236,7 @@ export async function startSwitchyard(
   const host = options.host ?? server.host;
   let port: number;
   try {
-    port = await listen(http, options.port ?? server.port, host, PUBLIC_FLAGS);
+    port = await listen(http, options.port ?? server.port, host, PUBLIC_FLAGS, server.backlog);
   } catch (error) {
     migrationConsole?.close();
     await adminUi?.close();
@@ -442,11 +442,12 @@ async function listen(
   port: number,
   host: string,
   flags: ListenerFlags,
+  backlog?: number,
 ): Promise<number> {
   try {
     await new Promise<void>((resolve, reject) => {
       http.once("error", reject);
-      http.listen(port, host, () => {
+      http.listen({ port, host, backlog }, () => {
         http.off("error", reject);
         resolve();
       });

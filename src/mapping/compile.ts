@@ -150,6 +150,7 @@ interface RawCors {
 interface RawServer {
   port?: number;
   host?: string;
+  backlog?: number;
   path?: string;
   transports?: ("polling" | "websocket")[];
   allowEIO3?: boolean;
@@ -414,6 +415,7 @@ function compileServer(s: RawServer): ServerConfig {
   return {
     port: s.port ?? d.port,
     host: s.host ?? d.host,
+    backlog: s.backlog ?? d.backlog,
     path: normalisePath(s.path ?? d.path),
     transports: [...(s.transports ?? d.transports)],
     allowEIO3: s.allowEIO3 ?? d.allowEIO3,

@@ -26,6 +26,8 @@ export const DEFAULTS = {
   server: {
     port: 3000,
     host: "0.0.0.0",
+    /** Node's own default for `listen`. */
+    backlog: 511,
     path: "/socket.io/",
     transports: ["polling", "websocket"],
     cors: false,
@@ -265,6 +267,17 @@ const serverSchema: JsonSchema = {
       type: "string",
       minLength: 1,
       default: DEFAULTS.server.host,
+    },
+    backlog: {
+      description:
+        "Connections the kernel may hold accepted but not yet taken by the process (the " +
+        "listen queue). When it is full, a new connection's SYN is dropped and its client " +
+        "retries 1 s or more later: raise it for nodes that see reconnect storms. The " +
+        "kernel caps it at net.core.somaxconn. Default 511.",
+      type: "integer",
+      minimum: 1,
+      maximum: 65_535,
+      default: DEFAULTS.server.backlog,
     },
     path: {
       description:

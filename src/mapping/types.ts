@@ -310,6 +310,8 @@ export interface ServerConfig {
   readonly port: number;
   /** Default `0.0.0.0`. */
   readonly host: string;
+  /** The listen queue's length (capped by the kernel's somaxconn); default 511. */
+  readonly backlog: number;
   /** Default `/socket.io/`, always with a trailing slash. */
   readonly path: string;
   /** Default both, `["polling", "websocket"]`. */

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
@@ -298,6 +298,34 @@ describe("startSwitchyard with a backend that cannot connect", () => {
           "Pusher could not be reached: it has not connected since the backend started",
       },
     });
+  });
+});
+
+describe("startSwitchyard's listen queue", () => {
+  const cleanup = useCleanup();
+
+  /** The listen queue of the socket listening on `port`: `ss` shows it as Send-Q. */
+  function listenQueue(port: number): number {
+    const out = execFileSync("ss", ["-ltnH", `sport = :${port}`], { encoding: "utf8" });
+    return Number(out.trim().split(/\s+/)[2]);
+  }
+
+  it("listens with server.backlog as its queue, and Node's 511 without it", async () => {
+    const log = pino({ level: "silent" });
+    const sized = loadConfigFromString(
+      "server: { backlog: 2048 }\nnamespaces: { /: {} }",
+      "t.yaml",
+      {},
+    ).config!;
+    const plain = loadConfigFromString("namespaces: { /: {} }", "t.yaml", {}).config!;
+    const a = await startSwitchyard(sized, { port: 0, host: "127.0.0.1", log });
+    cleanup.add(() => a.close());
+    const b = await startSwitchyard(plain, { port: 0, host: "127.0.0.1", log });
+    cleanup.add(() => b.close());
+    // The kernel caps the queue at net.core.somaxconn.
+    const cap = Number(readFileSync("/proc/sys/net/core/somaxconn", "utf8"));
+    expect(listenQueue(a.port)).toBe(Math.min(2048, cap));
+    expect(listenQueue(b.port)).toBe(Math.min(511, cap));
   });
 });
 

@@ -35,6 +35,7 @@ describe("compileConfig", () => {
     expect(config.server).toEqual({
       port: 3000,
       host: "0.0.0.0",
+      backlog: 511,
       path: "/socket.io/",
       transports: ["polling", "websocket"],
       allowEIO3: false,
@@ -73,6 +74,7 @@ describe("compileConfig", () => {
         "server:",
         "  port: 8080",
         "  host: 127.0.0.1",
+        "  backlog: 4096",
         "  path: ws",
         "  transports: [websocket]",
         "  allowEIO3: true",
@@ -100,6 +102,7 @@ describe("compileConfig", () => {
     expect(config.server).toEqual({
       port: 8080,
       host: "127.0.0.1",
+      backlog: 4096,
       path: "/ws/",
       transports: ["websocket"],
       allowEIO3: true,

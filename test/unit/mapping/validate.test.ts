@@ -34,7 +34,7 @@ describe("validation: structure", () => {
     expect(diagnose(yaml)).toEqual([
       "t.yaml:2:3 SWY_CFG_UNKNOWN_KEY Unknown key 'prot' (did you mean 'port'?)",
       "t.yaml:4:5 SWY_CFG_UNKNOWN_KEY Unknown key 'maxRoomLenght' (did you mean 'maxRoomLength'?)",
-      "t.yaml:5:3 SWY_CFG_UNKNOWN_KEY Unknown key 'banana' (known keys: port, host, path, transports, allowEIO3, connectionStateRecovery, cors, cookie, heartbeat, connectTimeout, joinTimeout, upgradeTimeout, drainTimeout, limits)",
+      "t.yaml:5:3 SWY_CFG_UNKNOWN_KEY Unknown key 'banana' (known keys: port, host, backlog, path, transports, allowEIO3, connectionStateRecovery, cors, cookie, heartbeat, connectTimeout, joinTimeout, upgradeTimeout, drainTimeout, limits)",
       "t.yaml:8:5 SWY_CFG_UNKNOWN_KEY Unknown key 'event' (did you mean 'events'?)",
     ]);
   });
@@ -115,6 +115,9 @@ describe("validation: structure", () => {
       "log: { level: verbose }", //             11
       "namespaces: {}", //                      12
     ].join("\n");
+    expect(diagnose("server: { backlog: 0 }\nnamespaces: { /: {} }")).toEqual([
+      "t.yaml:1:20 SWY_CFG_VALUE server.backlog must be at least 1, got 0",
+    ]);
     expect(diagnose(yaml)).toEqual([
       "t.yaml:2:9 SWY_CFG_VALUE server.port must be at most 65535, got 70000",
       "t.yaml:3:9 SWY_CFG_VALUE server.path must be a URL path without '?', '#' or spaces, got '/socket io'",
