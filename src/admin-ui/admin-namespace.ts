@@ -234,7 +234,6 @@ export class AdminNamespace implements SocketHandler, SocketObserver, AdminBusSi
     if (!this.#isDevelopment) return [];
     const out: AdminSocket[] = [];
     for (const nsp of this.#options.sio.namespaces()) {
-      if (nsp.handler !== undefined) continue;
       for (const socket of nsp.sockets.values()) {
         if (out.length >= MAX_LISTED_SOCKETS) return out;
         out.push(serializeSocket(socket));
@@ -322,7 +321,6 @@ export class AdminNamespace implements SocketHandler, SocketObserver, AdminBusSi
     const namespaces: { name: string; socketsCount: number }[] = [];
     const polling = new Set<unknown>();
     for (const nsp of sio.namespaces()) {
-      if (nsp.handler !== undefined) continue;
       namespaces.push({ name: nsp.name, socketsCount: nsp.sockets.size });
       for (const socket of nsp.sockets.values()) {
         if (socket.client.session.transportName === "polling") polling.add(socket.client);

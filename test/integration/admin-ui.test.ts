@@ -137,6 +137,28 @@ describe("the Admin UI namespace", () => {
     expect(sockets.find((s) => s.id === bob.id)).toMatchObject({ nsp: "/chat" });
   });
 
+  it("keeps its namespace out of the HTTP API's list of the mapping's namespaces", async () => {
+    const token = randomBytes(16).toString("hex");
+    const harness = await Harness.start(`api: { token: "\${TOKEN}" }\n${yaml(WITH_AUTH)}`, {
+      HASH,
+      TOKEN: token,
+    });
+    cleanup.add(() => harness.close());
+    await client(harness);
+    const ui = await admin(harness);
+    await ui.session;
+    const reply = await fetch(`${harness.url}/api/v1/namespaces`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(reply.status).toBe(200);
+    expect(await reply.json()).toEqual({
+      namespaces: [
+        { namespace: "/", connections: 1, rooms: 0 },
+        { namespace: "/chat", connections: 0, rooms: 0 },
+      ],
+    });
+  });
+
   it("lets a UI back in with the session id of its login, without the password", async () => {
     const harness = await start();
     const first = await admin(harness);

@@ -143,8 +143,9 @@ export class SioServer {
     }
   }
 
-  namespaces(): IterableIterator<Namespace> {
-    return this.#namespaces.values();
+  /** The mapping's namespaces: not those opened with {@link addNamespace} (the Admin UI's). */
+  *namespaces(): IterableIterator<Namespace> {
+    for (const [name, namespace] of this.#namespaces) if (!this.#own.has(name)) yield namespace;
   }
 
   close(): void {
