@@ -74,7 +74,8 @@ io.on("connection", (socket) => {
   });
 });
 
-httpServer.listen(Number(values.port), values.host, () => {
+// The listen queue of every benchmark server (examples/bench/switchyard.yaml's server.backlog).
+httpServer.listen({ port: Number(values.port), host: values.host, backlog: 4096 }, () => {
   process.stdout.write(
     `socket.io bench server listening on ${values.host}:${values.port}` +
       `${values["allow-eio3"] ? " (allowEIO3)" : ""}` +

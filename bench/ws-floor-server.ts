@@ -151,7 +151,8 @@ setInterval(() => {
   for (const peer of peers) if (peer.eio === 4) peer.ws.send("2");
 }, PING_INTERVAL).unref();
 
-httpServer.listen(Number(values.port), values.host, () => {
+// The listen queue of every benchmark server (examples/bench/switchyard.yaml's server.backlog).
+httpServer.listen({ port: Number(values.port), host: values.host, backlog: 4096 }, () => {
   process.stdout.write(`ws floor server listening on ${values.host}:${values.port}\n`);
 });
 
