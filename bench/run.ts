@@ -93,6 +93,9 @@ import {
 import type { ClientKind } from "./wsclient.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+/** Descriptors a server process holds besides its connections: listeners, Redis, logs. */
+const FDS_BESIDE_CONNECTIONS = 256;
 const WORKER_ENV = "SWITCHYARD_BENCH_WORKER";
 const BENCH_CONFIG = "examples/bench/switchyard.yaml";
 /** The bench mapping with `allowEIO3: true` (may not exist yet: then one is derived). */
@@ -460,6 +463,19 @@ function switchyardConfig(
   return { path, source: `temporary copy of ${BENCH_CONFIG} with allowEIO3: true` };
 }
 
+/**
+ * The most open files a process here can be given (`ulimit -Hn`, which the servers' and the
+ * generator's shells raise their limit to); Infinity when unlimited or unreadable.
+ */
+function hardOpenFilesLimit(): number {
+  try {
+    const limit = Number(execFileSync("bash", ["-c", "ulimit -Hn"]).toString().trim());
+    return Number.isFinite(limit) ? limit : Number.POSITIVE_INFINITY;
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}
+
 function safeRead(path: string): string {
   try {
     return readFileSync(path, "utf8");
@@ -814,6 +830,20 @@ async function main(): Promise<void> {
     console.error("no size left after --sizes; ids look like 1k/1r/100B, 10k/100r/1KiB");
     process.exit(2);
   }
+  // A server holds every connection of a size: one whose descriptors would pass the hard
+  // limit cannot run here, and is named and left out rather than failing partway.
+  const hardNofile = hardOpenFilesLimit();
+  const skippedSizes = new Map<string, string>();
+  for (const size of sizes) {
+    if (size.conns + FDS_BESIDE_CONNECTIONS <= hardNofile) continue;
+    skippedSizes.set(
+      sizeId(size),
+      `needs ${(size.conns + FDS_BESIDE_CONNECTIONS).toLocaleString("en-US")} open files in the` +
+        ` server process; the hard limit here is ${hardNofile.toLocaleString("en-US")}` +
+        " (ulimit -Hn), which only CAP_SYS_RESOURCE can raise",
+    );
+  }
+  sizes = sizes.filter((s) => !skippedSizes.has(sizeId(s)));
 
   const aliases: Record<string, ServerId> = {
     switchyard: "switchyard",
@@ -891,7 +921,7 @@ async function main(): Promise<void> {
   mkdirSync(dirname(outPath), { recursive: true });
   mkdirSync(logDir, { recursive: true });
 
-  const needFds = Math.max(...sizes.map((s) => s.conns)) + 256;
+  const needFds = Math.max(0, ...sizes.map((s) => s.conns)) + FDS_BESIDE_CONNECTIONS;
   console.log("Switchyard benchmark");
   console.log(`  CPU      ${cond.cpuModel} (${cond.cpus} CPUs), ${cond.pinning}`);
   console.log(
@@ -953,6 +983,7 @@ async function main(): Promise<void> {
     }
   }
   console.log(`  sizes    ${sizes.map(sizeId).join(", ")}`);
+  for (const [id, why] of skippedSizes) console.warn(`SKIP size ${id}: ${why}`);
   console.log(`  servers  ${specs.map((s) => s.label).join(", ")}`);
   if (Number(cond.nofile) < needFds) {
     console.warn(`WARNING: ulimit -n is ${cond.nofile}, ${needFds} needed for the largest size`);
@@ -1007,6 +1038,7 @@ async function main(): Promise<void> {
       websocket,
       cluster,
       skipped: Object.fromEntries(skipped),
+      skippedSizes: Object.fromEntries(skippedSizes),
       summaries,
       ratios: ratios(summaries),
       runs: records,
@@ -1060,6 +1092,7 @@ async function main(): Promise<void> {
   console.log("");
   console.log(formatTable(summaries, sizes.map(sizeId), specs, skipped));
   for (const [id, why] of skipped) console.log(`\n${id} skipped: ${why.split("\n")[0]}`);
+  for (const [id, why] of skippedSizes) console.log(`\nsize ${id} skipped: ${why}`);
   const shadowRuns = records.filter((r) => r.server === "switchyard-shadow");
   if (shadowRuns.length > 0) {
     console.log("\nswitchyard+shadow comparator (GET /api/v1/shadow after each run):");
