@@ -194,6 +194,15 @@ export class AdminNamespace implements SocketHandler, SocketObserver, AdminBusSi
     if (this.#isWatched()) this.#emit("room_left", [socket.nsp.name, room, socket.id, new Date()]);
   }
 
+  /** As `@socket.io/admin-ui` tells it: the socket's new transport. */
+  onUpgraded(socket: Socket): void {
+    if (this.#isWatched()) {
+      this.#emit("socket_updated", [
+        { id: socket.id, nsp: socket.nsp.name, transport: socket.client.session.transportName },
+      ]);
+    }
+  }
+
   onSocketDisconnected(socket: Socket, reason: DisconnectReason): void {
     if (this.#isWatched()) {
       this.#emit("socket_disconnected", [socket.nsp.name, socket.id, reason, new Date()]);

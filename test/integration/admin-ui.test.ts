@@ -11,6 +11,8 @@ import { describe, expect, it } from "vitest";
 import { loadConfigFromString } from "../../src/mapping/compile.js";
 import { formatDiagnostic } from "../../src/mapping/diagnostic.js";
 import { useCleanup } from "../helpers/cleanup.js";
+import { PollingSession } from "../helpers/raw-polling.js";
+import { RawWs, wsUrl } from "../helpers/raw-ws.js";
 import { itWithRedis, REDIS_URL } from "../helpers/redis-server.js";
 import { Harness } from "../helpers/switchyard-harness.js";
 import { waitFor, waitForMatch, within } from "../helpers/wait-for.js";
@@ -194,6 +196,28 @@ describe("the Admin UI namespace", () => {
     const id = alice.id;
     alice.disconnect();
     expect((await gone).slice(0, 3)).toEqual(["/", id, "client namespace disconnect"]);
+  });
+
+  it("tells the UI when a socket's session moves from polling to WebSocket, as socket_updated", async () => {
+    const harness = await start();
+    const ui = await admin(harness);
+    await ui.allSockets;
+    // By hand, so that the socket connects over polling before the upgrade: a client that
+    // upgrades first is listed on its WebSocket from the start.
+    const connected = waitFor<[AdminSocketShape, string]>(ui.socket, "socket_connected");
+    const session = await PollingSession.open(harness.url, "/socket.io/");
+    const { socketId } = await session.connectNamespace();
+    expect((await connected)[0]).toMatchObject({ id: socketId, transport: "polling" });
+
+    const updated = waitFor<[{ id: string; nsp: string; transport: string }]>(
+      ui.socket,
+      "socket_updated",
+    );
+    const ws = await RawWs.open(cleanup, wsUrl(harness.url, "/socket.io/", { sid: session.sid }));
+    ws.send("2probe");
+    expect(await ws.next()).toBe("3probe");
+    ws.send("5");
+    expect((await updated)[0]).toEqual({ id: socketId, nsp: "/", transport: "websocket" });
   });
 
   it("reports an event sent to one socket alone as event_sent", async () => {

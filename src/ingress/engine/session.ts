@@ -15,6 +15,8 @@ import { type WebSocketOwner, WebSocketTransport } from "./transports/websocket.
 export interface SessionListener {
   onMessage(data: string | Buffer): void;
   onClose(reason: CloseReason): void;
+  /** The session moved from polling to its WebSocket. */
+  onUpgrade?(): void;
 }
 
 /** The server's side of a session: told once when the session is gone. */
@@ -303,6 +305,7 @@ export class Session implements PollingOwner, WebSocketOwner {
     this.#transport = probe;
     for (const out of queued) probe.send(out);
     this.#host.onSessionUpgraded?.(this);
+    this.listener?.onUpgrade?.();
   }
 
   #abandonProbe(): void {

@@ -82,6 +82,10 @@ export class Client implements SessionListener {
     this.#server.handler.onError?.(error);
   }
 
+  onUpgrade(): void {
+    for (const socket of this.#sockets.values()) socket.nsp.socketObserver?.onUpgraded(socket);
+  }
+
   onClose(reason: CloseReason): void {
     this.#clearConnectTimer();
     for (const socket of [...this.#sockets.values()]) socket.onClose(reason);

@@ -37,6 +37,8 @@ export interface SocketObserver {
   onEventReceived(socket: Socket, event: string, args: readonly unknown[]): void;
   /** An event sent to this socket alone (broadcasts are not reported, as in socket.io). */
   onEventSent(socket: Socket, event: string, args: readonly unknown[]): void;
+  /** The socket's session moved from polling to WebSocket. */
+  onUpgraded(socket: Socket): void;
 }
 
 /**
