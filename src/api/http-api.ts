@@ -68,7 +68,7 @@ export interface HttpApiOptions {
   /** `GET /api/v1/passthrough` and its drain; absent: both 404 SWY_API_PASSTHROUGH_OFF. */
   readonly passthrough?: PassthroughControl;
   /** The configured namespaces with this node's sockets and rooms: the ingress's server. */
-  readonly sio: Pick<SioServer, "namespace" | "namespaces">;
+  readonly sio: Pick<SioServer, "mappedNamespace" | "namespaces">;
   /** `GET /api/v1/console/snapshot` and `/stream`; absent: those paths are not the API's. */
   readonly console?: Pick<MigrationConsole, "snapshot" | "openStream">;
   readonly log: Logger;
@@ -319,7 +319,7 @@ export class HttpApi {
   #onRooms(req: IncomingMessage, res: ServerResponse): void {
     const nsp = this.#queryNamespace(req, res);
     if (nsp === undefined) return;
-    const namespace = this.#options.sio.namespace(nsp)!;
+    const namespace = this.#options.sio.mappedNamespace(nsp)!;
     const rooms: ({ room: string; members: number } & Partial<RoomPlacement>)[] = [];
     for (const room of namespace.roomNames()) {
       const placement = this.#options.publisher.placement(nsp, room);
@@ -338,7 +338,7 @@ export class HttpApi {
     if (nsp === undefined) return;
     const view = this.#options.publisher.cluster();
     if (view === undefined) {
-      const namespace = this.#options.sio.namespace(nsp)!;
+      const namespace = this.#options.sio.mappedNamespace(nsp)!;
       const rooms = [...namespace.roomNames()].map((room) => ({
         room,
         members: namespace.members(room)?.size ?? 0,
@@ -479,7 +479,7 @@ export class HttpApi {
         "a namespace name such as '/'",
       ]);
     }
-    if (this.#options.sio.namespace(value) === undefined) {
+    if (this.#options.sio.mappedNamespace(value) === undefined) {
       return new SwitchyardError("SWY_API_NAMESPACE_UNKNOWN", [clip(value)]);
     }
     return value;

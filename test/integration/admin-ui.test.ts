@@ -159,6 +159,18 @@ describe("the Admin UI namespace", () => {
         { namespace: "/chat", connections: 0, rooms: 0 },
       ],
     });
+    // Nor does the API read its rooms or take a publication for it.
+    const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+    const rooms = await fetch(`${harness.url}/api/v1/rooms?namespace=/admin`, { headers });
+    expect(rooms.status).toBe(400);
+    expect(await rooms.json()).toMatchObject({ code: "SWY_API_NAMESPACE_UNKNOWN" });
+    const publish = await fetch(`${harness.url}/api/v1/publish`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ namespace: "/admin", room: "x", event: "server_stats", args: [] }),
+    });
+    expect(publish.status).toBe(400);
+    expect(await publish.json()).toMatchObject({ code: "SWY_API_NAMESPACE_UNKNOWN" });
   });
 
   it("lets a UI back in with the session id of its login, without the password", async () => {

@@ -429,7 +429,7 @@ describe("a backend that refuses a publication", () => {
         resetShadow: () => {},
       },
       sio: {
-        namespace: (name) => (name === "/" ? namespace : undefined),
+        mappedNamespace: (name) => (name === "/" ? namespace : undefined),
         namespaces: () => [namespace].values(),
       },
       log: pino({ level: "silent" }),

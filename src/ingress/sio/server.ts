@@ -93,6 +93,11 @@ export class SioServer {
     return this.#namespaces.get(name);
   }
 
+  /** A namespace of the mapping: not one opened with {@link addNamespace} (the Admin UI's). */
+  mappedNamespace(name: string): Namespace | undefined {
+    return this.#own.has(name) ? undefined : this.#namespaces.get(name);
+  }
+
   /**
    * Makes `names` the namespaces clients may connect to: new ones open at once; the
    * sockets of removed ones are disconnected (`server namespace disconnect`) and
