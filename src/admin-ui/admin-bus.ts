@@ -1,7 +1,8 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { textExceedsDepth } from "../json-depth.js";
+import type { SessionStore } from "./admin-auth.js";
 import type { AdminSocket } from "./serialize.js";
 
 /** An operation a UI asked of every node: the UI's `join`, `leave` and `_disconnect`. */
@@ -82,7 +83,7 @@ interface PendingFetch {
  * Delivery is at-most-once, like Redis pub/sub: a message published while Redis is away
  * is dropped (logged at debug); the UI catches up with the next stats and lists.
  */
-export class AdminBus {
+export class AdminBus implements SessionStore {
   readonly #options: AdminBusOptions;
   readonly #channel: string;
   readonly #uid = randomBytes(8).toString("hex");
@@ -125,6 +126,29 @@ export class AdminBus {
 
   emit(event: string, args: readonly unknown[]): void {
     this.#publish({ t: "emit", from: this.#uid, event, args: [...args] });
+  }
+
+  /**
+   * Keeps a UI's session id in the cluster's Redis for `ttlMs`, under a hash of it
+   * (`<key>:admin-ui:session:<sha256>`): whoever reads Redis does not get a usable id.
+   */
+  remember(id: string, ttlMs: number): void {
+    this.#pub.set(this.#sessionKey(id), "1", "PX", ttlMs).catch((error: unknown) => {
+      this.#options.log.debug({ err: error }, "admin ui bus: session not kept");
+    });
+  }
+
+  async remaining(id: string): Promise<number> {
+    try {
+      return Math.max(0, await this.#pub.pttl(this.#sessionKey(id)));
+    } catch (error) {
+      this.#options.log.debug({ err: error }, "admin ui bus: session not looked up");
+      return 0;
+    }
+  }
+
+  #sessionKey(id: string): string {
+    return `${this.#channel}:session:${createHash("sha256").update(id).digest("hex")}`;
   }
 
   operate(operation: AdminOperation): void {

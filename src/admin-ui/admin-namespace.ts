@@ -73,7 +73,7 @@ export class AdminNamespace implements SocketHandler, SocketObserver, AdminBusSi
   constructor(options: AdminNamespaceOptions) {
     this.#options = options;
     const { config, sio } = options;
-    this.#auth = new AdminAuth(config.auth);
+    this.#auth = new AdminAuth(config.auth, options.bus);
     this.#budgets = new Budgets(options.server);
     this.#isDevelopment = config.mode === "development";
     this.#features = [

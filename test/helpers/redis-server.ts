@@ -37,6 +37,22 @@ export function redisWatcher(cleanup: Cleanup): Redis {
   return connection;
 }
 
+/**
+ * Deletes every key under `prefix` on the shared Redis after the test: what a test's
+ * cluster leaves behind on purpose (the Admin UI's sessions last 24 hours).
+ */
+export function dropKeysAfter(cleanup: Cleanup, prefix: string): void {
+  cleanup.add(async () => {
+    const connection = new Redis(REDIS_URL);
+    try {
+      const keys = await connection.keys(`${prefix}*`);
+      if (keys.length > 0) await connection.del(...keys);
+    } finally {
+      connection.disconnect();
+    }
+  });
+}
+
 /** A port nobody listens on right now (the OS's choice for port 0). */
 export async function freePort(): Promise<number> {
   const server = createServer();

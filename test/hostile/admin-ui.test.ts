@@ -3,18 +3,20 @@
  * that bcrypt takes the CPU, flooding its operations, and reading files beside the UI's
  * through `/admin-ui/`. Each is refused with a code and costs the node little.
  */
+import { randomBytes } from "node:crypto";
 import { request } from "node:http";
 import { hashSync } from "bcryptjs";
 import { Manager, type Socket } from "socket.io-client";
 import { describe, expect, it } from "vitest";
 import { useCleanup } from "../helpers/cleanup.js";
+import { dropKeysAfter, itWithRedis, REDIS_URL } from "../helpers/redis-server.js";
 import { Harness } from "../helpers/switchyard-harness.js";
 
 /** Cost 10: a comparison takes ~0.2 s of CPU, so that logins still being checked overlap. */
 const HASH = hashSync("right-password", 10);
 
-function yaml(limits = ""): string {
-  return `
+function yaml(limits = "", cluster = ""): string {
+  return `${cluster}
 server:
   limits: { maxRoomLength: 64${limits} }
 adminUi:
@@ -31,8 +33,8 @@ type Refusal = { message: string; data?: { code?: string } };
 describe("hostile use of the Admin UI", () => {
   const cleanup = useCleanup();
 
-  async function start(limits = ""): Promise<Harness> {
-    const harness = await Harness.start(yaml(limits), { HASH });
+  async function start(limits = "", cluster = ""): Promise<Harness> {
+    const harness = await Harness.start(yaml(limits, cluster), { HASH });
     cleanup.add(() => harness.close());
     return harness;
   }
@@ -52,6 +54,36 @@ describe("hostile use of the Admin UI", () => {
       expect(await harness.refusal({ auth }, "/admin")).toEqual(invalid);
     }
   });
+
+  itWithRedis(
+    "in a cluster, refuses a flood of forged session ids and lets a real one in after",
+    async () => {
+      const key = `swy-hostile-${randomBytes(4).toString("hex")}`;
+      const cluster = `cluster: { redis: "${REDIS_URL}", key: ${key}, nodeTtl: 3000 }`;
+      dropKeysAfter(cleanup, key);
+      const a = await start("", cluster);
+      const b = await start("", cluster);
+      const manager = new Manager(a.url, { reconnection: false, transports: ["websocket"] });
+      cleanup.add(() => manager.engine?.close());
+      const login = manager.socket("/admin", {
+        auth: { username: "admin", password: "right-password" },
+      });
+      // Listened for before the connection, which the session follows at once.
+      const session = await new Promise<string>((resolve) => login.once("session", resolve));
+      const forged = Array.from({ length: 40 }, () => randomBytes(18).toString("base64url"));
+      const refusals = await Promise.all(
+        forged.map((sessionId) => b.refusal({ auth: { sessionId } }, "/admin")),
+      );
+      for (const refusal of refusals) {
+        expect(refusal).toEqual({
+          message: "invalid credentials",
+          data: { code: "SWY_ADMIN_UI_AUTH_INVALID" },
+        });
+      }
+      const admin = await b.connect({ auth: { sessionId: session } }, "/admin");
+      expect(admin.connected).toBe(true);
+    },
+  );
 
   it("checks at most 4 logins at once: a flood of them is refused unchecked, and the right one gets in after", async () => {
     const harness = await start();

@@ -16,7 +16,7 @@ import type { Socket } from "socket.io-client";
 import { expect } from "vitest";
 import { describeWithBrowser, useBrowser } from "../helpers/browser.js";
 import { useCleanup } from "../helpers/cleanup.js";
-import { itWithRedis, REDIS_URL } from "../helpers/redis-server.js";
+import { dropKeysAfter, itWithRedis, REDIS_URL } from "../helpers/redis-server.js";
 import { Harness } from "../helpers/switchyard-harness.js";
 import { waitFor } from "../helpers/wait-for.js";
 
@@ -75,6 +75,7 @@ describeWithBrowser("the served Admin UI in a browser, against two nodes", () =>
     "logs in, lists the sockets and rooms of both nodes, and disconnects with its button",
     async () => {
       const key = `swy-admin-ui-${randomBytes(4).toString("hex")}`;
+      dropKeysAfter(cleanup, key);
       const env = { HASH: hashSync("s3cret-admin", 4) };
       const a = await Harness.start(yaml("node-a", key), env);
       cleanup.add(() => a.close());

@@ -13,7 +13,7 @@ import { formatDiagnostic } from "../../src/mapping/diagnostic.js";
 import { useCleanup } from "../helpers/cleanup.js";
 import { PollingSession } from "../helpers/raw-polling.js";
 import { RawWs, wsUrl } from "../helpers/raw-ws.js";
-import { itWithRedis, REDIS_URL } from "../helpers/redis-server.js";
+import { dropKeysAfter, itWithRedis, REDIS_URL, redisWatcher } from "../helpers/redis-server.js";
 import { Harness } from "../helpers/switchyard-harness.js";
 import { waitFor, waitForMatch, within } from "../helpers/wait-for.js";
 
@@ -428,8 +428,40 @@ describe("the Admin UI namespace", () => {
   });
 
   // Two nodes of one cluster, on this test's own registry key.
+  itWithRedis(
+    "lets a UI that logged in on one node of a cluster in on another with its session id",
+    async () => {
+      const key = `swy-admin-${randomBytes(4).toString("hex")}`;
+      const cluster = `cluster: { redis: "${REDIS_URL}", key: ${key}, nodeTtl: 3000 }\n`;
+      dropKeysAfter(cleanup, key);
+      const a = await start(WITH_AUTH, cluster);
+      const b = await start(WITH_AUTH, cluster);
+      const [session] = await (await admin(a)).session;
+      // Kept in the cluster's Redis under a hash of it, for the session's 24 hours.
+      const redis = redisWatcher(cleanup);
+      const keys = await redis.keys(`${key}:admin-ui:session:*`);
+      expect(keys).toHaveLength(1);
+      expect(keys[0]).not.toContain(session);
+      const ttl = await redis.pttl(keys[0]!);
+      expect(ttl).toBeGreaterThan(23 * 3_600_000);
+      expect(ttl).toBeLessThanOrEqual(24 * 3_600_000);
+      // The load balancer sends the UI's reconnection to node B.
+      const onB = await admin(b, { sessionId: session });
+      expect((await onB.config)[0].supportedFeatures).toContain("DISCONNECT");
+      // Ids B was never told of, of the right shape or not, still need the password.
+      for (const sessionId of [randomBytes(18).toString("base64url"), "x".repeat(5000)]) {
+        expect(await b.refusal({ auth: { sessionId } }, "/admin")).toMatchObject({
+          message: "invalid credentials",
+          data: { code: "SWY_ADMIN_UI_AUTH_INVALID" },
+        });
+      }
+    },
+  );
+
   itWithRedis("shows every node of a cluster to a UI connected to one of them", async () => {
-    const cluster = `cluster: { redis: "${REDIS_URL}", key: swy-admin-${randomBytes(4).toString("hex")}, nodeTtl: 3000 }\n`;
+    const key = `swy-admin-${randomBytes(4).toString("hex")}`;
+    const cluster = `cluster: { redis: "${REDIS_URL}", key: ${key}, nodeTtl: 3000 }\n`;
+    dropKeysAfter(cleanup, key);
     const a = await start(WITH_AUTH, cluster);
     const b = await start(WITH_AUTH, cluster);
     const onA = await client(a);
