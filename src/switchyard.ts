@@ -432,7 +432,8 @@ const PUBLIC_FLAGS: ListenerFlags = { port: "--port", host: "--host" };
 const ADMIN_FLAGS: ListenerFlags = { port: "--admin-port", host: "admin.host" };
 
 /**
- * Listens and resolves with the port bound (the one asked for, or a free one for 0).
+ * Listens and resolves with the port bound (the one asked for, or a free one for 0);
+ * `backlog` is the listen queue's length (Node's 511 when absent).
  *
  * @throws SwitchyardError SWY_LISTEN_IN_USE, SWY_LISTEN_DENIED or SWY_LISTEN_ADDRESS,
  *   naming `flags`, for the failures an operator fixes with them; else the system's error.

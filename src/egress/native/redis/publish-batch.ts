@@ -27,6 +27,14 @@ interface Entry {
   reject(error: unknown): void;
 }
 
+/** What a batch tells its owner. */
+export interface PublishBatchEvents {
+  /** Redis refused to run scripts; told once, the batch publishes one by one from then on. */
+  scriptsRefused(error: Error): void;
+  /** `count` commands of this kind were sent. */
+  sent(command: "eval" | "publish", count: number): void;
+}
+
 /**
  * The classic dialect's broadcasts of one event-loop turn, sent to Redis in one script
  * call that PUBLISHes each of them in order, instead of one PUBLISH command each.
@@ -51,14 +59,6 @@ interface Entry {
  * - Each publication settles as its own PUBLISH would have: resolved once Redis took
  *   it, rejected with the connection's or Redis's error.
  */
-/** What a batch tells its owner. */
-export interface PublishBatchEvents {
-  /** Redis refused to run scripts; told once, the batch publishes one by one from then on. */
-  scriptsRefused(error: Error): void;
-  /** `count` commands of this kind were sent. */
-  sent(command: "eval" | "publish", count: number): void;
-}
-
 export class PublishBatch implements Flushable {
   readonly #publisher: () => Redis;
   readonly #events: PublishBatchEvents;
